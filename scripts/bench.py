@@ -1,0 +1,735 @@
+"""Accept and processing throughput of the gateway, as a ratio to the floor of the same run.
+
+The floor is the work that cannot be avoided for one packet: parse, XSD-validate,
+exclusive c14n of the signed element, SHA-256 and one RSA verify. Figures are printed,
+never asserted.
+
+    ./scripts/bench [--packets 200] [--premises 100] [--concurrency 4]
+                    [--accept-processes 2] [--queue-workers 2]
+                    [--database-url postgresql+psycopg://user@host/db]
+
+For every store (SQLite always; PostgreSQL when --database-url is given) one run starts
+``gateway serve --no-worker`` with K gunicorn processes and M ``gateway worker`` processes
+on the same fresh database, sends the packets from C client threads while the workers
+process them, and polls ``getState`` all along. Printed, per store: packets and items
+accepted per second, items processed per second, getState p50/p99 under that load, the
+accepting processes' CPU per packet as a ratio to the floor, and the in-process accept.
+
+On PostgreSQL a scratch database is created next to the one in the URL (the URL's user
+needs CREATEDB) and dropped afterwards.
+
+The packets come from a Workload (``--workload``): ``house`` sends importHouseUOData (items
+= the house, its entrances and flats); ``readings`` sends importMeteringDeviceValues with one
+reading for each of ``--devices`` meters seeded into the store beforehand. Another operation is benched by adding a Workload
+class with ``operation``, ``soap_action``, ``xsd``, ``items`` and ``build()`` to WORKLOADS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Protocol
+
+import requests
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from lxml import etree
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gateway.client import envelope  # noqa: E402
+from gateway.config import load_settings  # noqa: E402
+from gateway.passwords import hash_password  # noqa: E402
+from gateway.xmlparse import parse_xml  # noqa: E402
+from persistence import organizations  # noqa: E402
+from persistence.db import make_engine, make_session_factory  # noqa: E402
+from persistence.migrations import upgrade  # noqa: E402
+from signing import fingerprint, sign  # noqa: E402
+from signing.pki import init_ca, issue  # noqa: E402
+
+HM = "http://dom.gosuslugi.ru/schema/integration/house-management/"
+BASE = "http://dom.gosuslugi.ru/schema/integration/base/"
+NSI = "http://dom.gosuslugi.ru/schema/integration/nsi-base/"
+DS = "http://www.w3.org/2000/09/xmldsig#"
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+ORG = "0b0b0b0b-0000-4000-8000-00000000be4c"
+PASSWORD = "bench-password"
+INPROC_SAMPLE = 30
+#: getState calls per second during the run (a client polling its packets)
+STATE_RATE = 10
+
+
+# --- workloads ---------------------------------------------------------------------------
+
+
+class Workload(Protocol):
+    description: str
+    service_path: str
+    operation: str
+    xsd: str  # relative to the xsd dir
+    items: int  # items per packet
+
+    def build(self) -> etree._Element: ...
+
+    def prepare(self, url: str) -> None:
+        """Seed what the packets refer to (nothing for most workloads)."""
+
+
+@dataclass
+class HouseWorkload:
+    """importHouseUOData: a new house with 4 entrances and ``premises`` flats per packet."""
+
+    premises: int
+    service_path: str = "/ext-bus-home-management-service/services/HomeManagementAsync"
+    operation: str = "importHouseUOData"
+    xsd: str = "house-management/hcs-house-management-types.xsd"
+
+    @property
+    def items(self) -> int:
+        return self.premises + 5
+
+    @property
+    def description(self) -> str:
+        return (
+            f"importHouseUOData, {self.premises} flats + house + 4 entrances = {self.items} items"
+        )
+
+    def build(self) -> etree._Element:
+        return house_request(self.premises)
+
+    def prepare(self, url: str) -> None:
+        pass
+
+
+DM = "http://dom.gosuslugi.ru/schema/integration/device-metering/"
+MDB = "http://dom.gosuslugi.ru/schema/integration/metering-device-base/"
+COLD_WATER = ("1", "a1000000-0000-4000-8000-000000000001")
+
+
+@dataclass
+class ReadingsWorkload:
+    """importMeteringDeviceValues: one current reading for each of ``devices`` meters.
+
+    The meters (one house, common-house cold water meters of the benchmark organisation)
+    are seeded into each store before the run; packet i posts the readings of day i,
+    so every reading passes every rule (not in the future, after installation, growing).
+    """
+
+    devices: int
+    service_path: str = "/ext-bus-device-metering-service/services/DeviceMeteringAsync"
+    operation: str = "importMeteringDeviceValues"
+    xsd: str = "device-metering/hcs-device-metering-types.xsd"
+    roots: list[str] = field(default_factory=list)
+    built: int = 0
+
+    def __post_init__(self) -> None:
+        self.roots = [str(uuid.uuid4()) for _ in range(self.devices)]
+        self.house = str(uuid.uuid4())
+        self.first_day = date.today() - timedelta(days=3000)
+
+    @property
+    def items(self) -> int:
+        return self.devices
+
+    @property
+    def description(self) -> str:
+        return f"importMeteringDeviceValues, {self.devices} devices = {self.items} readings"
+
+    def build(self) -> etree._Element:
+        day = self.first_day + timedelta(days=self.built)
+        self.built += 1
+        root = etree.Element(
+            f"{{{DM}}}importMeteringDeviceValuesRequest",
+            nsmap={"dm": DM, "base": BASE, "nsi": NSI, "mdb": MDB},
+        )
+        root.set(f"{{{BASE}}}version", "10.0.1.1")
+        root.set("Id", "signed-data-container")
+        for n, device in enumerate(self.roots):
+            values = _el(DM, "MeteringDevicesValues", None, root)
+            _el(DM, "MeteringDeviceRootGUID", device, values)
+            current = _el(DM, "CurrentValue", None, _el(DM, "OneRateDeviceValue", None, values))
+            resource = _el(MDB, "MunicipalResource", None, current)
+            _el(NSI, "Code", COLD_WATER[0], resource)
+            _el(NSI, "GUID", COLD_WATER[1], resource)
+            _el(MDB, "MeteringValue", f"{self.built * 10 + n % 10}.125", current)
+            _el(DM, "DateValue", day.isoformat(), current)
+            _el(BASE, "TransportGUID", str(uuid.uuid4()), current)
+        return root
+
+    def prepare(self, url: str) -> None:
+        from datetime import UTC, datetime
+        from decimal import Decimal
+
+        from persistence.models import DeviceResource, House, MeteringDevice
+
+        engine = make_engine(url)
+        now = datetime.now(UTC)
+        with make_session_factory(engine).begin() as session:
+            house = House(
+                guid=str(uuid.uuid4()),
+                fias_house_guid=self.house,
+                org_guid=ORG,
+                kind="apartment",
+                unique_number=f"{random.randrange(10**10):011d}",
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(house)
+            session.flush()
+            for n, device in enumerate(self.roots):
+                session.add(
+                    MeteringDevice(
+                        guid=device,
+                        version_guid=str(uuid.uuid4()),
+                        org_guid=ORG,
+                        house_guid=house.guid,
+                        kind="collective",
+                        number=f"B-{n:05d}",
+                        registry_number=f"{random.randrange(10**12):012d}",
+                        installation_date=self.first_day - timedelta(days=1),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            session.flush()
+            session.add_all(
+                DeviceResource(
+                    device_guid=device,
+                    resource_code=COLD_WATER[0],
+                    resource_guid=COLD_WATER[1],
+                    unit="113",
+                    base_t1=Decimal(0),
+                )
+                for device in self.roots
+            )
+        engine.dispose()
+
+
+WORKLOADS = {"house": HouseWorkload, "readings": ReadingsWorkload}
+
+
+def house_request(premises: int) -> etree._Element:
+    """An importHouseUORequest: a house with entrances and ``premises`` flats."""
+    E = lambda ns, name, text=None, parent=None: _el(ns, name, text, parent)  # noqa: E731
+    root = etree.Element(
+        f"{{{HM}}}importHouseUORequest", nsmap={"hm": HM, "base": BASE, "nsi": NSI}
+    )
+    root.set(f"{{{BASE}}}version", "13.2.3.2")
+    root.set("Id", "signed-data-container")
+    house = E(HM, "ApartmentHouse", parent=root)
+    create = E(HM, "ApartmentHouseToCreate", parent=house)
+    basic = E(HM, "BasicCharacteristicts", parent=create)
+    E(HM, "FIASHouseGuid", str(uuid.uuid4()), basic)
+    E(HM, "TotalSquare", "3560.5", basic)
+    state = E(HM, "State", parent=basic)
+    E(NSI, "Code", "2", state)
+    E(NSI, "GUID", "a3f2c1d0-0b1c-4d2e-8f3a-4b5c6d7e8f90", state)
+    E(HM, "UsedYear", "1975", basic)
+    E(HM, "FloorCount", "9", basic)
+    tz = E(HM, "OlsonTZ", parent=basic)
+    E(NSI, "Code", "1", tz)
+    E(NSI, "GUID", "0b2c3d4e-5f60-4718-92a3-b4c5d6e7f801", tz)
+    E(HM, "CulturalHeritage", "false", basic)
+    E(HM, "UndergroundFloorCount", "1", create)
+    E(BASE, "TransportGUID", str(uuid.uuid4()), create)
+    for n in (1, 2, 3, 4):
+        entrance = E(HM, "EntranceToCreate", parent=house)
+        E(HM, "EntranceNum", str(n), entrance)
+        E(BASE, "TransportGUID", str(uuid.uuid4()), entrance)
+    for n in range(1, premises + 1):
+        group = E(HM, "ResidentialPremises", parent=house)
+        flat = E(HM, "ResidentialPremisesToCreate", parent=group)
+        E(HM, "CadastralNumber", f"77:01:0004012:{n}", flat)
+        E(HM, "PremisesNum", str(n), flat)
+        E(HM, "EntranceNum", str(1 + n % 4), flat)
+        E(HM, "TotalArea", "54.30", flat)
+        E(HM, "GrossArea", "50.10", flat)
+        E(BASE, "TransportGUID", str(uuid.uuid4()), flat)
+    return root
+
+
+def _el(ns: str, name: str, text: str | None, parent: etree._Element | None) -> etree._Element:
+    element = (
+        etree.SubElement(parent, f"{{{ns}}}{name}")
+        if parent is not None
+        else etree.Element(f"{{{ns}}}{name}")
+    )
+    if text is not None:
+        element.text = text
+    return element
+
+
+# --- the floor ---------------------------------------------------------------------------
+
+
+def floor_ms(packets: list[bytes], schema: etree.XMLSchema, public_key) -> float:  # type: ignore[no-untyped-def]
+    """Median ms of parse + validate + exc-c14n + SHA-256 + one RSA verify, per packet."""
+    samples = []
+    for raw in packets:
+        start = time.perf_counter()
+        root = parse_xml(raw)
+        body = root.find(f"{{{SOAP}}}Body")[0]
+        schema.validate(body)
+        signature = body.find(f"{{{DS}}}Signature")
+        hashlib.sha256(etree.tostring(body, method="c14n", exclusive=True)).digest()
+        signed_info = etree.tostring(
+            signature.find(f"{{{DS}}}SignedInfo"), method="c14n", exclusive=True
+        )
+        value = base64.b64decode(signature.findtext(f"{{{DS}}}SignatureValue"))
+        # sign() canonicalizes SignedInfo exclusively, so this verify must succeed
+        public_key.verify(value, signed_info, padding.PKCS1v15(), hashes.SHA256())
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+# --- one store -----------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    store: str
+    inproc_ms: float = 0.0
+    accepted_per_s: float = 0.0
+    accept_cpu_ms: float = 0.0
+    processed_per_s: float = 0.0
+    worker_cpu_ms: float = 0.0
+    state_ms: list[float] = field(default_factory=list)
+    max_depth: int = 0
+    wall_s: float = 0.0
+
+
+@dataclass
+class Pki:
+    key: object
+    cert: object
+    ca_pem: str
+    cert_pem: str
+
+
+def prepare_store(url: str, pki: Pki) -> None:
+    """Schema (the migrations), the trust anchor and the benchmark's organisation."""
+    engine = make_engine(url)
+    upgrade(engine)
+    ca = load_certificate_from_pem(pki.ca_pem)
+    with make_session_factory(engine).begin() as session:
+        organizations.add_trust_anchor(
+            session, fingerprint(ca), ca.subject.rfc4514_string(), pki.ca_pem
+        )
+        organizations.add_organization(session, ORG, "Bench UO", "uo", hash_password(PASSWORD))
+        organizations.add_certificate(
+            session,
+            ORG,
+            fingerprint(pki.cert),  # type: ignore[arg-type]
+            pki.cert.subject.rfc4514_string(),  # type: ignore[attr-defined]
+            pki.cert.not_valid_after_utc,  # type: ignore[attr-defined]
+            pki.cert_pem,
+        )
+    engine.dispose()
+
+
+def load_certificate_from_pem(pem: str):  # type: ignore[no-untyped-def]
+    from cryptography import x509
+
+    return x509.load_pem_x509_certificate(pem.encode())
+
+
+def inproc_accept_ms(url: str, workload: Workload, sample: list[bytes]) -> float:
+    """The accept pipeline called in-process (no HTTP, no gunicorn), durable commit included."""
+    from gateway.accept import AcceptPipeline, HttpRequest
+    from gateway.runtime import Runtime
+
+    rt = Runtime(load_settings().with_overrides(database_url=url), create_tables=False)
+    pipeline = AcceptPipeline(rt)
+    rt.schemas  # compile before timing  # noqa: B018
+    start = time.perf_counter()
+    for raw in sample:
+        reply = pipeline.handle(
+            HttpRequest(workload.service_path, f'"urn:{workload.operation}"', None, raw)
+        )
+        assert reply.status == 200, reply.body[:500]
+    elapsed = (time.perf_counter() - start) * 1000 / len(sample)
+    rt.close()
+    return elapsed
+
+
+def run_store(
+    store: str, url: str, workload: Workload, packets: list[bytes], args: argparse.Namespace
+) -> Figures:
+    figures = Figures(store)
+    figures.inproc_ms = inproc_accept_ms(url, workload, packets[:INPROC_SAMPLE])
+    packets = packets[INPROC_SAMPLE:]
+    n = len(packets)
+    already = _count_processed(url)  # the in-process sample stays queued: drained first
+    env = {**os.environ, "GATEWAY_WORKER_POLL_INTERVAL_SECONDS": "0.2"}
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        port = _free_port()
+        node = _spawn(
+            [
+                "serve",
+                "--no-worker",
+                "--workers",
+                str(args.accept_processes),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--database-url",
+                url,
+            ],
+            env,
+        )
+        procs.append(node)
+        base_url = f"http://127.0.0.1:{port}"
+        _wait_up(base_url)
+        workers = [
+            _spawn(["worker", "--database-url", url], env) for _ in range(args.queue_workers)
+        ]
+        procs += workers
+        _wait_processed(url, already + INPROC_SAMPLE, timeout=300)  # workers up and drained
+        time.sleep(0.5)
+
+        local = threading.local()
+        acked: list[str] = []
+        done = threading.Event()
+
+        def http() -> requests.Session:
+            if not hasattr(local, "session"):
+                local.session = requests.Session()
+            return local.session
+
+        def send(raw: bytes) -> str:
+            r = http().post(
+                base_url + workload.service_path,
+                data=raw,
+                headers={"Content-Type": "text/xml", "SOAPAction": f"urn:{workload.operation}"},
+                timeout=120,
+            )
+            if r.status_code != 200:
+                raise RuntimeError(r.text[:300])
+            guid = etree.fromstring(r.content).findtext(f".//{{{BASE}}}Ack/{{{BASE}}}MessageGUID")
+            acked.append(guid or "")
+            return guid or ""
+
+        def poll_state() -> None:
+            """getState of a random acknowledged packet, STATE_RATE times a second."""
+            session = requests.Session()
+            next_at = time.perf_counter()
+            while not done.is_set():
+                next_at += 1 / STATE_RATE
+                time.sleep(max(0.0, next_at - time.perf_counter()))
+                if not acked:
+                    continue
+                guid = random.choice(acked)
+                t0 = time.perf_counter()
+                _state(session, base_url + workload.service_path, guid)
+                figures.state_ms.append((time.perf_counter() - t0) * 1000)
+
+        def watch_queue() -> None:
+            engine = make_engine(url)
+            from sqlalchemy import text
+
+            while not done.is_set():
+                with engine.connect() as conn:
+                    depth = conn.execute(
+                        text("SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')")
+                    ).scalar()
+                figures.max_depth = max(figures.max_depth, depth or 0)
+                time.sleep(0.2)
+            engine.dispose()
+
+        pollers = [threading.Thread(target=poll_state), threading.Thread(target=watch_queue)]
+        for t in pollers:
+            t.start()
+        node_cpu0 = _cpu_seconds([node.pid])
+        worker_cpu0 = _cpu_seconds([w.pid for w in workers])
+        start = time.perf_counter()
+        try:
+            with ThreadPoolExecutor(args.concurrency) as pool:
+                list(pool.map(send, packets))
+            accept_s = time.perf_counter() - start
+            node_cpu = _cpu_seconds([node.pid]) - node_cpu0
+            _wait_processed(url, already + INPROC_SAMPLE + n, timeout=1800)
+            processed_s = time.perf_counter() - start
+            worker_cpu = _cpu_seconds([w.pid for w in workers]) - worker_cpu0
+        finally:
+            done.set()
+            for t in pollers:
+                t.join(30)
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    figures.accepted_per_s = n / accept_s
+    figures.accept_cpu_ms = node_cpu * 1000 / n
+    figures.processed_per_s = n / processed_s
+    figures.worker_cpu_ms = worker_cpu * 1000 / n
+    figures.wall_s = processed_s
+    return figures
+
+
+# --- main ----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--packets", type=int, default=200)
+    parser.add_argument("--premises", type=int, default=100, help="flats per house packet")
+    parser.add_argument("--devices", type=int, default=1000, help="devices per readings packet")
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="house")
+    parser.add_argument("--concurrency", type=int, default=4, help="client threads")
+    parser.add_argument(
+        "--accept-processes",
+        "--workers",
+        dest="accept_processes",
+        type=int,
+        default=2,
+        help="K: gunicorn processes of the accepting node (--workers: the former name)",
+    )
+    parser.add_argument("--queue-workers", type=int, default=2, help="M: gateway worker processes")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("GATEWAY_BENCH_DATABASE_URL"),
+        help="PostgreSQL to bench next to SQLite (a scratch database is made on its server)",
+    )
+    args = parser.parse_args()
+    workload: Workload = (
+        ReadingsWorkload(args.devices)
+        if args.workload == "readings"
+        else HouseWorkload(args.premises)
+    )
+
+    work = Path(tempfile.mkdtemp(prefix="hcs-bench-"))
+    init_ca(work / "ca")
+    key, cert = issue(work / "ca", ORG, work / "org")
+    pki = Pki(
+        key, cert, (work / "ca" / "ca.pem").read_text(), (work / "org" / "cert.pem").read_text()
+    )
+
+    total = args.packets + INPROC_SAMPLE
+    print(f"building {total} signed packets ({workload.description}) ...", flush=True)
+    packets = []
+    for _ in range(total):
+        element = workload.build()
+        env = envelope(element, ORG)
+        sign(element, key, cert)
+        packets.append(etree.tostring(env, xml_declaration=True, encoding="UTF-8"))
+    size_kb = statistics.mean(len(p) for p in packets) / 1024
+    settings = load_settings()
+    schema = etree.XMLSchema(etree.parse(str(settings.xsd_dir / workload.xsd)))
+    floor = floor_ms(packets, schema, cert.public_key())
+
+    stores = [("SQLite", f"sqlite:///{work / 'sqlite' / 'gateway.sqlite3'}")]
+    if args.database_url:
+        stores.append(("PostgreSQL", args.database_url))
+    results = []
+    for store, url in stores:
+        print(f"running on {store} ...", flush=True)
+        if store == "PostgreSQL":
+            with _scratch_postgres(url) as scratch:
+                prepare_store(scratch, pki)
+                workload.prepare(scratch)
+                results.append(run_store(store, scratch, workload, packets, args))
+        else:
+            prepare_store(url, pki)
+            workload.prepare(url)
+            results.append(run_store(store, url, workload, packets, args))
+
+    cores = os.cpu_count() or 1
+    print()
+    print(f"packet: {workload.description}, {size_kb:.0f} KB, RSA-2048 XAdES-BES")
+    print(f"floor (parse + XSD + exc-c14n + SHA-256 + RSA verify): {floor:.2f} ms/packet/core")
+    print(
+        f"{args.packets} packets from {args.concurrency} client threads; K={args.accept_processes} "
+        f"accepting processes (gunicorn, --no-worker), M={args.queue_workers} worker processes, "
+        f"accepting and processing at the same time; {cores} cores shared by all of them, "
+        "the client and the database"
+    )
+    print()
+    print_table(results, workload, floor)
+
+
+def print_table(results: list[Figures], workload: Workload, floor: float) -> None:
+    items = workload.items
+    rows: list[tuple[str, list[str]]] = [
+        ("accepted packets/s", [f"{r.accepted_per_s:.1f}" for r in results]),
+        ("accepted items/s", [f"{r.accepted_per_s * items:.0f}" for r in results]),
+        ("processed packets/s (end to end)", [f"{r.processed_per_s:.1f}" for r in results]),
+        ("processed items/s (end to end)", [f"{r.processed_per_s * items:.0f}" for r in results]),
+        (
+            "getState p50 / p99 under load, ms",
+            [f"{_pct(r.state_ms, 50):.1f} / {_pct(r.state_ms, 99):.1f}" for r in results],
+        ),
+        (
+            "accepting CPU per packet, ms (x floor)*",
+            [f"{r.accept_cpu_ms:.1f} ({r.accept_cpu_ms / floor:.1f}x)" for r in results],
+        ),
+        (
+            "in-process accept, ms/packet (x floor)",
+            [f"{r.inproc_ms:.1f} ({r.inproc_ms / floor:.1f}x)" for r in results],
+        ),
+        ("worker CPU per packet, ms", [f"{r.worker_cpu_ms:.1f}" for r in results]),
+        ("queue depth, max", [str(r.max_depth) for r in results]),
+        ("getState calls sampled", [str(len(r.state_ms)) for r in results]),
+    ]
+    header = "| figure | " + " | ".join(r.store for r in results) + " |"
+    footnote = (
+        f"* user+system CPU of the accepting node's processes / packets; includes answering "
+        f"getState ({STATE_RATE}/s)"
+    )
+    print(header)
+    print("|---|" + "---:|" * len(results))
+    for name, values in rows:
+        print(f"| {name} | " + " | ".join(values) + " |")
+    print()
+    print(footnote)
+
+
+def _pct(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+class _scratch_postgres:
+    """A database created next to the one in ``url`` and dropped on exit."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.pool import NullPool
+
+        self.admin = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        self.name = f"hcs_bench_{uuid.uuid4().hex[:8]}"
+        self.url = make_url(url).set(database=self.name).render_as_string(hide_password=False)
+
+    def __enter__(self) -> str:
+        from sqlalchemy import text
+
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy import text
+
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _count_processed(url: str) -> int:
+    from sqlalchemy import text
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        count = conn.execute(
+            text("SELECT count(*) FROM packets WHERE state = 'processed'")
+        ).scalar()
+    engine.dispose()
+    return count or 0
+
+
+def _wait_processed(url: str, count: int, timeout: float) -> None:
+    from sqlalchemy import text
+
+    engine = make_engine(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                done = conn.execute(
+                    text("SELECT count(*) FROM packets WHERE state IN ('processed', 'failed')")
+                ).scalar()
+            if (done or 0) >= count:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"fewer than {count} packets processed after {timeout} s")
+    finally:
+        engine.dispose()
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of the processes and all their descendants (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, seen, todo = 0.0, set(), list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                children = (task / "children").read_text().split()
+                todo.extend(int(c) for c in children)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def _state(session: requests.Session, endpoint: str, message_guid: str) -> str | None:
+    request = etree.Element(f"{{{BASE}}}getStateRequest", nsmap={"base": BASE})
+    etree.SubElement(request, f"{{{BASE}}}MessageGUID").text = message_guid
+    r = session.post(
+        endpoint,
+        data=etree.tostring(envelope(request, ORG)),
+        headers={"Content-Type": "text/xml", "SOAPAction": "urn:getState"},
+        auth=(ORG, PASSWORD),
+        timeout=60,
+    )
+    return etree.fromstring(r.content).findtext(f".//{{{BASE}}}RequestState")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_up(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/healthz", timeout=1).ok:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+if __name__ == "__main__":
+    main()
