@@ -1,0 +1,386 @@
+"""Verification of the enveloped XML-DSig / XAdES-BES signature of a request element.
+
+The sequence is fixed: locate the one ds:Signature (first child of the element) ► read
+SignedInfo and refuse algorithms, references and transforms before any cryptography ►
+canonicalize SignedInfo ► verify SignatureValue with the KeyInfo certificate ► re-read the
+*verified* SignedInfo bytes ► check that the data reference covers exactly this element
+(unique Id in the whole document) and its digest ► check the SignedProperties reference and
+the XAdES properties. Nothing is stored between calls; the functions are thread-safe.
+
+Tolerance for clients that sign the element in a document of its own and then put it into
+the SOAP envelope: inclusive canonicalization (of SignedInfo, of SignedProperties without
+transforms, or of the data) then sees the envelope's namespaces as well. When the
+in-document form does not verify, it is retried once with the element treated as the
+document root (:func:`signing.c14n.in_signer_context`). Exclusive c14n needs no retry.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from lxml import etree
+
+from . import xades
+from .algorithms import (
+    C14N,
+    SUPPORTED_DIGESTS,
+    SUPPORTED_SIGNATURE_METHODS,
+    Digest,
+    SignatureMethod,
+    Transform,
+)
+from .c14n import canonicalize, escape_attribute, exclude_first_child, in_signer_context
+from .crypto import check_key, verify_value
+from .errors import Reason, SignatureError
+from .names import ID_ATTRIBUTES, SIGNED_PROPERTIES_TYPE, ds
+from .structure import (
+    Reference,
+    SignedInfo,
+    decode_base64,
+    elements,
+    read_certificate,
+    read_signed_info,
+    signature_parts,
+)
+
+
+@dataclass(frozen=True)
+class VerifyPolicy:
+    """What a signature may use. The defaults are safe; insecure choices cannot be allowed."""
+
+    require_xades: bool = True
+    c14n_methods: frozenset[C14N] = field(default_factory=lambda: frozenset(C14N))
+    signature_methods: frozenset[SignatureMethod] = SUPPORTED_SIGNATURE_METHODS
+    digest_methods: frozenset[Digest] = SUPPORTED_DIGESTS
+    min_rsa_key_size: int = 2048
+    #: retry inclusive c14n with the element as document root (see the module docstring)
+    signer_context_retry: bool = True
+
+    def __post_init__(self) -> None:
+        for name, kind, supported in (
+            ("c14n_methods", C14N, frozenset(C14N)),
+            ("signature_methods", SignatureMethod, SUPPORTED_SIGNATURE_METHODS),
+            ("digest_methods", Digest, SUPPORTED_DIGESTS),
+        ):
+            values = frozenset(kind(value) for value in getattr(self, name))
+            refused = values - supported
+            if refused:
+                raise ValueError(f"{name} may not allow {sorted(refused)}: insecure or unsupported")
+            object.__setattr__(self, name, values)
+
+
+DEFAULT_POLICY = VerifyPolicy()
+
+
+@dataclass(frozen=True)
+class Verified:
+    """The result of a successful :func:`verify`; only ``signed_element`` was verified."""
+
+    signed_element: etree._Element
+    certificate: x509.Certificate
+    signing_time: datetime | None
+    signature_method: str
+    c14n_method: str
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The references of a SignedInfo, checked against the document and the policy."""
+
+    data: Reference
+    data_c14n: C14N
+    properties: Reference | None
+    properties_c14n: C14N
+    signed_properties: etree._Element | None
+
+
+def verify(element: etree._Element, policy: VerifyPolicy = DEFAULT_POLICY) -> Verified:
+    """Verify the signature enveloped in ``element``; raise :class:`SignatureError` if refused."""
+    signature = _locate(element)
+    signed_info_el, value_el, key_info = signature_parts(signature)
+    claimed = read_signed_info(signed_info_el)
+    _plan(claimed, element, signature, policy)  # refuse early, before any cryptography
+    certificate = read_certificate(key_info)
+    value = decode_base64(value_el.text, "ds:SignatureValue")
+    verified_bytes = _check_signature_value(
+        signed_info_el, claimed, element, certificate, value, policy
+    )
+    signed_info = read_signed_info(_reparse(verified_bytes))
+    if (signed_info.c14n, signed_info.signature_method) != (claimed.c14n, claimed.signature_method):
+        raise SignatureError(Reason.MALFORMED, "verified SignedInfo differs from the document's")
+    plan = _plan(signed_info, element, signature, policy)
+    _check_data(plan, element, signature, policy)
+    signing_time = None
+    if plan.properties is not None and plan.signed_properties is not None:
+        _check_digest(
+            plan.properties,
+            _candidates(
+                plan.signed_properties,
+                plan.properties_c14n,
+                plan.properties.inclusive_prefixes,
+                element,
+                policy,
+            ),
+            "SignedProperties",
+        )
+        signing_time = xades.check(
+            signature, plan.signed_properties, certificate, policy.digest_methods
+        )
+    return Verified(
+        signed_element=element,
+        certificate=certificate,
+        signing_time=signing_time,
+        signature_method=str(signed_info.signature_method),
+        c14n_method=str(signed_info.c14n),
+    )
+
+
+def _locate(element: etree._Element) -> etree._Element:
+    """The one ds:Signature of ``element``'s subtree, which must be its first child element."""
+    signatures = list(element.iter(ds("Signature")))
+    if not signatures:
+        raise SignatureError(Reason.MISSING, f"no ds:Signature in {etree.QName(element).localname}")
+    first = next(elements(element), None)
+    if first is None or first is not signatures[0] or first.tag != ds("Signature"):
+        raise SignatureError(
+            Reason.WRAPPING, "ds:Signature must be the first child element of the signed element"
+        )
+    if len(signatures) > 1:
+        raise SignatureError(Reason.WRAPPING, "more than one ds:Signature in the signed element")
+    return first
+
+
+def _element_ids(element: etree._Element) -> set[str]:
+    return {value for name in ID_ATTRIBUTES if (value := element.get(name))}
+
+
+def _plan(
+    signed_info: SignedInfo,
+    element: etree._Element,
+    signature: etree._Element,
+    policy: VerifyPolicy,
+) -> _Plan:
+    """Check algorithms and references against the policy and the document."""
+    if signed_info.c14n not in policy.c14n_methods:
+        raise SignatureError(
+            Reason.ALGORITHM_UNSUPPORTED, f"canonicalization {signed_info.c14n} is not allowed"
+        )
+    if signed_info.signature_method not in policy.signature_methods:
+        raise SignatureError(
+            Reason.ALGORITHM_UNSUPPORTED,
+            f"signature method {signed_info.signature_method} is not allowed",
+        )
+    references = signed_info.references
+    for ref in references:
+        if not ref.uri or not ref.uri.startswith("#") or len(ref.uri) == 1:
+            raise SignatureError(
+                Reason.BAD_REFERENCE,
+                f"reference URI {ref.uri!r} refused: only '#<Id>' of the request element "
+                "and of SignedProperties are accepted",
+            )
+        if ref.uri.startswith("#xpointer("):
+            raise SignatureError(Reason.BAD_REFERENCE, f"XPointer reference {ref.uri!r} refused")
+        if ref.digest_method not in policy.digest_methods:
+            raise SignatureError(
+                Reason.ALGORITHM_UNSUPPORTED, f"digest method {ref.digest_method} is not allowed"
+            )
+    ids = _element_ids(element)
+    if not ids:
+        raise SignatureError(Reason.WRAPPING, "the signed element carries no Id attribute")
+    data_refs = [ref for ref in references if ref.uri[1:] in ids]
+    if not data_refs:
+        targets = ", ".join(ref.uri for ref in references)
+        raise SignatureError(
+            Reason.WRAPPING,
+            f"no reference points to the signed element (#{sorted(ids)[0]}); found {targets}",
+        )
+    if len(data_refs) > 1 or len(references) > 2:
+        raise SignatureError(
+            Reason.BAD_REFERENCE,
+            "expected one reference to the request element and at most one to SignedProperties",
+        )
+    data = data_refs[0]
+    data_c14n = _data_c14n(data, policy)
+    others = [ref for ref in references if ref is not data]
+    signed_properties = xades.find_signed_properties(signature)
+    properties = others[0] if others else None
+    properties_c14n = C14N.INCLUSIVE
+    if properties is not None:
+        if signed_properties is None or properties.uri[1:] != signed_properties.get("Id"):
+            raise SignatureError(
+                Reason.BAD_REFERENCE,
+                f"reference {properties.uri} points to neither the request element nor "
+                "this signature's xades:SignedProperties",
+            )
+        if properties.type not in (None, SIGNED_PROPERTIES_TYPE):
+            raise SignatureError(
+                Reason.BAD_REFERENCE, f"unexpected reference Type {properties.type}"
+            )
+        properties_c14n = _properties_c14n(properties, policy)
+    elif policy.require_xades:
+        raise SignatureError(Reason.XADES_MISSING, "signed XAdES SignedProperties are required")
+    return _Plan(data, data_c14n, properties, properties_c14n, signed_properties)
+
+
+def _allowed_c14n(transform: Transform, policy: VerifyPolicy) -> C14N:
+    c14n = transform.c14n
+    assert c14n is not None
+    if c14n not in policy.c14n_methods:
+        raise SignatureError(Reason.ALGORITHM_UNSUPPORTED, f"transform {c14n} is not allowed")
+    # A same-document '#id' reference never keeps comments (XML-DSig 4.3.3.3).
+    return c14n.without_comments
+
+
+def _data_c14n(ref: Reference, policy: VerifyPolicy) -> C14N:
+    """Transforms of the data reference: enveloped-signature, then at most one c14n."""
+    chain = ref.transforms
+    if not chain or chain[0] is not Transform.ENVELOPED or len(chain) > 2:
+        raise SignatureError(
+            Reason.BAD_REFERENCE,
+            "the request reference must use enveloped-signature then one canonicalization",
+        )
+    if len(chain) == 1:
+        return C14N.INCLUSIVE
+    if chain[1] is Transform.ENVELOPED:
+        raise SignatureError(Reason.BAD_REFERENCE, "enveloped-signature transform repeated")
+    return _allowed_c14n(chain[1], policy)
+
+
+def _properties_c14n(ref: Reference, policy: VerifyPolicy) -> C14N:
+    """Transforms of the SignedProperties reference: none (inclusive) or one c14n."""
+    chain = ref.transforms
+    if not chain:
+        return C14N.INCLUSIVE
+    if len(chain) > 1 or chain[0] is Transform.ENVELOPED:
+        raise SignatureError(
+            Reason.BAD_REFERENCE, "the SignedProperties reference allows one c14n transform only"
+        )
+    return _allowed_c14n(chain[0], policy)
+
+
+def _candidates(
+    target: etree._Element,
+    c14n: C14N,
+    prefixes: tuple[str, ...],
+    element: etree._Element,
+    policy: VerifyPolicy,
+) -> Iterator[bytes]:
+    """Canonical bytes of ``target`` in the document, then (inclusive c14n of an element
+    that has ancestors) once more in the signer's standalone context."""
+    yield canonicalize(target, c14n, prefixes)
+    if not c14n.exclusive and policy.signer_context_retry and element.getparent() is not None:
+        (standalone,) = in_signer_context(element, target)
+        yield canonicalize(standalone, c14n, prefixes)
+
+
+def _check_signature_value(
+    signed_info: etree._Element,
+    claimed: SignedInfo,
+    element: etree._Element,
+    certificate: x509.Certificate,
+    value: bytes,
+    policy: VerifyPolicy,
+) -> bytes:
+    """The canonical SignedInfo bytes that the SignatureValue verifies."""
+    method = claimed.signature_method
+    try:
+        key = certificate.public_key()
+    except UnsupportedAlgorithm:
+        raise SignatureError(
+            Reason.ALGORITHM_UNSUPPORTED, "the certificate's key algorithm is not supported"
+        ) from None
+    check_key(method, key, policy.min_rsa_key_size)
+    for data in _candidates(signed_info, claimed.c14n, claimed.c14n_prefixes, element, policy):
+        if verify_value(method, key, data, value):  # type: ignore[arg-type]
+            return data
+    raise SignatureError(
+        Reason.BAD_SIGNATURE, "SignatureValue does not verify with the KeyInfo certificate"
+    )
+
+
+def _reparse(data: bytes) -> etree._Element:
+    """Parse verified SignedInfo bytes again with a hardened parser."""
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+    )
+    try:
+        return etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        raise SignatureError(Reason.MALFORMED, f"verified SignedInfo is not XML: {exc}") from None
+
+
+def _check_data(
+    plan: _Plan, element: etree._Element, signature: etree._Element, policy: VerifyPolicy
+) -> None:
+    """The data reference: Ids unique in the whole document, then the digest."""
+    c14n, prefixes = plan.data_c14n, plan.data.inclusive_prefixes
+    full = canonicalize(element, c14n, prefixes)
+    ids = [plan.data.uri[1:]]
+    if plan.properties is not None:
+        ids.append(plan.properties.uri[1:])
+    _check_unique_ids(element, full, ids)
+
+    def candidates() -> Iterator[bytes]:
+        yield exclude_first_child(full, element, signature)
+        if not c14n.exclusive and policy.signer_context_retry and element.getparent() is not None:
+            standalone, standalone_signature = in_signer_context(element, element, signature)
+            yield canonicalize(standalone, c14n, prefixes, exclude=standalone_signature)
+
+    _check_digest(plan.data, candidates(), "request element")
+
+
+def _check_digest(ref: Reference, candidates: Iterable[bytes], what: str) -> None:
+    for data in candidates:
+        if hmac.compare_digest(ref.digest_method.compute(data), ref.digest_value):
+            return
+    raise SignatureError(
+        Reason.DIGEST_MISMATCH, f"{what} digest mismatch: the signed content was changed"
+    )
+
+
+def _id_count(nodes: Iterable[etree._Element], value: str) -> int:
+    return sum(
+        1
+        for node in nodes
+        for name, found in node.attrib.items()
+        if found == value and name.rpartition("}")[2] in ID_ATTRIBUTES
+    )
+
+
+def _outside(element: etree._Element) -> Iterator[etree._Element]:
+    """Every element of the document that is not in ``element``'s subtree."""
+    node = element
+    while (parent := node.getparent()) is not None:
+        yield parent
+        for sibling in parent.iterchildren(tag=etree.Element):
+            if sibling is not node:
+                yield from sibling.iter(tag=etree.Element)
+        node = parent
+
+
+def _check_unique_ids(element: etree._Element, canonical: bytes, values: list[str]) -> None:
+    """Each referenced Id must occur exactly once in the whole document (anti-wrapping).
+
+    Inside the element the canonical bytes are searched: the Id attribute itself accounts
+    for one ``="value"``; any other occurrence (another attribute, or text that mimics one)
+    is settled by walking the subtree.
+    """
+    for value in values:
+        hits = canonical.count(b'="' + escape_attribute(value).encode() + b'"')
+        if hits != 1 and _id_count(element.iter(tag=etree.Element), value) != 1:
+            raise SignatureError(
+                Reason.WRAPPING, f"Id {value!r} occurs more than once in the signed element"
+            )
+    for node in _outside(element):
+        for name, found in node.attrib.items():
+            if found in values and name.rpartition("}")[2] in ID_ATTRIBUTES:
+                raise SignatureError(
+                    Reason.WRAPPING,
+                    f"Id {found!r} also occurs on {etree.QName(node).localname} outside "
+                    "the signed element",
+                )
