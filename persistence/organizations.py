@@ -1,0 +1,113 @@
+"""Organisations, their HTTP credentials, their signing certificates and the trust store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from persistence.clock import as_utc, utcnow
+from persistence.models import Organization, OrgCertificate, TrustAnchor
+
+ROLES = ("uo", "rso", "bank")
+
+
+@dataclass(frozen=True)
+class OrgRecord:
+    guid: str
+    name: str
+    role: str
+    password_hash: str
+    locked: bool
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    fingerprint: str
+    org_guid: str
+    subject: str
+    not_after: datetime
+
+
+def _record(org: Organization) -> OrgRecord:
+    return OrgRecord(org.guid, org.name, org.role, org.password_hash, org.locked)
+
+
+def add_organization(
+    session: Session, guid: str, name: str, role: str, password_hash: str
+) -> OrgRecord:
+    """Register a new organisation (or replace name/role/password of an existing one)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    org = session.get(Organization, guid.lower())
+    if org is None:
+        org = Organization(guid=guid.lower(), created_at=utcnow(), locked=False)
+        session.add(org)
+    org.name, org.role, org.password_hash = name, role, password_hash
+    session.flush()
+    return _record(org)
+
+
+def get_organization(session: Session, guid: str) -> OrgRecord | None:
+    org = session.get(Organization, guid.lower())
+    return _record(org) if org else None
+
+
+def list_organizations(session: Session) -> list[OrgRecord]:
+    return [_record(o) for o in session.scalars(select(Organization).order_by(Organization.name))]
+
+
+def set_locked(session: Session, guid: str, locked: bool) -> bool:
+    org = session.get(Organization, guid.lower())
+    if org is None:
+        return False
+    org.locked = locked
+    return True
+
+
+def add_certificate(
+    session: Session, org_guid: str, fingerprint: str, subject: str, not_after: datetime, pem: str
+) -> None:
+    """Bind a signing certificate to an organisation."""
+    cert = session.get(OrgCertificate, fingerprint)
+    if cert is None:
+        session.add(
+            OrgCertificate(
+                fingerprint=fingerprint,
+                org_guid=org_guid.lower(),
+                subject=subject,
+                not_after=not_after,
+                pem=pem,
+            )
+        )
+    elif cert.org_guid != org_guid.lower():
+        raise ValueError(f"certificate {fingerprint} is already bound to {cert.org_guid}")
+
+
+def certificate_owner(session: Session, fingerprint: str) -> str | None:
+    """The orgPPAGUID a certificate is bound to, if any."""
+    cert = session.get(OrgCertificate, fingerprint)
+    return cert.org_guid if cert else None
+
+
+def certificates_of(session: Session, org_guid: str) -> list[CertificateRecord]:
+    rows = session.scalars(
+        select(OrgCertificate).where(OrgCertificate.org_guid == org_guid.lower())
+    )
+    return [
+        CertificateRecord(c.fingerprint, c.org_guid, c.subject, as_utc(c.not_after)) for c in rows
+    ]  # type: ignore[arg-type]
+
+
+def add_trust_anchor(session: Session, fingerprint: str, subject: str, pem: str) -> bool:
+    """Add a CA certificate to the trust store; False when it was there already."""
+    if session.get(TrustAnchor, fingerprint) is not None:
+        return False
+    session.add(TrustAnchor(fingerprint=fingerprint, subject=subject, pem=pem, added_at=utcnow()))
+    return True
+
+
+def trust_anchor_pems(session: Session) -> list[str]:
+    return list(session.scalars(select(TrustAnchor.pem).order_by(TrustAnchor.added_at)))

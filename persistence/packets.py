@@ -1,0 +1,565 @@
+"""Stored packets: accepting (packet + queue job in one transaction), rejecting, reading."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, delete, func, literal, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from persistence.clock import as_utc, utcnow
+from persistence.models import Job, Packet, PacketEvent, PacketReplay
+
+RECEIVED, PROCESSING, PROCESSED, FAILED, REJECTED, DEAD = (
+    "received",
+    "processing",
+    "processed",
+    "failed",
+    "rejected",
+    "dead",
+)
+
+
+@dataclass(frozen=True)
+class NewPacket:
+    """What the accept path knows about a packet once it passed every check."""
+
+    requester_message_guid: str
+    org_guid: str
+    service: str
+    operation: str
+    version: str | None
+    raw: bytes
+    body_sha256: str
+    signer_subject: str | None = None
+    signer_fingerprint: str | None = None
+    remote_addr: str | None = None
+
+
+@dataclass(frozen=True)
+class AcceptOutcome:
+    message_guid: str
+    requester_message_guid: str
+    #: "new" (stored and queued), "duplicate" (same packet again), "conflict" (GUID reused).
+    status: str
+
+
+@dataclass(frozen=True)
+class PacketView:
+    id: int
+    message_guid: str
+    requester_message_guid: str | None
+    org_guid: str | None
+    service: str | None
+    operation: str | None
+    version: str | None
+    state: str
+    received_at: datetime
+    processed_at: datetime | None
+    error_code: str | None
+    error_message: str | None
+    result_xml: str | None
+
+
+def _view(p: Packet) -> PacketView:
+    return PacketView(
+        p.id,
+        p.message_guid,
+        p.requester_message_guid,
+        p.org_guid,
+        p.service,
+        p.operation,
+        p.version,
+        p.state,
+        as_utc(p.received_at),  # type: ignore[arg-type]
+        as_utc(p.processed_at),
+        p.error_code,
+        p.error_message,
+        p.result_xml,
+    )
+
+
+def add_event(session: Session, packet_id: int, event: str, detail: str | None = None) -> None:
+    session.add(PacketEvent(packet_id=packet_id, at=utcnow(), event=event, detail=detail))
+
+
+def _existing(session: Session, org_guid: str, requester_guid: str) -> Packet | None:
+    return session.scalars(
+        select(Packet).where(
+            Packet.org_guid == org_guid,
+            Packet.requester_message_guid == requester_guid,
+            Packet.state != REJECTED,
+        )
+    ).first()
+
+
+def _outcome_for_existing(existing: Packet, body_sha256: str) -> AcceptOutcome:
+    status = "duplicate" if existing.body_sha256 == body_sha256 else "conflict"
+    return AcceptOutcome(existing.message_guid, existing.requester_message_guid or "", status)
+
+
+def accept(session: Session, new: NewPacket) -> AcceptOutcome:
+    """Store an accepted packet and its queue job, idempotent on (org, client MessageGUID).
+
+    Runs inside the caller's transaction; the caller acknowledges only after commit.
+    """
+    org_guid = new.org_guid.lower()
+    requester = new.requester_message_guid.lower()
+    existing = _existing(session, org_guid, requester)
+    if existing is not None:
+        return _outcome_for_existing(existing, new.body_sha256)
+    now = utcnow()
+    packet = Packet(
+        message_guid=str(uuid.uuid4()),
+        requester_message_guid=requester,
+        org_guid=org_guid,
+        service=new.service,
+        operation=new.operation,
+        version=new.version,
+        state=RECEIVED,
+        received_at=now,
+        updated_at=now,
+        raw=new.raw,
+        body_sha256=new.body_sha256,
+        signer_subject=new.signer_subject,
+        signer_fingerprint=new.signer_fingerprint,
+        remote_addr=new.remote_addr,
+    )
+    try:
+        with session.begin_nested():
+            session.add(packet)
+            session.flush()
+    except IntegrityError:
+        # A concurrent request with the same (org, MessageGUID) committed first.
+        existing = _existing(session, org_guid, requester)
+        if existing is None:
+            raise
+        return _outcome_for_existing(existing, new.body_sha256)
+    session.add(Job(packet_id=packet.id, state="queued", attempts=0, run_after=now, created_at=now))
+    add_event(session, packet.id, RECEIVED)
+    return AcceptOutcome(packet.message_guid, requester, "new")
+
+
+def record_rejected(
+    session: Session,
+    *,
+    raw: bytes,
+    body_sha256: str,
+    error_code: str,
+    error_message: str,
+    org_guid: str | None = None,
+    requester_message_guid: str | None = None,
+    service: str | None = None,
+    operation: str | None = None,
+    version: str | None = None,
+    signer_subject: str | None = None,
+    remote_addr: str | None = None,
+) -> str:
+    """Keep a refused packet for ops; returns the MessageGUID it is filed under."""
+    now = utcnow()
+    packet = Packet(
+        message_guid=str(uuid.uuid4()),
+        requester_message_guid=requester_message_guid.lower() if requester_message_guid else None,
+        org_guid=org_guid.lower() if org_guid else None,
+        service=service,
+        operation=operation,
+        version=version,
+        state=REJECTED,
+        received_at=now,
+        updated_at=now,
+        raw=raw,
+        body_sha256=body_sha256,
+        signer_subject=signer_subject,
+        error_code=error_code,
+        error_message=error_message[:4000],
+        remote_addr=remote_addr,
+    )
+    session.add(packet)
+    session.flush()
+    add_event(session, packet.id, REJECTED, f"{error_code}: {error_message}"[:4000])
+    return packet.message_guid
+
+
+def get_by_message_guid(session: Session, message_guid: str) -> PacketView | None:
+    packet = session.scalars(
+        select(Packet).where(Packet.message_guid == message_guid.lower())
+    ).first()
+    return _view(packet) if packet else None
+
+
+def get_raw(session: Session, packet_id: int) -> bytes:
+    packet = session.get(Packet, packet_id)
+    if packet is None:
+        raise LookupError(f"packet {packet_id} does not exist")
+    return packet.raw
+
+
+def events_of(session: Session, packet_id: int) -> list[tuple[datetime, str, str | None]]:
+    rows = session.scalars(
+        select(PacketEvent).where(PacketEvent.packet_id == packet_id).order_by(PacketEvent.id)
+    )
+    return [(as_utc(e.at), e.event, e.detail) for e in rows]  # type: ignore[misc]
+
+
+def get_by_id(session: Session, packet_id: int) -> PacketView:
+    packet = session.get(Packet, packet_id)
+    if packet is None:
+        raise LookupError(f"packet {packet_id} does not exist")
+    return _view(packet)
+
+
+# --- ops: inspection, replay, retention (gateway/ops) ---------------------------------------
+
+#: A stored result that carries an error: an item's Error or an export's ErrorMessage
+#: (its closing tag always ends so, whatever the prefix and namespace declarations).
+_ERROR_MARK = "ErrorCode>"
+#: Counted in the list: the element names occur twice per item (opening and closing tag).
+_ERROR_NAME, _ITEM_NAME = "ErrorCode", "TransportGUID"
+
+
+def _occurrences(column: ColumnElement[str], needle: str) -> ColumnElement[int]:
+    """How often ``needle`` occurs in a text column, counted by the database (both dialects)."""
+    text_ = func.coalesce(column, literal(""))
+    return func.length(text_) - func.length(func.replace(text_, needle, ""))
+
+
+@dataclass(frozen=True)
+class PacketSummary:
+    """A row of the packet list (no raw bytes, no result body)."""
+
+    id: int
+    message_guid: str
+    requester_message_guid: str | None
+    org_guid: str | None
+    service: str | None
+    operation: str | None
+    state: str
+    received_at: datetime
+    processed_at: datetime | None
+    error_code: str | None
+    error_message: str | None
+    size: int
+    #: items in the stored result (each has one TransportGUID), counted by the database
+    items: int
+    #: errors in the stored result: failed items, or the export's ErrorMessage (the detail
+    #: view reads the result itself; these counts are for the list)
+    errors: int
+
+
+def search(
+    session: Session,
+    *,
+    org_guid: str | None = None,
+    service: str | None = None,
+    operation: str | None = None,
+    states: tuple[str, ...] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    with_errors: bool = False,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[PacketSummary]:
+    """Packets newest first. ``with_errors``: only those whose stored result carries an error
+    (a processed import with failed items, or an export answered with ErrorMessage).
+
+    The error filter reads the result text, so bound it with ``since`` on big stores.
+    """
+    query = select(
+        Packet.id,
+        Packet.message_guid,
+        Packet.requester_message_guid,
+        Packet.org_guid,
+        Packet.service,
+        Packet.operation,
+        Packet.state,
+        Packet.received_at,
+        Packet.processed_at,
+        Packet.error_code,
+        Packet.error_message,
+        func.length(Packet.raw),
+        _occurrences(Packet.result_xml, _ITEM_NAME),
+        _occurrences(Packet.result_xml, _ERROR_NAME),
+    )
+    if org_guid:
+        query = query.where(Packet.org_guid == org_guid.lower())
+    if service:
+        query = query.where(Packet.service == service)
+    if operation:
+        query = query.where(Packet.operation == operation)
+    if states:
+        query = query.where(Packet.state.in_(states))
+    if since is not None:
+        query = query.where(Packet.received_at >= since)
+    if until is not None:
+        query = query.where(Packet.received_at < until)
+    if with_errors:
+        query = query.where(Packet.result_xml.like(f"%{_ERROR_MARK}%"))
+    if before_id is not None:
+        query = query.where(Packet.id < before_id)
+    rows = session.execute(query.order_by(Packet.id.desc()).limit(limit)).all()
+    return [
+        PacketSummary(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            as_utc(r[7]),  # type: ignore[arg-type]
+            as_utc(r[8]),
+            r[9],
+            r[10],
+            int(r[11] or 0),
+            int(r[12] or 0) // (2 * len(_ITEM_NAME)),
+            int(r[13] or 0) // (2 * len(_ERROR_NAME)),
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class PacketRecord:
+    """Everything ops see about one packet, except its raw bytes (``get_raw``)."""
+
+    id: int
+    message_guid: str
+    requester_message_guid: str | None
+    org_guid: str | None
+    service: str | None
+    operation: str | None
+    version: str | None
+    state: str
+    received_at: datetime
+    updated_at: datetime
+    processed_at: datetime | None
+    error_code: str | None
+    error_message: str | None
+    result_xml: str | None
+    body_sha256: str
+    signer_subject: str | None
+    signer_fingerprint: str | None
+    remote_addr: str | None
+    size: int
+
+
+_RECORD_COLUMNS = (
+    Packet.id,
+    Packet.message_guid,
+    Packet.requester_message_guid,
+    Packet.org_guid,
+    Packet.service,
+    Packet.operation,
+    Packet.version,
+    Packet.state,
+    Packet.received_at,
+    Packet.updated_at,
+    Packet.processed_at,
+    Packet.error_code,
+    Packet.error_message,
+    Packet.result_xml,
+    Packet.body_sha256,
+    Packet.signer_subject,
+    Packet.signer_fingerprint,
+    Packet.remote_addr,
+    func.length(Packet.raw),
+)
+
+
+def _record(row: object) -> PacketRecord:
+    values = list(row)  # type: ignore[call-overload]
+    for i in (8, 9, 10):
+        values[i] = as_utc(values[i])
+    values[18] = int(values[18] or 0)
+    return PacketRecord(*values)
+
+
+def record_of(
+    session: Session, message_guid: str, *, for_update: bool = False
+) -> PacketRecord | None:
+    """One packet by the gateway's MessageGUID; ``for_update`` locks its row (PostgreSQL)."""
+    query = select(*_RECORD_COLUMNS).where(Packet.message_guid == message_guid.lower())
+    if for_update:
+        query = query.with_for_update(of=Packet)
+    row = session.execute(query).first()
+    return _record(row) if row is not None else None
+
+
+def message_guids(
+    session: Session, *, states: tuple[str, ...], since: datetime | None, limit: int
+) -> list[str]:
+    """MessageGUIDs of packets in ``states`` received since ``since``, oldest first."""
+    query = select(Packet.message_guid).where(Packet.state.in_(states))
+    if since is not None:
+        query = query.where(Packet.received_at >= since)
+    return list(session.scalars(query.order_by(Packet.id).limit(limit)))
+
+
+@dataclass(frozen=True)
+class ReplayRecord:
+    replayed_at: datetime
+    replayed_by: str
+    forced: bool
+    previous_state: str
+    previous_error_code: str | None
+    previous_error_message: str | None
+    previous_result_xml: str | None
+    previous_processed_at: datetime | None
+
+
+def replays_of(session: Session, packet_id: int) -> list[ReplayRecord]:
+    rows = session.scalars(
+        select(PacketReplay).where(PacketReplay.packet_id == packet_id).order_by(PacketReplay.id)
+    )
+    return [
+        ReplayRecord(
+            as_utc(r.replayed_at),  # type: ignore[arg-type]
+            r.replayed_by,
+            bool(r.forced),
+            r.previous_state,
+            r.previous_error_code,
+            r.previous_error_message,
+            r.previous_result_xml,
+            as_utc(r.previous_processed_at),
+        )
+        for r in rows
+    ]
+
+
+def start_replay(session: Session, packet: PacketRecord, *, by: str, forced: bool) -> None:
+    """Record a replay (keeping the outcome it replaces) and put the packet back to received.
+
+    The caller re-queues the job (``queue.requeue``) in the same transaction.
+    """
+    now = utcnow()
+    session.add(
+        PacketReplay(
+            packet_id=packet.id,
+            replayed_at=now,
+            replayed_by=by[:128],
+            forced=forced,
+            previous_state=packet.state,
+            previous_error_code=packet.error_code,
+            previous_error_message=packet.error_message,
+            previous_result_xml=packet.result_xml,
+            previous_processed_at=packet.processed_at,
+        )
+    )
+    session.execute(
+        update(Packet)
+        .where(Packet.id == packet.id)
+        .values(
+            state=RECEIVED,
+            result_xml=None,
+            error_code=None,
+            error_message=None,
+            processed_at=None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    add_event(
+        session,
+        packet.id,
+        "replay",
+        f"replayed by {by}{' (forced)' if forced else ''}; was {packet.state}"[:4000],
+    )
+
+
+def state_counts(session: Session, since: datetime) -> dict[str, int]:
+    """Packets received since ``since`` by state."""
+    rows = session.execute(
+        select(Packet.state, func.count()).where(Packet.received_at >= since).group_by(Packet.state)
+    ).all()
+    return {state: int(count) for state, count in rows}
+
+
+def count_with_errors(session: Session, since: datetime) -> int:
+    """Processed packets received since ``since`` whose result carries an error."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Packet)
+            .where(
+                Packet.received_at >= since,
+                Packet.state == PROCESSED,
+                Packet.result_xml.like(f"%{_ERROR_MARK}%"),
+            )
+        )
+        or 0
+    )
+
+
+@dataclass(frozen=True)
+class PacketHeader:
+    message_guid: str
+    org_guid: str | None
+    service: str | None
+    operation: str | None
+    received_at: datetime
+
+
+def header_of(session: Session, packet_id: int) -> PacketHeader | None:
+    """Who and what a packet is, without its body (log context, metrics labels)."""
+    row = session.execute(
+        select(
+            Packet.message_guid,
+            Packet.org_guid,
+            Packet.service,
+            Packet.operation,
+            Packet.received_at,
+        ).where(Packet.id == packet_id)
+    ).first()
+    if row is None:
+        return None
+    return PacketHeader(row[0], row[1], row[2], row[3], as_utc(row[4]))  # type: ignore[arg-type]
+
+
+def outcome_of(session: Session, packet_id: int) -> tuple[str, str | None, str | None] | None:
+    """(state, result_xml, error_code) of a packet."""
+    row = session.execute(
+        select(Packet.state, Packet.result_xml, Packet.error_code).where(Packet.id == packet_id)
+    ).first()
+    return (row[0], row[1], row[2]) if row is not None else None
+
+
+def count_older(session: Session, state: str, received_before: datetime) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Packet)
+            .where(Packet.state == state, Packet.received_at < received_before)
+        )
+        or 0
+    )
+
+
+def purge_batch(session: Session, state: str, received_before: datetime, limit: int = 500) -> int:
+    """Delete up to ``limit`` packets in ``state`` received before the cut-off, with their
+    history, replays and queue job. Domain rows they created stay. Returns how many went."""
+    ids = list(
+        session.scalars(
+            select(Packet.id)
+            .where(Packet.state == state, Packet.received_at < received_before)
+            .order_by(Packet.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # a packet being replayed right now stays
+        )
+    )
+    if not ids:
+        return 0
+    for table in (PacketEvent, PacketReplay, Job):
+        session.execute(
+            delete(table)
+            .where(table.packet_id.in_(ids))
+            .execution_options(synchronize_session=False)
+        )
+    session.execute(
+        delete(Packet)
+        .where(Packet.id.in_(ids), Packet.state == state)
+        .execution_options(synchronize_session=False)
+    )
+    return len(ids)

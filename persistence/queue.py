@@ -1,0 +1,360 @@
+"""The job queue: a table claimed with one UPDATE … RETURNING (SKIP LOCKED on PostgreSQL).
+
+Every queue operation the worker needs is a named function here; the worker builds no SQL.
+
+A job's life: ``queued`` ► claim (``running``, leased to one worker, attempt + 1, committed
+at once) ► the worker's processing transaction ``hold``s the job row (a row lock on
+PostgreSQL, the write lock on SQLite) ► ``finish`` (``done``) in that same transaction, or
+``retry_later`` (``queued`` again, later) / ``bury`` (``dead``) after a failure.
+
+Every write after the claim is guarded by "still leased to me, this attempt": a worker that
+lost its lease (it stalled past it and another worker took the job over) changes nothing,
+and ``finish`` raises ``LeaseLost`` so its whole processing transaction rolls back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from persistence.clock import as_utc, utcnow
+from persistence.models import Job, Packet
+from persistence.packets import DEAD, PROCESSING, add_event
+
+log = logging.getLogger("persistence.queue")
+
+#: PostgreSQL NOTIFY channel; a trigger on ``jobs`` (migration 0001) notifies it.
+CHANNEL = "gateway_jobs"
+
+
+class LeaseLost(Exception):
+    """The job is no longer leased to this worker (attempt); its work must not be kept."""
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    job_id: int
+    packet_id: int
+    attempt: int
+    worker_id: str = ""
+    #: the error recorded by the previous attempt, if any
+    last_error: str | None = None
+
+
+def claim(session: Session, worker_id: str, lease_seconds: int) -> ClaimedJob | None:
+    """Take the oldest ready job (or one whose lease expired) and mark the packet processing.
+
+    On PostgreSQL a job whose row another worker holds (it is processing it) is skipped even
+    when its lease has expired; a job is taken over only from a worker that is gone.
+    """
+    now = utcnow()
+    ready = (
+        select(Job.id)
+        .where(
+            Job.state.in_(("queued", "running")),
+            or_(
+                and_(Job.state == "queued", Job.run_after <= now),
+                and_(Job.state == "running", Job.locked_until < now),
+            ),
+        )
+        .order_by(Job.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    row = session.execute(
+        update(Job)
+        .where(Job.id == ready)
+        .values(
+            state="running",
+            locked_by=worker_id,
+            locked_until=now + timedelta(seconds=lease_seconds),
+            attempts=Job.attempts + 1,
+        )
+        .returning(Job.id, Job.packet_id, Job.attempts, Job.last_error)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        return None
+    job = ClaimedJob(
+        job_id=row[0], packet_id=row[1], attempt=row[2], worker_id=worker_id, last_error=row[3]
+    )
+    session.execute(
+        update(Packet)
+        .where(Packet.id == job.packet_id)
+        .values(state=PROCESSING, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    add_event(session, job.packet_id, "attempt", f"attempt {job.attempt} by {worker_id}")
+    return job
+
+
+def _mine(job: ClaimedJob) -> ColumnElement[bool]:
+    return and_(
+        Job.id == job.job_id,
+        Job.state == "running",
+        Job.locked_by == job.worker_id,
+        Job.attempts == job.attempt,
+    )
+
+
+def hold(session: Session, job: ClaimedJob) -> None:
+    """Lock the claimed job for the rest of this (processing) transaction.
+
+    While the lock is held no other worker claims the job, however long the processing takes.
+    Raises ``LeaseLost`` if the job was taken over meanwhile.
+    """
+    held = session.execute(select(Job.id).where(_mine(job)).with_for_update()).first()
+    if held is None:
+        raise LeaseLost(f"job {job.job_id} attempt {job.attempt} is no longer {job.worker_id}'s")
+
+
+def _guarded_update(session: Session, job: ClaimedJob, **values: Any) -> bool:
+    result = session.execute(
+        update(Job)
+        .where(_mine(job))
+        .values(locked_by=None, locked_until=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def finish(
+    session: Session,
+    job: ClaimedJob,
+    *,
+    packet_state: str,
+    result_xml: str | None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> None:
+    """Store the outcome of a job and mark the packet processed (or failed).
+
+    Raises ``LeaseLost`` (the caller's transaction must roll back) if the job is no longer
+    this worker's.
+    """
+    if not _guarded_update(session, job, state="done", last_error=error_message):
+        raise LeaseLost(f"job {job.job_id} attempt {job.attempt} is no longer {job.worker_id}'s")
+    now = utcnow()
+    session.execute(
+        update(Packet)
+        .where(Packet.id == job.packet_id)
+        .values(
+            state=packet_state,
+            result_xml=result_xml,
+            error_code=error_code,
+            error_message=error_message,
+            processed_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    add_event(session, job.packet_id, packet_state, error_message)
+
+
+def retry_later(session: Session, job: ClaimedJob, error: str, run_after: datetime) -> bool:
+    """Give the job back to the queue after a transient failure.
+
+    False (and nothing changed) if the job is no longer this worker's: it was finished by a
+    commit whose acknowledgment was lost, or taken over after the lease expired.
+    """
+    if not _guarded_update(
+        session, job, state="queued", run_after=run_after, last_error=error[:4000]
+    ):
+        return False
+    session.execute(
+        update(Packet)
+        .where(Packet.id == job.packet_id)
+        .values(state="received", updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    add_event(session, job.packet_id, "retry", f"attempt {job.attempt} failed: {error}"[:4000])
+    return True
+
+
+def bury(session: Session, job: ClaimedJob, error: str, result_xml: str | None) -> bool:
+    """Dead-letter a job that ran out of attempts; the packet keeps an error result.
+
+    False (and nothing changed) if the job is no longer this worker's.
+    """
+    if not _guarded_update(session, job, state="dead", last_error=error[:4000]):
+        return False
+    now = utcnow()
+    session.execute(
+        update(Packet)
+        .where(Packet.id == job.packet_id)
+        .values(
+            state=DEAD,
+            result_xml=result_xml,
+            error_code="EXP001000",
+            error_message=error[:4000],
+            processed_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    add_event(session, job.packet_id, DEAD, error[:4000])
+    return True
+
+
+def depth(session: Session) -> int:
+    """Jobs waiting or running."""
+    return (
+        session.scalar(
+            select(func.count()).select_from(Job).where(Job.state.in_(("queued", "running")))
+        )
+        or 0
+    )
+
+
+# --- ops: inspection and replay (gateway/ops) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    state: str
+    attempts: int
+    run_after: datetime
+    locked_by: str | None
+    locked_until: datetime | None
+    last_error: str | None
+
+
+def job_of(session: Session, packet_id: int) -> JobInfo | None:
+    job = session.scalars(select(Job).where(Job.packet_id == packet_id)).first()
+    if job is None:
+        return None
+    return JobInfo(
+        job.state,
+        job.attempts,
+        as_utc(job.run_after),  # type: ignore[arg-type]
+        job.locked_by,
+        as_utc(job.locked_until),
+        job.last_error,
+    )
+
+
+def requeue(session: Session, packet_id: int) -> bool:
+    """Queue the processing of a packet again, as a fresh job (attempts from 1).
+
+    Only a finished job (``done`` or ``dead``) is re-queued; False when the job is still
+    queued or running. A packet whose job row is gone gets a new one.
+    """
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(Job.packet_id == packet_id, Job.state.in_(("done", "dead")))
+        .values(
+            state="queued",
+            attempts=0,
+            run_after=now,
+            locked_by=None,
+            locked_until=None,
+            last_error=None,
+            created_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        return True
+    if session.scalar(select(Job.id).where(Job.packet_id == packet_id)) is not None:
+        return False
+    session.add(Job(packet_id=packet_id, state="queued", attempts=0, run_after=now, created_at=now))
+    return True
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queued: int
+    running: int
+    dead: int
+    #: seconds since the oldest queued or running job was queued (0 when none)
+    oldest_age_seconds: float
+    #: seconds the longest-waiting job that is ready to run has waited past its run_after
+    #: (a queued job, or a running one whose lease expired); 0 when none
+    ready_wait_seconds: float
+
+
+def stats(session: Session) -> QueueStats:
+    """Depth and age of the queue (the pending jobs are few: ``ix_jobs_pending``)."""
+    now = utcnow()
+    counts = dict(
+        session.execute(
+            select(Job.state, func.count())
+            .where(Job.state.in_(("queued", "running")))
+            .group_by(Job.state)
+        ).all()
+    )
+    dead = session.scalar(select(func.count()).select_from(Job).where(Job.state == "dead")) or 0
+    oldest = as_utc(
+        session.scalar(select(func.min(Job.created_at)).where(Job.state.in_(("queued", "running"))))
+    )
+    ready_queued = as_utc(
+        session.scalar(
+            select(func.min(Job.run_after)).where(Job.state == "queued", Job.run_after <= now)
+        )
+    )
+    expired = as_utc(
+        session.scalar(
+            select(func.min(Job.locked_until)).where(Job.state == "running", Job.locked_until < now)
+        )
+    )
+    waiting = [t for t in (ready_queued, expired) if t is not None]
+    return QueueStats(
+        queued=int(counts.get("queued", 0)),
+        running=int(counts.get("running", 0)),
+        dead=int(dead),
+        oldest_age_seconds=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0,
+        ready_wait_seconds=max(0.0, (now - min(waiting)).total_seconds()) if waiting else 0.0,
+    )
+
+
+# --- wake-up (PostgreSQL LISTEN/NOTIFY) ------------------------------------------------------
+
+
+def listen(
+    engine: Engine,
+    wake: Callable[[], None],
+    stopping: threading.Event,
+    *,
+    application_name: str = "hcs-gateway listener",
+) -> None:
+    """Call ``wake`` whenever a job becomes ready, until ``stopping`` is set (PostgreSQL).
+
+    Runs on its own connection (outside the pool), reconnects with backoff when the server
+    goes away, and wakes once after every (re)connect for what was queued meanwhile. Idle
+    workers also poll, so a notification lost during a reconnect only costs latency.
+    """
+    import psycopg
+
+    conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    backoff = 0.5
+    while not stopping.is_set():
+        try:
+            with psycopg.connect(
+                conninfo,
+                autocommit=True,
+                connect_timeout=5,
+                application_name=application_name[:63],
+                keepalives=1,
+                keepalives_idle=30,
+                keepalives_interval=10,
+                keepalives_count=3,
+            ) as conn:
+                conn.execute(f"LISTEN {CHANNEL}")
+                backoff = 0.5
+                wake()
+                while not stopping.is_set():
+                    for _ in conn.notifies(timeout=1.0, stop_after=1):
+                        wake()
+        except psycopg.Error as exc:
+            log.warning("job listener: %s; reconnecting in %.1fs", type(exc).__name__, backoff)
+            stopping.wait(backoff)
+            backoff = min(backoff * 2, 15.0)
