@@ -1,0 +1,256 @@
+"""The request path, top to bottom (ARCHITECTURE.md steps 1–8).
+
+    parse ► route ► header ► validate ► verify ► authorize ► persist ► ack
+
+Every refusal is a GatewayError that becomes a SOAP Fault with base:Fault, and the refused
+packet is stored for ops. Nothing is acknowledged before the packet and its queue job commit.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lxml import etree
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from gateway import errors
+from gateway.authn import check_credentials, check_not_locked, parse_basic
+from gateway.errors import GatewayError
+from gateway.formats import Bundle
+from gateway.header import RequestHeader, read_request_header
+from gateway.namespaces import BASE, qname
+from gateway.ops import observe
+from gateway.registry import Operation, Registry, Service
+from gateway.runtime import Runtime
+from gateway.signature import has_signature, verify_signed_request
+from gateway.soap.envelope import (
+    Envelope,
+    ack_envelope,
+    fault_envelope,
+    result_envelope,
+    split_envelope,
+)
+from gateway.state import state_result
+from gateway.validation import request_version, validate
+from gateway.xmlparse import parse_xml
+from persistence import organizations, packets
+from persistence.organizations import OrgRecord
+
+log = logging.getLogger("gateway.accept")
+_VERSION = qname(BASE, "version")
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    path: str
+    soap_action: str | None
+    authorization: str | None
+    body: bytes
+    remote_addr: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class _Known:
+    """What the pipeline learned before a refusal, so the rejected packet is filed usefully."""
+
+    service: Service | None = None
+    operation: Operation | None = None
+    header: RequestHeader | None = None
+    version: str | None = None
+    signer_subject: str | None = None
+
+
+class AcceptPipeline:
+    def __init__(self, runtime: Runtime, on_enqueued: Callable[[], None] | None = None) -> None:
+        self.rt = runtime
+        self.registry: Registry = runtime.registry
+        self.on_enqueued = on_enqueued or (lambda: None)
+
+    @observe.request
+    def handle(self, request: HttpRequest) -> Reply:
+        known = _Known()
+        try:
+            return self._accept(request, known)
+        except GatewayError as error:
+            return self._refuse(request, error, known)
+        except (OperationalError, DBAPIError) as exc:
+            log.warning("database unavailable: %s", exc)
+            error = errors.TemporarilyUnavailable(
+                "The gateway cannot reach its database right now; try again later."
+            )
+            return self._refuse(request, error, known)
+        except Exception:
+            log.exception("internal error while accepting a packet")
+            return self._refuse(
+                request, errors.InternalError("Internal error while accepting the packet."), known
+            )
+
+    def _accept(self, request: HttpRequest, known: _Known) -> Reply:
+        service = known.service = self._service(request.path)
+        root = parse_xml(request.body)  # 1 transport guard: hardened parse
+        envelope = split_envelope(root)
+        operation = known.operation = self.registry.route(  # 2 route
+            service, request.soap_action, envelope.body.tag
+        )
+        header = known.header = read_request_header(envelope)  # 3 header
+        known.version = request_version(envelope.body)
+        bundle = self.rt.formats.select(service, operation, known.version)  # format version
+        self._validate(bundle, service, envelope.body)  # 4 validate
+        org = self._authenticate(request, operation, header, envelope, known)  # 5 verify
+        self._authorize(operation, org)  # 6 authorize
+        if operation.kind == "state":
+            return self._get_state(service, envelope, org)
+        outcome = self._persist(request, operation, header, envelope, known)  # 7 persist
+        if outcome.status == "conflict":
+            raise errors.DuplicateMessage(
+                f"MessageGUID {header.message_guid} was already used by this organisation for a "
+                "different packet; use a new MessageGUID for every request."
+            )
+        if outcome.status == "new":
+            self.on_enqueued()
+        return Reply(200, ack_envelope(outcome.message_guid, outcome.requester_message_guid))  # 8
+
+    # --- steps -----------------------------------------------------------------------------
+
+    def _service(self, path: str) -> Service:
+        service = self.registry.service_for_path(path)
+        if service is None:
+            raise errors.UnsupportedOperation(f"No service is served at {path}.")
+        return service
+
+    def _validate(self, bundle: Bundle, service: Service, element: etree._Element) -> None:
+        if element.get("version") is not None and element.get(_VERSION) is None:
+            # Some clients send an unprefixed version attribute; validate a copy in the
+            # canonical form so the signed element stays untouched.
+            element = copy.deepcopy(element)
+            element.set(_VERSION, element.attrib.pop("version"))
+        validate(bundle, service, element)
+
+    @observe.header
+    def _authenticate(
+        self,
+        request: HttpRequest,
+        operation: Operation,
+        header: RequestHeader,
+        envelope: Envelope,
+        known: _Known,
+    ) -> OrgRecord:
+        credentials = parse_basic(request.authorization)
+        with self.rt.reader() as session:
+            org = organizations.get_organization(session, header.org_guid)
+        if credentials is not None:
+            check_credentials(credentials, org, header.org_guid)
+        signed = operation.kind != "state" and has_signature(envelope.body)
+        if operation.kind == "import" and not signed:
+            raise errors.SignatureInvalid(
+                f"{operation.name} must be signed: ds:Signature is missing from the request element."
+            )
+        if credentials is None and not signed:
+            raise errors.Unauthenticated(
+                "This call needs HTTP Basic credentials (user: your orgPPAGUID)."
+            )
+        if org is None:
+            raise errors.UnknownOrganization(f"Organisation {header.org_guid} is not registered.")
+        check_not_locked(org)
+        if signed:
+            verified = verify_signed_request(
+                envelope.body,
+                policy=self.rt.verify_policy,
+                trust=self.rt.trust.get(),
+                certificate_owner=self.rt.certificate_owner,
+                org_guid=org.guid,
+            )
+            known.signer_subject = verified.certificate.subject.rfc4514_string()
+        return org
+
+    def _authorize(self, operation: Operation, org: OrgRecord) -> None:
+        if org.role not in operation.roles:
+            raise errors.NotAllowed(
+                f"Operation {operation.name} is not allowed for organisations of role "
+                f"'{org.role}' (allowed: {', '.join(sorted(operation.roles))})."
+            )
+
+    def _get_state(self, service: Service, envelope: Envelope, org: OrgRecord) -> Reply:
+        message_guid = (envelope.body.findtext(qname(BASE, "MessageGUID")) or "").strip().lower()
+        with self.rt.reader() as session:
+            packet = packets.get_by_message_guid(session, message_guid)
+        result = state_result(service, packet, org.guid)
+        return Reply(200, result_envelope(result, message_guid))
+
+    @observe.stored
+    def _persist(
+        self,
+        request: HttpRequest,
+        operation: Operation,
+        header: RequestHeader,
+        envelope: Envelope,
+        known: _Known,
+    ) -> packets.AcceptOutcome:
+        new = packets.NewPacket(
+            requester_message_guid=header.message_guid,
+            org_guid=header.org_guid,
+            service=operation.service,
+            operation=operation.name,
+            version=known.version,
+            raw=request.body,
+            body_sha256=_operation_digest(envelope.body),
+            signer_subject=known.signer_subject,
+            remote_addr=request.remote_addr,
+        )
+        with self.rt.session.begin() as session:
+            return packets.accept(session, new)
+
+    # --- refusals --------------------------------------------------------------------------
+
+    @observe.refused
+    def _refuse(self, request: HttpRequest, error: GatewayError, known: _Known) -> Reply:
+        if error.record:
+            self._record(request, error, known)
+        headers: tuple[tuple[str, str], ...] = ()
+        if error.http_status == 401:
+            headers = (("WWW-Authenticate", 'Basic realm="hcs-gateway"'),)
+        return Reply(error.http_status, fault_envelope(error), headers)
+
+    def _record(self, request: HttpRequest, error: GatewayError, known: _Known) -> None:
+        try:
+            with self.rt.session.begin() as session:
+                packets.record_rejected(
+                    session,
+                    raw=request.body,
+                    body_sha256=hashlib.sha256(request.body).hexdigest(),
+                    error_code=error.code,
+                    error_message=error.message,
+                    org_guid=known.header.org_guid if known.header else None,
+                    requester_message_guid=known.header.message_guid if known.header else None,
+                    service=known.service.name if known.service else None,
+                    operation=known.operation.name if known.operation else None,
+                    version=known.version,
+                    signer_subject=known.signer_subject,
+                    remote_addr=request.remote_addr,
+                )
+        except Exception:
+            # The refusal is still answered; ops see this in the log.
+            log.exception("could not record a rejected packet (%s)", error.code)
+
+
+def internal_error_reply() -> Reply:
+    """The Fault answered when the SOAP framework itself fails before the pipeline runs."""
+    return Reply(
+        500, fault_envelope(errors.InternalError("Internal error while reading the request."))
+    )
+
+
+def _operation_digest(element: etree._Element) -> str:
+    """Identity of a packet for idempotency: the canonical operation element."""
+    return hashlib.sha256(etree.tostring(element, method="c14n", exclusive=True)).hexdigest()

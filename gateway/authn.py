@@ -1,0 +1,49 @@
+"""Transport authentication: per-organisation HTTP Basic credentials (user = orgPPAGUID)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from gateway.errors import Locked, Unauthenticated
+from gateway.passwords import verify_password
+from persistence.organizations import OrgRecord
+
+
+@dataclass(frozen=True)
+class BasicCredentials:
+    user: str
+    password: str
+
+
+def parse_basic(authorization: str | None) -> BasicCredentials | None:
+    """Credentials of an ``Authorization: Basic …`` header, or None when there is none."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        raise Unauthenticated("Only HTTP Basic authentication is supported.")
+    try:
+        user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthenticated("Malformed HTTP Basic credentials.") from None
+    if not sep:
+        raise Unauthenticated("Malformed HTTP Basic credentials.")
+    return BasicCredentials(user.strip().lower(), password)
+
+
+def check_credentials(
+    credentials: BasicCredentials, org: OrgRecord | None, header_org: str
+) -> None:
+    """The credentials must belong to the organisation named in the RequestHeader."""
+    if credentials.user != header_org:
+        raise Unauthenticated("HTTP user name does not match RequestHeader/orgPPAGUID.")
+    if org is None or not verify_password(credentials.password, org.password_hash):
+        raise Unauthenticated("Wrong HTTP credentials.")
+    check_not_locked(org)
+
+
+def check_not_locked(org: OrgRecord) -> None:
+    if org.locked:
+        raise Locked(f"Organisation {org.guid} is locked.")

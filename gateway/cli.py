@@ -1,0 +1,845 @@
+"""The ``gateway`` command."""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+from lxml import etree
+
+from gateway.config import Settings, load_settings
+
+
+def _settings(data_dir: str | None, database_url: str | None) -> Settings:
+    return load_settings().with_overrides(data_dir=data_dir, database_url=database_url)
+
+
+def _store_options(func):  # type: ignore[no-untyped-def]
+    func = click.option(
+        "--database-url", default=None, help="SQLAlchemy URL (default: SQLite in the data dir)."
+    )(func)
+    func = click.option(
+        "--data-dir",
+        default=None,
+        type=click.Path(file_okay=False),
+        help="Data directory (default: ./var).",
+    )(func)
+    return func
+
+
+def _runtime(data_dir: str | None, database_url: str | None):  # type: ignore[no-untyped-def]
+    """Sessions on the store of --data-dir / --database-url, its schema made current first."""
+    from gateway.runtime import open_engine
+    from persistence.db import make_session_factory
+    from persistence.migrations import SchemaOutdated, ensure_schema
+
+    engine = open_engine(_settings(data_dir, database_url))
+    try:
+        ensure_schema(engine)
+    except SchemaOutdated as exc:
+        raise click.ClickException(str(exc)) from exc
+    return make_session_factory(engine)
+
+
+@click.group()
+def main() -> None:
+    """hcs-gateway: GIS ZhKKh-shaped SOAP integration gateway."""
+    from gateway.ops.logs import configure_logging
+
+    configure_logging(load_settings().logging)  # JSON lines unless on a terminal ([logging])
+
+
+# --- serve / worker ---------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--bind", default=None, help="HOST:PORT (default 127.0.0.1:8080).")
+@click.option("--workers", type=int, default=None, help="gunicorn worker processes.")
+@click.option("--no-worker", is_flag=True, help="Only accept; run no queue worker in-process.")
+@click.option(
+    "--formats-dir",
+    "formats_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="A published format bundle to validate with and serve (repeat for several versions).",
+)
+@_store_options
+def serve(
+    bind: str | None,
+    workers: int | None,
+    no_worker: bool,
+    formats_dirs: tuple[str, ...],
+    data_dir: str | None,
+    database_url: str | None,
+) -> None:
+    """Run the gateway (gunicorn) with its in-process queue worker."""
+    import os
+    from dataclasses import replace
+
+    from gateway.formats import FormatsError, load_formats
+    from gateway.server import serve as run
+    from gateway.services import build_registry
+
+    settings = _settings(data_dir, database_url)
+    if formats_dirs:
+        settings = replace(settings, formats_dir=os.pathsep.join(formats_dirs))
+    try:
+        for line in load_formats(settings, build_registry()).describe():
+            click.echo(line, err=True)
+    except FormatsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    server = settings.server
+    server = replace(server, bind=bind or server.bind, workers=workers or server.workers)
+    settings = replace(settings, server=server)
+    click.echo(f"hcs-gateway on http://{server.bind} (database {_safe_url(settings)})", err=True)
+    from persistence.migrations import SchemaOutdated
+
+    try:
+        run(settings, run_worker=server.run_worker and not no_worker)
+    except SchemaOutdated as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+
+
+@main.command()
+@click.option(
+    "--concurrency",
+    type=int,
+    default=None,
+    help="Jobs processed at a time by this process (default: [worker] concurrency).",
+)
+@_store_options
+def worker(concurrency: int | None, data_dir: str | None, database_url: str | None) -> None:
+    """Run a queue worker process (no HTTP); any number of them may share one database."""
+    from gateway.runtime import Runtime
+    from gateway.worker import WorkerGroup
+    from persistence.migrations import SchemaOutdated
+
+    settings = _settings(data_dir, database_url)
+    try:
+        runtime = Runtime(settings, role="worker", wait_for_db=True)
+    except SchemaOutdated as exc:
+        raise click.ClickException(str(exc)) from exc
+    WorkerGroup(runtime, concurrency or settings.worker.concurrency).run()
+    runtime.close()
+
+
+# --- db ---------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Schema migrations of the store (alembic)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@_store_options
+def db_upgrade(revision: str, data_dir: str | None, database_url: str | None) -> None:
+    """Bring the database to the newest schema (idempotent; safe while nodes run)."""
+    from gateway.runtime import open_engine
+    from persistence import migrations
+
+    engine = open_engine(_settings(data_dir, database_url), "migrate")
+    before = migrations.current(engine)
+    try:
+        migrations.upgrade(engine, revision)
+    except migrations.SchemaOutdated as exc:
+        raise click.ClickException(str(exc)) from exc
+    after = migrations.current(engine)
+    engine.dispose()
+    click.echo(f"schema {before or 'empty'} -> {after}" if before != after else f"schema {after}")
+
+
+@db.command("current")
+@_store_options
+def db_current(data_dir: str | None, database_url: str | None) -> None:
+    """Print the database's schema revision and the code's."""
+    from gateway.runtime import open_engine
+    from persistence import migrations
+
+    engine = open_engine(_settings(data_dir, database_url), "migrate")
+    click.echo(f"database {migrations.current(engine) or 'empty'}, code {migrations.head()}")
+    engine.dispose()
+
+
+@db.command("check")
+@_store_options
+def db_check(data_dir: str | None, database_url: str | None) -> None:
+    """Fail unless the database is at the newest revision and matches persistence/models.py."""
+    from gateway.runtime import open_engine
+    from persistence import migrations
+
+    engine = open_engine(_settings(data_dir, database_url), "migrate")
+    at, head = migrations.current(engine), migrations.head()
+    if at != head:
+        raise click.ClickException(f"database at {at or 'empty'}, code at {head}")
+    diffs = migrations.drift(engine)
+    engine.dispose()
+    if diffs:
+        raise click.ClickException(
+            "models.py and the migrations differ:\n" + "\n".join(str(d) for d in diffs)
+        )
+    click.echo(f"schema {head}: database and models agree")
+
+
+@db.command("revision")
+@click.option("-m", "--message", required=True, help="What the migration does.")
+@click.option("--empty", is_flag=True, help="Do not autogenerate; write an empty script.")
+@click.option(
+    "--database-url",
+    default=None,
+    help="Autogenerate against this database (default: a throwaway SQLite one).",
+)
+def db_revision(message: str, empty: bool, database_url: str | None) -> None:
+    """Write the next migration (persistence/migrations/versions/NNNN_*.py) from models.py."""
+    from persistence.migrations import new_revision
+
+    path = new_revision(message, url=database_url, autogenerate=not empty)
+    click.echo(f"written {path}; review it (SQLite and PostgreSQL) and commit it")
+
+
+# --- pki / trust / orgs -----------------------------------------------------------------
+
+
+@main.group()
+def pki() -> None:
+    """Demo certificate authority for test stands."""
+
+
+@pki.command("init")
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+def pki_init(out: str) -> None:
+    """Create ca.pem and ca.key in OUT."""
+    from signing.pki import init_ca
+
+    init_ca(Path(out))
+    click.echo(f"CA written to {Path(out) / 'ca.pem'}")
+
+
+@pki.command("issue")
+@click.option("--ca", "ca_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--org", "org_guid", required=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--key-type", type=click.Choice(["rsa", "ec"]), default="rsa")
+def pki_issue(ca_dir: str, org_guid: str, out: str, key_type: str) -> None:
+    """Issue key.pem + cert.pem for an organisation."""
+    from signing.pki import issue
+
+    issue(Path(ca_dir), org_guid, Path(out), key_type=key_type)
+    click.echo(f"key.pem and cert.pem written to {out}")
+
+
+@main.group()
+def trust() -> None:
+    """The trust store of CA certificates."""
+
+
+@trust.command("add")
+@click.argument("ca_pem", type=click.Path(exists=True, dir_okay=False))
+@_store_options
+def trust_add(ca_pem: str, data_dir: str | None, database_url: str | None) -> None:
+    """Trust signer certificates issued by CA_PEM."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from persistence.organizations import add_trust_anchor
+    from signing import fingerprint
+    from signing.pki import load_certificate
+
+    cert = load_certificate(Path(ca_pem))
+    sessions = _runtime(data_dir, database_url)
+    with sessions.begin() as session:
+        added = add_trust_anchor(
+            session,
+            fingerprint(cert),
+            cert.subject.rfc4514_string(),
+            cert.public_bytes(Encoding.PEM).decode(),
+        )
+    click.echo(("added " if added else "already trusted ") + cert.subject.rfc4514_string())
+
+
+@main.group()
+def orgs() -> None:
+    """Organisations (information providers)."""
+
+
+@orgs.command("add")
+@click.option("--guid", "org_guid", required=True, help="orgPPAGUID")
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["uo", "rso", "bank"]), required=True)
+@click.option(
+    "--cert",
+    "cert_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Signing certificate (PEM).",
+)
+@click.option("--password", default=None, help="Use this HTTP password instead of a generated one.")
+@_store_options
+def orgs_add(
+    org_guid: str,
+    name: str,
+    role: str,
+    cert_file: str | None,
+    password: str | None,
+    data_dir: str | None,
+    database_url: str | None,
+) -> None:
+    """Register an organisation; prints its HTTP password once."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from gateway.passwords import hash_password, new_password
+    from persistence import organizations
+    from signing import fingerprint
+    from signing.pki import load_certificate
+
+    password = password or new_password()
+    sessions = _runtime(data_dir, database_url)
+    with sessions.begin() as session:
+        organizations.add_organization(session, org_guid, name, role, hash_password(password))
+        if cert_file:
+            cert = load_certificate(Path(cert_file))
+            organizations.add_certificate(
+                session,
+                org_guid,
+                fingerprint(cert),
+                cert.subject.rfc4514_string(),
+                cert.not_valid_after_utc,
+                cert.public_bytes(Encoding.PEM).decode(),
+            )
+    click.echo(f"organisation {org_guid.lower()} ({role}) registered")
+    click.echo(f"HTTP user: {org_guid.lower()}")
+    click.echo(f"HTTP password: {password}")
+
+
+@orgs.command("list")
+@_store_options
+def orgs_list(data_dir: str | None, database_url: str | None) -> None:
+    """List registered organisations."""
+    from persistence import organizations
+
+    sessions = _runtime(data_dir, database_url)
+    with sessions() as session:
+        for org in organizations.list_organizations(session):
+            certs = organizations.certificates_of(session, org.guid)
+            click.echo(
+                f"{org.guid}  {org.role:<4}  {'locked ' if org.locked else ''}{org.name}  certificates: {len(certs)}"
+            )
+
+
+@orgs.command("lock")
+@click.argument("org_guid")
+@_store_options
+def orgs_lock(org_guid: str, data_dir: str | None, database_url: str | None) -> None:
+    """Lock an organisation: its requests are refused with HTTP 403."""
+    _set_locked(org_guid, True, data_dir, database_url)
+
+
+@orgs.command("unlock")
+@click.argument("org_guid")
+@_store_options
+def orgs_unlock(org_guid: str, data_dir: str | None, database_url: str | None) -> None:
+    """Unlock an organisation."""
+    _set_locked(org_guid, False, data_dir, database_url)
+
+
+def _set_locked(
+    org_guid: str, locked: bool, data_dir: str | None, database_url: str | None
+) -> None:
+    from persistence import organizations
+
+    with _runtime(data_dir, database_url).begin() as session:
+        if not organizations.set_locked(session, org_guid, locked):
+            raise click.ClickException(f"organisation {org_guid} is not registered")
+    click.echo(f"organisation {org_guid.lower()} {'locked' if locked else 'unlocked'}")
+
+
+# --- packets (ops) ------------------------------------------------------------------------
+
+_PACKET_STATES = ("received", "processing", "processed", "failed", "rejected", "dead")
+
+
+def _time_option(value: str | None) -> datetime | None:
+    from gateway.ops.packets import BadFilter, parse_time
+
+    if not value:
+        return None
+    try:
+        return parse_time(value)
+    except BadFilter as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@main.group("packets")
+def packets_group() -> None:
+    """Inspect, replay and purge stored packets (ops)."""
+
+
+@packets_group.command("list")
+@click.option("--org", default=None, help="orgPPAGUID of the sender.")
+@click.option("--service", default=None, help="e.g. house-management, device-metering")
+@click.option("--operation", default=None, help="e.g. importHouseUOData")
+@click.option("--state", type=click.Choice(_PACKET_STATES), default=None)
+@click.option(
+    "--with-item-errors",
+    "with_errors",
+    is_flag=True,
+    help="Only packets whose result carries an error (failed items, an export's ErrorMessage).",
+)
+@click.option("--since", default=None, help="2026-11-01, 2026-11-01T10:00, or 90m / 2h / 7d.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON array, for scripts.")
+@_store_options
+def packets_list(
+    org: str | None,
+    service: str | None,
+    operation: str | None,
+    state: str | None,
+    with_errors: bool,
+    since: str | None,
+    limit: int,
+    as_json: bool,
+    data_dir: str | None,
+    database_url: str | None,
+) -> None:
+    """List packets, newest first."""
+    import json
+
+    from gateway.ops import packets as ops
+
+    try:
+        filters = ops.Filters(
+            org=org,
+            service=service,
+            operation=operation,
+            state=state,
+            since=_time_option(since),
+            with_errors=with_errors,
+            limit=limit,
+        )
+    except ops.BadFilter as exc:
+        raise click.BadParameter(str(exc)) from None
+    with _runtime(data_dir, database_url)() as session:
+        rows = ops.list_packets(session, filters)
+    if as_json:
+        click.echo(json.dumps([ops.summary_json(r) for r in rows], indent=1, ensure_ascii=False))
+        return
+    table = [("RECEIVED (UTC)", "MESSAGEGUID", "STATE", "OPERATION", "ITEMS", "ERROR")]
+    for r in rows:
+        items = f"{r.items - min(r.errors, r.items)} ok" if r.items else ""
+        if r.errors:
+            items += (", " if items else "") + f"{r.errors} err"
+        table.append(
+            (
+                ops.when(r.received_at),
+                r.message_guid,
+                r.state,
+                r.operation or "?",
+                items,
+                f"{r.error_code} {(r.error_message or '')[:60]}" if r.error_code else "",
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        click.echo(
+            "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)) + "  " + row[-1]
+        )
+    click.echo(f"{len(rows)} packet(s)" + (f" (limit {limit})" if len(rows) == limit else ""))
+
+
+@packets_group.command("show")
+@click.argument("message_guid")
+@click.option("--raw", is_flag=True, help="Print the packet as received, byte for byte.")
+@click.option("--result", is_flag=True, help="Print the getState answer the sender gets.")
+@click.option("--json", "as_json", is_flag=True)
+@_store_options
+def packets_show(
+    message_guid: str,
+    raw: bool,
+    result: bool,
+    as_json: bool,
+    data_dir: str | None,
+    database_url: str | None,
+) -> None:
+    """Header, signer, state history with every attempt, replays and per-item results."""
+    import json
+
+    from gateway.ops import packets as ops
+    from gateway.services import build_registry
+
+    with _runtime(data_dir, database_url)() as session:
+        found = ops.detail(session, message_guid)
+        if found is None:
+            raise click.ClickException(f"no packet with MessageGUID {message_guid}")
+        if raw:
+            out = click.get_binary_stream("stdout")
+            out.write(ops.raw_bytes(session, found.packet))
+            out.flush()
+            return
+        if result:
+            try:
+                click.echo(ops.state_answer(session, build_registry(), found.packet), nl=False)
+            except LookupError as exc:
+                raise click.ClickException(str(exc)) from None
+            return
+    if as_json:
+        click.echo(json.dumps(ops.detail_json(found), indent=1, ensure_ascii=False))
+        return
+    _echo_detail(found)
+
+
+def _echo_detail(found) -> None:  # type: ignore[no-untyped-def]
+    from gateway.ops.packets import when
+
+    p = found.packet
+    lines = [
+        ("MessageGUID", f"{p.message_guid} (sender's: {p.requester_message_guid or '-'})"),
+        ("organisation", p.org_guid or "-"),
+        ("operation", f"{p.service or '?'} / {p.operation or '?'} (version {p.version or '-'})"),
+        ("state", p.state),
+        ("received", when(p.received_at)),
+        ("processed", when(p.processed_at) or "-"),
+        ("from", p.remote_addr or "-"),
+        ("size", f"{p.size} bytes, body SHA-256 {p.body_sha256}"),
+        ("signer", p.signer_subject or "-"),
+    ]
+    if p.error_code:
+        lines.append(("error", f"{p.error_code} {p.error_message or ''}"))
+    if found.job:
+        job = found.job
+        lines.append(
+            (
+                "job",
+                f"{job.state}, {job.attempts} attempt(s)"
+                + (f"; last error: {job.last_error}" if job.last_error else ""),
+            )
+        )
+    for label, value in lines:
+        click.echo(f"{label:<14}{value}")
+    click.echo("\nstate history")
+    for event in found.events:
+        click.echo(f"  {when(event.at)}  {event.event:<10}  {event.detail or ''}")
+    if found.replays:
+        click.echo("\nreplays")
+        for r in found.replays:
+            rec = r.record
+            replaced = rec.previous_state + (
+                f" {rec.previous_error_code}" if rec.previous_error_code else ""
+            )
+            if r.previous.items:
+                replaced += (
+                    f", {len(r.previous.items)} item(s), {len(r.previous.failed_items)} error(s)"
+                )
+            click.echo(
+                f"  {when(rec.replayed_at)}  by {rec.replayed_by}"
+                f"{' (forced)' if rec.forced else ''}; replaced: {replaced}"
+            )
+    results = found.results
+    if results.error_code:
+        click.echo(f"\nresult error  {results.error_code} {results.description or ''}")
+    if results.items:
+        click.echo(
+            f"\nitems ({len(results.items)}: {len(results.items) - len(results.failed_items)} ok, "
+            f"{len(results.failed_items)} error)"
+        )
+        for item in results.items:
+            if item.ok:
+                click.echo(
+                    f"  {item.transport_guid}  ok     {item.guid or ''} {item.unique_number or ''}".rstrip()
+                )
+            else:
+                click.echo(
+                    f"  {item.transport_guid}  error  {item.error_code} {item.description or ''}"
+                )
+
+
+@packets_group.command("replay")
+@click.argument("message_guids", nargs=-1)
+@click.option(
+    "--state",
+    type=click.Choice(["failed", "dead", "processed"]),
+    default=None,
+    help="Replay every packet in this state (with --since).",
+)
+@click.option("--since", default=None, help="With --state: received since (2026-11-01, 2h, 7d).")
+@click.option("--force", is_flag=True, help="Also replay processed packets (idempotent per item).")
+@click.option("--by", "actor", default=None, help="Who replays (default: cli:<user>@<host>).")
+@click.option("--limit", type=int, default=1000, show_default=True, help="With --state: at most.")
+@_store_options
+def packets_replay(
+    message_guids: tuple[str, ...],
+    state: str | None,
+    since: str | None,
+    force: bool,
+    actor: str | None,
+    limit: int,
+    data_dir: str | None,
+    database_url: str | None,
+) -> None:
+    """Process stored packets again from their stored bytes: MESSAGE_GUID… or --state."""
+    from gateway.ops import replay as ops_replay
+
+    if bool(message_guids) == bool(state):
+        raise click.UsageError("give MessageGUIDs or --state (with --since), not both")
+    sessions = _runtime(data_dir, database_url)
+    guids = list(message_guids)
+    if state:
+        guids = ops_replay.select(sessions, states=(state,), since=_time_option(since), limit=limit)
+    outcomes = ops_replay.replay(sessions, guids, by=actor or ops_replay.cli_actor(), force=force)
+    for outcome in outcomes:
+        if outcome.replayed:
+            click.echo(f"replayed {outcome.message_guid} (was {outcome.previous_state})")
+        else:
+            click.echo(f"refused  {outcome.message_guid}: {outcome.message}", err=True)
+    click.echo(f"{sum(o.replayed for o in outcomes)} of {len(outcomes)} packet(s) re-queued")
+    if any(not o.replayed for o in outcomes):
+        sys.exit(1)
+
+
+@packets_group.command("purge")
+@click.option(
+    "--before",
+    default=None,
+    help="Purge packets received before this date (never younger than [retention] allows).",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would go; delete nothing.")
+@_store_options
+def packets_purge(
+    before: str | None, dry_run: bool, data_dir: str | None, database_url: str | None
+) -> None:
+    """Delete old processed and rejected packets ([retention] in conf/gateway.toml).
+
+    Queued, processing, failed and dead packets are never purged.
+    """
+    from gateway.ops.packets import when
+    from gateway.ops.purge import purge
+
+    settings = _settings(data_dir, database_url)
+    results = purge(
+        _runtime(data_dir, database_url), settings.retention, _time_option(before), dry_run=dry_run
+    )
+    verb = "would purge" if dry_run else "purged"
+    for r in results:
+        click.echo(f"{verb} {r.count} {r.state} packet(s) received before {when(r.cutoff)} UTC")
+
+
+# --- operators (console logins) -------------------------------------------------------------
+
+_LOGIN = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+
+
+@main.group("operators")
+def operators_group() -> None:
+    """Logins of the ops web console (/console)."""
+
+
+@operators_group.command("add")
+@click.argument("login")
+@click.option("--password", default=None, help="Use this password instead of a generated one.")
+@_store_options
+def operators_add(
+    login: str, password: str | None, data_dir: str | None, database_url: str | None
+) -> None:
+    """Create a console login; prints its password once."""
+    from gateway.passwords import hash_password, new_password
+    from persistence import operators
+
+    if not _LOGIN.match(login):
+        raise click.BadParameter(
+            "letters, digits and . _ @ - only (at most 64)", param_hint="LOGIN"
+        )
+    password = password or new_password()
+    with _runtime(data_dir, database_url).begin() as session:
+        if not operators.add_operator(session, login, hash_password(password)):
+            raise click.ClickException(f"operator {login} exists already")
+    click.echo(f"operator {login} added")
+    click.echo(f"console password: {password}")
+
+
+@operators_group.command("list")
+@_store_options
+def operators_list(data_dir: str | None, database_url: str | None) -> None:
+    """List console logins."""
+    from gateway.ops.packets import when
+    from persistence import operators
+
+    with _runtime(data_dir, database_url)() as session:
+        for op in operators.list_operators(session):
+            click.echo(
+                f"{op.login:<24} {'disabled' if op.disabled else 'active':<9}"
+                f" last login {when(op.last_login_at) or 'never'}"
+            )
+
+
+@operators_group.command("disable")
+@click.argument("login")
+@_store_options
+def operators_disable(login: str, data_dir: str | None, database_url: str | None) -> None:
+    """Disable a login (its sessions end at their next request)."""
+    _set_operator(login, data_dir, database_url, disabled=True)
+
+
+@operators_group.command("enable")
+@click.argument("login")
+@_store_options
+def operators_enable(login: str, data_dir: str | None, database_url: str | None) -> None:
+    """Enable a disabled login again."""
+    _set_operator(login, data_dir, database_url, disabled=False)
+
+
+@operators_group.command("password")
+@click.argument("login")
+@click.option("--password", default=None, help="Use this password instead of a generated one.")
+@_store_options
+def operators_password(
+    login: str, password: str | None, data_dir: str | None, database_url: str | None
+) -> None:
+    """Set a new password (ends the login's sessions); prints it once."""
+    from gateway.passwords import hash_password, new_password
+    from persistence import operators
+
+    password = password or new_password()
+    with _runtime(data_dir, database_url).begin() as session:
+        if not operators.set_password(session, login, hash_password(password)):
+            raise click.ClickException(f"no operator {login}")
+    click.echo(f"console password: {password}")
+
+
+def _set_operator(
+    login: str, data_dir: str | None, database_url: str | None, *, disabled: bool
+) -> None:
+    from persistence import operators
+
+    with _runtime(data_dir, database_url).begin() as session:
+        if not operators.set_disabled(session, login, disabled):
+            raise click.ClickException(f"no operator {login}")
+    click.echo(f"operator {login} {'disabled' if disabled else 'enabled'}")
+
+
+# --- client -------------------------------------------------------------------------------
+
+
+@main.group()
+def client() -> None:
+    """A reference SOAP client."""
+
+
+@client.command("send")
+@click.option("--url", required=True)
+@click.option("--org", "org_guid", required=True)
+@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--cert", "cert_file", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--password", default=None)
+@click.option("--wait", is_flag=True, help="Poll getState until processed and print the result.")
+@click.option(
+    "--dump-envelope",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the signed envelope here and do not send.",
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def client_send(
+    url: str,
+    org_guid: str,
+    key_file: str,
+    cert_file: str,
+    password: str | None,
+    wait: bool,
+    dump_envelope: str | None,
+    file: str,
+) -> None:
+    """Sign FILE (an unsigned operation element) and send it."""
+    from gateway.client import ClientError, GatewayClient, find_target, signed_envelope
+    from gateway.xmlparse import parse_xml
+
+    element = parse_xml(Path(file).read_bytes())
+    target = find_target(element)
+    body = signed_envelope(element, org_guid.lower(), Path(key_file), Path(cert_file))
+    if dump_envelope:
+        Path(dump_envelope).write_bytes(body)
+        click.echo(f"signed envelope written to {dump_envelope}")
+        return
+    gw = GatewayClient(url, org_guid.lower(), password)
+    try:
+        message_guid = gw.send(target.service, target.operation.name, body)
+        click.echo(message_guid)
+        if wait:
+            result = gw.wait(target.service, message_guid)
+            click.echo(etree.tostring(result, pretty_print=True, encoding="unicode"))
+    except ClientError as exc:
+        click.echo(f"Fault {exc.code}: {exc.message}", err=True)
+        sys.exit(1)
+
+
+@client.command("state")
+@click.option("--url", required=True)
+@click.option("--org", "org_guid", required=True)
+@click.option("--password", required=True)
+@click.option("--service", default="house-management", show_default=True)
+@click.argument("message_guid")
+def client_state(url: str, org_guid: str, password: str, service: str, message_guid: str) -> None:
+    """Print the getState answer for MESSAGE_GUID."""
+    from gateway.client import ClientError, GatewayClient
+    from gateway.services import build_registry
+
+    gw = GatewayClient(url, org_guid.lower(), password)
+    try:
+        result = gw.state(build_registry().by_name(service), message_guid)
+    except ClientError as exc:
+        click.echo(f"Fault {exc.code}: {exc.message}", err=True)
+        sys.exit(1)
+    click.echo(etree.tostring(result, pretty_print=True, encoding="unicode"))
+
+
+@main.group()
+def formats() -> None:
+    """Published format bundles."""
+
+
+@formats.command("check")
+@click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False))
+def formats_check(bundle_dir: str) -> None:
+    """Compare a published bundle with what the handlers serve, before switching to it."""
+    from gateway.formats_check import check_bundle
+
+    report = check_bundle(Path(bundle_dir))
+    click.echo(report.render())
+    if report.blocking:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--url", required=True, help="The running gateway, e.g. http://127.0.0.1:8080")
+@click.option("--houses", type=int, default=3, show_default=True)
+@click.option(
+    "--flats", type=int, default=20, show_default=True, help="Flats (accounts, devices) per house."
+)
+@_store_options
+def demo(url: str, houses: int, flats: int, data_dir: str | None, database_url: str | None) -> None:
+    """Onboard synthetic houses through the real SOAP API: house ► accounts ► devices ► readings ► history."""
+    from rich.console import Console
+
+    from gateway.demo import run_demo
+
+    settings = _settings(data_dir, database_url)
+    tally = run_demo(
+        url,
+        _runtime(data_dir, database_url),
+        settings.data_dir / "demo-pki",
+        houses,
+        flats,
+        Console(),
+    )
+    if tally.errors or tally.failed_steps:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Operation handlers: domain behaviour of each operation, run by the worker."""

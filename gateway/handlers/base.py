@@ -1,0 +1,190 @@
+"""What every handler receives and returns, and helpers for per-item results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Protocol
+
+from lxml import etree
+from sqlalchemy.orm import Session
+
+from gateway.namespaces import BASE, qname
+
+
+@dataclass(frozen=True)
+class HandlerContext:
+    session: Session
+    org_guid: str
+    org_role: str
+    message_guid: str
+    version: str | None
+    now: datetime
+
+
+@dataclass
+class HandlerResult:
+    """Elements to place in getStateResult after RequestState and MessageGUID."""
+
+    elements: list[etree._Element] = field(default_factory=list)
+
+
+class Handler(Protocol):
+    def __call__(self, ctx: HandlerContext, request: etree._Element) -> HandlerResult: ...
+
+
+class ItemError(Exception):
+    """A business rule refused one import item; the rest of the packet goes on."""
+
+    def __init__(self, code: str, description: str) -> None:
+        super().__init__(f"{code}: {description}")
+        self.code = code
+        self.description = description
+
+
+class ExportError(Exception):
+    """An export has no answer (e.g. INT002012 nothing to export): becomes getStateResult/ErrorMessage."""
+
+    def __init__(self, code: str, description: str) -> None:
+        super().__init__(f"{code}: {description}")
+        self.code = code
+        self.description = description
+
+
+# --- reading the operation element -------------------------------------------------------
+
+
+def local(element: etree._Element) -> str:
+    return etree.QName(element).localname
+
+
+def children(element: etree._Element, name: str) -> list[etree._Element]:
+    """Child elements with the given local name (the formats spread them over namespaces)."""
+    return [c for c in element if isinstance(c.tag, str) and local(c) == name]
+
+
+def child(element: etree._Element | None, name: str) -> etree._Element | None:
+    if element is None:
+        return None
+    return next((c for c in element if isinstance(c.tag, str) and local(c) == name), None)
+
+
+def text(element: etree._Element | None, name: str) -> str | None:
+    found = child(element, name)
+    if found is None or found.text is None:
+        return None
+    return found.text.strip()
+
+
+def integer(element: etree._Element | None, name: str) -> int | None:
+    value = text(element, name)
+    return int(value) if value is not None else None
+
+
+def decimal(element: etree._Element | None, name: str) -> Decimal | None:
+    value = text(element, name)
+    if value is None:
+        return None
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise ItemError("FMT001301", f"{name} is not a decimal number: {value!r}") from None
+
+
+def boolean(element: etree._Element | None, name: str) -> bool | None:
+    value = text(element, name)
+    return None if value is None else value in ("true", "1")
+
+
+def guid(element: etree._Element | None, name: str) -> str | None:
+    value = text(element, name)
+    return value.lower() if value else None
+
+
+def nsi_ref(element: etree._Element | None, name: str) -> tuple[str | None, str | None]:
+    """(Code, GUID) of an nsiRef child."""
+    ref = child(element, name)
+    return (text(ref, "Code"), guid(ref, "GUID")) if ref is not None else (None, None)
+
+
+# --- writing results ---------------------------------------------------------------------
+
+
+def sub(parent: etree._Element, ns: str, name: str, value: object | None = None) -> etree._Element:
+    element = etree.SubElement(parent, qname(ns, name))
+    if value is not None:
+        element.text = format_value(value)
+    return element
+
+
+def format_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        # SQLite hands back naive datetimes; they were stored as UTC.
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value == value.to_integral() else str(value)
+    return str(value)
+
+
+def common_result_success(
+    parent: etree._Element,
+    ns: str,
+    *,
+    transport_guid: str,
+    guid_value: str | None,
+    unique_number: str | None,
+    update_date: datetime,
+    name: str = "CommonResult",
+) -> etree._Element:
+    """``CommonResult`` of a successful item (GUID, TransportGUID, UniqueNumber, UpdateDate)."""
+    result = sub(parent, ns, name)
+    if guid_value:
+        sub(result, BASE, "GUID", guid_value)
+    sub(result, BASE, "TransportGUID", transport_guid)
+    if unique_number:
+        sub(result, BASE, "UniqueNumber", unique_number)
+    sub(result, BASE, "UpdateDate", update_date)
+    return result
+
+
+def common_result_error(
+    parent: etree._Element,
+    ns: str,
+    *,
+    transport_guid: str,
+    error: ItemError,
+    name: str = "CommonResult",
+) -> etree._Element:
+    """``CommonResult`` of a refused item (TransportGUID, Error with code and description)."""
+    result = sub(parent, ns, name)
+    sub(result, BASE, "TransportGUID", transport_guid)
+    err = sub(result, BASE, "Error")
+    sub(err, BASE, "ErrorCode", error.code)
+    sub(err, BASE, "Description", error.description)
+    return result
+
+
+def error_message(ns_parent: etree._Element, code: str, description: str) -> etree._Element:
+    """``base:ErrorMessage`` (ErrorCode, Description)."""
+    msg = etree.SubElement(ns_parent, qname(BASE, "ErrorMessage"))
+    sub(msg, BASE, "ErrorCode", code)
+    sub(msg, BASE, "Description", description)
+    return msg
+
+
+@contextmanager
+def item(session: Session) -> Iterator[None]:
+    """Run one import item in a savepoint: an ItemError undoes just this item."""
+    savepoint = session.begin_nested()
+    try:
+        yield
+    except BaseException:
+        savepoint.rollback()
+        raise
+    else:
+        savepoint.commit()

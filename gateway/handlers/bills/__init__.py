@@ -1,0 +1,1 @@
+"""bills service handlers: payment documents, their export, notices export, acknowledgment."""

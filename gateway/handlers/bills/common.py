@@ -1,0 +1,146 @@
+"""What the money-path handlers (bills and payment services) share: namespaces, error codes,
+amounts and periods read from the wire, the ImportResult of an item.
+
+Error codes (per item; each rule has its own). GIS codes: INT002000 a referenced object does not
+exist, AUT011003 it belongs to another organisation, SRV008070 the payment document was
+withdrawn (clients give up on it). Ours: HCS004xxx for the bills rules, HCS005xxx for the
+payment rules; the README's error table lists them all.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from lxml import etree
+
+from gateway.handlers.base import (
+    ItemError,
+    child,
+    common_result_error,
+    common_result_success,
+    integer,
+    text,
+)
+from persistence.payments import to_kopecks
+
+BILLS = "http://dom.gosuslugi.ru/schema/integration/bills/"
+BILLS_BASE = "http://dom.gosuslugi.ru/schema/integration/bills-base/"
+PAYMENT = "http://dom.gosuslugi.ru/schema/integration/payment/"
+PAYMENTS_BASE = "http://dom.gosuslugi.ru/schema/integration/payments-base/"
+ACCOUNT_BASE = "http://dom.gosuslugi.ru/schema/integration/account-base/"
+ORG_BASE = "http://dom.gosuslugi.ru/schema/integration/organizations-base/"
+INDIVIDUAL = "http://dom.gosuslugi.ru/schema/integration/individual-registry-base/"
+
+# --- codes shared by both services ----------------------------------------------------------
+NOT_FOUND = "INT002000"
+NOT_YOURS = "AUT011003"
+WITHDRAWN = "SRV008070"
+
+# --- bills: payment documents ----------------------------------------------------------------
+ACCOUNT_CLOSED = "HCS004001"
+DOCUMENT_EXISTS = "HCS004002"
+SERVICE_TWICE = "HCS004003"
+HAS_ACKNOWLEDGMENTS = "HCS004004"
+REPLACED_ELSEWHERE = "HCS004005"
+NO_ORDINAL_LEFT = "HCS004006"
+WITHDRAW_WITHOUT_ID = "HCS004016"
+# --- bills: acknowledgment -------------------------------------------------------------------
+AMOUNT_NOT_POSITIVE = "HCS004007"
+OVER_NOTICE = "HCS004008"
+OVER_CHARGE = "HCS004009"
+NOTICE_CANCELLED = "HCS004010"
+NO_SUCH_CHARGE = "HCS004011"
+OTHER_ACCOUNT = "HCS004012"
+DETAILS_DIFFER = "HCS004013"
+IMPOSSIBLE_AFTER_ACK = "HCS004014"
+NOTHING_TO_CANCEL = "HCS004015"
+
+# --- payment: notices ------------------------------------------------------------------------
+NO_REFERENCE = "HCS005001"
+REFERENCES_DISAGREE = "HCS005002"
+ORDER_REUSED = "HCS005003"
+NOTICE_IS_CANCELLED = "HCS005004"
+BAD_DATE = "HCS005005"
+AMBIGUOUS_ACCOUNT = "HCS005006"
+
+#: The service an acknowledgment names for capital repair. The formats give capital repair no
+#: kind of its own among HSType/MSType/ASType/PServiceType/TMSType, so the gateway takes it as a
+#: housing service (HSType) with this fixed GUID; CapitalRepairYearAckPeriod (yearly charges) or
+#: DelayPeriod (debts) names the month.
+CAPITAL_REPAIR_GUID = "c0000000-0000-4000-8000-00000000c001"
+
+#: A date may be "today" anywhere in Russia: up to UTC+12.
+_LATEST_UTC_OFFSET = timedelta(hours=12)
+
+
+def latest_today(now: datetime) -> date:
+    return (now.astimezone(UTC) + _LATEST_UTC_OFFSET).date()
+
+
+def rouble_kopecks(element: etree._Element | None, name: str) -> int | None:
+    """A rouble amount (decimal, at most 2 fraction digits by schema) as whole kopecks."""
+    value = text(element, name)
+    if value is None:
+        return None
+    try:
+        return to_kopecks(Decimal(value))
+    except (InvalidOperation, ValueError):
+        raise ItemError("FMT001301", f"{name} is not an amount in roubles: {value!r}") from None
+
+
+def whole_kopecks(element: etree._Element | None, name: str) -> int | None:
+    """A kopeck amount (a whole decimal by schema, e.g. ``226642``)."""
+    value = text(element, name)
+    if value is None:
+        return None
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise ItemError(
+            "FMT001301", f"{name} is not a whole number of kopecks: {value!r}"
+        ) from None
+    if amount != amount.to_integral_value():
+        raise ItemError("FMT001301", f"{name} is not a whole number of kopecks: {value!r}")
+    return int(amount)
+
+
+def year_month(element: etree._Element | None) -> tuple[int, int] | None:
+    """(Year, Month) of an element holding base:Year and base:Month, either order."""
+    if element is None:
+        return None
+    year, month = integer(element, "Year"), integer(element, "Month")
+    if year is None or month is None:
+        return None
+    return year, month
+
+
+def period_of(element: etree._Element | None, name: str) -> tuple[int, int] | None:
+    return year_month(child(element, name))
+
+
+def period_text(period: tuple[int, int] | None) -> str:
+    return f"{period[0]:04d}-{period[1]:02d}" if period else "no period"
+
+
+def success(
+    parent: etree._Element,
+    ns: str,
+    transport_guid: str,
+    guid_value: str | None,
+    now: datetime,
+    unique_number: str | None = None,
+) -> None:
+    common_result_success(
+        parent,
+        ns,
+        transport_guid=transport_guid,
+        guid_value=guid_value,
+        unique_number=unique_number,
+        update_date=now,
+        name="ImportResult",
+    )
+
+
+def failure(parent: etree._Element, ns: str, transport_guid: str, error: ItemError) -> None:
+    common_result_error(parent, ns, transport_guid=transport_guid, error=error, name="ImportResult")

@@ -1,0 +1,720 @@
+"""importPaymentDocumentData: payment documents of a period, their replacement and withdrawal.
+
+A packet carries either the documents of one period (base:Month, base:Year; the payee's
+payment details, each BankBIK + operatingAccountNumber with a TransportGUID the documents refer
+to; up to 500 PaymentDocument) or up to 1000 WithdrawPaymentDocument. Each item answers one
+ImportResult: GUID = the document's GUID, UniqueNumber = its PaymentDocumentID (see
+``persistence.payments.payment_document_id`` for the 18-character scheme), or Error.
+
+A PaymentDocument without PaymentDocumentID places a new document; with the PaymentDocumentID
+of a placed document it replaces that document's content (same GUID and PaymentDocumentID);
+with ``Withdraw`` (true) and a PaymentDocumentID it withdraws that document.
+
+What a document keeps: its charges by service, each with the amount due that acknowledgments
+are limited by (``TotalPayableOverall`` when sent, else ``TotalPayable``), in kopecks:
+ChargeInfo (HousingService, MunicipalService, AdditionalService, GroupMunicipalService as one
+charge of its municipal service kind with its members as detail lines), CapitalRepairCharge,
+CapitalRepairYearCharge (one charge per month), Insurance, PenaltiesAndCourtCosts; or, for a
+debt document, CapitalRepairDebt and ChargeDebt per month. Its payment details, totals, number
+and provider. Not kept (accepted, not exported): IndividualMDReadings, consumption volumes,
+recalculations, instalments, reference information, MunicipalResource lines, ComponentsOfCost,
+LimitIndex, subsidies, PaidCash and DateOfLastReceivedPayment as sent (the export derives both
+from acknowledgments).
+
+Each document keeps the MessageGUID and TransportGUID of the item that last changed it, so a
+replay of a processed packet (``gateway packets replay --force``) answers the same results and
+changes nothing.
+
+Rules (per item):
+  the account exists (INT002000), is kept by the sender (AUT011003), is open for a new document
+  (HCS004001)
+  one placed (not withdrawn) document per account and period: replace it with its
+  PaymentDocumentID or withdraw it first (HCS004002); at most 99 documents per account and
+  period (HCS004006)
+  no service is charged twice in a document: an acknowledgment names a service, so it could not
+  tell two charges apart; capital repair for the month and for the year together count as twice
+  (HCS004003)
+  the PaymentDocumentID to replace or withdraw exists (INT002000), is the sender's (AUT011003),
+  is not withdrawn (SRV008070), has no active acknowledgments (HCS004004: cancel them first), and
+  a replacement keeps the account and period (HCS004005)
+  ``Withdraw`` in a PaymentDocument needs its PaymentDocumentID (HCS004016)
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from lxml import etree
+
+from gateway.handlers.base import (
+    HandlerContext,
+    HandlerResult,
+    ItemError,
+    boolean,
+    child,
+    children,
+    decimal,
+    guid,
+    integer,
+    local,
+    nsi_ref,
+    text,
+)
+from gateway.handlers.bills.common import (
+    ACCOUNT_CLOSED,
+    BILLS,
+    CAPITAL_REPAIR_GUID,
+    DOCUMENT_EXISTS,
+    HAS_ACKNOWLEDGMENTS,
+    NO_ORDINAL_LEFT,
+    NOT_FOUND,
+    NOT_YOURS,
+    REPLACED_ELSEWHERE,
+    SERVICE_TWICE,
+    WITHDRAW_WITHOUT_ID,
+    WITHDRAWN,
+    failure,
+    period_text,
+    rouble_kopecks,
+    success,
+)
+from persistence import payments as repo
+from persistence.models import Account, PaymentDocument
+from persistence.payments import MAX_ORDINAL, format_roubles, payment_document_id
+
+HCS_SECTIONS = {"HousingService": "HS", "MunicipalService": "MS", "AdditionalService": "AS"}
+
+
+@dataclass
+class _Line:
+    """A charge line read from the document."""
+
+    section: str
+    ack_slot: str | None = None
+    service: tuple[str | None, str | None, str | None] = (None, None, None)  # code, GUID, name
+    rate: Decimal | None = None
+    contribution: int | None = None
+    total_payable: int | None = None
+    accounting_period_total: int | None = None
+    total_payable_overall: int | None = None
+    year: int | None = None
+    month: int | None = None
+    cause: str | None = None
+    org_ppa_guid: str | None = None
+    key: str | None = None  # PaymentInformationKey
+    lines: list[_Line] = field(default_factory=list)  # detail lines (members, months)
+
+    @property
+    def amount_due(self) -> int:
+        if self.total_payable_overall is not None:
+            return self.total_payable_overall
+        return self.total_payable or 0
+
+
+@dataclass
+class _Details:
+    key: str
+    total_payable: int | None = None
+    account_number: str | None = None
+    debt_or_advance: int | None = None
+    total_with_debt_and_advance: int | None = None
+
+
+@dataclass
+class _Document:
+    transport_guid: str
+    account_guid: str
+    number: str | None
+    replaces: str | None  # PaymentDocumentID of the document this item replaces or withdraws
+    withdraw: bool
+    kind: str  # charges | debts
+    lines: list[_Line]
+    details: list[_Details]
+    totals: dict[str, Any]
+
+
+@dataclass
+class _Withdrawal:
+    transport_guid: str
+    payment_document_id: str
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _service_ref(element: etree._Element) -> tuple[str | None, str | None, str | None]:
+    code, ref_guid = nsi_ref(element, "ServiceType")
+    return code, ref_guid, text(child(element, "ServiceType"), "Name")
+
+
+def _amounts(line: _Line, element: etree._Element) -> _Line:
+    line.total_payable = rouble_kopecks(element, "TotalPayable")
+    line.accounting_period_total = rouble_kopecks(element, "AccountingPeriodTotal")
+    line.total_payable_overall = rouble_kopecks(element, "TotalPayableOverall")
+    line.org_ppa_guid = guid(element, "orgPPAGUID")
+    line.key = guid(element, "PaymentInformationKey")
+    return line
+
+
+def _month_of(element: etree._Element) -> tuple[int | None, int | None]:
+    return integer(element, "Year"), integer(element, "Month")
+
+
+def _slot(kind: str, key: str | None, year: int | None = None, month: int | None = None) -> str:
+    slot = f"{kind}:{key}"
+    return f"{slot}@{year:04d}-{month:02d}" if year is not None and month is not None else slot
+
+
+def _charge(element: etree._Element) -> _Line:
+    """One ChargeInfo: a housing, municipal or additional service, or a group of municipal ones."""
+    service = next(c for c in element if isinstance(c.tag, str))
+    name = local(service)
+    if name in HCS_SECTIONS:
+        ref = _service_ref(service)
+        line = _Line(name, _slot(HCS_SECTIONS[name], ref[1]), ref, rate=decimal(service, "Rate"))
+        return _amounts(line, service)
+    kind = child(service, "TypeMunicipalService")
+    ref = _service_ref(kind)
+    group = _amounts(
+        _Line("GroupMunicipalService", _slot("TMS", ref[0]), ref, rate=decimal(kind, "Rate")), kind
+    )
+    for member in children(service, "MunicipalService"):
+        group.lines.append(
+            _amounts(
+                _Line("MunicipalService", None, _service_ref(member), decimal(member, "Rate")),
+                member,
+            )
+        )
+    return group
+
+
+def _capital_repair(element: etree._Element) -> _Line:
+    line = _Line(
+        "CapitalRepairCharge",
+        _slot("HS", CAPITAL_REPAIR_GUID),
+        contribution=rouble_kopecks(element, "Contribution"),
+    )
+    return _amounts(line, element)
+
+
+def _capital_repair_year(element: etree._Element) -> _Line:
+    year = integer(element, "Year")
+    header = _Line(
+        "CapitalRepairYearCharge",
+        year=year,
+        org_ppa_guid=guid(element, "orgPPAGUID"),
+        key=guid(element, "PaymentInformationKey"),
+    )
+    for monthly in children(element, "CapitalRepairMonthlyCharge"):
+        month = integer(monthly, "Month")
+        line = _amounts(
+            _Line(
+                "CapitalRepairMonth",
+                _slot("HS", CAPITAL_REPAIR_GUID, year, month),
+                contribution=rouble_kopecks(monthly, "Contribution"),
+                year=year,
+                month=month,
+            ),
+            monthly,
+        )
+        line.key = header.key
+        line.org_ppa_guid = header.org_ppa_guid
+        header.lines.append(line)
+    header.total_payable = sum(m.total_payable or 0 for m in header.lines)
+    return header
+
+
+def _insurance(element: etree._Element) -> _Line:
+    product = guid(element, "InsuranceProductGUID")
+    line = _Line("Insurance", _slot("AS", product), (None, product, None), decimal(element, "Rate"))
+    return _amounts(line, element)
+
+
+def _penalty(element: etree._Element) -> _Line:
+    ref = _service_ref(element)
+    line = _Line("PenaltiesAndCourtCosts", _slot("PS", ref[0]), ref, cause=text(element, "Cause"))
+    return _amounts(line, element)
+
+
+def _capital_repair_debt(element: etree._Element) -> _Line:
+    year, month = _month_of(element)
+    line = _Line(
+        "CapitalRepairDebt", _slot("HS", CAPITAL_REPAIR_GUID, year, month), year=year, month=month
+    )
+    return _amounts(line, element)
+
+
+def _debt(element: etree._Element) -> _Line:
+    service = next(c for c in element if isinstance(c.tag, str))
+    name = local(service)
+    if name in HCS_SECTIONS:
+        ref = _service_ref(service)
+        year, month = _month_of(service)
+        line = _Line(
+            f"{name}Debt",
+            _slot(HCS_SECTIONS[name], ref[1], year, month),
+            ref,
+            year=year,
+            month=month,
+        )
+        return _amounts(line, service)
+    kind = child(service, "TypeMunicipalService")
+    ref = _service_ref(kind)
+    year, month = _month_of(kind)
+    group = _amounts(
+        _Line(
+            "GroupMunicipalServiceDebt",
+            _slot("TMS", ref[0], year, month),
+            ref,
+            year=year,
+            month=month,
+        ),
+        kind,
+    )
+    for member in children(service, "MunicipalService"):
+        member_year, member_month = _month_of(member)
+        group.lines.append(
+            _amounts(
+                _Line(
+                    "MunicipalServiceDebt",
+                    None,
+                    _service_ref(member),
+                    year=member_year,
+                    month=member_month,
+                ),
+                member,
+            )
+        )
+    return group
+
+
+_READERS = {
+    "ChargeInfo": _charge,
+    "CapitalRepairCharge": _capital_repair,
+    "CapitalRepairYearCharge": _capital_repair_year,
+    "Insurance": _insurance,
+    "PenaltiesAndCourtCosts": _penalty,
+    "CapitalRepairDebt": _capital_repair_debt,
+    "ChargeDebt": _debt,
+}
+_DEBTS = {"CapitalRepairDebt", "ChargeDebt"}
+
+
+def _details(element: etree._Element) -> list[_Details]:
+    key = guid(element, "PaymentInformationKey")
+    if key is not None:
+        extra = child(element, "PaymentInformationDetails")
+        return [_details_amounts(_Details(key), extra)]
+    return [
+        _details_amounts(_Details(guid(d, "PaymentInformationKey") or ""), d)
+        for d in children(element, "DetailsPaymentInformation")
+    ]
+
+
+def _details_amounts(details: _Details, element: etree._Element | None) -> _Details:
+    if element is not None:
+        details.total_payable = rouble_kopecks(element, "TotalPayableByPaymentInformation")
+        details.account_number = text(element, "AccountNumber")
+        details.debt_or_advance = rouble_kopecks(
+            element, "DebtPreviousPeriodsOrAdvanceBillingPeriod"
+        )
+        details.total_with_debt_and_advance = rouble_kopecks(
+            element, "TotalPayableWithDebtAndAdvance"
+        )
+    return details
+
+
+def _read_document(element: etree._Element) -> _Document:
+    lines: list[_Line] = []
+    debts = False
+    for part in element:
+        if isinstance(part.tag, str) and local(part) in _READERS:
+            lines.append(_READERS[local(part)](part))
+            debts = debts or local(part) in _DEBTS
+    totals = {
+        "total_by_charge_info": rouble_kopecks(element, "TotalPayableByChargeInfo"),
+        "total_overall_by_charge_info": rouble_kopecks(element, "TotalPayableOverallByChargeInfo"),
+        "debt_previous_periods": rouble_kopecks(element, "DebtPreviousPeriods"),
+        "advance_billing_period": rouble_kopecks(element, "AdvanceBllingPeriod"),
+        "total_with_debt_and_advance": rouble_kopecks(
+            element, "TotalPayableByPDWithDebtAndAdvance"
+        ),
+        "total_penalties_and_court_costs": rouble_kopecks(element, "TotalByPenaltiesAndCourtCosts"),
+        "total_payable": rouble_kopecks(element, "TotalPayableByPD"),
+        "payments_taken": integer(element, "PaymentsTaken"),
+        "additional_information": text(element, "AdditionalInformation"),
+    }
+    return _Document(
+        transport_guid=text(element, "TransportGUID") or "",
+        account_guid=guid(element, "AccountGuid") or "",
+        number=text(element, "PaymentDocumentNumber"),
+        replaces=text(element, "PaymentDocumentID"),
+        withdraw=bool(boolean(element, "Withdraw")),
+        kind="debts" if debts else "charges",
+        lines=lines,
+        details=_details(element),
+        totals=totals,
+    )
+
+
+# --- rules and writes -----------------------------------------------------------------------------
+
+
+class _Packet:
+    """What the items refer to, read once, kept current as items succeed; writes at the end."""
+
+    def __init__(
+        self,
+        ctx: HandlerContext,
+        period: tuple[int, int] | None,
+        documents: list[_Document],
+        withdrawals: list[_Withdrawal],
+        payment_information: dict[str, tuple[str, str]],
+        provider: str | None,
+    ) -> None:
+        self.ctx = ctx
+        self.period = period
+        self.payment_information = payment_information
+        self.provider = provider
+        session = ctx.session
+        self.accounts = repo.accounts_by(session, "guid", [d.account_guid for d in documents])
+        ids = [d.replaces for d in documents if d.replaces] + [
+            w.payment_document_id for w in withdrawals
+        ]
+        self.by_id = repo.documents_by_ids(session, ids, lock=True)
+        self.acknowledged = repo.acknowledged_by(
+            session, "document", [d.guid for d in self.by_id.values()]
+        )
+        self.of_period: dict[str, list[PaymentDocument]] = {}
+        if period is not None:
+            self.of_period = repo.documents_of_period(
+                session, [a.guid for a in self.accounts.values()], *period
+            )
+        self.new_documents: list[dict[str, Any]] = []
+        self.created: set[str] = set()
+        self.lines: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+        self.superseded: set[str] = set()
+
+    # --- checks ---
+    def replayed(self, doc: PaymentDocument | None, transport_guid: str) -> bool:
+        """This item of this packet already changed the document: a replay (ops, --force)."""
+        return (
+            doc is not None
+            and doc.guid not in self.created
+            and doc.message_guid == self.ctx.message_guid
+            and doc.transport_guid == transport_guid
+        )
+
+    def account(self, doc: _Document) -> Account:
+        account = self.accounts.get(doc.account_guid)
+        if account is None:
+            raise ItemError(NOT_FOUND, f"Account {doc.account_guid} is not registered.")
+        if account.org_guid != self.ctx.org_guid:
+            raise ItemError(
+                NOT_YOURS, f"Account {doc.account_guid} is kept by another organisation."
+            )
+        return account
+
+    def placed(self, payment_document_id: str) -> PaymentDocument:
+        """A placed document of the sender that may still change (replace, withdraw)."""
+        doc = self.by_id.get(payment_document_id)
+        if doc is None:
+            raise ItemError(NOT_FOUND, f"No payment document {payment_document_id} is placed.")
+        if doc.org_guid != self.ctx.org_guid:
+            raise ItemError(
+                NOT_YOURS,
+                f"Payment document {payment_document_id} was placed by another organisation.",
+            )
+        if doc.withdrawn:
+            raise ItemError(
+                WITHDRAWN, f"Payment document {payment_document_id} is already withdrawn."
+            )
+        paid = self.acknowledged.get(doc.guid, 0)
+        if paid:
+            raise ItemError(
+                HAS_ACKNOWLEDGMENTS,
+                f"Payment document {payment_document_id} has acknowledged payments of "
+                f"{format_roubles(paid)} roubles; cancel those acknowledgments (AckCancellation) "
+                "before replacing or withdrawing it.",
+            )
+        return doc
+
+    @staticmethod
+    def check_services(doc: _Document) -> None:
+        seen: set[str] = set()
+        capital_repair = {"CapitalRepairCharge", "CapitalRepairYearCharge"}
+        if capital_repair <= {line.section for line in doc.lines}:
+            raise ItemError(
+                SERVICE_TWICE,
+                "Capital repair is charged both for the month (CapitalRepairCharge) and for the "
+                "year (CapitalRepairYearCharge); send one of them.",
+            )
+        for line in doc.lines:
+            for slot_line in (line, *line.lines):
+                slot = slot_line.ack_slot
+                if slot is None:
+                    continue
+                if slot in seen:
+                    raise ItemError(
+                        SERVICE_TWICE,
+                        f"{slot_line.section} {slot} is charged twice in the document; an "
+                        "acknowledgment names a service and could not tell the charges apart: "
+                        "send one charge per service.",
+                    )
+                seen.add(slot)
+
+    def _key(self, key: str) -> tuple[str, str]:
+        found = self.payment_information.get(key)
+        if found is None:
+            raise ItemError(
+                NOT_FOUND, f"PaymentInformationKey {key} names no PaymentInformation of the packet."
+            )
+        return found
+
+    def _rows(
+        self, document_guid: str, doc: _Document
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Payment details and charge rows of a document (new or new version)."""
+        keys: dict[str, str] = {}  # PaymentInformationKey ► details GUID
+        details: list[dict[str, Any]] = []
+
+        def add_details(item: _Details) -> str:
+            if item.key not in keys:
+                bik, account = self._key(item.key)
+                keys[item.key] = str(uuid.uuid4())
+                details.append(
+                    {
+                        "guid": keys[item.key],
+                        "document_guid": document_guid,
+                        "position": len(details),
+                        "bik": bik,
+                        "operating_account": account,
+                        "total_payable": item.total_payable,
+                        "account_number": item.account_number,
+                        "debt_or_advance": item.debt_or_advance,
+                        "total_with_debt_and_advance": item.total_with_debt_and_advance,
+                    }
+                )
+            return keys[item.key]
+
+        default = None
+        for item in doc.details:
+            details_guid = add_details(item)
+            default = default or details_guid
+        charges: list[dict[str, Any]] = []
+
+        def add_line(line: _Line, parent: str | None) -> None:
+            line_guid = str(uuid.uuid4())
+            details_guid = add_details(_Details(line.key)) if line.key else default
+            code, service_guid, name = line.service
+            charges.append(
+                {
+                    "guid": line_guid,
+                    "document_guid": document_guid,
+                    "parent_guid": parent,
+                    "position": len(charges),
+                    "section": line.section,
+                    "ack_slot": line.ack_slot,
+                    "service_code": code,
+                    "service_guid": service_guid,
+                    "service_name": name,
+                    "rate": line.rate,
+                    "contribution": line.contribution,
+                    "total_payable": line.total_payable,
+                    "accounting_period_total": line.accounting_period_total,
+                    "total_payable_overall": line.total_payable_overall,
+                    "amount_due": line.amount_due,
+                    "year": line.year,
+                    "month": line.month,
+                    "cause": line.cause,
+                    "org_ppa_guid": line.org_ppa_guid,
+                    "details_guid": details_guid,
+                    "replaced": False,
+                }
+            )
+            for member in line.lines:
+                add_line(member, line_guid)
+
+        for line in doc.lines:
+            add_line(line, None)
+        return details, charges
+
+    # --- the three kinds of item ---
+    def place(self, doc: _Document) -> PaymentDocument | dict[str, Any]:
+        if doc.withdraw:
+            if not doc.replaces:
+                raise ItemError(
+                    WITHDRAW_WITHOUT_ID,
+                    "Withdraw (true) withdraws a placed document: send its PaymentDocumentID.",
+                )
+            return self.withdraw(doc.replaces, doc.transport_guid)
+        account = self.account(doc)
+        self.check_services(doc)
+        if doc.replaces:
+            return self.replace(doc, account)
+        if account.closed:
+            raise ItemError(
+                ACCOUNT_CLOSED,
+                f"Account {account.unique_number} is closed; a closed account gets no new payment "
+                "documents.",
+            )
+        assert self.period is not None  # the schema requires Month and Year with documents
+        year, month = self.period
+        existing = self.of_period.setdefault(account.guid, [])
+        for earlier in existing:
+            if self.replayed(earlier, doc.transport_guid):
+                return earlier
+        placed = [d for d in existing if not d.withdrawn]
+        if placed:
+            raise ItemError(
+                DOCUMENT_EXISTS,
+                f"Payment document {placed[0].payment_document_id} of account "
+                f"{account.unique_number} for {period_text(self.period)} is already placed; "
+                "replace it (send its PaymentDocumentID) or withdraw it first.",
+            )
+        ordinal = 1 + max((int(d.payment_document_id[11:13]) for d in existing), default=0)
+        if ordinal > MAX_ORDINAL:
+            raise ItemError(
+                NO_ORDINAL_LEFT,
+                f"Account {account.unique_number} already has {MAX_ORDINAL} payment documents for "
+                f"{period_text(self.period)}.",
+            )
+        now = self.ctx.now
+        document_guid = str(uuid.uuid4())
+        row = {
+            "guid": document_guid,
+            "payment_document_id": payment_document_id(account.unique_number, ordinal, year, month),
+            "org_guid": self.ctx.org_guid,
+            "account_guid": account.guid,
+            "year": year,
+            "month": month,
+            "kind": doc.kind,
+            "number": doc.number,
+            "withdrawn": False,
+            "withdrawn_at": None,
+            "provider_org_guid": self.provider,
+            "message_guid": self.ctx.message_guid,
+            "transport_guid": doc.transport_guid,
+            "created_at": now,
+            "updated_at": now,
+            **doc.totals,
+        }
+        lines = self._rows(document_guid, doc)
+        self.new_documents.append(row)
+        self.created.add(document_guid)
+        self.lines[document_guid] = lines
+        existing.append(PaymentDocument(**row))  # holds the period and ordinal for the packet
+        return row
+
+    def replace(self, doc: _Document, account: Account) -> PaymentDocument:
+        assert doc.replaces is not None
+        earlier = self.by_id.get(doc.replaces)
+        if earlier is not None and self.replayed(earlier, doc.transport_guid):
+            return earlier
+        placed = self.placed(doc.replaces)
+        if placed.account_guid != account.guid or (placed.year, placed.month) != self.period:
+            raise ItemError(
+                REPLACED_ELSEWHERE,
+                f"Payment document {doc.replaces} is for account {placed.account_guid} and "
+                f"{period_text((placed.year, placed.month))}; a new version keeps its account and "
+                "period.",
+            )
+        lines = self._rows(placed.guid, doc)
+        for key, value in doc.totals.items():
+            setattr(placed, key, value)
+        placed.kind = doc.kind
+        placed.number = doc.number
+        placed.provider_org_guid = self.provider
+        placed.message_guid = self.ctx.message_guid
+        placed.transport_guid = doc.transport_guid
+        placed.updated_at = self.ctx.now
+        self.superseded.add(placed.guid)
+        self.lines[placed.guid] = lines
+        return placed
+
+    def withdraw(self, payment_document_id: str, transport_guid: str) -> PaymentDocument:
+        earlier = self.by_id.get(payment_document_id)
+        if earlier is not None and self.replayed(earlier, transport_guid):
+            return earlier
+        placed = self.placed(payment_document_id)
+        placed.withdrawn = True
+        placed.withdrawn_at = self.ctx.now
+        placed.message_guid = self.ctx.message_guid
+        placed.transport_guid = transport_guid
+        placed.updated_at = self.ctx.now
+        return placed
+
+    def write(self) -> None:
+        session = self.ctx.session
+        session.flush()
+        repo.supersede_content(session, sorted(self.superseded))
+        details = [row for pair in self.lines.values() for row in pair[0]]
+        charges = [row for pair in self.lines.values() for row in pair[1]]
+        repo.insert_documents(session, self.new_documents, details, charges)
+
+
+def import_payment_document(ctx: HandlerContext, request: etree._Element) -> HandlerResult:
+    """Handle importPaymentDocumentRequest: documents of a period, or withdrawals."""
+    year, month = integer(request, "Year"), integer(request, "Month")
+    period = (year, month) if year is not None and month is not None else None
+    payment_information = {
+        guid(pi, "TransportGUID") or "": (
+            text(pi, "BankBIK") or "",
+            text(pi, "operatingAccountNumber") or "",
+        )
+        for pi in children(request, "PaymentInformation")
+    }
+    provider = guid(child(request, "PaymentProviderInformation"), "orgPPAGUID")
+    results = etree.Element("results")
+    documents: list[tuple[etree._Element, _Document | ItemError]] = []
+    for element in children(request, "PaymentDocument"):
+        try:
+            documents.append((element, _read_document(element)))
+        except ItemError as error:
+            documents.append((element, error))
+    withdrawals = [
+        _Withdrawal(text(w, "TransportGUID") or "", text(w, "PaymentDocumentID") or "")
+        for w in children(request, "WithdrawPaymentDocument")
+    ]
+    packet = _Packet(
+        ctx,
+        period,
+        [d for _, d in documents if isinstance(d, _Document)],
+        withdrawals,
+        payment_information,
+        provider,
+    )
+    for element, doc in documents:
+        if isinstance(doc, ItemError):
+            failure(results, BILLS, text(element, "TransportGUID") or "", doc)
+            continue
+        try:
+            placed = packet.place(doc)
+        except ItemError as error:
+            failure(results, BILLS, doc.transport_guid, error)
+            continue
+        guid_value, pd_id = (
+            (placed["guid"], placed["payment_document_id"])
+            if isinstance(placed, dict)
+            else (placed.guid, placed.payment_document_id)
+        )
+        success(results, BILLS, doc.transport_guid, guid_value, ctx.now, pd_id)
+    for withdrawal in withdrawals:
+        try:
+            placed = packet.withdraw(withdrawal.payment_document_id, withdrawal.transport_guid)
+        except ItemError as error:
+            failure(results, BILLS, withdrawal.transport_guid, error)
+            continue
+        success(
+            results,
+            BILLS,
+            withdrawal.transport_guid,
+            placed.guid,
+            ctx.now,
+            placed.payment_document_id,
+        )
+    packet.write()
+    return HandlerResult(list(results))

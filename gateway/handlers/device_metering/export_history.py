@@ -1,0 +1,208 @@
+"""exportMeteringDeviceHistory: base values and the reading history of devices, by house and period."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+from lxml import etree
+
+from gateway.handlers.base import (
+    ExportError,
+    HandlerContext,
+    HandlerResult,
+    boolean,
+    children,
+    format_value,
+    guid,
+    sub,
+    text,
+)
+from gateway.namespaces import DEVICE_METERING as DM
+from gateway.namespaces import NSI_BASE
+from persistence import devices as device_repo
+from persistence import readings as reading_repo
+from persistence.models import DeviceResource, MeteringDevice, Reading
+
+MDB = "http://dom.gosuslugi.ru/schema/integration/metering-device-base/"
+NOTHING_TO_EXPORT = "INT002012"
+PAGE_SIZE = 1000  # devices per answer, as the format describes
+ELECTRICITY = "3"
+
+
+def _value(value: object) -> str:
+    text_value = format_value(value)
+    return text_value.rstrip("0").rstrip(".") if "." in text_value else text_value
+
+
+def _resource(parent: etree._Element, res: DeviceResource) -> None:
+    ref = sub(parent, MDB, "MunicipalResource")
+    sub(ref, NSI_BASE, "Code", res.resource_code)
+    sub(ref, NSI_BASE, "GUID", res.resource_guid or "00000000-0000-0000-0000-000000000000")
+
+
+def _one_rate(
+    parent: etree._Element,
+    name: str,
+    res: DeviceResource,
+    t1: object,
+    entered: datetime,
+    org: str | None,
+) -> etree._Element:
+    element = sub(parent, DM, name)
+    _resource(element, res)
+    sub(element, MDB, "MeteringValue", _value(t1))
+    if org:
+        sub(element, MDB, "orgPPAGUID", org)
+    sub(element, MDB, "EnterIntoSystem", entered)
+    if res.unit:
+        sub(element, DM, "Unit", res.unit)
+    return element
+
+
+def _electric(
+    parent: etree._Element,
+    name: str,
+    zones: tuple[object, object, object],
+    entered: datetime,
+    org: str | None,
+    unit: str | None,
+) -> etree._Element:
+    element = sub(parent, DM, name)
+    for zone, value in zip(("T1", "T2", "T3"), zones, strict=True):
+        if value is not None:
+            sub(element, MDB, f"MeteringValue{zone}", _value(value))
+    if org:
+        sub(element, MDB, "orgPPAGUID", org)
+    sub(element, MDB, "EnterIntoSystem", entered)
+    if unit:
+        sub(element, DM, "Unit", unit)
+    return element
+
+
+def _when(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def _period(parent: etree._Element, period: str | None) -> None:
+    if period:
+        year, month = period.split("-")
+        holder = sub(parent, DM, "Period")
+        sub(holder, "http://dom.gosuslugi.ru/schema/integration/base/", "Year", int(year))
+        sub(holder, "http://dom.gosuslugi.ru/schema/integration/base/", "Month", int(month))
+
+
+def _device_result(
+    device: MeteringDevice,
+    resources: dict[str, DeviceResource],
+    readings: list[Reading],
+    fias: str | None,
+) -> etree._Element:
+    result = etree.Element(
+        etree.QName(DM, "exportMeteringDeviceHistoryResult"), nsmap={"dm": DM, "mdb": MDB}
+    )
+    sub(result, DM, "MeteringDeviceRootGUID", device.guid)
+    if fias:
+        sub(result, DM, "FIASHouseGuid", fias)
+    electric = set(resources) == {ELECTRICITY}
+    holder = sub(result, DM, "ElectricDeviceValue" if electric else "OneRateDeviceValue")
+    created = device.created_at
+    if electric:
+        res = resources[ELECTRICITY]
+        _electric(
+            holder,
+            "BaseValue",
+            (res.base_t1, res.base_t2, res.base_t3),
+            created,
+            device.org_guid,
+            res.unit,
+        )
+    else:
+        for res in list(resources.values())[:3]:
+            _one_rate(holder, "BaseValue", res, res.base_t1, created, device.org_guid)
+    current = [r for r in readings if r.kind == "current"]
+    control = [r for r in readings if r.kind == "control"]
+    if current or control:
+        values = sub(holder, DM, "Values")
+        for name, rows in (("CurrentValue", current), ("ControlValue", control)):
+            for reading in rows:
+                res = resources.get(reading.resource_code)
+                if res is None:
+                    continue
+                if electric:
+                    element = _electric(
+                        values,
+                        name,
+                        (reading.t1, reading.t2, reading.t3),
+                        reading.created_at,
+                        reading.org_guid,
+                        res.unit,
+                    )
+                else:
+                    element = _one_rate(
+                        values, name, res, reading.t1, reading.created_at, reading.org_guid
+                    )
+                sub(element, DM, "DateValue", _when(reading.reading_date))
+                if name == "CurrentValue":
+                    _period(element, reading.period)
+    if device.archived and device.archive_reason_code and device.archive_reason_guid:
+        archived = sub(result, DM, "ArchivedValues")
+        ref = sub(archived, DM, "ArchivingReason")
+        sub(ref, NSI_BASE, "Code", device.archive_reason_code)
+        sub(ref, NSI_BASE, "GUID", device.archive_reason_guid)
+    return result
+
+
+def export_history(ctx: HandlerContext, request: etree._Element) -> HandlerResult:
+    """Handle exportMeteringDeviceHistoryRequest."""
+    session = ctx.session
+    fias = [g.lower() for g in (c.text for c in children(request, "FIASHouseGuid")) if g]
+    houses = device_repo.houses_by_fias(session, fias) if fias else {}
+    house_guids = [h.guid for h in houses.values()] if fias else None
+    devices = device_repo.devices_of(session, ctx.org_guid, ctx.org_role, house_guids)
+    roots = {g.lower() for g in (c.text for c in children(request, "MeteringDeviceRootGUID")) if g}
+    resources_wanted = {text(r, "Code") for r in children(request, "MunicipalResource")}
+    if roots:
+        devices = [d for d in devices if d.guid in roots]
+    if not boolean(request, "SerchArchived"):
+        devices = [d for d in devices if not d.archived]
+    after = guid(request, "ExportMeteringDeviceRootGUID")
+    if after:
+        seen = [d.guid for d in devices]
+        devices = devices[seen.index(after) + 1 :] if after in seen else []
+    resources = device_repo.resources_of(session, [d.guid for d in devices])
+    if resources_wanted - {None}:
+        devices = [d for d in devices if resources_wanted & set(resources.get(d.guid, {}))]
+    if not devices:
+        raise ExportError(NOTHING_TO_EXPORT, "No metering devices match the request.")
+    page, rest = devices[:PAGE_SIZE], devices[PAGE_SIZE:]
+    date_from = text(request, "inputDateFrom")
+    date_to = text(request, "inputDateTo")
+    history = reading_repo.history(
+        session,
+        [d.guid for d in page],
+        date.fromisoformat(date_from) if date_from else None,
+        date.fromisoformat(date_to) if date_to else None,
+    )
+    by_device: dict[str, list[Reading]] = {}
+    for reading in history:
+        by_device.setdefault(reading.device_guid, []).append(reading)
+    fias_of = {
+        h.guid: h.fias_house_guid
+        for h in device_repo.houses_by_guid(session, {d.house_guid for d in page}).values()
+    }
+    elements = [
+        _device_result(
+            d,
+            resources.get(d.guid, {}),
+            by_device.get(d.guid, []),
+            fias_of.get(d.house_guid) if len(fias) != 1 else None,
+        )
+        for d in page
+    ]
+    paged = etree.Element(etree.QName(DM, "PagedOutput"))
+    if rest:
+        sub(paged, DM, "ExportMeteringDeviceRootGUID", page[-1].guid)
+    else:
+        sub(paged, DM, "LastPage", True)
+    elements.append(paged)
+    return HandlerResult(elements)

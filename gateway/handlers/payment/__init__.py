@@ -1,0 +1,1 @@
+"""payment service handlers: payment notices of banks and suppliers, their cancellation."""

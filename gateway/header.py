@@ -1,0 +1,49 @@
+"""Step 3 of the request path: the base:RequestHeader."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gateway.errors import HeaderInvalid
+from gateway.namespaces import BASE, qname
+from gateway.soap.envelope import Envelope
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+
+@dataclass(frozen=True)
+class RequestHeader:
+    date: str
+    message_guid: str  # the client's MessageGUID (RequesterMessageGUID in the Ack)
+    org_guid: str
+    is_operator_signature: bool
+
+
+def _text(header, name: str) -> str | None:  # type: ignore[no-untyped-def]
+    element = header.find(qname(BASE, name))
+    return element.text.strip() if element is not None and element.text else None
+
+
+def read_request_header(envelope: Envelope) -> RequestHeader:
+    """Date, MessageGUID and orgPPAGUID of the sender; refuses a missing or malformed header."""
+    header = envelope.header(qname(BASE, "RequestHeader"))
+    if header is None:
+        raise HeaderInvalid("The SOAP Header must carry base:RequestHeader.")
+    date = _text(header, "Date")
+    message_guid = _text(header, "MessageGUID")
+    org_guid = _text(header, "orgPPAGUID")
+    if not date:
+        raise HeaderInvalid("RequestHeader/Date is missing.")
+    if not message_guid or not _GUID.match(message_guid):
+        raise HeaderInvalid("RequestHeader/MessageGUID is missing or not a GUID.")
+    if not org_guid or not _GUID.match(org_guid):
+        if header.find(qname(BASE, "SenderID")) is not None:
+            raise HeaderInvalid("RequestHeader/SenderID is no longer supported; send orgPPAGUID.")
+        raise HeaderInvalid("RequestHeader/orgPPAGUID is missing or not a GUID.")
+    return RequestHeader(
+        date=date,
+        message_guid=message_guid.lower(),
+        org_guid=org_guid.lower(),
+        is_operator_signature=_text(header, "IsOperatorSignature") == "true",
+    )

@@ -1,0 +1,12 @@
+"""Operations: what ops staff use to see every packet and fix what failed.
+
+packets.py   list / show: filters, per-item results, history (CLI and console share it)
+replay.py    re-queue processing of stored packets, audited (who, when, what it replaced)
+purge.py     the retention policy of ``gateway packets purge``
+metrics.py   Prometheus metrics, multiprocess-safe under gunicorn; ``/metrics``
+observe.py   the hooks on the request and processing paths (metrics + log context)
+logs.py      structured JSON logs (structlog) with MessageGUID and orgPPAGUID
+health.py    ``/readyz``: database, schemas, queue not stalled
+console.py   the ``/console`` web console (login, list, detail, replay); web.py: its
+             sessions, CSRF and security headers
+"""

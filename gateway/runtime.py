@@ -1,0 +1,118 @@
+"""Wiring of one gateway process: settings, database, registry, compiled schemas, trust."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from functools import cached_property
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.config import Settings
+from gateway.formats import Formats, load_formats
+from gateway.registry import Registry
+from gateway.services import build_registry
+from gateway.signature import TrustCache
+from persistence import organizations
+from persistence.db import EngineOptions, make_engine, make_session_factory
+from persistence.migrations import ensure_schema
+from signing import VerifyPolicy
+
+log = logging.getLogger("gateway.runtime")
+
+
+def open_engine(settings: Settings, role: str = "cli", *, read_only: bool = False) -> Engine:
+    """An engine with the pool and timeouts of ``[database]``; ``role`` names the connections
+    (``application_name`` ``hcs-gateway <role> <pid>`` in pg_stat_activity)."""
+    db = settings.database
+    options = EngineOptions(
+        pool_size=db.pool_size,
+        max_overflow=db.max_overflow,
+        pool_timeout_seconds=db.pool_timeout_seconds,
+        pool_recycle_seconds=db.pool_recycle_seconds,
+        statement_timeout_ms=db.statement_timeout_ms,
+        lock_timeout_ms=db.lock_timeout_ms,
+        idle_in_transaction_timeout_ms=db.idle_in_transaction_timeout_ms,
+        connect_timeout_seconds=db.connect_timeout_seconds,
+        application_name=f"hcs-gateway {role} {os.getpid()}",
+    )
+    return make_engine(settings.resolved_database_url, read_only=read_only, options=options)
+
+
+def wait_for_database(engine: Engine, timeout: float | None = None) -> None:
+    """Block until the database answers (a worker or node started before its database).
+
+    Retries with backoff up to 5 s between attempts; raises the last error after ``timeout``.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay, warned, next_warning = 0.5, False, 0.0
+    while True:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            if warned:
+                log.info("database reachable")
+            return
+        except (OperationalError, DBAPIError) as exc:
+            now = time.monotonic()
+            if deadline is not None and now + delay > deadline:
+                raise
+            if now >= next_warning:  # at once, then every 30 s (a wrong URL is visible)
+                log.warning("waiting for the database: %s", str(exc).splitlines()[0][:300])
+                warned, next_warning = True, now + 30
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+class Runtime:
+    """Everything a request or a job needs, created once per process.
+
+    ``create_tables`` brings the database to the current schema first (the migrations);
+    ``serve`` does that once in its master process and passes False in each gunicorn worker.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        create_tables: bool = True,
+        role: str = "gateway",
+        wait_for_db: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.engine: Engine = open_engine(settings, role)
+        if wait_for_db:
+            wait_for_database(self.engine)
+        if create_tables:
+            ensure_schema(self.engine)
+        self.session: sessionmaker[Session] = make_session_factory(self.engine)
+        # Lookups on the request path (organisation, certificate, trust store, getState).
+        self.read_engine: Engine = (
+            open_engine(settings, role, read_only=True)
+            if self.engine.dialect.name == "sqlite"
+            else self.engine
+        )
+        self.reader: sessionmaker[Session] = make_session_factory(self.read_engine)
+        self.registry: Registry = build_registry()
+        self.trust = TrustCache(self._trust_pems)
+        self.verify_policy = VerifyPolicy(require_xades=settings.security.require_xades)
+
+    @cached_property
+    def formats(self) -> Formats:
+        """The format bundles in use, compiled once per process."""
+        return load_formats(self.settings, self.registry)
+
+    def _trust_pems(self) -> list[str]:
+        with self.reader() as session:
+            return organizations.trust_anchor_pems(session)
+
+    def certificate_owner(self, fingerprint: str) -> str | None:
+        with self.reader() as session:
+            return organizations.certificate_owner(session, fingerprint)
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self.read_engine.dispose()

@@ -1,0 +1,96 @@
+"""``gateway serve``: gunicorn in front of the WSGI app, with the queue worker in-process.
+
+The master process brings the database to the current schema (the migrations) once, before
+it forks; each gunicorn worker process then builds its own Runtime (engine, pool, compiled
+schemas) and, unless ``--no-worker``, a queue WorkerGroup beside the WSGI app.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from gateway.config import Settings
+
+log = logging.getLogger("gateway.server")
+
+#: The queue workers of this (gunicorn worker) process, stopped by the worker_exit hook.
+_GROUPS: list[Any] = []
+
+
+def build_wsgi(settings: Settings, run_worker: bool) -> Any:
+    """The WSGI app of one process; starts queue worker threads beside it when asked."""
+    from gateway.runtime import Runtime
+    from gateway.worker import WorkerGroup
+    from gateway.wsgi import GatewayApp
+
+    runtime = Runtime(settings, create_tables=False, role="serve")
+    if run_worker:
+        group = WorkerGroup(runtime, settings.worker.concurrency)
+        group.start()
+        _GROUPS.append(group)
+        return GatewayApp(runtime, on_enqueued=group.wakeup.set)
+    return GatewayApp(runtime)
+
+
+def _child_exit(_server: Any, worker: Any) -> None:
+    """A gunicorn worker process ended (master): drop its live metric files."""
+    from gateway.ops.multiproc import mark_process_dead
+
+    mark_process_dead(worker.pid)
+
+
+def _worker_exit(_server: Any, _worker: Any) -> None:
+    """A gunicorn worker is leaving: let its queue workers finish the jobs in hand."""
+    for group in _GROUPS:
+        group.stop(timeout=8.0)
+
+
+class GatewayServer(BaseApplication):  # type: ignore[misc]
+    def __init__(self, settings: Settings, run_worker: bool) -> None:
+        self.settings = settings
+        self.run_worker = run_worker
+        super().__init__()
+
+    def load_config(self) -> None:
+        server = self.settings.server
+        self.cfg.set("bind", [server.bind])
+        self.cfg.set("workers", server.workers)
+        self.cfg.set("worker_class", "gthread")
+        self.cfg.set("threads", server.threads)
+        self.cfg.set("timeout", server.timeout)
+        self.cfg.set("graceful_timeout", 10)
+        self.cfg.set("accesslog", "-")
+        self.cfg.set("preload_app", False)
+        self.cfg.set("worker_exit", _worker_exit)
+        self.cfg.set("child_exit", _child_exit)
+        if "control_socket_disable" in self.cfg.settings:
+            # gunicorn >= 25 opens one control socket per user by default: several nodes on
+            # one host would take it from each other.
+            self.cfg.set("control_socket_disable", True)
+
+    def load(self) -> Any:
+        return build_wsgi(self.settings, self.run_worker)
+
+
+def prepare_database(settings: Settings) -> None:
+    """Create (or, on SQLite, upgrade) the schema once, before any process serves."""
+    from gateway.runtime import open_engine, wait_for_database
+    from persistence.migrations import ensure_schema
+
+    engine = open_engine(settings, "migrate")
+    try:
+        wait_for_database(engine)
+        ensure_schema(engine)
+    finally:
+        engine.dispose()
+
+
+def serve(settings: Settings, run_worker: bool) -> None:
+    from gateway.ops.multiproc import prepare_multiprocess
+
+    prepare_multiprocess(settings)  # before any process imports prometheus_client
+    prepare_database(settings)
+    GatewayServer(settings, run_worker).run()

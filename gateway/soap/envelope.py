@@ -1,0 +1,102 @@
+"""Reading request envelopes and building reply envelopes (SOAP 1.1, document/literal)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from lxml import etree
+
+from gateway.errors import FormatError, GatewayError
+from gateway.namespaces import BASE, SOAP_ENV, qname
+
+_ENVELOPE = qname(SOAP_ENV, "Envelope")
+_HEADER = qname(SOAP_ENV, "Header")
+_BODY = qname(SOAP_ENV, "Body")
+_FAULT = qname(SOAP_ENV, "Fault")
+_MUST_UNDERSTAND = qname(SOAP_ENV, "mustUnderstand")
+
+#: Header blocks the gateway understands; anything else with mustUnderstand="1" is refused.
+UNDERSTOOD_HEADERS = frozenset({qname(BASE, "RequestHeader"), qname(BASE, "ISRequestHeader")})
+
+
+@dataclass(frozen=True)
+class Envelope:
+    root: etree._Element
+    headers: tuple[etree._Element, ...]
+    body: etree._Element  # the single operation element inside soapenv:Body
+
+    def header(self, tag: str) -> etree._Element | None:
+        return next((h for h in self.headers if h.tag == tag), None)
+
+
+def _children(element: etree._Element) -> list[etree._Element]:
+    return [c for c in element if isinstance(c.tag, str)]
+
+
+def split_envelope(root: etree._Element) -> Envelope:
+    """Check the SOAP 1.1 envelope shape and return its header blocks and operation element."""
+    if root.tag != _ENVELOPE:
+        raise FormatError(f"Expected a SOAP 1.1 Envelope ({{{SOAP_ENV}}}Envelope), got {root.tag}.")
+    parts = _children(root)
+    header = next((p for p in parts if p.tag == _HEADER), None)
+    bodies = [p for p in parts if p.tag == _BODY]
+    if len(bodies) != 1:
+        raise FormatError("The SOAP Envelope must contain exactly one Body.")
+    operations = _children(bodies[0])
+    if len(operations) != 1:
+        raise FormatError(
+            f"The SOAP Body must contain exactly one operation element, found {len(operations)}."
+        )
+    headers = tuple(_children(header)) if header is not None else ()
+    for block in headers:
+        if block.get(_MUST_UNDERSTAND) in ("1", "true") and block.tag not in UNDERSTOOD_HEADERS:
+            raise FormatError(
+                f"Header block {block.tag} is marked mustUnderstand but not supported."
+            )
+    return Envelope(root=root, headers=headers, body=operations[0])
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).astimezone().isoformat(timespec="milliseconds")
+
+
+def _envelope_with(body_child: etree._Element, message_guid: str | None) -> bytes:
+    env = etree.Element(_ENVELOPE, nsmap={"soap": SOAP_ENV, "base": BASE})
+    header = etree.SubElement(env, _HEADER)
+    result_header = etree.SubElement(header, qname(BASE, "ResultHeader"))
+    etree.SubElement(result_header, qname(BASE, "Date")).text = _now_iso()
+    etree.SubElement(result_header, qname(BASE, "MessageGUID")).text = message_guid or str(
+        uuid.uuid4()
+    )
+    body = etree.SubElement(env, _BODY)
+    body.append(body_child)
+    return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+
+
+def ack_envelope(message_guid: str, requester_message_guid: str) -> bytes:
+    """``base:AckRequest/Ack`` with the server's and the client's MessageGUID."""
+    ack_request = etree.Element(qname(BASE, "AckRequest"), nsmap={"base": BASE})
+    ack = etree.SubElement(ack_request, qname(BASE, "Ack"))
+    etree.SubElement(ack, qname(BASE, "MessageGUID")).text = message_guid
+    etree.SubElement(ack, qname(BASE, "RequesterMessageGUID")).text = requester_message_guid
+    return _envelope_with(ack_request, message_guid)
+
+
+def result_envelope(result: etree._Element, message_guid: str) -> bytes:
+    """A service's ``getStateResult`` directly in the Body."""
+    return _envelope_with(result, message_guid)
+
+
+def fault_envelope(error: GatewayError) -> bytes:
+    """soap:Fault with ``base:Fault`` (ErrorCode, ErrorMessage) in its detail."""
+    fault = etree.Element(_FAULT)
+    faultcode = etree.SubElement(fault, "faultcode")
+    faultcode.text = "soap:Client" if error.sender_fault else "soap:Server"
+    etree.SubElement(fault, "faultstring").text = f"{error.code}: {error.message}"
+    detail = etree.SubElement(fault, "detail")
+    base_fault = etree.SubElement(detail, qname(BASE, "Fault"), nsmap={"base": BASE})
+    etree.SubElement(base_fault, qname(BASE, "ErrorCode")).text = error.code
+    etree.SubElement(base_fault, qname(BASE, "ErrorMessage")).text = error.message
+    return _envelope_with(fault, None)
