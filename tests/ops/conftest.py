@@ -1,0 +1,253 @@
+"""The ops stand: a real gateway (2 gunicorn workers, in-process queue workers) whose packets
+went every way a packet can go — processed, processed with item errors, failed, rejected —
+through the real server, with one operator login.
+
+Failures are real: the stand runs with ``max_attempts = 1`` and the tests break the data the
+way a bad manual fix or a half-applied maintenance would (a device row with a kind this
+version does not know makes the export handler fail; a trigger makes inserts fail), then
+repair it, as ops would before replaying.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import ROOT, Org, Server, gateway_cli, register_org, start_server, stop_server
+from tests.e2e.house_data import new_apartment_house
+from tests.e2e.metering_data import (
+    collective_water_device,
+    devices_request,
+    values_request,
+    water_reading,
+)
+from tests.gis_client import HM, GisClient
+from tests.postgres import postgres_database  # noqa: F401  (fixture)
+
+HM_PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
+DM_PATH = "/ext-bus-device-metering-service/services/DeviceMeteringAsync"
+OPERATOR, OPERATOR_PASSWORD = "duty-ops", "correct horse battery staple"
+TODAY = date.today()
+
+
+@dataclass
+class OpsStand:
+    server: Server
+    data_dir: Path
+    org: Org
+    hm: GisClient
+    dm: GisClient
+    fias: str = ""
+    water: str = ""  # MeteringDeviceRootGUID of the house's cold-water meter
+    #: MessageGUID -> what it is
+    processed: str = ""
+    with_item_errors: str = ""
+    failed: list[str] = field(default_factory=list)
+    rejected: str = ""
+    script_rejected: str = ""
+    #: the exact bytes the client sent for ``processed``
+    processed_bytes: bytes = b""
+    sent: list[bytes] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def db(self) -> Path:
+        return self.data_dir / "gateway.sqlite3"
+
+    def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Run SQL on the stand's database as a DBA would (outside the gateway)."""
+        conn = sqlite3.connect(self.db, timeout=15)
+        try:
+            with conn:
+                return conn.execute(statement, params).fetchall()
+        finally:
+            conn.close()
+
+    def state(self, message_guid: str) -> str:
+        rows = self.sql("SELECT state FROM packets WHERE message_guid = ?", message_guid)
+        return rows[0][0] if rows else ""
+
+    def wait_state(self, message_guid: str, *states: str, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.state(message_guid)
+            if state in states:
+                return state
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{message_guid} is {state!r}, expected one of {states}")
+            time.sleep(0.1)
+
+    def cli(
+        self,
+        *args: str,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        data_dir: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """``gateway …`` on the stand's data directory (stdout and stderr apart)."""
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                *args,
+                "--data-dir",
+                str(data_dir or self.data_dir),
+            ],
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"gateway {' '.join(args)}: {result.stdout}\n{result.stderr}")
+        return result
+
+    def cli_bytes(self, *args: str) -> bytes:
+        return subprocess.run(
+            [sys.executable, "-m", "gateway.cli", *args, "--data-dir", str(self.data_dir)],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=60,
+            check=True,
+        ).stdout
+
+    # --- traffic ---------------------------------------------------------------------------
+
+    def import_house(self, flats: int = 2) -> tuple[str, str]:
+        """(MessageGUID, FIAS GUID) of a processed house import."""
+        fias = str(uuid.uuid4())
+        guid = self.hm.ack_guid(
+            self.hm.call("importHouseUOData", **new_apartment_house(fias, flats=flats))
+        )
+        self.hm.wait(guid)
+        return guid, fias
+
+    def export_devices(self) -> str:
+        return self.hm.ack_guid(
+            self.hm.call("exportMeteringDeviceData", version="14.8.0.1", FIASHouseGuid=self.fias)
+        )
+
+    def readings(self, *items: dict[str, Any]) -> str:
+        return self.dm.ack_guid(
+            self.dm.call("importMeteringDeviceValues", **values_request(list(items)))
+        )
+
+    def break_device(self) -> None:
+        """A device row with a kind this version does not know (the export handler fails)."""
+        self.sql("UPDATE metering_devices SET kind = 'retired-kind' WHERE guid = ?", self.water)
+
+    def repair_device(self) -> None:
+        self.sql("UPDATE metering_devices SET kind = 'collective' WHERE guid = ?", self.water)
+
+
+def _capture(client: GisClient, into: list[bytes]) -> None:
+    def keep(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        if response.request.method == "POST":
+            body = response.request.body
+            into.append(body if isinstance(body, bytes) else str(body).encode())
+
+    client.session.hooks["response"].append(keep)
+
+
+@pytest.fixture(scope="session")
+def ops_stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpsStand]:
+    base = tmp_path_factory.mktemp("ops")
+    data_dir, pki = base / "data", base / "pki"
+    gateway_cli("pki", "init", "--out", str(pki / "ca"))
+    gateway_cli("trust", "add", str(pki / "ca" / "ca.pem"), "--data-dir", str(data_dir))
+    org = register_org(data_dir, pki, "0a1b2c3d-0000-4000-8000-0000000000f1", "uo", "UK Ops")
+    gateway_cli(
+        "operators", "add", OPERATOR, "--password", OPERATOR_PASSWORD, "--data-dir", str(data_dir)
+    )
+    server = start_server(
+        data_dir,
+        {
+            "GATEWAY_WORKER_MAX_ATTEMPTS": "1",
+            "GATEWAY_WORKER_RETRY_BACKOFF_SECONDS": "0.1",
+            "GATEWAY_LOGGING_FORMAT": "json",
+        },
+        workers=2,
+    )
+    try:
+        hm = GisClient(server.endpoint(HM_PATH) + "?wsdl", org, password=org.password)
+        dm = GisClient(server.endpoint(DM_PATH) + "?wsdl", org, password=org.password)
+        stand = OpsStand(server, data_dir, org, hm, dm)
+        _capture(hm, stand.sent)
+        _make_packets(stand)
+        yield stand
+    finally:
+        stop_server(server)
+
+
+def _make_packets(stand: OpsStand) -> None:
+    hm = stand.hm
+    sent_before = len(stand.sent)
+    stand.processed, stand.fias = stand.import_house()
+    stand.processed_bytes = stand.sent[sent_before]
+    devices = hm.wait(
+        hm.ack_guid(
+            hm.call(
+                "importMeteringDeviceData",
+                **devices_request(
+                    stand.fias, [collective_water_device(stand.fias, "OPS-1", base="100")]
+                ),
+            )
+        )
+    )
+    stand.water = devices["ImportResult"][0]["CommonResult"][0]["importMeteringDevice"][
+        "MeteringDeviceGUID"
+    ]
+    # processed, one item refused by a business rule (a reading dated in the future)
+    stand.with_item_errors = stand.readings(
+        water_reading(stand.water, "110", TODAY - timedelta(days=3)),
+        water_reading(stand.water, "111", TODAY + timedelta(days=5)),
+    )
+    stand.dm.wait(stand.with_item_errors)
+    # failed: the export handler meets a device row it cannot render
+    stand.break_device()
+    try:
+        stand.failed = [stand.export_devices(), stand.export_devices()]
+        for guid in stand.failed:
+            stand.wait_state(guid, "failed")
+    finally:
+        stand.repair_device()
+    # rejected: the signed body was changed after signing
+    hm.plugin.tamper = lambda env: setattr(env.find(f".//{{{HM}}}FloorCount"), "text", "99")
+    try:
+        hm.call("importHouseUOData", **new_apartment_house(str(uuid.uuid4()), flats=1))
+    except Exception:
+        pass
+    finally:
+        hm.plugin.tamper = None
+    stand.rejected = _latest(stand, "rejected")
+    # rejected: not XML at all, and hostile to a careless HTML page
+    requests.post(
+        stand.url + HM_PATH,
+        data=b"<script>alert('owned')</script><b>bold</b>",
+        headers={"Content-Type": "text/xml"},
+        timeout=10,
+    )
+    stand.script_rejected = _latest(stand, "rejected")
+
+
+def _latest(stand: OpsStand, state: str) -> str:
+    return stand.sql(
+        "SELECT message_guid FROM packets WHERE state = ? ORDER BY id DESC LIMIT 1", state
+    )[0][0]

@@ -1,0 +1,108 @@
+"""The console in a real headless Chromium (Debian's chromium + chromedriver, via selenium):
+log in, filter failed packets, open one, replay it, see it processed.
+
+Skips with the reason when chromium or chromedriver is not installed (``scripts/test``
+installs them when it runs as root).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.ops.conftest import OPERATOR, OPERATOR_PASSWORD, OpsStand
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1400,1000",
+)
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="headless browser test needs Debian's chromium and chromium-driver "
+    "(apt-get install -y chromium chromium-driver; scripts/test does it as root)",
+)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ARGS:
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(15)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_log_in_filter_failed_open_replay_and_see_it_processed(
+    ops_stand: OpsStand, browser: Any
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    guid = ops_stand.failed[-1]
+    assert ops_stand.state(guid) == "failed"
+    wait = WebDriverWait(browser, 15, poll_frequency=0.2)
+
+    browser.get(ops_stand.url + "/console/")
+    assert browser.current_url.endswith("/console/login")
+    browser.find_element(By.ID, "login").send_keys(OPERATOR)
+    browser.find_element(By.ID, "password").send_keys(OPERATOR_PASSWORD)
+    browser.find_element(By.ID, "login-submit").click()
+    wait.until(lambda d: d.find_elements(By.ID, "filters"))
+    assert browser.find_element(By.ID, "overview").is_displayed()
+
+    # the other kind of "failed": processed packets whose items carry errors
+    Select(browser.find_element(By.ID, "filter-state")).select_by_value("processed")
+    browser.find_element(By.ID, "filter-errors").click()
+    browser.find_element(By.ID, "filter-submit").click()
+    wait.until(lambda d: "errors=1" in d.current_url)
+    assert ops_stand.with_item_errors in browser.find_element(By.ID, "packets").text
+
+    Select(browser.find_element(By.ID, "filter-state")).select_by_value("failed")
+    browser.find_element(By.ID, "filter-errors").click()  # untick
+    browser.find_element(By.ID, "filter-submit").click()
+    wait.until(lambda d: "state=failed" in d.current_url and "errors=1" not in d.current_url)
+    rows = browser.find_elements(By.CSS_SELECTOR, "#packets tbody tr")
+    assert rows and all("failed" in row.text for row in rows)
+    browser.find_element(By.LINK_TEXT, guid).click()
+
+    wait.until(lambda d: d.find_elements(By.ID, "packet-state"))
+    assert browser.find_element(By.ID, "packet-state").text == "failed"
+    assert "EXP001000" in browser.find_element(By.ID, "packet-error").text
+    history = browser.find_element(By.ID, "history").text
+    assert "attempt 1 by" in history and "KeyError" in history
+    assert ops_stand.org.guid in browser.find_element(By.ID, "signer").text
+    raw = browser.find_element(By.ID, "raw").text
+    assert "exportMeteringDeviceDataRequest" in raw and "<" in raw  # shown as text
+    assert browser.find_elements(By.TAG_NAME, "script") == []
+
+    browser.find_element(By.ID, "replay").click()
+    wait.until(lambda d: d.find_elements(By.ID, "notice"))
+    assert "Replay queued" in browser.find_element(By.ID, "notice").text
+    # the page refreshes itself while the packet is queued or processing
+    wait.until(lambda d: d.find_element(By.ID, "packet-state").text == "processed")
+    assert "console:" + OPERATOR in browser.find_element(By.ID, "replays").text
+    assert "exportMeteringDeviceDataResult" in browser.find_element(
+        By.ID, "result-xml"
+    ).get_attribute("textContent")
+    assert ops_stand.state(guid) == "processed"

@@ -1,0 +1,234 @@
+"""Packets and the queue on SQLite and PostgreSQL: one transaction, idempotency, claiming."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from persistence import packets, queue
+from persistence.clock import utcnow
+from persistence.models import Job, Packet, PacketEvent
+
+ORG = "0a1b2c3d-0000-4000-8000-0000000000aa"
+
+
+def new_packet(requester: str | None = None, body: bytes = b"<x/>") -> packets.NewPacket:
+    return packets.NewPacket(
+        requester_message_guid=requester or str(uuid.uuid4()),
+        org_guid=ORG,
+        service="house-management",
+        operation="importHouseUOData",
+        version="13.2.3.2",
+        raw=body,
+        body_sha256=str(hash(body)),
+    )
+
+
+def test_accept_stores_packet_job_and_event_together(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        outcome = packets.accept(s, new_packet())
+    assert outcome.status == "new"
+    with sessions() as s:
+        packet = s.scalars(select(Packet)).one()
+        assert packet.message_guid == outcome.message_guid
+        assert packet.state == "received"
+        assert s.scalars(select(Job)).one().packet_id == packet.id
+        assert [e.event for e in s.scalars(select(PacketEvent))] == ["received"]
+
+
+def test_rolled_back_accept_leaves_nothing(sessions: sessionmaker[Session]) -> None:
+    s = sessions()
+    s.begin()
+    packets.accept(s, new_packet())
+    s.rollback()
+    s.close()
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Packet)) == 0
+        assert s.scalar(select(func.count()).select_from(Job)) == 0
+
+
+def test_same_packet_again_is_a_duplicate_and_queues_nothing(
+    sessions: sessionmaker[Session],
+) -> None:
+    requester = str(uuid.uuid4())
+    with sessions.begin() as s:
+        first = packets.accept(s, new_packet(requester))
+    with sessions.begin() as s:
+        again = packets.accept(s, new_packet(requester.upper()))
+    with sessions.begin() as s:
+        other = packets.accept(s, new_packet(requester, body=b"<y/>"))
+    assert again.status == "duplicate" and again.message_guid == first.message_guid
+    assert other.status == "conflict"
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Job)) == 1
+
+
+def test_rejected_packets_do_not_block_a_corrected_resend(sessions: sessionmaker[Session]) -> None:
+    requester = str(uuid.uuid4())
+    with sessions.begin() as s:
+        packets.record_rejected(
+            s,
+            raw=b"<bad",
+            body_sha256="x",
+            error_code="FMT001300",
+            error_message="bad",
+            org_guid=ORG,
+            requester_message_guid=requester,
+        )
+    with sessions.begin() as s:
+        assert packets.accept(s, new_packet(requester)).status == "new"
+
+
+def test_claim_finish_and_state(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        outcome = packets.accept(s, new_packet())
+    with sessions.begin() as s:
+        job = queue.claim(s, "w1", lease_seconds=60)
+    assert job is not None and job.attempt == 1
+    with sessions.begin() as s:
+        assert queue.claim(s, "w2", lease_seconds=60) is None  # nothing else ready
+        assert packets.get_by_message_guid(s, outcome.message_guid).state == "processing"
+    with sessions.begin() as s:
+        queue.finish(s, job, packet_state="processed", result_xml="<results/>")
+    with sessions() as s:
+        view = packets.get_by_message_guid(s, outcome.message_guid)
+        assert view.state == "processed" and view.result_xml == "<results/>"
+        assert queue.depth(s) == 0
+
+
+def test_expired_lease_is_taken_over(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        packets.accept(s, new_packet())
+    with sessions.begin() as s:
+        first = queue.claim(s, "dead-worker", lease_seconds=60)
+        s.execute(Job.__table__.update().values(locked_until=utcnow() - timedelta(seconds=1)))
+    with sessions.begin() as s:
+        second = queue.claim(s, "w2", lease_seconds=60)
+    assert first is not None and second is not None
+    assert second.job_id == first.job_id and second.attempt == 2
+
+
+def test_retry_later_then_bury(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        outcome = packets.accept(s, new_packet())
+    with sessions.begin() as s:
+        job = queue.claim(s, "w", 60)
+        queue.retry_later(s, job, "connection lost", utcnow() + timedelta(hours=1))
+    with sessions.begin() as s:
+        assert queue.claim(s, "w", 60) is None  # not before run_after
+        s.execute(Job.__table__.update().values(run_after=utcnow() - timedelta(seconds=1)))
+    with sessions.begin() as s:
+        job = queue.claim(s, "w", 60)
+        assert job.attempt == 2
+        queue.bury(s, job, "gave up", None)
+    with sessions() as s:
+        assert packets.get_by_message_guid(s, outcome.message_guid).state == "dead"
+
+
+def test_concurrent_claims_take_each_job_once(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        for _ in range(40):
+            packets.accept(s, new_packet())
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def work(name: str) -> None:
+        while True:
+            with sessions.begin() as s:
+                job = queue.claim(s, name, 60)
+            if job is None:
+                return
+            with lock:
+                claimed.append(job.job_id)
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(claimed) == 40
+    assert len(set(claimed)) == 40
+
+
+def _expire_leases(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        s.execute(Job.__table__.update().values(locked_until=utcnow() - timedelta(seconds=1)))
+
+
+def test_a_worker_that_lost_its_lease_changes_nothing(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        outcome = packets.accept(s, new_packet())
+    with sessions.begin() as s:
+        stale = queue.claim(s, "stalled-worker", 60)
+    _expire_leases(sessions)
+    with sessions.begin() as s:
+        current = queue.claim(s, "w2", 60)
+    assert stale is not None and current is not None and current.attempt == 2
+
+    with sessions.begin() as s, pytest.raises(queue.LeaseLost):
+        queue.hold(s, stale)
+    s = sessions()
+    s.begin()
+    with pytest.raises(queue.LeaseLost):
+        queue.finish(s, stale, packet_state="processed", result_xml="<stale/>")
+    s.rollback()
+    s.close()
+    with sessions.begin() as s:
+        assert queue.retry_later(s, stale, "late failure", utcnow()) is False
+        assert queue.bury(s, stale, "late failure", None) is False
+    with sessions.begin() as s:
+        queue.hold(s, current)
+        queue.finish(s, current, packet_state="processed", result_xml="<fresh/>")
+    with sessions() as s:
+        view = packets.get_by_message_guid(s, outcome.message_guid)
+        assert view.state == "processed" and view.result_xml == "<fresh/>"
+        events = [e for _, e, _ in packets.events_of(s, view.id)]
+        assert events == ["received", "attempt", "attempt", "processed"]
+
+
+def test_a_failure_recorded_after_the_commit_went_through_is_ignored(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The commit's answer was lost (connection dropped): the retry must not undo it."""
+    with sessions.begin() as s:
+        outcome = packets.accept(s, new_packet())
+    with sessions.begin() as s:
+        job = queue.claim(s, "w", 60)
+    with sessions.begin() as s:
+        queue.finish(s, job, packet_state="processed", result_xml="<done/>")
+    with sessions.begin() as s:
+        assert queue.retry_later(s, job, "OperationalError: connection lost", utcnow()) is False
+    with sessions() as s:
+        assert packets.get_by_message_guid(s, outcome.message_guid).state == "processed"
+        assert queue.depth(s) == 0
+
+
+def test_a_held_job_is_not_taken_over_even_after_its_lease(
+    engine, sessions: sessionmaker[Session]
+) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL: the processing transaction's row lock outlives the lease."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: a second claim waits for the write lock instead")
+    with sessions.begin() as s:
+        packets.accept(s, new_packet())
+    with sessions.begin() as s:
+        job = queue.claim(s, "slow-worker", 60)
+    _expire_leases(sessions)
+    processing = sessions()
+    processing.begin()
+    queue.hold(processing, job)  # a long job is being processed
+    try:
+        with sessions.begin() as s:
+            assert queue.claim(s, "w2", 60) is None
+        queue.finish(processing, job, packet_state="processed", result_xml="<r/>")
+        processing.commit()
+    finally:
+        processing.close()
+    with sessions.begin() as s:
+        assert queue.claim(s, "w2", 60) is None
+        assert queue.depth(s) == 0
