@@ -823,7 +823,12 @@ def formats_check(bundle_dir: str) -> None:
 )
 @_store_options
 def demo(url: str, houses: int, flats: int, data_dir: str | None, database_url: str | None) -> None:
-    """Onboard synthetic houses through the real SOAP API: house ► accounts ► devices ► readings ► history."""
+    """Onboard synthetic houses through the real SOAP API.
+
+    Per house: house ► accounts ► devices ► readings ► history export, then the money path:
+    payment documents ► a demo bank posts notices (one cancelled) ► the company exports and
+    acknowledges them ► a summary of paid and unpaid documents. Exits non-zero on any error.
+    """
     from rich.console import Console
 
     from gateway.demo import run_demo
