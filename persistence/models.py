@@ -100,6 +100,10 @@ class Packet(Base):
     error_code: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(Text)
     result_xml: Mapped[str | None] = mapped_column(Text)
+    #: items and item errors in the stored result, counted when it is stored, so that ops
+    #: lists and filters never read result texts
+    result_items: Mapped[int | None] = mapped_column(Integer)
+    result_errors: Mapped[int | None] = mapped_column(Integer)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
@@ -112,6 +116,13 @@ class Packet(Base):
             unique=True,
             sqlite_where=text("state != 'rejected'"),
             postgresql_where=text("state != 'rejected'"),
+        ),
+        # "with item errors" lists: only the few packets that have errors are indexed
+        Index(
+            "ix_packets_with_result_errors",
+            "id",
+            sqlite_where=text("result_errors > 0"),
+            postgresql_where=text("result_errors > 0"),
         ),
     )
 

@@ -6,7 +6,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, func, literal, select, update
+from lxml import etree
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -213,17 +214,21 @@ def get_by_id(session: Session, packet_id: int) -> PacketView:
 
 # --- ops: inspection, replay, retention (gateway/ops) ---------------------------------------
 
-#: A stored result that carries an error: an item's Error or an export's ErrorMessage
-#: (its closing tag always ends so, whatever the prefix and namespace declarations).
-_ERROR_MARK = "ErrorCode>"
-#: Counted in the list: the element names occur twice per item (opening and closing tag).
-_ERROR_NAME, _ITEM_NAME = "ErrorCode", "TransportGUID"
 
+def result_counts(result_xml: str | None) -> tuple[int | None, int | None]:
+    """Items and item errors of a stored result, as stored beside it for ops lists.
 
-def _occurrences(column: ColumnElement[str], needle: str) -> ColumnElement[int]:
-    """How often ``needle`` occurs in a text column, counted by the database (both dialects)."""
-    text_ = func.coalesce(column, literal(""))
-    return func.length(text_) - func.length(func.replace(text_, needle, ""))
+    Every item carries one TransportGUID; every error (an item's Error or an export's
+    ErrorMessage) one ErrorCode.
+    """
+    if result_xml is None:
+        return None, None
+    # the gateway's own output, not a packet: parsed without the request path's limits
+    root = etree.fromstring(result_xml.encode())
+    return (
+        sum(1 for _ in root.iter("{*}TransportGUID")),
+        sum(1 for _ in root.iter("{*}ErrorCode")),
+    )
 
 
 @dataclass(frozen=True)
@@ -263,10 +268,7 @@ def search(
     limit: int = 50,
 ) -> list[PacketSummary]:
     """Packets newest first. ``with_errors``: only those whose stored result carries an error
-    (a processed import with failed items, or an export answered with ErrorMessage).
-
-    The error filter reads the result text, so bound it with ``since`` on big stores.
-    """
+    (a processed import with failed items, or an export answered with ErrorMessage)."""
     query = select(
         Packet.id,
         Packet.message_guid,
@@ -280,8 +282,8 @@ def search(
         Packet.error_code,
         Packet.error_message,
         func.length(Packet.raw),
-        _occurrences(Packet.result_xml, _ITEM_NAME),
-        _occurrences(Packet.result_xml, _ERROR_NAME),
+        Packet.result_items,
+        Packet.result_errors,
     )
     if org_guid:
         query = query.where(Packet.org_guid == org_guid.lower())
@@ -296,7 +298,7 @@ def search(
     if until is not None:
         query = query.where(Packet.received_at < until)
     if with_errors:
-        query = query.where(Packet.result_xml.like(f"%{_ERROR_MARK}%"))
+        query = query.where(Packet.result_errors > 0)
     if before_id is not None:
         query = query.where(Packet.id < before_id)
     rows = session.execute(query.order_by(Packet.id.desc()).limit(limit)).all()
@@ -314,8 +316,8 @@ def search(
             r[9],
             r[10],
             int(r[11] or 0),
-            int(r[12] or 0) // (2 * len(_ITEM_NAME)),
-            int(r[13] or 0) // (2 * len(_ERROR_NAME)),
+            int(r[12] or 0),
+            int(r[13] or 0),
         )
         for r in rows
     ]
@@ -454,6 +456,8 @@ def start_replay(session: Session, packet: PacketRecord, *, by: str, forced: boo
         .values(
             state=RECEIVED,
             result_xml=None,
+            result_items=None,
+            result_errors=None,
             error_code=None,
             error_message=None,
             processed_at=None,
@@ -486,7 +490,7 @@ def count_with_errors(session: Session, since: datetime) -> int:
             .where(
                 Packet.received_at >= since,
                 Packet.state == PROCESSED,
-                Packet.result_xml.like(f"%{_ERROR_MARK}%"),
+                Packet.result_errors > 0,
             )
         )
         or 0

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from persistence.clock import as_utc, utcnow
 from persistence.models import Job, Packet
-from persistence.packets import DEAD, PROCESSING, add_event
+from persistence.packets import DEAD, PROCESSING, add_event, result_counts
 
 log = logging.getLogger("persistence.queue")
 
@@ -148,7 +148,7 @@ def finish(
         .where(Packet.id == job.packet_id)
         .values(
             state=packet_state,
-            result_xml=result_xml,
+            **_counted(result_xml),
             error_code=error_code,
             error_message=error_message,
             processed_at=now,
@@ -157,6 +157,11 @@ def finish(
         .execution_options(synchronize_session=False)
     )
     add_event(session, job.packet_id, packet_state, error_message)
+
+
+def _counted(result_xml: str | None) -> dict[str, Any]:
+    items, errors = result_counts(result_xml)
+    return {"result_xml": result_xml, "result_items": items, "result_errors": errors}
 
 
 def retry_later(session: Session, job: ClaimedJob, error: str, run_after: datetime) -> bool:
@@ -192,7 +197,7 @@ def bury(session: Session, job: ClaimedJob, error: str, result_xml: str | None) 
         .where(Packet.id == job.packet_id)
         .values(
             state=DEAD,
-            result_xml=result_xml,
+            **_counted(result_xml),
             error_code="EXP001000",
             error_message=error[:4000],
             processed_at=now,

@@ -166,6 +166,12 @@ def test_replay_rules_and_audit(sessions: sessionmaker[Session]) -> None:
         (forced_replay,) = ops.detail(s, processed).replays  # type: ignore[union-attr]
         assert forced_replay.record.forced and forced_replay.record.previous_state == "processed"
         assert len(forced_replay.previous.items) == 3  # the result it replaced is kept
+        # replayed packets lose their result and its counts until processed again
+        listed = ops.list_packets(s, ops.Filters(state="received"))
+        assert {(r.message_guid, r.items, r.errors) for r in listed} == {
+            (guid, 0, 0) for guid in (processed, failed, dead, received)
+        }
+        assert ops.list_packets(s, ops.Filters(with_errors=True)) == []
     # the re-queued jobs are claimed like new ones, attempt 1 again
     with sessions.begin() as s:
         claimed = [queue.claim(s, "w", 60) for _ in range(4)]

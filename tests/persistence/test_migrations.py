@@ -63,6 +63,29 @@ def test_upgrade_from_empty_is_idempotent_and_reversible(empty: Engine) -> None:
     assert _tables(empty) == set(Base.metadata.tables)
 
 
+def test_results_stored_before_0005_are_counted(empty: Engine) -> None:
+    migrations.upgrade(empty, "0004")
+    item = "<hm:CommonResult><base:TransportGUID>t{n}</base:TransportGUID>{extra}</hm:CommonResult>"
+    error = "<base:Error><base:ErrorCode>HCS001001</base:ErrorCode></base:Error>"
+    result = item.format(n=1, extra="") + item.format(n=2, extra=error) + item.format(n=3, extra="")
+    with empty.begin() as conn:
+        for guid, result_xml in (("a", result), ("b", None)):
+            conn.execute(
+                text(
+                    "INSERT INTO packets (message_guid, state, received_at, updated_at, raw,"
+                    " body_sha256, result_xml) VALUES (:guid, 'processed', CURRENT_TIMESTAMP,"
+                    " CURRENT_TIMESTAMP, :raw, 'x', :result_xml)"
+                ),
+                {"guid": guid, "raw": b"<p/>", "result_xml": result_xml},
+            )
+    migrations.upgrade(empty)
+    with empty.connect() as conn:
+        counted = conn.execute(
+            text("SELECT message_guid, result_items, result_errors FROM packets ORDER BY 1")
+        ).all()
+    assert [tuple(row) for row in counted] == [("a", 3, 1), ("b", None, None)]
+
+
 def test_a_database_made_before_migrations_is_adopted(empty: Engine) -> None:
     create_all_without_migrations(empty)
     with empty.begin() as conn:
