@@ -1,16 +1,28 @@
 """The gateway started on the published format bundle: zeep clients built from the published
-WSDLs it serves run the house and readings flows; unknown versions are refused."""
+WSDLs it serves run the house, readings and payments flows; unknown versions are refused."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 import requests
+from lxml import etree
 from zeep.exceptions import Fault
+from zeep.plugins import Plugin
 
-from tests.conftest import REFERENCE, gateway_cli, register_org, start_server, stop_server
+from tests.conftest import (
+    REFERENCE,
+    Org,
+    Server,
+    gateway_cli,
+    register_org,
+    start_server,
+    stop_server,
+)
 from tests.e2e.house_data import export_request, new_apartment_house
 from tests.e2e.metering_data import (
     collective_water_device,
@@ -18,10 +30,40 @@ from tests.e2e.metering_data import (
     values_request,
     water_reading,
 )
-from tests.gis_client import GisClient, fault_code
+from tests.e2e.payment_data import (
+    COLD_WATER,
+    ack,
+    cancel_notices,
+    document,
+    import_acks,
+    import_notices,
+    notice,
+    order_id,
+    tg,
+)
+from tests.e2e.test_payments import (
+    TODAY,
+    accounts,
+    codes,
+    exported_document,
+    exported_notices,
+    ok,
+    place,
+    run,
+)
+from tests.gis_client import SOAP_ENV, GisClient, fault_code
 
 HM_PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
 DM_PATH = "/ext-bus-device-metering-service/services/DeviceMeteringAsync"
+BILLS_PATH = "/ext-bus-bills-service/services/BillsAsync"
+PAYMENT_PATH = "/ext-bus-payment-service/services/PaymentAsync"
+
+
+@dataclass(frozen=True)
+class BundleStand:
+    server: Server
+    org: Org  # a management company (uo)
+    bank: Org
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +77,16 @@ def bundle_stand(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
     gateway_cli("pki", "init", "--out", str(pki_dir / "ca"))
     gateway_cli("trust", "add", str(pki_dir / "ca" / "ca.pem"), "--data-dir", str(data_dir))
     org = register_org(data_dir, pki_dir, "0a1b2c3d-0000-4000-8000-0000000000b1", "uo", "UK Bundle")
+    bank = register_org(data_dir, pki_dir, "0a1b2c3d-0000-4000-8000-0000000000b2", "bank", "Bank")
     server = start_server(data_dir, {"GATEWAY_FORMATS_DIR": str(REFERENCE)})
     try:
-        yield server, org
+        yield BundleStand(server, org, bank)
     finally:
         stop_server(server)
 
 
 def test_served_wsdl_is_the_published_one_for_our_operations(bundle_stand) -> None:
-    server, _ = bundle_stand
+    server = bundle_stand.server
     wsdl = requests.get(server.endpoint(HM_PATH) + "?wsdl", timeout=30).text
     assert 'name="importHouseUOData"' in wsdl and 'name="importContractData"' not in wsdl
     assert f'location="{server.endpoint(HM_PATH)}"' in wsdl
@@ -51,7 +94,7 @@ def test_served_wsdl_is_the_published_one_for_our_operations(bundle_stand) -> No
 
 
 def test_house_and_readings_flows_with_clients_from_the_published_wsdl(bundle_stand) -> None:
-    server, org = bundle_stand
+    server, org = bundle_stand.server, bundle_stand.org
     hm = GisClient(server.endpoint(HM_PATH) + "?wsdl", org, password=org.password)
     dm = GisClient(server.endpoint(DM_PATH) + "?wsdl", org, password=org.password)
     fias = str(uuid.uuid4())
@@ -87,8 +130,160 @@ def test_house_and_readings_flows_with_clients_from_the_published_wsdl(bundle_st
     assert readings["ImportResult"][0]["Error"] in (None, [])
 
 
+def test_served_bills_and_payment_wsdls_are_the_published_ones_trimmed(bundle_stand) -> None:
+    server = bundle_stand.server
+    bills = requests.get(server.endpoint(BILLS_PATH) + "?wsdl", timeout=30).text
+    for name in (
+        "importPaymentDocumentData",
+        "exportPaymentDocumentData",
+        "exportNotificationsOfOrderExecution",
+        "importAcknowledgment",
+        "getState",
+    ):
+        assert f'name="{name}"' in bills, name
+    assert 'name="importInsuranceProduct"' not in bills  # published, not served
+    assert f'location="{server.endpoint(BILLS_PATH)}"' in bills
+    assert "/contract/formats-16.3.0.0/bills/hcs-bills-types.xsd" in bills
+    payment = requests.get(server.endpoint(PAYMENT_PATH) + "?wsdl", timeout=30).text
+    for name in (
+        "importNotificationsOfOrderExecution",
+        "importNotificationsOfOrderExecutionCancellation",
+        "importSupplierNotificationsOfOrderExecution",
+        "getState",
+    ):
+        assert f'name="{name}"' in payment, name
+    assert 'name="exportPaymentDocumentDetails"' not in payment
+    assert f'location="{server.endpoint(PAYMENT_PATH)}"' in payment
+    assert "/contract/formats-16.3.0.0/payment/hcs-payment-types.xsd" in payment
+
+
+class Received(Plugin):  # type: ignore[misc]
+    """Keeps every response envelope a zeep client receives."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[etree._Element] = []
+
+    def ingress(
+        self, envelope: etree._Element, http_headers: dict[str, str], operation: object
+    ) -> tuple[etree._Element, dict[str, str]]:
+        self.envelopes.append(envelope)
+        return envelope, http_headers
+
+
+def recording(client: GisClient) -> Received:
+    received = Received()
+    client.client.plugins.append(received)
+    return received
+
+
+def published_results(received: Received, service: str) -> list[etree._Element]:
+    """The processed getStateResult bodies received (RequestState 3), each validated against
+    the published types XSD."""
+    schema = etree.XMLSchema(etree.parse(str(REFERENCE / service / f"hcs-{service}-types.xsd")))
+    found = []
+    for envelope in received.envelopes:
+        body = envelope.find(f"{{{SOAP_ENV}}}Body")[0]
+        if etree.QName(body).localname != "getStateResult":
+            continue
+        assert schema.validate(body), (service, str(schema.error_log))
+        if body.findtext(".//{*}RequestState") == "3":
+            found.append(body)
+    return found
+
+
+def test_payments_flow_with_clients_from_the_published_wsdls(bundle_stand) -> None:
+    """document ► bank notice ► the company sees it ► acknowledges ► the document shows paid;
+    a cancelled notice can no longer be acknowledged."""
+    server, org, bank_org = bundle_stand.server, bundle_stand.org, bundle_stand.bank
+    hm = GisClient(server.endpoint(HM_PATH) + "?wsdl", org, password=org.password)
+    bills = GisClient(server.endpoint(BILLS_PATH) + "?wsdl", org, password=org.password)
+    bank = GisClient(server.endpoint(PAYMENT_PATH) + "?wsdl", bank_org, password=bank_org.password)
+    bills_received, bank_received = recording(bills), recording(bank)
+
+    # prerequisites: a house and two personal accounts of the company
+    paying, cancelling = accounts(hm, 2)
+    key = tg()
+    first = document(paying["GUID"], key, housing="855.00", water="356.08")
+    second = document(cancelling["GUID"], key, housing="500.00")
+    placed = place(bills, 2024, 5, first, second, key=key)
+    assert [p["TransportGUID"] for p in placed] == [first["TransportGUID"], second["TransportGUID"]]
+    pd_paid, pd_cancelled = (p["UniqueNumber"] for p in placed)
+    assert pd_paid == f"{paying['UniqueNumber']}-01-0524"
+    assert pd_cancelled == f"{cancelling['UniqueNumber']}-01-0524"
+    total = 85500 + 35608  # kopecks
+    assert exported_document(bills, pd_paid)["PaidCash"] == Decimal("0.00")
+
+    # the bank posts a payment for each document
+    paid_order, cancelled_order = order_id(), order_id()
+    posted = ok(
+        run(
+            bank,
+            "importNotificationsOfOrderExecution",
+            import_notices(
+                notice(total, pd_id=pd_paid, order=paid_order),
+                notice(30000, pd_id=pd_cancelled, order=cancelled_order),
+            ),
+        )
+    )
+    assert [p["UniqueNumber"] for p in posted] == [paid_order, cancelled_order]
+    paid_notice, cancelled_notice = (p["GUID"] for p in posted)
+    assert paid_notice != cancelled_notice
+
+    # the company sees the notice, not yet acknowledged
+    found = exported_notices(bills, PaymentDocumentID=pd_paid)
+    assert list(found) == [paid_notice]
+    item = found[paid_notice]
+    assert item["AckStatus"] == 0 and item["AcknowledgmentAmount"] == 0
+    assert item["OrderInfo"]["OrderID"] == paid_order
+    assert int(item["OrderInfo"]["Amount"]) == total
+    assert item["OrderInfo"]["PaymentDocumentID"] == pd_paid
+    assert item["orgPPAGUID"] == bank_org.guid
+
+    # it acknowledges the whole amount, service by service
+    acked = ok(
+        run(
+            bills,
+            "importAcknowledgment",
+            import_acks(
+                ack(paid_notice, pd_paid, "855.00"),
+                ack(paid_notice, pd_paid, "356.08", kind="MSType", ref=COLD_WATER["GUID"]),
+            ),
+        )
+    )
+    assert [r["GUID"] for r in acked] == [paid_notice, paid_notice]
+    item = exported_notices(bills, PaymentDocumentID=pd_paid)[paid_notice]
+    assert item["AckStatus"] == 2 and item["AcknowledgmentAmount"] == total
+    shown = exported_document(bills, pd_paid)
+    assert shown["PaymentDocumentID"] == pd_paid
+    assert shown["PaidCash"] == Decimal("1211.08")
+    assert shown["DateOfLastReceivedPayment"] == TODAY
+
+    # the other payment is cancelled by the bank: acknowledging it is refused with its code
+    (cancelled,) = ok(
+        run(
+            bank, "importNotificationsOfOrderExecutionCancellation", cancel_notices(cancelled_order)
+        )
+    )
+    assert cancelled["GUID"] == cancelled_notice
+    item = exported_notices(bills, PaymentDocumentID=pd_cancelled)[cancelled_notice]
+    assert item["AckStatus"] == 1 and item["AcknowledgmentAmount"] == 0
+    assert codes(
+        run(
+            bills,
+            "importAcknowledgment",
+            import_acks(ack(cancelled_notice, pd_cancelled, "300.00")),
+        )
+    ) == ["HCS004010"]
+    assert exported_document(bills, pd_cancelled)["PaidCash"] == Decimal("0.00")
+    assert exported_document(bills, pd_paid)["PaidCash"] == Decimal("1211.08")
+
+    # every processed result the two clients read conforms to the published schema
+    assert len(published_results(bills_received, "bills")) == 10
+    assert len(published_results(bank_received, "payment")) == 2
+
+
 def test_a_version_the_bundle_does_not_know_is_refused_with_the_accepted_ones(bundle_stand) -> None:
-    server, org = bundle_stand
+    server, org = bundle_stand.server, bundle_stand.org
     hm = GisClient(server.endpoint(HM_PATH) + "?wsdl", org, password=org.password)
     request = new_apartment_house(str(uuid.uuid4()), flats=1)
     request["version"] = "99.0.0.1"
@@ -99,7 +294,7 @@ def test_a_version_the_bundle_does_not_know_is_refused_with_the_accepted_ones(bu
 
 
 def test_an_operation_the_bundle_lacks_is_refused(bundle_stand) -> None:
-    server, org = bundle_stand
+    server, org = bundle_stand.server, bundle_stand.org
     from lxml import etree
 
     from gateway.client import envelope
