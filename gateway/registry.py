@@ -42,9 +42,46 @@ class Service:
     def add(self, operation: Operation) -> None:
         self.operations[operation.name] = operation
 
+    def serve(
+        self,
+        name: str,
+        *,
+        request: str,
+        kind: OperationKind,
+        roles: frozenset[str],
+        handler: Handler,
+        versions: tuple[str, ...] = (),
+    ) -> None:
+        """Add operation ``name`` whose request element ``request`` is in this service's
+        types namespace."""
+        self.add(
+            Operation(
+                service=self.name,
+                name=name,
+                request_element=f"{{{self.types_namespace}}}{request}",
+                kind=kind,
+                roles=roles,
+                handler=handler,
+                versions=versions,
+            )
+        )
+
     @property
     def state_result_tag(self) -> str:
         return f"{{{self.types_namespace}}}getStateResult"
+
+
+def published_layout(name: str, *, path: str, types_namespace: str, result_version: str) -> Service:
+    """A service whose contract files are laid out as in the published bundle:
+    ``<name>/hcs-<name>-service-async.wsdl`` and ``<name>/hcs-<name>-types.xsd``."""
+    return Service(
+        name=name,
+        path=path,
+        types_namespace=types_namespace,
+        wsdl_file=Path(f"{name}/hcs-{name}-service-async.wsdl"),
+        xsd_file=Path(f"{name}/hcs-{name}-types.xsd"),
+        result_version=result_version,
+    )
 
 
 class Registry:
