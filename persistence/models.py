@@ -437,7 +437,8 @@ class Reading(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     guid: Mapped[str] = mapped_column(GUID, unique=True)
     device_guid: Mapped[str] = mapped_column(ForeignKey("metering_devices.guid"))
-    kind: Mapped[str] = mapped_column(String(16))  # current | control | verification
+    # current | control | verification_start | verification_end
+    kind: Mapped[str] = mapped_column(String(18))
     resource_code: Mapped[str] = mapped_column(String(20))
     reading_date: Mapped[date_] = mapped_column(Date)
     period: Mapped[str | None] = mapped_column(String(7))  # YYYY-MM
@@ -447,6 +448,13 @@ class Reading(Base):
     org_guid: Mapped[str] = mapped_column(GUID)
     message_guid: Mapped[str] = mapped_column(GUID)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # verification readings only: the start and end readings of one verification share its
+    # GUID (the one answered for it), the seal date, and the NSI 224 failure reason of an
+    # unplanned verification (no reason: a planned one)
+    verification_guid: Mapped[str | None] = mapped_column(GUID)
+    seal_date: Mapped[date_ | None] = mapped_column(Date)
+    verification_reason_code: Mapped[str | None] = mapped_column(String(20))
+    verification_reason_guid: Mapped[str | None] = mapped_column(GUID)
 
     __table_args__ = (
         # posting the same reading twice is idempotent, not a second row

@@ -1,8 +1,10 @@
-"""Repository of meter readings: the latest reading before a date, same-day readings, bulk insert."""
+"""Repository of meter readings: the latest reading before a date, same-day readings, bulk insert,
+the history of a period (readings and whole verifications)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -12,6 +14,7 @@ from sqlalchemy.orm import Session
 from persistence.models import Reading
 
 READING_KINDS = ("current", "control", "verification_start", "verification_end")
+VERIFICATION_KINDS = ("verification_start", "verification_end")
 
 
 def latest_readings(
@@ -80,18 +83,94 @@ def correct_reading(session: Session, reading_id: int, values: dict[str, Any]) -
     session.execute(update(Reading).where(Reading.id == reading_id).values(**values))
 
 
+def _in_period(query, date_from: date | None, date_to: date | None):  # type: ignore[no-untyped-def]
+    if date_from is not None:
+        query = query.where(Reading.reading_date >= date_from)
+    if date_to is not None:
+        query = query.where(Reading.reading_date <= date_to)
+    return query
+
+
 def history(
     session: Session, device_guids: Sequence[str], date_from: date | None, date_to: date | None
 ) -> list[Reading]:
-    """Readings of the devices in a period, oldest first."""
+    """Current and control readings of the devices in a period, oldest first."""
     result: list[Reading] = []
     for start in range(0, len(device_guids), 500):
-        query = select(Reading).where(Reading.device_guid.in_(device_guids[start : start + 500]))
-        if date_from is not None:
-            query = query.where(Reading.reading_date >= date_from)
-        if date_to is not None:
-            query = query.where(Reading.reading_date <= date_to)
+        query = select(Reading).where(
+            Reading.device_guid.in_(device_guids[start : start + 500]),
+            Reading.kind.in_(("current", "control")),
+        )
+        query = _in_period(query, date_from, date_to)
         result.extend(
             session.scalars(query.order_by(Reading.device_guid, Reading.reading_date, Reading.id))
         )
     return result
+
+
+@dataclass
+class Verification:
+    """One verification of a device: its dates, seal date, kind and the readings at both ends."""
+
+    guid: str
+    device_guid: str
+    start_date: date
+    end_date: date
+    seal_date: date
+    reason_code: str | None  # NSI 224 failure reason of an unplanned verification
+    reason_guid: str | None  # (both None: a planned verification)
+    starts: list[Reading] = field(default_factory=list)  # one per resource
+    ends: list[Reading] = field(default_factory=list)
+
+    @property
+    def planned(self) -> bool:
+        return self.reason_code is None
+
+
+def verifications(
+    session: Session, device_guids: Sequence[str], date_from: date | None, date_to: date | None
+) -> list[Verification]:
+    """Verifications of the devices with a reading (start or end) taken in the period, whole:
+    both ends are given even when one of them lies outside the period. Oldest first.
+
+    Verification readings stored before they were grouped (no verification GUID, no seal
+    date) are not verifications the format can describe and are left out.
+    """
+    found: dict[str, Verification] = {}
+    for start in range(0, len(device_guids), 500):
+        in_period = _in_period(
+            select(Reading.verification_guid).where(
+                Reading.device_guid.in_(device_guids[start : start + 500]),
+                Reading.kind.in_(VERIFICATION_KINDS),
+                Reading.verification_guid.is_not(None),
+                Reading.seal_date.is_not(None),
+            ),
+            date_from,
+            date_to,
+        )
+        rows = session.scalars(
+            select(Reading)
+            .where(Reading.verification_guid.in_(in_period))
+            .order_by(Reading.device_guid, Reading.reading_date, Reading.id)
+        )
+        for reading in rows:
+            if reading.verification_guid is None or reading.seal_date is None:
+                continue  # typing only: the subquery picked verifications with both
+            verification = found.get(reading.verification_guid)
+            if verification is None:
+                verification = found[reading.verification_guid] = Verification(
+                    guid=reading.verification_guid,
+                    device_guid=reading.device_guid,
+                    start_date=reading.reading_date,
+                    end_date=reading.reading_date,
+                    seal_date=reading.seal_date,
+                    reason_code=reading.verification_reason_code,
+                    reason_guid=reading.verification_reason_guid,
+                )
+            if reading.kind == "verification_start":
+                verification.starts.append(reading)
+                verification.start_date = reading.reading_date
+            else:
+                verification.ends.append(reading)
+                verification.end_date = reading.reading_date
+    return sorted(found.values(), key=lambda v: (v.device_guid, v.start_date, v.guid))

@@ -10,6 +10,7 @@ from tests.e2e.house_data import tg
 COLD_WATER = {"Code": "1", "GUID": "a1000000-0000-4000-8000-000000000001"}
 HOT_WATER = {"Code": "2", "GUID": "a1000000-0000-4000-8000-000000000002"}
 ARCHIVING_REASON = {"Code": "1", "GUID": "a2100000-0000-4000-8000-000000000001"}
+VERIFICATION_REASON = {"Code": "2", "GUID": "a2240000-0000-4000-8000-000000000002"}  # NSI 224
 INSTALLED = date(2023, 1, 10)
 
 
@@ -128,6 +129,61 @@ def electric_reading(
     return {"MeteringDeviceRootGUID": root_guid, "ElectricDeviceValue": {"CurrentValue": current}}
 
 
+def water_verification(
+    root_guid: str,
+    start: tuple[date, str],
+    end: tuple[date, str],
+    seal: date,
+    *,
+    reason: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A MeteringDevicesValues item with a verification of a one-rate cold water meter:
+    planned unless an NSI 224 failure ``reason`` is given."""
+    verification: dict[str, Any] = {
+        "StartDateValue": start[0],
+        "EndDateValue": end[0],
+        "SealDate": seal,
+        "StartValue": [{"MunicipalResource": COLD_WATER, "MeteringValue": start[1]}],
+        "EndValue": [{"MunicipalResource": COLD_WATER, "MeteringValue": end[1]}],
+        "TransportGUID": tg(),
+    }
+    if reason:
+        verification["VerificationReason"] = reason
+    else:
+        verification["PlannedVerification"] = True
+    return {
+        "MeteringDeviceRootGUID": root_guid,
+        "OneRateDeviceValue": {"VerificationValue": verification},
+    }
+
+
+def electric_verification(
+    root_guid: str,
+    start: tuple[date, str, str],
+    end: tuple[date, str, str],
+    seal: date,
+    *,
+    reason: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A verification of a two-tariff electricity meter: (date, T1, T2) at start and end."""
+    verification: dict[str, Any] = {
+        "StartDateValue": start[0],
+        "EndDateValue": end[0],
+        "SealDate": seal,
+        "StartValue": {"MeteringValueT1": start[1], "MeteringValueT2": start[2]},
+        "EndValue": {"MeteringValueT1": end[1], "MeteringValueT2": end[2]},
+        "TransportGUID": tg(),
+    }
+    if reason:
+        verification["VerificationReason"] = reason
+    else:
+        verification["PlannedVerification"] = True
+    return {
+        "MeteringDeviceRootGUID": root_guid,
+        "ElectricDeviceValue": {"VerificationValue": verification},
+    }
+
+
 def period_of(day: date) -> dict[str, int]:
     """The billing month a reading is for (zeep requires it where the format makes it optional)."""
     return {"Year": day.year, "Month": day.month}
@@ -144,7 +200,9 @@ def values_request(items: list[dict[str, Any]], fias: str | None = None) -> dict
     return request
 
 
-def history_request(fias: str, date_from: date | None = None) -> dict[str, Any]:
+def history_request(
+    fias: str, date_from: date | None = None, date_to: date | None = None
+) -> dict[str, Any]:
     request: dict[str, Any] = {
         "version": "10.0.1.3",
         "Id": "signed-data-container",
@@ -156,4 +214,6 @@ def history_request(fias: str, date_from: date | None = None) -> dict[str, Any]:
     }
     if date_from:
         request["inputDateFrom"] = date_from
+    if date_to:
+        request["inputDateTo"] = date_to
     return request

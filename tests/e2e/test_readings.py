@@ -10,14 +10,17 @@ import pytest
 from tests.e2e.house_data import new_apartment_house
 from tests.e2e.metering_data import (
     HOT_WATER,
+    VERIFICATION_REASON,
     archive_request,
     collective_electric_device,
     collective_water_device,
     devices_request,
     electric_reading,
+    electric_verification,
     history_request,
     values_request,
     water_reading,
+    water_verification,
 )
 from tests.gis_client import GisClient
 
@@ -74,6 +77,21 @@ def _post(dm: GisClient, items: list, fias: str | None = None) -> list:
 
 def _error(result) -> str | None:  # type: ignore[no-untyped-def]
     return result["Error"][0]["ErrorCode"] if result["Error"] else None
+
+
+def _raw_state_result(client: GisClient, message_guid: str):  # type: ignore[no-untyped-def]
+    """The getStateResult element of a processed request, as it came over the wire."""
+    from lxml import etree
+
+    client.wait(message_guid)
+    client.client.settings.raw_response = True
+    try:
+        response = client.call("getState", MessageGUID=message_guid)
+    finally:
+        client.client.settings.raw_response = False
+    return etree.fromstring(response.content).find(
+        "{http://schemas.xmlsoap.org/soap/envelope/}Body"
+    )[0]
 
 
 @pytest.fixture(scope="module")
@@ -283,15 +301,7 @@ def test_device_answers_validate_against_the_published_schemas(
     }
     for service, client in (("dm", dm), ("hm", hm)):
         for message_guid in guids[service]:
-            client.wait(message_guid)
-            client.client.settings.raw_response = True
-            try:
-                response = client.call("getState", MessageGUID=message_guid)
-            finally:
-                client.client.settings.raw_response = False
-            result = etree.fromstring(response.content).find(
-                "{http://schemas.xmlsoap.org/soap/envelope/}Body"
-            )[0]
+            result = _raw_state_result(client, message_guid)
             assert result.tag.endswith("getStateResult")
             assert schemas[service].validate(result), (service, schemas[service].error_log)
 
@@ -394,3 +404,118 @@ def test_supplier_readings_for_a_house_it_does_not_serve_are_refused(
         )
     )
     assert state["ImportResult"][0]["Error"][0]["ErrorCode"] == "AUT011003"
+
+
+def test_verifications_are_exported_whole_in_the_history_of_their_period(
+    hm: GisClient, dm: GisClient
+) -> None:
+    from lxml import etree
+
+    from gateway.config import load_settings
+    from tests.conftest import REFERENCE
+
+    fias = _house(hm)
+    water, electric = (
+        _root(r)
+        for r in _devices(
+            hm,
+            fias,
+            [
+                collective_water_device(fias, "ВХ-П", base="100"),
+                collective_electric_device(fias, "ЭЭ-П"),
+            ],
+        )
+    )
+    start, end, seal = (
+        TODAY - timedelta(days=12),
+        TODAY - timedelta(days=10),
+        TODAY - timedelta(days=9),
+    )
+    planned = water_verification(water, (start, "140.25"), (end, "0.5"), seal)
+    unplanned = electric_verification(
+        electric, (start, "1200", "600"), (end, "3", "2"), seal, reason=VERIFICATION_REASON
+    )
+    results = _post(
+        dm,
+        [water_reading(water, "130", TODAY - timedelta(days=14)), planned, unplanned],
+    )
+    assert [_error(r) for r in results] == [None, None, None]
+    verification_guids = [r["GUID"] for r in results[1:]]
+
+    # posted again: the same verification; with another seal date: a conflict
+    again = _post(dm, [planned])[0]
+    assert (_error(again), again["GUID"]) == (None, verification_guids[0])
+    resealed = water_verification(water, (start, "140.25"), (end, "0.5"), seal - timedelta(days=1))
+    assert _error(_post(dm, [resealed])[0]) == "HCS002007"
+
+    # the end reading lies in the period, the start before it: exported whole
+    message_guid = dm.ack_guid(
+        dm.call(
+            "exportMeteringDeviceHistory",
+            **history_request(fias, TODAY - timedelta(days=11), TODAY),
+        )
+    )
+    history = dm.wait(message_guid)
+    by_root = {h["MeteringDeviceRootGUID"]: h for h in history["exportMeteringDeviceHistoryResult"]}
+    water_values = by_root[water]["OneRateDeviceValue"]["Values"]
+    assert water_values["CurrentValue"] == []  # 14 days ago: before the period
+    (verified,) = water_values["VerificationValue"]
+    assert (verified["StartDateValue"], verified["EndDateValue"], verified["SealDate"]) == (
+        start,
+        end,
+        seal,
+    )
+    assert [
+        (v["MunicipalResource"]["Code"], str(v["MeteringValue"])) for v in verified["StartValue"]
+    ] == [("1", "140.25")]
+    assert [
+        (v["MunicipalResource"]["Code"], str(v["MeteringValue"])) for v in verified["EndValue"]
+    ] == [("1", "0.5")]
+    assert (verified["PlannedVerification"], verified["VerificationReason"]) == (True, None)
+
+    (verified,) = by_root[electric]["ElectricDeviceValue"]["Values"]["VerificationValue"]
+    assert (verified["StartDateValue"], verified["EndDateValue"], verified["SealDate"]) == (
+        start,
+        end,
+        seal,
+    )
+    assert [
+        (str(v["MeteringValueT1"]), str(v["MeteringValueT2"]))
+        for v in (verified["StartValue"], verified["EndValue"])
+    ] == [("1200", "600"), ("3", "2")]
+    assert verified["PlannedVerification"] is None
+    assert (verified["VerificationReason"]["Code"], verified["VerificationReason"]["GUID"]) == (
+        VERIFICATION_REASON["Code"],
+        VERIFICATION_REASON["GUID"],
+    )
+
+    # the same answer over the wire: valid against the published schema and against ours
+    result = _raw_state_result(dm, message_guid)
+    assert len(result.findall(".//{*}VerificationValue")) == 2
+    rel = "device-metering/hcs-device-metering-types.xsd"
+    ours = etree.XMLSchema(etree.parse(str(load_settings().xsd_dir / rel)))
+    assert ours.validate(result), ours.error_log
+    if not (REFERENCE / rel).exists():
+        pytest.skip(f"published formats not found at {REFERENCE}")
+    published = etree.XMLSchema(etree.parse(str(REFERENCE / rel)))
+    assert published.validate(result), published.error_log
+
+    # periods that hold neither of its readings: no verification
+    for date_from, date_to in (
+        (TODAY - timedelta(days=30), start - timedelta(days=1)),
+        (seal, TODAY),
+    ):
+        outside = dm.wait(
+            dm.ack_guid(
+                dm.call("exportMeteringDeviceHistory", **history_request(fias, date_from, date_to))
+            )
+        )
+        exported = {
+            h["MeteringDeviceRootGUID"]: h for h in outside["exportMeteringDeviceHistoryResult"]
+        }
+        assert set(exported) == {water, electric}
+        for holder in (
+            exported[water]["OneRateDeviceValue"],
+            exported[electric]["ElectricDeviceValue"],
+        ):
+            assert holder["Values"] is None or holder["Values"]["VerificationValue"] == []

@@ -1,4 +1,8 @@
-"""exportMeteringDeviceHistory: base values and the reading history of devices, by house and period."""
+"""exportMeteringDeviceHistory: base values, readings and verifications of devices, by house and period.
+
+A verification is exported, whole, when one of its readings (start or end) was taken in the
+requested period: its dates, seal date, the readings at both ends and planned or the reason.
+"""
 
 from __future__ import annotations
 
@@ -91,10 +95,50 @@ def _period(parent: etree._Element, period: str | None) -> None:
         sub(holder, "http://dom.gosuslugi.ru/schema/integration/base/", "Month", int(month))
 
 
+def _verification(
+    values: etree._Element,
+    verification: reading_repo.Verification,
+    resources: dict[str, DeviceResource],
+    electric: bool,
+) -> None:
+    """Values/VerificationValue: dates, seal date, StartValue(s), EndValue(s), planned or reason."""
+    sides = []
+    for readings in (verification.starts, verification.ends):
+        known = [(r, resources[r.resource_code]) for r in readings if r.resource_code in resources]
+        sides.append(known[:1] if electric else known[:3])
+    if not all(sides):
+        return  # the format needs a start and an end value; a resource no longer measured
+    element = sub(values, DM, "VerificationValue")
+    sub(element, DM, "StartDateValue", verification.start_date)
+    sub(element, DM, "EndDateValue", verification.end_date)
+    sub(element, DM, "SealDate", verification.seal_date)
+    for name, readings in zip(("StartValue", "EndValue"), sides, strict=True):
+        for reading, res in readings:
+            if electric:
+                _electric(
+                    element,
+                    name,
+                    (reading.t1, reading.t2, reading.t3),
+                    reading.created_at,
+                    reading.org_guid,
+                    res.unit,
+                )
+            else:
+                _one_rate(element, name, res, reading.t1, reading.created_at, reading.org_guid)
+    if verification.planned:
+        sub(element, DM, "PlannedVerification", True)
+    else:
+        ref = sub(element, DM, "VerificationReason")
+        sub(ref, NSI_BASE, "Code", verification.reason_code)
+        if verification.reason_guid:
+            sub(ref, NSI_BASE, "GUID", verification.reason_guid)
+
+
 def _device_result(
     device: MeteringDevice,
     resources: dict[str, DeviceResource],
     readings: list[Reading],
+    verifications: list[reading_repo.Verification],
     fias: str | None,
 ) -> etree._Element:
     result = etree.Element(
@@ -121,7 +165,7 @@ def _device_result(
             _one_rate(holder, "BaseValue", res, res.base_t1, created, device.org_guid)
     current = [r for r in readings if r.kind == "current"]
     control = [r for r in readings if r.kind == "control"]
-    if current or control:
+    if current or control or verifications:
         values = sub(holder, DM, "Values")
         for name, rows in (("CurrentValue", current), ("ControlValue", control)):
             for reading in rows:
@@ -144,6 +188,8 @@ def _device_result(
                 sub(element, DM, "DateValue", _when(reading.reading_date))
                 if name == "CurrentValue":
                     _period(element, reading.period)
+        for verification in verifications:
+            _verification(values, verification, resources, electric)
     if device.archived and device.archive_reason_code and device.archive_reason_guid:
         archived = sub(result, DM, "ArchivedValues")
         ref = sub(archived, DM, "ArchivingReason")
@@ -177,15 +223,17 @@ def export_history(ctx: HandlerContext, request: etree._Element) -> HandlerResul
     page, rest = devices[:PAGE_SIZE], devices[PAGE_SIZE:]
     date_from = text(request, "inputDateFrom")
     date_to = text(request, "inputDateTo")
-    history = reading_repo.history(
-        session,
-        [d.guid for d in page],
+    page_guids = [d.guid for d in page]
+    period = (
         date.fromisoformat(date_from) if date_from else None,
         date.fromisoformat(date_to) if date_to else None,
     )
     by_device: dict[str, list[Reading]] = {}
-    for reading in history:
+    for reading in reading_repo.history(session, page_guids, *period):
         by_device.setdefault(reading.device_guid, []).append(reading)
+    verifications: dict[str, list[reading_repo.Verification]] = {}
+    for verification in reading_repo.verifications(session, page_guids, *period):
+        verifications.setdefault(verification.device_guid, []).append(verification)
     fias_of = {
         h.guid: h.fias_house_guid
         for h in device_repo.houses_by_guid(session, {d.house_guid for d in page}).values()
@@ -195,6 +243,7 @@ def export_history(ctx: HandlerContext, request: etree._Element) -> HandlerResul
             d,
             resources.get(d.guid, {}),
             by_device.get(d.guid, []),
+            verifications.get(d.guid, []),
             fias_of.get(d.house_guid) if len(fias) != 1 else None,
         )
         for d in page

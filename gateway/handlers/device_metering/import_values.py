@@ -58,6 +58,9 @@ class _Value:
     zones: tuple[Decimal, Decimal | None, Decimal | None]
     period: str | None = None
     extra: list[_Value] = field(default_factory=list)  # verification end beside its start
+    # verification only: seal date and the NSI 224 failure reason (None: planned)
+    seal_date: date | None = None
+    reason: tuple[str | None, str | None] = (None, None)
 
 
 def _decimal(value: str | None) -> Decimal | None:
@@ -119,6 +122,8 @@ def _read_values(device_values: etree._Element) -> list[_Value]:
             transport_guid = text(verification, "TransportGUID") or ""
             start_date = date.fromisoformat(text(verification, "StartDateValue") or "")
             end_date = date.fromisoformat(text(verification, "EndDateValue") or "")
+            seal_date = date.fromisoformat(text(verification, "SealDate") or "")
+            reason = nsi_ref(verification, "VerificationReason")
             starts, ends = children(verification, "StartValue"), children(verification, "EndValue")
             first: _Value | None = None
             for start in starts:
@@ -129,6 +134,8 @@ def _read_values(device_values: etree._Element) -> list[_Value]:
                     _resource(start, electric),
                     start_date,
                     _zones(start),
+                    seal_date=seal_date,
+                    reason=reason,
                 )
                 if first is None:
                     first = value
@@ -143,6 +150,8 @@ def _read_values(device_values: etree._Element) -> list[_Value]:
                     _resource(end, electric),
                     end_date,
                     _zones(end),
+                    seal_date=seal_date,
+                    reason=reason,
                 )
                 if first is None:
                     first = value
@@ -229,7 +238,11 @@ class _Rules:
             (device.guid, value.kind, value.resource_code, value.reading_date)
         )
         if existing is not None:
-            if (existing.t1, existing.t2, existing.t3) == _normalised(value.zones):
+            if (existing.t1, existing.t2, existing.t3) == _normalised(value.zones) and (
+                existing.seal_date,
+                existing.verification_reason_code,
+                existing.verification_reason_guid,
+            ) == (value.seal_date, *value.reason):
                 return existing
             raise ItemError(
                 CONFLICT,
@@ -257,7 +270,10 @@ class _Rules:
                     f"Reading T{zone} {new} is lower than the previous one ({old}); only a replaced or verified (reset) device may go back.",
                 )
 
-    def accept(self, device: MeteringDevice, value: _Value) -> str:
+    def accept(
+        self, device: MeteringDevice, value: _Value, verification_guid: str | None = None
+    ) -> str:
+        """Remember a new reading; the parts of one verification share ``verification_guid``."""
         reading_guid = str(uuid.uuid4())
         t1, t2, t3 = _normalised(value.zones)
         row = {
@@ -273,6 +289,10 @@ class _Rules:
             "org_guid": self.ctx.org_guid,
             "message_guid": self.ctx.message_guid,
             "created_at": self.ctx.now,
+            "verification_guid": verification_guid,
+            "seal_date": value.seal_date,
+            "verification_reason_code": value.reason[0],
+            "verification_reason_guid": value.reason[1],
         }
         self.new_rows.append(row)
         remembered = Reading(**row)
@@ -304,13 +324,23 @@ def import_metering_device_values(ctx: HandlerContext, request: etree._Element) 
             parts = (value, *value.extra)
             existing = [rules.check(device, part) for part in parts]
             if all(e is not None for e in existing):
-                reading_guid = existing[0].guid  # type: ignore[union-attr]
+                if len({e.verification_guid for e in existing}) > 1:  # type: ignore[union-attr]
+                    raise ItemError(
+                        CONFLICT, "Parts of this verification are stored in other verifications."
+                    )
+                stored = existing[0]
+                reading_guid = stored.verification_guid or stored.guid  # type: ignore[union-attr]
             elif any(e is not None for e in existing):
                 raise ItemError(
                     CONFLICT, "Part of this verification is already stored with other values."
                 )
+            elif value.kind in reading_repo.VERIFICATION_KINDS:
+                # one GUID for the whole verification: stored on its readings, answered
+                reading_guid = str(uuid.uuid4())
+                for part in parts:
+                    rules.accept(device, part, verification_guid=reading_guid)
             else:
-                reading_guid = [rules.accept(device, part) for part in parts][0]
+                reading_guid = rules.accept(device, value)
         except ItemError as error:
             common_result_error(
                 results, DM, transport_guid=value.transport_guid, error=error, name="ImportResult"
