@@ -31,6 +31,7 @@ class OperationReport:
     in_wsdl: bool
     versions_ours: tuple[str, ...]
     versions_bundle: tuple[str, ...]
+    extension: bool = False  # the gateway's own operation, in no published format
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
@@ -52,6 +53,8 @@ class BundleReport:
         lines += [f"  PROBLEM {p}" for p in self.problems]
         for o in self.operations:
             status = "present" if o.present else "MISSING"
+            if o.extension and not o.present:
+                status += " (the gateway's own extension: served only on its own contract)"
             wsdl = "" if o.in_wsdl or not o.present else " (not in the WSDL)"
             lines.append(f"  {o.service}/{o.operation}: {status}{wsdl}")
             if o.present:
@@ -70,9 +73,14 @@ class BundleReport:
                         lines.append(f"    … {len(paths) - 40} more {label}")
                 if not (o.added or o.removed or o.changed):
                     lines.append("    request structure unchanged")
+        lost = [f"{o.service}/{o.operation}" for o in self.operations if not o.present]
         lines.append(
             "verdict: "
-            + ("BLOCKING (a served operation would be lost)" if self.blocking else "compatible")
+            + (
+                f"BLOCKING (served operations would be lost: {', '.join(lost) or 'see problems'})"
+                if self.blocking
+                else "compatible"
+            )
         )
         return "\n".join(lines)
 
@@ -151,6 +159,7 @@ def _compare(
         operation.name in in_wsdl,
         ours.versions(service, operation),
         bundle.versions(service, operation) if present else (),
+        extension=operation.extension,
     )
     if present and name in ours_schema.elements:
         before, after = element_paths(ours_schema, name), element_paths(theirs_schema, name)

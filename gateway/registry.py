@@ -27,6 +27,7 @@ class Operation:
     roles: frozenset[str]
     handler: Handler | None = None  # None for getState
     versions: tuple[str, ...] = ()  # format versions accepted in base:version; () = any
+    extension: bool = False  # the gateway's own addition: absent from the published formats
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Service:
         roles: frozenset[str],
         handler: Handler,
         versions: tuple[str, ...] = (),
+        extension: bool = False,
     ) -> None:
         """Add operation ``name`` whose request element ``request`` is in this service's
         types namespace."""
@@ -63,6 +65,7 @@ class Service:
                 roles=roles,
                 handler=handler,
                 versions=versions,
+                extension=extension,
             )
         )
 

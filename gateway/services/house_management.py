@@ -40,7 +40,8 @@ def register(registry: Registry) -> Service:
         handler=export_house,
         versions=("11.1.0.1", "12.2.0.1", "13.2.3.2", "15.6.0.1", "15.10.0.0"),
     )
-    # extension beyond 16.3.0.0; the version of the earlier published format
+    # links a supplier to the houses it supplies; built from the published RSO house types,
+    # with the version of the earlier published format that had the operation
     service.serve(
         "importHouseRSOData",
         request="importHouseRSORequest",
@@ -48,6 +49,7 @@ def register(registry: Registry) -> Service:
         roles=frozenset({"rso"}),
         handler=import_house_rso,
         versions=("11.0.0.1",),
+        extension=True,
     )
     service.serve(
         "importAccountData",

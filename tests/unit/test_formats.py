@@ -119,3 +119,7 @@ def test_formats_check_reports_changes_and_missing_operations(newer_bundle: Path
     assert "17.0.0.1" in by_op["importHouseUOData"].versions_bundle
     text = report.render()
     assert "MISSING" in text and "versions: bundle 11.0.10.1, 13.2.3.2, 17.0.0.1" in text
+    assert "importHouseRSOData: MISSING (the gateway's own extension" in text
+    assert text.endswith(
+        "BLOCKING (served operations would be lost: house-management/importHouseRSOData)"
+    )
