@@ -519,3 +519,33 @@ def test_verifications_are_exported_whole_in_the_history_of_their_period(
             exported[electric]["ElectricDeviceValue"],
         ):
             assert holder["Values"] is None or holder["Values"]["VerificationValue"] == []
+
+
+def test_verifications_that_cannot_have_happened_are_refused(hm: GisClient, dm: GisClient) -> None:
+    fias = _house(hm)
+    (water,) = (_root(r) for r in _devices(hm, fias, [collective_water_device(fias, "ВХ-О")]))
+    day = TODAY - timedelta(days=5)
+    backwards = water_verification(water, (day, "140"), (day - timedelta(days=1), "0"), day)
+    sealed_early = water_verification(water, (day, "140"), (day, "0"), day - timedelta(days=1))
+    empty = water_verification(water, (day, "140"), (day, "0"), day)
+    volumes = empty.pop("OneRateDeviceValue")["VerificationValue"]
+    del volumes["StartValue"], volumes["EndValue"]  # allowed by the format for volume devices
+    empty["VolumeDeviceValue"] = {"VerificationValue": volumes}
+    ordered = water_verification(water, (day, "140"), (day, "0"), day)
+
+    results = _post(dm, [backwards, sealed_early, empty, ordered])
+
+    # every TransportGUID is answered; only the possible verification is stored
+    assert [r["TransportGUID"] for r in results] == [
+        item[branch]["VerificationValue"]["TransportGUID"]
+        for item, branch in zip(
+            (backwards, sealed_early, empty, ordered),
+            ("OneRateDeviceValue", "OneRateDeviceValue", "VolumeDeviceValue", "OneRateDeviceValue"),
+            strict=True,
+        )
+    ]
+    assert [_error(r) for r in results] == ["HCS002009", "HCS002009", "HCS002009", None]
+    descriptions = [r["Error"][0]["Description"] for r in results[:3]]
+    assert "ends" in descriptions[0] and "before it starts" in descriptions[0]
+    assert "sealed" in descriptions[1]
+    assert "no start or end value" in descriptions[2]

@@ -44,6 +44,7 @@ CAPACITY = "HCS002005"
 DECREASING = "HCS002006"
 CONFLICT = "HCS002007"
 TARIFFS = "HCS002008"
+VERIFICATION = "HCS002009"
 
 
 @dataclass
@@ -61,6 +62,8 @@ class _Value:
     # verification only: seal date and the NSI 224 failure reason (None: planned)
     seal_date: date | None = None
     reason: tuple[str | None, str | None] = (None, None)
+    #: why the reading cannot be taken whatever the device's state (refused as VERIFICATION)
+    problem: str | None = None
 
 
 def _decimal(value: str | None) -> Decimal | None:
@@ -125,6 +128,20 @@ def _read_values(device_values: etree._Element) -> list[_Value]:
             seal_date = date.fromisoformat(text(verification, "SealDate") or "")
             reason = nsi_ref(verification, "VerificationReason")
             starts, ends = children(verification, "StartValue"), children(verification, "EndValue")
+            problem = _verification_problem(start_date, end_date, seal_date, bool(starts or ends))
+            if problem is not None:
+                values.append(
+                    _Value(
+                        transport_guid,
+                        ref,
+                        "verification_start",
+                        "",
+                        start_date,
+                        (Decimal(0), None, None),
+                        problem=problem,
+                    )
+                )
+                continue
             first: _Value | None = None
             for start in starts:
                 value = _Value(
@@ -159,6 +176,17 @@ def _read_values(device_values: etree._Element) -> list[_Value]:
                 else:
                     first.extra.append(value)
     return values
+
+
+def _verification_problem(start: date, end: date, seal: date, has_values: bool) -> str | None:
+    """What makes a verification impossible to record, in words the sender can act on."""
+    if end < start:
+        return f"The verification ends ({end}) before it starts ({start})."
+    if seal < end:
+        return f"The device is sealed ({seal}) before its verification ended ({end})."
+    if not has_values:
+        return "The verification carries no start or end value; send at least one of them."
+    return None
 
 
 class _Rules:
@@ -321,6 +349,8 @@ def import_metering_device_values(ctx: HandlerContext, request: etree._Element) 
     for value in values:
         try:
             device = rules.device(value)
+            if value.problem is not None:
+                raise ItemError(VERIFICATION, value.problem)
             parts = (value, *value.extra)
             existing = [rules.check(device, part) for part in parts]
             if all(e is not None for e in existing):
