@@ -116,20 +116,72 @@ def _safe_url(settings: Settings) -> str:
     default=None,
     help="Jobs processed at a time by this process (default: [worker] concurrency).",
 )
+@click.option(
+    "--metrics-bind",
+    default=None,
+    metavar="HOST:PORT",
+    help="Serve this process's Prometheus metrics at http://HOST:PORT/metrics (and /healthz) "
+    "(default: [worker] metrics_bind; empty: none).",
+)
 @_store_options
-def worker(concurrency: int | None, data_dir: str | None, database_url: str | None) -> None:
-    """Run a queue worker process (no HTTP); any number of them may share one database."""
+def worker(
+    concurrency: int | None,
+    metrics_bind: str | None,
+    data_dir: str | None,
+    database_url: str | None,
+) -> None:
+    """Run a queue worker process; any number of them may share one database.
+
+    It serves no SOAP; with --metrics-bind it serves its Prometheus metrics.
+    """
+    import logging
+    import os
+
+    from gateway.ops.multiproc import ENV
+
+    # One process, whatever --concurrency (threads): its metrics live in its own memory and
+    # are served by it alone. Set before prometheus_client is imported (gateway.worker does).
+    if os.environ.pop(ENV, None):
+        logging.getLogger("gateway.ops.metrics").warning(
+            "%s ignored: a worker process serves its own metrics (--metrics-bind)", ENV
+        )
+
+    from gateway.ops.metrics import WorkerMetricsServer, parse_bind
     from gateway.runtime import Runtime
     from gateway.worker import WorkerGroup
     from persistence.migrations import SchemaOutdated
 
     settings = _settings(data_dir, database_url)
+    bind = (settings.worker.metrics_bind if metrics_bind is None else metrics_bind).strip()
+    if bind and not settings.metrics.enabled:
+        logging.getLogger("gateway.ops.metrics").warning(
+            "[metrics] enabled = false: no metrics served on %s", bind
+        )
+        bind = ""
+    if bind:
+        try:
+            parse_bind(bind)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--metrics-bind") from exc
     try:
         runtime = Runtime(settings, role="worker", wait_for_db=True)
     except SchemaOutdated as exc:
         raise click.ClickException(str(exc)) from exc
-    WorkerGroup(runtime, concurrency or settings.worker.concurrency).run()
-    runtime.close()
+    group = WorkerGroup(runtime, concurrency or settings.worker.concurrency)
+    server = None
+    if bind:
+        try:
+            server = WorkerMetricsServer(runtime, bind, group.healthy)
+        except OSError as exc:
+            runtime.close()
+            raise click.ClickException(f"cannot serve metrics on {bind}: {exc}") from exc
+        click.echo(f"worker metrics on {server.url}/metrics", err=True)
+    try:
+        group.run()
+    finally:
+        if server is not None:
+            server.close()
+        runtime.close()
 
 
 # --- db ---------------------------------------------------------------------------------

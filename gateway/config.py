@@ -36,6 +36,9 @@ class WorkerSettings:
     lease_seconds: int = 60
     concurrency: int = 1
     listen: bool = True
+    #: ``gateway worker`` serves its Prometheus metrics (``/metrics``, ``/healthz``) on this
+    #: HOST:PORT; empty: it serves none (``gateway serve`` nodes serve theirs at ``/metrics``).
+    metrics_bind: str = ""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from datetime import timedelta
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gateway.handlers.base import ExportError, HandlerContext
-from gateway.ops import observe
+from gateway.ops import metrics, observe
 from gateway.runtime import Runtime
 from gateway.soap.envelope import split_envelope
 from gateway.state import error_results, pack_results
@@ -223,7 +223,9 @@ class Worker:
                 else:
                     delay = self.retry.delay(job.attempt) or timedelta(0)
                     recorded = queue.retry_later(session, job, message, utcnow() + delay)
-            if not recorded:
+            if recorded:
+                metrics.job_failure_recorded(give_up)
+            else:
                 log.info("job %s attempt %s was no longer ours", job.job_id, job.attempt)
             return True
         except (OperationalError, DBAPIError) as exc:
@@ -272,6 +274,14 @@ class WorkerGroup:
                 daemon=True,
             )
             listener.start()
+
+    def healthy(self) -> bool:
+        """Every worker thread is running and none has been told to stop."""
+        return (
+            bool(self._threads)
+            and not self.stopping.is_set()
+            and all(thread.is_alive() for thread in self._threads)
+        )
 
     def stop(self, timeout: float = 30.0) -> None:
         """Let every worker finish the job in hand, then return (at most ``timeout`` s)."""

@@ -8,22 +8,35 @@ time, so every node reports the same shared queue.
 
 The environment variable must be set before ``prometheus_client`` is first imported in a
 process, so the set-up lives apart, in ``gateway.ops.multiproc``.
+
+A separate ``gateway worker`` process is one process whatever its ``--concurrency`` (that
+many threads): its threads record into this module's metrics in the process's memory
+(prometheus-client metrics are thread-safe), and ``WorkerMetricsServer`` serves them, with
+the queue gauges, on ``--metrics-bind`` / ``[worker] metrics_bind``. The worker never uses a
+multiprocess directory (``gateway worker`` drops ``PROMETHEUS_MULTIPROC_DIR``), so its
+counts are never added into a serve node's ``/metrics`` as well.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import socket
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Histogram,
+    ProcessCollector,
     generate_latest,
+    make_wsgi_app,
 )
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import ThreadingWSGIServer
 
 from gateway.ops.multiproc import multiprocess_dir
 
@@ -81,6 +94,25 @@ ITEM_ERRORS = Counter(
     ["operation", "code"],
     registry=REGISTRY,
 )
+JOB_FAILURES = Counter(
+    "gateway_job_failures",
+    "Transient job failures as recorded by a worker: action=retry (queued again with backoff), "
+    "action=dead (moved to the dead letter: max_attempts used up, or earlier attempts never "
+    "finished).",
+    ["action"],
+    registry=REGISTRY,
+)
+
+for _action in ("retry", "dead"):  # exported as 0 from the start: increase() sees the first
+    JOB_FAILURES.labels(_action)
+
+
+def job_failure_recorded(give_up: bool) -> None:
+    """A worker gave a failed job back to the queue (retry) or buried it (dead)."""
+    try:
+        JOB_FAILURES.labels("dead" if give_up else "retry").inc()
+    except Exception:  # metrics never break the processing path
+        log.debug("metrics: job failure not counted", exc_info=True)
 
 
 class QueueCollector:
@@ -140,3 +172,83 @@ def render(runtime: Runtime) -> tuple[bytes, str]:
     shared = CollectorRegistry()
     shared.register(QueueCollector(runtime))  # type: ignore[arg-type]
     return local + generate_latest(shared), CONTENT_TYPE_LATEST
+
+
+# --- the endpoint of a separate ``gateway worker`` process ------------------------------
+
+
+def parse_bind(bind: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9464`` for IPv6; ``:9464`` for every interface) as (host, port)."""
+    host, sep, port = bind.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"metrics bind {bind!r} is not HOST:PORT")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+class _Chained:
+    """A collector yielding what other collectors yield (a registry inside a registry)."""
+
+    def __init__(self, *collectors: Any) -> None:
+        self.collectors = collectors
+
+    def collect(self) -> Iterable[Any]:
+        for collector in self.collectors:
+            yield from collector.collect()
+
+
+def worker_registry(runtime: Runtime) -> CollectorRegistry:
+    """What a worker process exposes: its own metrics, its process figures, the queue."""
+    # collectors that describe no names still answer a scrape filtered with ``name[]=``
+    registry = CollectorRegistry(support_collectors_without_names=True)
+    registry.register(_Chained(REGISTRY, QueueCollector(runtime)))  # type: ignore[arg-type]
+    ProcessCollector(registry=registry)  # process_cpu_seconds_total, resident memory, …
+    return registry
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # a scrape every few seconds is not worth a log line
+
+
+class WorkerMetricsServer:
+    """``/metrics`` (prometheus-client's own WSGI exposition: content negotiation, gzip,
+    ``name[]`` filtering) and ``/healthz`` of a worker process, in a daemon thread.
+
+    ``healthy`` says whether the worker threads are running: ``/healthz`` answers 200 ``ok``
+    or 503 ``stopping``.
+    """
+
+    def __init__(self, runtime: Runtime, bind: str, healthy: Callable[[], bool]) -> None:
+        host, port = parse_bind(bind)
+        metrics_app = make_wsgi_app(worker_registry(runtime))
+
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+            path = environ.get("PATH_INFO", "")
+            if path == "/metrics":
+                return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+            if path == "/healthz":
+                ok = healthy()
+                start_response(
+                    "200 OK" if ok else "503 Service Unavailable",
+                    [("Content-Type", "text/plain; charset=utf-8")],
+                )
+                return [b"ok\n" if ok else b"stopping\n"]
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"not found: /metrics, /healthz\n"]
+
+        class Server(ThreadingWSGIServer):
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+        self.httpd = make_server(host, port, app, Server, handler_class=_QuietHandler)
+        shown = f"[{host}]" if ":" in host else host
+        #: where it listens (the port the system chose when asked for port 0)
+        self.url = f"http://{shown}:{self.httpd.server_port}"
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, name="metrics-http", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
