@@ -549,3 +549,36 @@ def test_verifications_that_cannot_have_happened_are_refused(hm: GisClient, dm: 
     assert "ends" in descriptions[0] and "before it starts" in descriptions[0]
     assert "sealed" in descriptions[1]
     assert "no start or end value" in descriptions[2]
+
+
+def test_history_period_defaults_to_last_month_and_spans_two_months_at_most(
+    hm: GisClient, dm: GisClient
+) -> None:
+    fias = _house(hm)
+    (water,) = (_root(r) for r in _devices(hm, fias, [collective_water_device(fias, "ВХ-Д")]))
+    last_month = (TODAY.replace(day=1) - timedelta(days=1)).replace(day=1)
+    before = last_month - timedelta(days=1)
+    recent = TODAY - timedelta(days=1)
+    results = _post(dm, [water_reading(water, "110", before), water_reading(water, "120", recent)])
+    assert [_error(r) for r in results] == [None, None]
+
+    def history(date_from: date | None = None, date_to: date | None = None):  # type: ignore[no-untyped-def]
+        request = history_request(fias, date_from, date_to)
+        return dm.wait(dm.ack_guid(dm.call("exportMeteringDeviceHistory", **request)))
+
+    def current_values(state) -> list[tuple[date, str]]:  # type: ignore[no-untyped-def]
+        (device,) = state["exportMeteringDeviceHistoryResult"]
+        values = device["OneRateDeviceValue"]["Values"]["CurrentValue"]
+        return [(v["DateValue"].date(), str(v["MeteringValue"])) for v in values]
+
+    # no dates: the first day of last month ► today, as the format says
+    assert current_values(history()) == [(recent, "120")]
+    assert current_values(history(before, before)) == [(before, "110")]
+
+    # three calendar months, or an end before the start: refused for the whole request
+    too_long = history(before, TODAY)
+    assert too_long["ErrorMessage"]["ErrorCode"] == "HCS002020"
+    assert "two consecutive calendar months" in too_long["ErrorMessage"]["Description"]
+    backwards = history(TODAY, recent)
+    assert backwards["ErrorMessage"]["ErrorCode"] == "HCS002020"
+    assert not backwards["exportMeteringDeviceHistoryResult"]

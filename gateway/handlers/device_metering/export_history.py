@@ -2,11 +2,13 @@
 
 A verification is exported, whole, when one of its readings (start or end) was taken in the
 requested period: its dates, seal date, the readings at both ends and planned or the reason.
+The period defaults, as the format says, to the first day of the previous month ► today, and
+may not reach beyond two consecutive calendar months.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from lxml import etree
 
@@ -29,6 +31,7 @@ from persistence.models import DeviceResource, MeteringDevice, Reading
 
 MDB = "http://dom.gosuslugi.ru/schema/integration/metering-device-base/"
 NOTHING_TO_EXPORT = "INT002012"
+PERIOD_TOO_LONG = "HCS002020"
 PAGE_SIZE = 1000  # devices per answer, as the format describes
 ELECTRICITY = "3"
 
@@ -198,6 +201,23 @@ def _device_result(
     return result
 
 
+def _period_of(request: etree._Element, today: date) -> tuple[date, date]:
+    """inputDateFrom..inputDateTo with the format's defaults, checked against its limit."""
+    date_from, date_to = text(request, "inputDateFrom"), text(request, "inputDateTo")
+    previous_month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    start = date.fromisoformat(date_from) if date_from else previous_month
+    end = date.fromisoformat(date_to) if date_to else today
+    if end < start:
+        raise ExportError(PERIOD_TOO_LONG, f"The period ends ({end}) before it starts ({start}).")
+    if (end.year * 12 + end.month) - (start.year * 12 + start.month) > 1:
+        raise ExportError(
+            PERIOD_TOO_LONG,
+            f"The period {start}..{end} reaches beyond two consecutive calendar months;"
+            " ask for it in parts.",
+        )
+    return start, end
+
+
 def export_history(ctx: HandlerContext, request: etree._Element) -> HandlerResult:
     """Handle exportMeteringDeviceHistoryRequest."""
     session = ctx.session
@@ -218,16 +238,11 @@ def export_history(ctx: HandlerContext, request: etree._Element) -> HandlerResul
     resources = device_repo.resources_of(session, [d.guid for d in devices])
     if resources_wanted - {None}:
         devices = [d for d in devices if resources_wanted & set(resources.get(d.guid, {}))]
+    period = _period_of(request, ctx.now.date())
     if not devices:
         raise ExportError(NOTHING_TO_EXPORT, "No metering devices match the request.")
     page, rest = devices[:PAGE_SIZE], devices[PAGE_SIZE:]
-    date_from = text(request, "inputDateFrom")
-    date_to = text(request, "inputDateTo")
     page_guids = [d.guid for d in page]
-    period = (
-        date.fromisoformat(date_from) if date_from else None,
-        date.fromisoformat(date_to) if date_to else None,
-    )
     by_device: dict[str, list[Reading]] = {}
     for reading in reading_repo.history(session, page_guids, *period):
         by_device.setdefault(reading.device_guid, []).append(reading)
