@@ -3,7 +3,8 @@
 packets.py   list / show: filters, per-item results, history (CLI and console share it)
 replay.py    re-queue processing of stored packets, audited (who, when, what it replaced)
 purge.py     the retention policy of ``gateway packets purge``
-metrics.py   Prometheus metrics, multiprocess-safe under gunicorn; ``/metrics``
+metrics.py   Prometheus metrics: ``/metrics`` of serve nodes (multiprocess-safe under
+             gunicorn) and of ``gateway worker --metrics-bind`` processes
 observe.py   the hooks on the request and processing paths (metrics + log context)
 logs.py      structured JSON logs (structlog) with MessageGUID and orgPPAGUID
 health.py    ``/readyz``: database, schemas, queue not stalled
