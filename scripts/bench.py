@@ -355,7 +355,7 @@ def inproc_accept_ms(url: str, workload: Workload, sample: list[bytes]) -> float
 
     rt = Runtime(load_settings().with_overrides(database_url=url), create_tables=False)
     pipeline = AcceptPipeline(rt)
-    rt.schemas  # compile before timing  # noqa: B018
+    rt.formats  # compile before timing  # noqa: B018
     start = time.perf_counter()
     for raw in sample:
         reply = pipeline.handle(

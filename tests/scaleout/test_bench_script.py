@@ -1,0 +1,63 @@
+"""``scripts/bench`` runs end to end and prints its figures (tiny runs: the figures themselves
+are for people, never asserted). Guards the benchmark against rotting while the code moves."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.postgres import PG_ADMIN_URL, admin_engine
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = ["--accept-processes", "1", "--queue-workers", "1", "--concurrency", "2"]
+
+
+def _bench(*args: str) -> str:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), *SMALL, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return run.stdout
+
+
+def _figure(table: str, name: str) -> list[str]:
+    row = next(line for line in table.splitlines() if line.startswith(f"| {name} |"))
+    return [cell.strip() for cell in row.strip("|").split("|")[1:]]
+
+
+def _positive(cell: str) -> float:
+    value = float(re.match(r"[\d.]+", cell).group())  # type: ignore[union-attr]
+    assert value > 0, cell
+    return value
+
+
+def test_house_bench_prints_every_figure_for_sqlite_and_postgresql() -> None:
+    admin_engine().dispose()  # skips, with the reason, when PostgreSQL is unreachable
+    out = _bench("--packets", "4", "--premises", "3", "--database-url", PG_ADMIN_URL)
+    assert "3 flats + house + 4 entrances = 8 items" in out
+    assert re.search(r"floor \(parse \+ XSD \+ exc-c14n \+ SHA-256 \+ RSA verify\): [\d.]+ ms", out)
+    assert "| figure | SQLite | PostgreSQL |" in out
+    for name in ("accepted packets/s", "processed items/s (end to end)"):
+        assert [_positive(c) for c in _figure(out, name)]
+    in_process = _figure(out, "in-process accept, ms/packet (x floor)")
+    assert all(re.fullmatch(r"[\d.]+ \([\d.]+x\)", cell) for cell in in_process), in_process
+
+
+def test_readings_bench_seeds_devices_and_counts_readings() -> None:
+    out = _bench("--workload", "readings", "--packets", "3", "--devices", "5")
+    assert "importMeteringDeviceValues, 5 devices = 5 readings" in out
+    (accepted,) = _figure(out, "accepted items/s")
+    (processed,) = _figure(out, "processed items/s (end to end)")
+    assert _positive(accepted) and _positive(processed)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    pytest.main([__file__])
