@@ -7,6 +7,7 @@ schemas) and, unless ``--no-worker``, a queue WorkerGroup beside the WSGI app.
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -27,12 +28,15 @@ def build_wsgi(settings: Settings, run_worker: bool) -> Any:
     from gateway.wsgi import GatewayApp
 
     runtime = Runtime(settings, create_tables=False, role="serve")
-    if run_worker:
-        group = WorkerGroup(runtime, settings.worker.concurrency)
+    group = WorkerGroup(runtime, settings.worker.concurrency) if run_worker else None
+    app = GatewayApp(runtime, on_enqueued=group.wakeup.set if group else None)
+    # What start-up built (schemas, registry, libraries) lives as long as the process: keep
+    # it out of every later full collection.
+    gc.freeze()
+    if group is not None:
         group.start()
         _GROUPS.append(group)
-        return GatewayApp(runtime, on_enqueued=group.wakeup.set)
-    return GatewayApp(runtime)
+    return app
 
 
 def _child_exit(_server: Any, worker: Any) -> None:
