@@ -13,6 +13,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from lxml import etree
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -147,31 +148,34 @@ class AcceptPipeline:
         known: _Known,
     ) -> OrgRecord:
         credentials = parse_basic(request.authorization)
+        # one read session for the organisation and the owner of the signing certificate
         with self.rt.reader() as session:
             org = organizations.get_organization(session, header.org_guid)
-        if credentials is not None:
-            check_credentials(credentials, org, header.org_guid)
-        signed = operation.kind != "state" and has_signature(envelope.body)
-        if operation.kind == "import" and not signed:
-            raise errors.SignatureInvalid(
-                f"{operation.name} must be signed: ds:Signature is missing from the request element."
-            )
-        if credentials is None and not signed:
-            raise errors.Unauthenticated(
-                "This call needs HTTP Basic credentials (user: your orgPPAGUID)."
-            )
-        if org is None:
-            raise errors.UnknownOrganization(f"Organisation {header.org_guid} is not registered.")
-        check_not_locked(org)
-        if signed:
-            verified = verify_signed_request(
-                envelope.body,
-                policy=self.rt.verify_policy,
-                trust=self.rt.trust.get(),
-                certificate_owner=self.rt.certificate_owner,
-                org_guid=org.guid,
-            )
-            known.signer_subject = verified.certificate.subject.rfc4514_string()
+            if credentials is not None:
+                check_credentials(credentials, org, header.org_guid)
+            signed = operation.kind != "state" and has_signature(envelope.body)
+            if operation.kind == "import" and not signed:
+                raise errors.SignatureInvalid(
+                    f"{operation.name} must be signed: ds:Signature is missing from the request element."
+                )
+            if credentials is None and not signed:
+                raise errors.Unauthenticated(
+                    "This call needs HTTP Basic credentials (user: your orgPPAGUID)."
+                )
+            if org is None:
+                raise errors.UnknownOrganization(
+                    f"Organisation {header.org_guid} is not registered."
+                )
+            check_not_locked(org)
+            if signed:
+                verified = verify_signed_request(
+                    envelope.body,
+                    policy=self.rt.verify_policy,
+                    trust=self.rt.trust.get(),
+                    certificate_owner=partial(organizations.certificate_owner, session),
+                    org_guid=org.guid,
+                )
+                known.signer_subject = verified.certificate.subject.rfc4514_string()
         return org
 
     def _authorize(self, operation: Operation, org: OrgRecord) -> None:

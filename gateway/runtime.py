@@ -109,10 +109,6 @@ class Runtime:
         with self.reader() as session:
             return organizations.trust_anchor_pems(session)
 
-    def certificate_owner(self, fingerprint: str) -> str | None:
-        with self.reader() as session:
-            return organizations.certificate_owner(session, fingerprint)
-
     def close(self) -> None:
         self.engine.dispose()
         self.read_engine.dispose()
