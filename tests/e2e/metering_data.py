@@ -129,6 +129,25 @@ def electric_reading(
     return {"MeteringDeviceRootGUID": root_guid, "ElectricDeviceValue": {"CurrentValue": current}}
 
 
+def _verification(
+    start: tuple[date, Any], end: tuple[date, Any], seal: date, reason: dict[str, str] | None
+) -> dict[str, Any]:
+    """A VerificationValue: (date, values) at start and end; planned unless a ``reason``."""
+    verification: dict[str, Any] = {
+        "StartDateValue": start[0],
+        "EndDateValue": end[0],
+        "SealDate": seal,
+        "StartValue": start[1],
+        "EndValue": end[1],
+        "TransportGUID": tg(),
+    }
+    if reason:
+        verification["VerificationReason"] = reason
+    else:
+        verification["PlannedVerification"] = True
+    return verification
+
+
 def water_verification(
     root_guid: str,
     start: tuple[date, str],
@@ -139,18 +158,12 @@ def water_verification(
 ) -> dict[str, Any]:
     """A MeteringDevicesValues item with a verification of a one-rate cold water meter:
     planned unless an NSI 224 failure ``reason`` is given."""
-    verification: dict[str, Any] = {
-        "StartDateValue": start[0],
-        "EndDateValue": end[0],
-        "SealDate": seal,
-        "StartValue": [{"MunicipalResource": COLD_WATER, "MeteringValue": start[1]}],
-        "EndValue": [{"MunicipalResource": COLD_WATER, "MeteringValue": end[1]}],
-        "TransportGUID": tg(),
-    }
-    if reason:
-        verification["VerificationReason"] = reason
-    else:
-        verification["PlannedVerification"] = True
+    verification = _verification(
+        (start[0], [{"MunicipalResource": COLD_WATER, "MeteringValue": start[1]}]),
+        (end[0], [{"MunicipalResource": COLD_WATER, "MeteringValue": end[1]}]),
+        seal,
+        reason,
+    )
     return {
         "MeteringDeviceRootGUID": root_guid,
         "OneRateDeviceValue": {"VerificationValue": verification},
@@ -166,18 +179,12 @@ def electric_verification(
     reason: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A verification of a two-tariff electricity meter: (date, T1, T2) at start and end."""
-    verification: dict[str, Any] = {
-        "StartDateValue": start[0],
-        "EndDateValue": end[0],
-        "SealDate": seal,
-        "StartValue": {"MeteringValueT1": start[1], "MeteringValueT2": start[2]},
-        "EndValue": {"MeteringValueT1": end[1], "MeteringValueT2": end[2]},
-        "TransportGUID": tg(),
-    }
-    if reason:
-        verification["VerificationReason"] = reason
-    else:
-        verification["PlannedVerification"] = True
+    verification = _verification(
+        (start[0], {"MeteringValueT1": start[1], "MeteringValueT2": start[2]}),
+        (end[0], {"MeteringValueT1": end[1], "MeteringValueT2": end[2]}),
+        seal,
+        reason,
+    )
     return {
         "MeteringDeviceRootGUID": root_guid,
         "ElectricDeviceValue": {"VerificationValue": verification},

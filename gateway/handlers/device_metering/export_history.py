@@ -86,6 +86,22 @@ def _electric(
     return element
 
 
+def _reading(
+    parent: etree._Element, name: str, reading: Reading, res: DeviceResource, electric: bool
+) -> etree._Element:
+    """A stored reading as element ``name``: by tariff zones for electricity, else one value."""
+    if electric:
+        return _electric(
+            parent,
+            name,
+            (reading.t1, reading.t2, reading.t3),
+            reading.created_at,
+            reading.org_guid,
+            res.unit,
+        )
+    return _one_rate(parent, name, res, reading.t1, reading.created_at, reading.org_guid)
+
+
 def _when(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
@@ -117,17 +133,7 @@ def _verification(
     sub(element, DM, "SealDate", verification.seal_date)
     for name, readings in zip(("StartValue", "EndValue"), sides, strict=True):
         for reading, res in readings:
-            if electric:
-                _electric(
-                    element,
-                    name,
-                    (reading.t1, reading.t2, reading.t3),
-                    reading.created_at,
-                    reading.org_guid,
-                    res.unit,
-                )
-            else:
-                _one_rate(element, name, res, reading.t1, reading.created_at, reading.org_guid)
+            _reading(element, name, reading, res, electric)
     if verification.planned:
         sub(element, DM, "PlannedVerification", True)
     else:
@@ -175,19 +181,7 @@ def _device_result(
                 res = resources.get(reading.resource_code)
                 if res is None:
                     continue
-                if electric:
-                    element = _electric(
-                        values,
-                        name,
-                        (reading.t1, reading.t2, reading.t3),
-                        reading.created_at,
-                        reading.org_guid,
-                        res.unit,
-                    )
-                else:
-                    element = _one_rate(
-                        values, name, res, reading.t1, reading.created_at, reading.org_guid
-                    )
+                element = _reading(values, name, reading, res, electric)
                 sub(element, DM, "DateValue", _when(reading.reading_date))
                 if name == "CurrentValue":
                     _period(element, reading.period)
