@@ -7,29 +7,12 @@ import time
 import uuid
 
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 from zeep.exceptions import Fault
 
 from tests.e2e.house_data import new_apartment_house
 from tests.gis_client import HM
 from tests.ops.conftest import OpsStand
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def scrape(stand: OpsStand) -> Samples:
-    response = requests.get(stand.url + "/metrics", timeout=10)
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/plain")
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
+from tests.ops.samples import scrape, value
 
 
 def test_health_and_readiness(ops_stand: OpsStand) -> None:
@@ -47,7 +30,7 @@ def test_health_and_readiness(ops_stand: OpsStand) -> None:
 
 
 def test_metrics_count_known_traffic_over_all_worker_processes(ops_stand: OpsStand) -> None:
-    before = scrape(ops_stand)
+    before = scrape(ops_stand.url)
     guid, _ = ops_stand.import_house(flats=1)
     (result_xml,) = ops_stand.sql("SELECT result_xml FROM packets WHERE message_guid = ?", guid)[0]
     items = result_xml.count("TransportGUID>") // 2
@@ -64,7 +47,7 @@ def test_metrics_count_known_traffic_over_all_worker_processes(ops_stand: OpsSta
     op = {"service": "house-management", "operation": "importHouseUOData"}
     deadline = time.monotonic() + 10
     while True:  # the worker counts a job just after its commit
-        after = scrape(ops_stand)
+        after = scrape(ops_stand.url)
         done = value(after, "gateway_processing_seconds_count", **op, outcome="processed")
         if (
             done - value(before, "gateway_processing_seconds_count", **op, outcome="processed") >= 1

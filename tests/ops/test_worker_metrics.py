@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 import requests
 from lxml import etree
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from gateway.client import envelope
 from signing import sign
 from tests.conftest import ROOT, free_port
+from tests.ops.samples import Samples, scrape, total, value
 from tests.postgres import scratch_database
 from tests.scaleout.conftest import HM, Stand, house_request, make_stand, send, wait_until
 
@@ -32,8 +32,6 @@ OP = {"service": "house-management", "operation": "importHouseUOData"}
 PACKETS, FLATS = 6, 2
 #: items of one house import: the house, its entrance, its flats
 ITEMS_PER_PACKET = 1 + 1 + FLATS
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -78,27 +76,6 @@ def start_worker(
 def _data_dir(stand: Stand) -> dict[str, str]:
     # keep the node's prometheus multiprocess directory out of the project's ./var
     return {"GATEWAY_DATA_DIR": str(stand.work / "data")}
-
-
-def scrape(url: str) -> Samples:
-    response = requests.get(url + "/metrics", timeout=10)
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/plain")
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
-
-
-def total(samples: Samples, name: str, **labels: str) -> float:
-    """Sum of ``name`` over the label values not given (e.g. every outcome)."""
-    wanted = set(labels.items())
-    return sum(v for (n, lbl), v in samples.items() if n == name and wanted <= lbl)
 
 
 def attempts_by(stand: Stand, pid: int) -> int:
