@@ -77,6 +77,10 @@ class TrustAnchor(Base):
 # --- packets and the queue ---------------------------------------------------------------
 
 
+#: The packets that count for idempotency (the predicate of the partial unique index)
+ACCEPTED_PACKETS = "state != 'rejected'"
+
+
 class Packet(Base):
     """Every packet received: accepted ones (queued, processed, failed) and rejected ones."""
 
@@ -114,8 +118,8 @@ class Packet(Base):
             "org_guid",
             "requester_message_guid",
             unique=True,
-            sqlite_where=text("state != 'rejected'"),
-            postgresql_where=text("state != 'rejected'"),
+            sqlite_where=text(ACCEPTED_PACKETS),
+            postgresql_where=text(ACCEPTED_PACKETS),
         ),
         # "with item errors" lists: only the few packets that have errors are indexed
         Index(

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from lxml import etree
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from persistence.clock import as_utc, utcnow
-from persistence.models import Job, Packet, PacketEvent, PacketReplay
+from persistence.models import ACCEPTED_PACKETS, Job, Packet, PacketEvent, PacketReplay
 
 RECEIVED, PROCESSING, PROCESSED, FAILED, REJECTED, DEAD = (
     "received",
@@ -105,43 +105,51 @@ def _outcome_for_existing(existing: Packet, body_sha256: str) -> AcceptOutcome:
 def accept(session: Session, new: NewPacket) -> AcceptOutcome:
     """Store an accepted packet and its queue job, idempotent on (org, client MessageGUID).
 
-    Runs inside the caller's transaction; the caller acknowledges only after commit.
+    Runs inside the caller's transaction; the caller acknowledges only after commit. One
+    ``INSERT … ON CONFLICT DO NOTHING`` decides between new and already there, also when
+    the same packet arrives twice at once (the database waits for the first to commit).
     """
     org_guid = new.org_guid.lower()
     requester = new.requester_message_guid.lower()
-    existing = _existing(session, org_guid, requester)
-    if existing is not None:
-        return _outcome_for_existing(existing, new.body_sha256)
     now = utcnow()
-    packet = Packet(
-        message_guid=str(uuid.uuid4()),
-        requester_message_guid=requester,
-        org_guid=org_guid,
-        service=new.service,
-        operation=new.operation,
-        version=new.version,
-        state=RECEIVED,
-        received_at=now,
-        updated_at=now,
-        raw=new.raw,
-        body_sha256=new.body_sha256,
-        signer_subject=new.signer_subject,
-        signer_fingerprint=new.signer_fingerprint,
-        remote_addr=new.remote_addr,
+    message_guid = str(uuid.uuid4())
+    packet_id = session.scalar(
+        _insert(session)(Packet)
+        .values(
+            message_guid=message_guid,
+            requester_message_guid=requester,
+            org_guid=org_guid,
+            service=new.service,
+            operation=new.operation,
+            version=new.version,
+            state=RECEIVED,
+            received_at=now,
+            updated_at=now,
+            raw=new.raw,
+            body_sha256=new.body_sha256,
+            signer_subject=new.signer_subject,
+            signer_fingerprint=new.signer_fingerprint,
+            remote_addr=new.remote_addr,
+        )
+        .on_conflict_do_nothing(
+            index_elements=["org_guid", "requester_message_guid"],
+            index_where=text(ACCEPTED_PACKETS),  # the partial unique index's predicate
+        )
+        .returning(Packet.id)
     )
-    try:
-        with session.begin_nested():
-            session.add(packet)
-            session.flush()
-    except IntegrityError:
-        # A concurrent request with the same (org, MessageGUID) committed first.
+    if packet_id is None:
         existing = _existing(session, org_guid, requester)
-        if existing is None:
-            raise
+        if existing is None:  # pragma: no cover - the conflicting row is there by definition
+            raise LookupError(f"packet {org_guid}/{requester} conflicted but is not stored")
         return _outcome_for_existing(existing, new.body_sha256)
-    session.add(Job(packet_id=packet.id, state="queued", attempts=0, run_after=now, created_at=now))
-    add_event(session, packet.id, RECEIVED)
-    return AcceptOutcome(packet.message_guid, requester, "new")
+    session.add(Job(packet_id=packet_id, state="queued", attempts=0, run_after=now, created_at=now))
+    add_event(session, packet_id, RECEIVED)
+    return AcceptOutcome(message_guid, requester, "new")
+
+
+def _insert(session: Session):  # type: ignore[no-untyped-def]
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL both do)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def record_rejected(

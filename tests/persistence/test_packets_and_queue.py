@@ -68,6 +68,31 @@ def test_same_packet_again_is_a_duplicate_and_queues_nothing(
         assert s.scalar(select(func.count()).select_from(Job)) == 1
 
 
+def test_the_same_packet_twice_at_once_is_stored_once(sessions: sessionmaker[Session]) -> None:
+    """The second accept waits for the first transaction and then sees a duplicate."""
+    requester = str(uuid.uuid4())
+    first_session = sessions()
+    first_session.begin()
+    first = packets.accept(first_session, new_packet(requester))
+    second: list[packets.AcceptOutcome] = []
+
+    def resend() -> None:
+        with sessions.begin() as s:
+            second.append(packets.accept(s, new_packet(requester)))
+
+    racer = threading.Thread(target=resend)
+    racer.start()
+    racer.join(0.5)  # the resend is waiting for the first transaction (lock or write lock)
+    assert second == []
+    first_session.commit()
+    first_session.close()
+    racer.join(30)
+    assert [(o.status, o.message_guid) for o in second] == [("duplicate", first.message_guid)]
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Packet)) == 1
+        assert s.scalar(select(func.count()).select_from(Job)) == 1
+
+
 def test_rejected_packets_do_not_block_a_corrected_resend(sessions: sessionmaker[Session]) -> None:
     requester = str(uuid.uuid4())
     with sessions.begin() as s:
