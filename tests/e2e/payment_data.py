@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,7 @@ HOT_WATER_KIND = {"Code": "2", "GUID": "30000000-0000-4000-8000-000000000002", "
 CAPITAL_REPAIR = "c0000000-0000-4000-8000-00000000c001"  # HSType of capital repair
 
 SKIP = zeep.xsd.SkipValue
+TODAY = datetime.now(UTC).date()
 
 
 def tg() -> str:

@@ -28,6 +28,8 @@ from tests.e2e.account_data import (
     rso_apartment_house,
     whole_house,
 )
+from tests.e2e.flows import code, import_ok, parts, run, uo_house
+from tests.e2e.flows import results_by_tg as results
 from tests.e2e.house_data import export_request, new_apartment_house, update_apartment_house
 from tests.gis_client import BASE, HM, GisClient, fault_code
 
@@ -76,50 +78,8 @@ def today() -> date:
     return datetime.now(UTC).date()
 
 
-def run(client: GisClient, operation: str, request: dict[str, Any]) -> Any:
-    """Send, wait until processed, return getStateResult."""
-    return client.wait(client.ack_guid(client.call(operation, **request)))
-
-
-def results(state: Any) -> dict[str, Any]:
-    """TransportGUID ► CommonResult of an import's getStateResult."""
-    return {r["TransportGUID"]: r for ir in state["ImportResult"] for r in ir["CommonResult"]}
-
-
-def code(result: Any) -> str | None:
-    return result["Error"][0]["ErrorCode"] if result["Error"] else None
-
-
 def description(result: Any) -> str:
     return result["Error"][0]["Description"] if result["Error"] else ""
-
-
-def parts(request: dict[str, Any], state: Any) -> tuple[dict[str, str], dict[str, str]]:
-    """(flat number ► PremisesGUID, room number ► LivingRoomGUID) of a house import."""
-    by_tg = results(state)
-    flats, rooms = {}, {}
-    for group in request["ApartmentHouse"]["ResidentialPremises"]:
-        flat = group["ResidentialPremisesToCreate"]
-        assert code(by_tg[flat["TransportGUID"]]) is None, by_tg[flat["TransportGUID"]]
-        flats[flat["PremisesNum"]] = by_tg[flat["TransportGUID"]]["GUID"]
-        for r in group.get("LivingRoomToCreate", []):
-            rooms[r["RoomNumber"]] = by_tg[r["TransportGUID"]]["GUID"]
-    return flats, rooms
-
-
-def uo_house(
-    client: GisClient, house: str, flats: int = 3
-) -> tuple[dict[str, str], dict[str, str]]:
-    request = new_apartment_house(house, entrances=1, flats=flats, rooms_in_first=2)
-    return parts(request, run(client, "importHouseUOData", request))
-
-
-def import_ok(client: GisClient, *accounts: dict[str, Any]) -> list[Any]:
-    """Import accounts that must all succeed; their CommonResults in request order."""
-    by_tg = results(run(client, "importAccountData", import_accounts(*accounts)))
-    found = [by_tg[a["TransportGUID"]] for a in accounts]
-    assert [code(r) for r in found] == [None] * len(found), [r["Error"] for r in found]
-    return found
 
 
 def exported(client: GisClient, **one_filter: Any) -> list[Any]:

@@ -8,7 +8,7 @@ business rule refused with its own code while the rest of the packet goes on.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,22 +17,32 @@ from zeep.exceptions import Fault
 
 from tests.conftest import gateway_cli
 from tests.e2e.account_data import account as acc
-from tests.e2e.account_data import closing, premises
+from tests.e2e.account_data import closing
+from tests.e2e.flows import (
+    accounts,
+    codes,
+    exported_document,
+    exported_notices,
+    import_ok,
+    ok,
+    place,
+    results,
+    run,
+)
 from tests.e2e.payment_data import (
     CAPITAL_REPAIR,
     HOT_WATER_KIND,
     INTERCOM,
     PENALTY,
+    TODAY,
     ack,
     ack_cancellation,
     ack_impossible,
     cancel_acks,
     cancel_notices,
     document,
-    export_documents,
     export_documents_of,
     export_new_notices,
-    export_notices,
     import_acks,
     import_documents,
     import_notices,
@@ -43,13 +53,11 @@ from tests.e2e.payment_data import (
     tg,
     withdraw_documents,
 )
-from tests.e2e.test_accounts import import_ok, uo_house
 from tests.gis_client import GisClient, fault_code
 
 HM_PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
 BILLS_PATH = "/ext-bus-bills-service/services/BillsAsync"
 PAYMENT_PATH = "/ext-bus-payment-service/services/PaymentAsync"
-TODAY = datetime.now(UTC).date()
 
 
 def _client(stand: Any, name: str, path: str) -> GisClient:
@@ -86,62 +94,6 @@ def bank(stand: Any) -> GisClient:
 def supplier(stand: Any) -> GisClient:
     """The management company on the payment service (its own notices)."""
     return _client(stand, "uo", PAYMENT_PATH)
-
-
-# --- helpers -------------------------------------------------------------------------------------
-
-
-def run(client: GisClient, operation: str, request: dict[str, Any]) -> Any:
-    return client.wait(client.ack_guid(client.call(operation, **request)))
-
-
-def results(state: Any) -> list[Any]:
-    assert state["ErrorMessage"] is None, state["ErrorMessage"]
-    return list(state["ImportResult"])
-
-
-def code(result: Any) -> str | None:
-    return result["Error"][0]["ErrorCode"] if result["Error"] else None
-
-
-def codes(state: Any) -> list[str | None]:
-    return [code(r) for r in results(state)]
-
-
-def ok(state: Any) -> list[Any]:
-    found = results(state)
-    assert [code(r) for r in found] == [None] * len(found), [r["Error"] for r in found]
-    return found
-
-
-def accounts(hm: GisClient, count: int) -> list[Any]:
-    """New personal accounts of the client in a new house: (AccountGUID, unified number, ...)."""
-    flats, _ = uo_house(hm, str(uuid.uuid4()), flats=count)
-    return import_ok(hm, *(acc(premises(flats[str(n)])) for n in range(1, count + 1)))
-
-
-def place(bills: GisClient, year: int, month: int, *docs: dict[str, Any], key: str) -> list[Any]:
-    return ok(run(bills, "importPaymentDocumentData", import_documents(year, month, key, *docs)))
-
-
-def exported_document(bills: GisClient, pd_id: str) -> Any:
-    state = run(bills, "exportPaymentDocumentData", export_documents(pd_id))
-    assert state["ErrorMessage"] is None, state["ErrorMessage"]
-    (item,) = state["exportPaymentDocResult"]
-    return item["PaymentDocument"]
-
-
-def exported_notices(bills: GisClient, **supplier_ids: Any) -> dict[str, Any]:
-    """NotificationsOfOrderExecutionGUID ► exported notice (with status)."""
-    state = run(bills, "exportNotificationsOfOrderExecution", export_notices(**supplier_ids))
-    if state["ErrorMessage"] is not None:
-        assert state["ErrorMessage"]["ErrorCode"] == "INT002012"
-        return {}
-    return {
-        n["NotificationsOfOrderExecutionGUID"]: n
-        for block in state["exportNotificationsOfOrderExecutionResult"]
-        for n in block["NotificationOfOrderExecutionWithStatus"]
-    }
 
 
 # --- the money path ----------------------------------------------------------------------------

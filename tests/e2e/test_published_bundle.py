@@ -23,6 +23,15 @@ from tests.conftest import (
     start_server,
     stop_server,
 )
+from tests.e2e.flows import (
+    accounts,
+    codes,
+    exported_document,
+    exported_notices,
+    ok,
+    place,
+    run,
+)
 from tests.e2e.house_data import export_request, new_apartment_house
 from tests.e2e.metering_data import (
     collective_water_device,
@@ -32,6 +41,7 @@ from tests.e2e.metering_data import (
 )
 from tests.e2e.payment_data import (
     COLD_WATER,
+    TODAY,
     ack,
     cancel_notices,
     document,
@@ -40,16 +50,6 @@ from tests.e2e.payment_data import (
     notice,
     order_id,
     tg,
-)
-from tests.e2e.test_payments import (
-    TODAY,
-    accounts,
-    codes,
-    exported_document,
-    exported_notices,
-    ok,
-    place,
-    run,
 )
 from tests.gis_client import SOAP_ENV, GisClient, fault_code
 
