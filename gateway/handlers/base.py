@@ -63,13 +63,14 @@ def local(element: etree._Element) -> str:
 
 def children(element: etree._Element, name: str) -> list[etree._Element]:
     """Child elements with the given local name (the formats spread them over namespaces)."""
-    return [c for c in element if isinstance(c.tag, str) and local(c) == name]
+    return element.findall("{*}" + name)
 
 
 def child(element: etree._Element | None, name: str) -> etree._Element | None:
+    """The first child element with the given local name, in any namespace."""
     if element is None:
         return None
-    return next((c for c in element if isinstance(c.tag, str) and local(c) == name), None)
+    return element.find("{*}" + name)
 
 
 def text(element: etree._Element | None, name: str) -> str | None:

@@ -108,14 +108,8 @@ def _local(element: etree._Element) -> str:
 
 
 def _child_text(element: etree._Element, name: str) -> str | None:
-    for child in element:
-        if _local(child) == name:
-            return (child.text or "").strip()
-    return None
-
-
-def _child(element: etree._Element, name: str) -> etree._Element | None:
-    return next((c for c in element if _local(c) == name), None)
+    found = element.find("{*}" + name)
+    return None if found is None else (found.text or "").strip()
 
 
 def read_results(result_xml: str | None) -> Results:
@@ -124,13 +118,14 @@ def read_results(result_xml: str | None) -> Results:
         return Results()
     root = parse_xml(result_xml.encode())
     items: list[ItemResult] = []
-    for element in root.iter():
-        if _child(element, "TransportGUID") is None or _local(element) == "Error":
+    for transport_guid in root.iter("{*}TransportGUID"):
+        element = transport_guid.getparent()
+        if element is None or _local(element) == "Error":
             continue
-        error = _child(element, "Error")
+        error = element.find("{*}Error")
         items.append(
             ItemResult(
-                transport_guid=_child_text(element, "TransportGUID") or "",
+                transport_guid=(transport_guid.text or "").strip(),
                 guid=_child_text(element, "GUID"),
                 unique_number=_child_text(element, "UniqueNumber"),
                 update_date=_child_text(element, "UpdateDate"),
