@@ -15,16 +15,19 @@ is one UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) … RETURNING.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
 import socket
 import threading
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from lxml import etree
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from gateway.handlers.base import ExportError, HandlerContext
+from gateway.handlers.base import ExportError, Handler, HandlerContext, ItemsNeedIsolation
 from gateway.ops import metrics, observe
 from gateway.runtime import Runtime
 from gateway.soap.envelope import split_envelope
@@ -168,8 +171,7 @@ class Worker:
             )
             try:
                 assert operation.handler is not None
-                with session.begin_nested():
-                    result = operation.handler(ctx, request)
+                result = self._run_handler(operation.handler, ctx, request)
             except ExportError as exc:
                 queue.finish(
                     session,
@@ -196,6 +198,22 @@ class Worker:
             queue.finish(
                 session, job, packet_state=PROCESSED, result_xml=pack_results(result.elements)
             )
+
+    @staticmethod
+    def _run_handler(handler: Handler, ctx: HandlerContext, request: etree._Element) -> Any:
+        """Run the handler with items unisolated first; again with a savepoint per item if an
+        item was refused after writing (or by the database). Each run is undone as a whole
+        when it fails."""
+        session = ctx.session
+        try:
+            with session.begin_nested():
+                result = handler(dataclasses.replace(ctx, isolate_items=False), request)
+                session.flush()
+            return result
+        except (ItemsNeedIsolation, IntegrityError) as exc:
+            log.info("packet %s again, one savepoint per item: %s", ctx.message_guid, exc)
+        with session.begin_nested():
+            return handler(ctx, request)
 
     # --- failures --------------------------------------------------------------------------
 

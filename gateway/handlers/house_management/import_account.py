@@ -457,7 +457,7 @@ def import_account(ctx: HandlerContext, request: etree._Element) -> HandlerResul
         action = importer.update if it.account_guid else importer.create
         for attempt in range(1, _SERIAL_ATTEMPTS + 1):
             try:
-                with item(ctx.session):
+                with item(ctx):
                     account = action(it)
             except ItemError as error:
                 common_result_error(

@@ -87,7 +87,7 @@ class _Results:
     ) -> _Done | None:
         transport_guid = text(element, "TransportGUID") or ""
         try:
-            with item(self.ctx.session):
+            with item(self.ctx):
                 done = action(element)
         except ItemError as error:
             common_result_error(self.import_result, HM, transport_guid=transport_guid, error=error)
