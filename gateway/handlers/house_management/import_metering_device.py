@@ -26,6 +26,7 @@ from gateway.handlers.base import (
     common_result_success,
     guid,
     integer,
+    item,
     local,
     nsi_ref,
     sub,
@@ -407,17 +408,16 @@ def import_metering_device(ctx: HandlerContext, request: etree._Element) -> Hand
     importer = _DeviceImport(ctx, request)
     result = etree.Element(etree.QName(HM, "ImportResult"), nsmap={"hm": HM})
     result.set(f"{{{BASE}}}version", IMPORT_RESULT_VERSION)
-    for item in children(request, "MeteringDevice"):
-        transport_guid = text(item, "TransportGUID") or ""
+    for element in children(request, "MeteringDevice"):
+        transport_guid = text(element, "TransportGUID") or ""
         try:
-            with ctx.session.begin_nested():
-                create = child(item, "DeviceDataToCreate")
+            with item(ctx):
+                create = child(element, "DeviceDataToCreate")
                 device = (
                     importer.create(create)
                     if create is not None
-                    else importer.update(child(item, "DeviceDataToUpdate"))
+                    else importer.update(child(element, "DeviceDataToUpdate"))
                 )  # type: ignore[arg-type]
-                ctx.session.flush()
         except ItemError as error:
             common_result_error(result, HM, transport_guid=transport_guid, error=error)
             continue
