@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from gateway.errors import UnsupportedOperation
-from gateway.namespaces import BASE
+from gateway.namespaces import BASE, qname
 
 if TYPE_CHECKING:
     from gateway.handlers.base import Handler
@@ -60,7 +60,7 @@ class Service:
             Operation(
                 service=self.name,
                 name=name,
-                request_element=f"{{{self.types_namespace}}}{request}",
+                request_element=qname(self.types_namespace, request),
                 kind=kind,
                 roles=roles,
                 handler=handler,
@@ -99,7 +99,7 @@ class Registry:
             Operation(
                 service=service.name,
                 name="getState",
-                request_element=f"{{{BASE}}}getStateRequest",
+                request_element=qname(BASE, "getStateRequest"),
                 kind="state",
                 roles=frozenset({"uo", "rso", "bank"}),
             )

@@ -133,7 +133,7 @@ def read_results(result_xml: str | None) -> Results:
                 description=_child_text(error, "Description") if error is not None else None,
             )
         )
-    message = next((e for e in root if _local(e) == "ErrorMessage"), None)
+    message = root.find("{*}ErrorMessage")
     if message is not None:
         return Results(
             items, _child_text(message, "ErrorCode"), _child_text(message, "Description")

@@ -392,11 +392,7 @@ def _registry_number() -> str:
 
 
 def _texts(element: etree._Element, name: str) -> list[str]:
-    return [
-        c.text.strip()
-        for c in element.iter()
-        if isinstance(c.tag, str) and local(c) == name and c.text
-    ]
+    return [c.text.strip() for c in element.iter("{*}" + name) if c.text]
 
 
 def _guids(element: etree._Element, *names: str) -> list[str]:
