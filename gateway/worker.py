@@ -22,12 +22,17 @@ import signal
 import socket
 import threading
 from datetime import timedelta
-from typing import Any
 
 from lxml import etree
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from gateway.handlers.base import ExportError, Handler, HandlerContext, ItemsNeedIsolation
+from gateway.handlers.base import (
+    ExportError,
+    Handler,
+    HandlerContext,
+    HandlerResult,
+    ItemsNeedIsolation,
+)
 from gateway.ops import metrics, observe
 from gateway.runtime import Runtime
 from gateway.soap.envelope import split_envelope
@@ -200,7 +205,9 @@ class Worker:
             )
 
     @staticmethod
-    def _run_handler(handler: Handler, ctx: HandlerContext, request: etree._Element) -> Any:
+    def _run_handler(
+        handler: Handler, ctx: HandlerContext, request: etree._Element
+    ) -> HandlerResult:
         """Run the handler with items unisolated first; again with a savepoint per item if an
         item was refused after writing (or by the database). Each run is undone as a whole
         when it fails."""
