@@ -1,8 +1,10 @@
 """Algorithm identifiers: enums whose values are the URIs used in XML-DSig.
 
 Every URI read from a document goes through :func:`parse`, so an unknown URI is an
-error at the boundary, GOST URIs are recognised but refused as not yet supported, and
-insecure ones (SHA-1, MD5, DSA, HMAC) are refused outright.
+error at the boundary, insecure ones (SHA-1, MD5, DSA, HMAC) and the withdrawn GOST R
+34.10-2001 are refused outright, and GOST R 34.10/34.11-2012 (and the GOST R 34.11-94 digest
+that clients still put on SignedProperties) are served by :mod:`signing.gost` in C, or
+refused with the reason when this server lacks the gost engine.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TypeVar
 
 from cryptography.hazmat.primitives import hashes
 
+from . import gost
 from .errors import Reason, SignatureError
 
 
@@ -85,7 +88,14 @@ class Digest(StrEnum):
 
     def compute(self, data: bytes) -> bytes:
         """Digest of ``data``; only for supported methods."""
-        return hashlib.new(_HASHLIB_NAMES[self], data).digest()
+        name = _HASHLIB_NAMES.get(self)
+        if name is not None:
+            return hashlib.new(name, data).digest()
+        return gost.backend().digest(_GOST_DIGESTS[self], data)
+
+    @property
+    def is_gost(self) -> bool:
+        return self in _GOST_DIGESTS
 
 
 class SignatureMethod(StrEnum):
@@ -111,13 +121,25 @@ class SignatureMethod(StrEnum):
 
     @property
     def key_kind(self) -> str:
-        """``"rsa"`` or ``"ecdsa"`` for supported methods."""
+        """``"rsa"``, ``"ecdsa"`` or ``"gost"`` for supported methods."""
+        if self.name.startswith("GOST"):
+            return "gost"
         return "ecdsa" if self.name.startswith("ECDSA") else "rsa"
 
     @property
     def hash(self) -> hashes.HashAlgorithm:
-        """The cryptography hash of a supported method."""
+        """The cryptography hash of a supported RSA or ECDSA method."""
         return _SIGNATURE_HASHES[self]()
+
+    @property
+    def gost_digest(self) -> gost.GostDigest:
+        """The Streebog variant of a GOST R 34.10-2012 method."""
+        return _GOST_SIGNATURE_DIGESTS[self]
+
+    @property
+    def gost_key_size(self) -> int:
+        """256 or 512: the GOST R 34.10-2012 key size the method needs."""
+        return 512 if self is SignatureMethod.GOSTR34102012_512 else 256
 
 
 _HASHLIB_NAMES = {Digest.SHA256: "sha256", Digest.SHA384: "sha384", Digest.SHA512: "sha512"}
@@ -130,20 +152,33 @@ _SIGNATURE_HASHES: dict[SignatureMethod, type[hashes.HashAlgorithm]] = {
     SignatureMethod.ECDSA_SHA512: hashes.SHA512,
 }
 
-SUPPORTED_DIGESTS: frozenset[Digest] = frozenset(_HASHLIB_NAMES)
-SUPPORTED_SIGNATURE_METHODS: frozenset[SignatureMethod] = frozenset(_SIGNATURE_HASHES)
+_GOST_DIGESTS = {
+    Digest.GOSTR3411_2012_256: gost.GostDigest.STREEBOG_256,
+    Digest.GOSTR3411_2012_512: gost.GostDigest.STREEBOG_512,
+    Digest.GOSTR3411_94: gost.GostDigest.GOSTR3411_94,
+    Digest.GOSTR3411_94_CPXMLSEC: gost.GostDigest.GOSTR3411_94,
+}
+_GOST_SIGNATURE_DIGESTS = {
+    SignatureMethod.GOSTR34102012_256: gost.GostDigest.STREEBOG_256,
+    SignatureMethod.GOSTR34102012_512: gost.GostDigest.STREEBOG_512,
+}
 
-GOST: frozenset[str] = frozenset(
-    {
-        Digest.GOSTR3411_2012_256,
-        Digest.GOSTR3411_2012_512,
-        Digest.GOSTR3411_94,
-        Digest.GOSTR3411_94_CPXMLSEC,
-        SignatureMethod.GOSTR34102012_256,
-        SignatureMethod.GOSTR34102012_512,
-        SignatureMethod.GOSTR34102001,
-        SignatureMethod.GOSTR34102001_CPXMLSEC,
-    }
+SUPPORTED_DIGESTS: frozenset[Digest] = frozenset(_HASHLIB_NAMES) | frozenset(_GOST_DIGESTS)
+SUPPORTED_SIGNATURE_METHODS: frozenset[SignatureMethod] = frozenset(_SIGNATURE_HASHES) | frozenset(
+    _GOST_SIGNATURE_DIGESTS
+)
+
+#: GOST URIs that need :mod:`signing.gost` (the C engine).
+GOST: frozenset[str] = frozenset(_GOST_DIGESTS) | frozenset(_GOST_SIGNATURE_DIGESTS)
+
+#: GOST R 34.10-2001: recognised, named and refused.
+GOST_2001: frozenset[str] = frozenset(
+    {SignatureMethod.GOSTR34102001, SignatureMethod.GOSTR34102001_CPXMLSEC}
+)
+GOST_2001_REFUSAL = (
+    "GOST R 34.10-2001 signatures are refused: the algorithm was withdrawn (qualified "
+    "signatures may not use it since 1 January 2019); sign with a GOST R 34.10-2012 key "
+    "(urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-256 or -512)"
 )
 INSECURE: frozenset[str] = frozenset(
     {
@@ -189,10 +224,14 @@ def parse(kind: type[A], uri: str | None) -> A:
             f"{REFUSED_TRANSFORMS[uri]} transforms are not accepted; only enveloped-signature "
             "and canonicalization transforms are",
         )
+    if uri in GOST_2001:
+        raise SignatureError(Reason.ALGORITHM_INSECURE, f"{GOST_2001_REFUSAL} ({what} {uri})")
     if uri in GOST:
-        raise SignatureError(
-            Reason.ALGORITHM_UNSUPPORTED, f"GOST algorithms are not supported yet ({what} {uri})"
-        )
+        reason = gost.unavailable_reason()
+        if reason is not None:
+            raise SignatureError(
+                Reason.ALGORITHM_UNSUPPORTED, f"{what} {uri} cannot be checked here: {reason}"
+            )
     if uri in INSECURE:
         raise SignatureError(Reason.ALGORITHM_INSECURE, f"insecure {what} algorithm refused: {uri}")
     try:

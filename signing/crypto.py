@@ -1,34 +1,87 @@
-"""SignatureValue primitives: RSA PKCS#1 v1.5 and ECDSA with XML-DSig's raw r||s."""
+"""SignatureValue primitives: RSA PKCS#1 v1.5, ECDSA with XML-DSig's raw r||s, and
+GOST R 34.10-2012 (``s || r`` as OpenSSL's gost engine and CryptoPro write it)."""
 
 from __future__ import annotations
 
-from cryptography.exceptions import InvalidSignature
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
+from cryptography.hazmat.primitives.serialization import Encoding
 
-from .algorithms import SignatureMethod
+from . import gost
+from .algorithms import GOST_2001_REFUSAL, SignatureMethod
 from .errors import Reason, SignatureError
 
-PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | gost.PublicKey
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | gost.PrivateKey
+
+_GOST_2012_KEYS = (gost.GostKeyAlgorithm.GOST2012_256, gost.GostKeyAlgorithm.GOST2012_512)
 
 
 def _curve_bytes(curve: ec.EllipticCurve) -> int:
     return (curve.key_size + 7) // 8
 
 
+def certificate_key(certificate: x509.Certificate) -> PublicKey:
+    """The public key of ``certificate``: RSA/ECDSA through cryptography, GOST R 34.10-2012
+    through :mod:`signing.gost`; GOST R 34.10-2001 and unknown keys are refused."""
+    try:
+        key = certificate.public_key()
+    except UnsupportedAlgorithm:
+        pass
+    else:
+        if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+            return key
+        raise SignatureError(
+            Reason.ALGORITHM_UNSUPPORTED,
+            f"the certificate's {type(key).__name__} key is not supported",
+        )
+    oid = certificate.public_key_algorithm_oid.dotted_string
+    if oid == gost.GostKeyAlgorithm.GOST2001:
+        raise SignatureError(
+            Reason.ALGORITHM_INSECURE,
+            f"the certificate has a GOST R 34.10-2001 key: {GOST_2001_REFUSAL}",
+        )
+    if oid not in {algorithm.value for algorithm in _GOST_2012_KEYS}:
+        raise SignatureError(
+            Reason.ALGORITHM_UNSUPPORTED, f"the certificate's key algorithm {oid} is not supported"
+        )
+    try:
+        backend = gost.backend()
+    except gost.GostUnavailable as exc:
+        raise SignatureError(
+            Reason.ALGORITHM_UNSUPPORTED,
+            f"the certificate's GOST key cannot be checked here: {exc}",
+        ) from None
+    try:
+        return backend.certificate_public_key(certificate.public_bytes(Encoding.DER))
+    except ValueError as exc:
+        raise SignatureError(Reason.MALFORMED, f"the certificate's GOST key: {exc}") from None
+
+
 def check_key(method: SignatureMethod, key: object, min_rsa_key_size: int) -> None:
     """Refuse a key that does not fit the method or is too weak."""
-    if method.key_kind == "rsa":
+    kind = method.key_kind
+    if kind == "rsa":
         if not isinstance(key, rsa.RSAPublicKey):
             raise SignatureError(Reason.BAD_SIGNATURE, f"{method} needs an RSA certificate key")
         if key.key_size < min_rsa_key_size:
             raise SignatureError(
                 Reason.ALGORITHM_INSECURE,
                 f"RSA key of {key.key_size} bits is below the minimum of {min_rsa_key_size}",
+            )
+    elif kind == "gost":
+        if not isinstance(key, gost.PublicKey):
+            raise SignatureError(Reason.BAD_SIGNATURE, f"{method} needs a GOST certificate key")
+        if key.key_size != method.gost_key_size:
+            raise SignatureError(
+                Reason.BAD_SIGNATURE,
+                f"{method} needs a {method.gost_key_size}-bit GOST R 34.10-2012 key; the "
+                f"certificate's is {key.key_size}-bit",
             )
     elif not isinstance(key, ec.EllipticCurvePublicKey):
         raise SignatureError(Reason.BAD_SIGNATURE, f"{method} needs an EC certificate key")
@@ -37,6 +90,8 @@ def check_key(method: SignatureMethod, key: object, min_rsa_key_size: int) -> No
 def verify_value(method: SignatureMethod, key: PublicKey, data: bytes, value: bytes) -> bool:
     """True when ``value`` is a valid signature of ``data`` (key already checked)."""
     try:
+        if isinstance(key, gost.PublicKey):
+            return key.verify(method.gost_digest, data, value)
         if isinstance(key, rsa.RSAPublicKey):
             key.verify(value, data, padding.PKCS1v15(), method.hash)
         else:
@@ -52,7 +107,9 @@ def verify_value(method: SignatureMethod, key: PublicKey, data: bytes, value: by
 
 
 def sign_value(method: SignatureMethod, key: PrivateKey, data: bytes) -> bytes:
-    """SignatureValue bytes of ``data`` (raw r||s for ECDSA)."""
+    """SignatureValue bytes of ``data`` (raw r||s for ECDSA, s||r for GOST)."""
+    if isinstance(key, gost.PrivateKey) and method.key_kind == "gost":
+        return key.sign(method.gost_digest, data)
     if isinstance(key, rsa.RSAPrivateKey) and method.key_kind == "rsa":
         return key.sign(data, padding.PKCS1v15(), method.hash)
     if isinstance(key, ec.EllipticCurvePrivateKey) and method.key_kind == "ecdsa":

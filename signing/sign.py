@@ -19,9 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from lxml import etree
 
+from . import gost
 from .algorithms import C14N, SUPPORTED_DIGESTS, Digest, SignatureMethod, Transform
 from .c14n import canonicalize
-from .crypto import PrivateKey, sign_value
+from .crypto import PrivateKey, certificate_key, sign_value
 from .names import DS, EXC_C14N, ID_ATTRIBUTES, SIGNED_PROPERTIES_TYPE, XADES, ds, xades
 from .structure import signature_parts
 
@@ -37,9 +38,10 @@ def sign(
     reference_id: str | None = None,
     signature_id: str | None = None,
     signedinfo_c14n: C14N = C14N.EXCLUSIVE,
-    data_digest: Digest = Digest.SHA256,
-    properties_digest: Digest = Digest.SHA256,
+    data_digest: Digest | None = None,
+    properties_digest: Digest | None = None,
     properties_transforms: bool = True,
+    key_info_reference: bool = False,
     issuer_name_style: IssuerNameStyle = "rfc4514",
     signing_time: datetime | None = None,
     signature_method: SignatureMethod | None = None,
@@ -47,15 +49,19 @@ def sign(
     """Insert a XAdES-BES ds:Signature as the first child of ``element``; return it.
 
     ``element`` keeps its Id unless ``reference_id`` is given (default
-    ``signed-data-container``). ``properties_transforms=False`` writes the SignedProperties
-    reference without transforms (inclusive c14n in the element's own tree).
+    ``signed-data-container``). Digests default to the signature method's own (SHA-256 for
+    RSA/ECDSA, Streebog of the key's size for GOST). ``properties_transforms=False`` writes
+    the SignedProperties reference without transforms (inclusive c14n in the element's own
+    tree); ``key_info_reference=True`` adds a third reference that signs ds:KeyInfo.
     ``issuer_name_style`` only changes how X509IssuerName is spelled.
     """
     method = signature_method or _default_method(private_key)
+    data_digest = data_digest or _default_digest(method)
+    properties_digest = properties_digest or data_digest
     for digest in (data_digest, properties_digest):
         if Digest(digest) not in SUPPORTED_DIGESTS:
             raise ValueError(f"digest {digest} is not supported for signing")
-    if _public_der(private_key) != _public_der(certificate.public_key()):
+    if not _key_fits(private_key, certificate):
         raise ValueError("the private key does not belong to the certificate")
     if element.find(ds("Signature")) is not None:
         raise ValueError("the element is already signed")
@@ -87,8 +93,12 @@ def sign(
         properties_digest,
         Type=SIGNED_PROPERTIES_TYPE,
     )
+    if key_info_reference:
+        _reference(signed_info, f"#{signature_id}-keyinfo", [Transform.EXCLUSIVE], data_digest)
     _sub(signature, ds("SignatureValue"))
     key_info = _sub(signature, ds("KeyInfo"))
+    if key_info_reference:
+        key_info.set("Id", f"{signature_id}-keyinfo")
     der = certificate.public_bytes(Encoding.DER)
     _sub(_sub(key_info, ds("X509Data")), ds("X509Certificate"), _b64(der))
     _qualifying_properties(
@@ -155,6 +165,10 @@ def _prefix_list(inclusive_namespaces: etree._Element | None) -> list[str]:
 
 
 def _default_method(key: PrivateKey) -> SignatureMethod:
+    if isinstance(key, gost.PrivateKey):
+        if key.key_size == 512:
+            return SignatureMethod.GOSTR34102012_512
+        return SignatureMethod.GOSTR34102012_256
     if isinstance(key, rsa.RSAPrivateKey):
         return SignatureMethod.RSA_SHA256
     if isinstance(key, ec.EllipticCurvePrivateKey):
@@ -162,9 +176,26 @@ def _default_method(key: PrivateKey) -> SignatureMethod:
     raise ValueError(f"unsupported key type {type(key).__name__}")
 
 
-def _public_der(key: object) -> bytes:
-    public = key.public_key() if hasattr(key, "public_key") else key
-    return public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)  # type: ignore[union-attr]
+def _default_digest(method: SignatureMethod) -> Digest:
+    if method is SignatureMethod.GOSTR34102012_512:
+        return Digest.GOSTR3411_2012_512
+    if method is SignatureMethod.GOSTR34102012_256:
+        return Digest.GOSTR3411_2012_256
+    return Digest.SHA256
+
+
+def _key_fits(key: PrivateKey, certificate: x509.Certificate) -> bool:
+    """True when ``certificate`` carries the public half of ``key``."""
+    public = certificate_key(certificate)
+    if isinstance(key, gost.PrivateKey):
+        return (
+            isinstance(public, gost.PublicKey)
+            and key.subject_public_key_info() == public.subject_public_key_info()
+        )
+    if isinstance(public, gost.PublicKey):
+        return False
+    spki = Encoding.DER, PublicFormat.SubjectPublicKeyInfo
+    return key.public_key().public_bytes(*spki) == public.public_bytes(*spki)
 
 
 def _b64(data: bytes) -> str:

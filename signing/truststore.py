@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from . import gost
 from .errors import CertificateError, CertificateReason
 
 MAX_CHAIN_LENGTH = 8
@@ -96,16 +98,39 @@ class TrustStore:
         cert: x509.Certificate, candidates: tuple[x509.Certificate, ...]
     ) -> x509.Certificate:
         for candidate in candidates:
-            try:
-                cert.verify_directly_issued_by(candidate)
-            except (InvalidSignature, ValueError, TypeError):
-                continue
-            return candidate
+            if _directly_issued_by(cert, candidate):
+                return candidate
         raise CertificateError(
             CertificateReason.BAD_CHAIN,
             f"signature of {_subject(cert)} does not verify with any trusted "
             f"{cert.issuer.rfc4514_string()}",
         )
+
+
+def _directly_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when ``issuer``'s key verifies ``cert``'s signature (GOST through the engine)."""
+    if cert.signature_algorithm_oid.dotted_string not in gost.CERT_SIGNATURE_ALGORITHMS:
+        try:
+            cert.verify_directly_issued_by(issuer)
+        except (InvalidSignature, ValueError, TypeError):
+            return False
+        return True
+    return _gost_signed_by(cert.public_bytes(Encoding.DER), issuer.public_bytes(Encoding.DER))
+
+
+@functools.lru_cache(maxsize=1024)
+def _gost_signed_by(cert_der: bytes, issuer_der: bytes) -> bool:
+    # The answer for one pair of certificates never changes, so it is cached.
+    try:
+        backend = gost.backend()
+    except gost.GostUnavailable as exc:
+        raise CertificateError(
+            CertificateReason.BAD_CHAIN, f"a GOST-signed certificate cannot be checked here: {exc}"
+        ) from None
+    try:
+        return backend.certificate_signed_by(cert_der, issuer_der)
+    except ValueError:
+        return False
 
 
 def _check_ca(issuer: x509.Certificate, intermediates_below: int) -> None:

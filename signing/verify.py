@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from lxml import etree
 
 from . import xades
@@ -35,7 +34,7 @@ from .algorithms import (
     Transform,
 )
 from .c14n import canonicalize, escape_attribute, exclude_first_child, in_signer_context
-from .crypto import check_key, verify_value
+from .crypto import certificate_key, check_key, verify_value
 from .errors import Reason, SignatureError
 from .names import ID_ATTRIBUTES, SIGNED_PROPERTIES_TYPE, ds
 from .structure import (
@@ -76,6 +75,10 @@ class VerifyPolicy:
 
 DEFAULT_POLICY = VerifyPolicy()
 
+#: References one SignedInfo may carry: the data, SignedProperties and a few more inside
+#: the signature (KeyInfo, Objects) that XAdES libraries sign.
+MAX_REFERENCES = 8
+
 
 @dataclass(frozen=True)
 class Verified:
@@ -89,6 +92,15 @@ class Verified:
 
 
 @dataclass(frozen=True)
+class _Inner:
+    """A reference to another element of the signature (e.g. KeyInfo)."""
+
+    reference: Reference
+    c14n: C14N
+    target: etree._Element
+
+
+@dataclass(frozen=True)
 class _Plan:
     """The references of a SignedInfo, checked against the document and the policy."""
 
@@ -97,6 +109,7 @@ class _Plan:
     properties: Reference | None
     properties_c14n: C14N
     signed_properties: etree._Element | None
+    inner: tuple[_Inner, ...] = ()
 
 
 def verify(element: etree._Element, policy: VerifyPolicy = DEFAULT_POLICY) -> Verified:
@@ -130,6 +143,15 @@ def verify(element: etree._Element, policy: VerifyPolicy = DEFAULT_POLICY) -> Ve
         )
         signing_time = xades.check(
             signature, plan.signed_properties, certificate, policy.digest_methods
+        )
+    for inner in plan.inner:
+        what = f"{etree.QName(inner.target).localname} ({inner.reference.uri})"
+        _check_digest(
+            inner.reference,
+            _candidates(
+                inner.target, inner.c14n, inner.reference.inclusive_prefixes, element, policy
+            ),
+            what,
         )
     return Verified(
         signed_element=element,
@@ -199,32 +221,75 @@ def _plan(
             Reason.WRAPPING,
             f"no reference points to the signed element (#{sorted(ids)[0]}); found {targets}",
         )
-    if len(data_refs) > 1 or len(references) > 2:
+    if len(data_refs) > 1:
         raise SignatureError(
-            Reason.BAD_REFERENCE,
-            "expected one reference to the request element and at most one to SignedProperties",
+            Reason.BAD_REFERENCE, "exactly one reference may cover the request element"
+        )
+    if len(references) > MAX_REFERENCES:
+        raise SignatureError(
+            Reason.BAD_REFERENCE, f"more than {MAX_REFERENCES} references in ds:SignedInfo"
         )
     data = data_refs[0]
     data_c14n = _data_c14n(data, policy)
-    others = [ref for ref in references if ref is not data]
     signed_properties = xades.find_signed_properties(signature)
-    properties = others[0] if others else None
+    properties: Reference | None = None
     properties_c14n = C14N.INCLUSIVE
-    if properties is not None:
-        if signed_properties is None or properties.uri[1:] != signed_properties.get("Id"):
+    inner: list[_Inner] = []
+    for ref in references:
+        if ref is data:
+            continue
+        target = _inside_signature(signature, ref)
+        if target is not None and target is signed_properties:
+            if properties is not None:
+                raise SignatureError(
+                    Reason.BAD_REFERENCE, "SignedProperties is referenced more than once"
+                )
+            if ref.type not in (None, SIGNED_PROPERTIES_TYPE):
+                raise SignatureError(Reason.BAD_REFERENCE, f"unexpected reference Type {ref.type}")
+            properties, properties_c14n = ref, _inner_c14n(ref, policy)
+        elif target is None or ref.type == SIGNED_PROPERTIES_TYPE:
             raise SignatureError(
                 Reason.BAD_REFERENCE,
-                f"reference {properties.uri} points to neither the request element nor "
-                "this signature's xades:SignedProperties",
+                f"reference {ref.uri} points to neither the request element nor an element "
+                "of this signature (its xades:SignedProperties, KeyInfo or Object)",
             )
-        if properties.type not in (None, SIGNED_PROPERTIES_TYPE):
-            raise SignatureError(
-                Reason.BAD_REFERENCE, f"unexpected reference Type {properties.type}"
-            )
-        properties_c14n = _properties_c14n(properties, policy)
-    elif policy.require_xades:
+        else:
+            inner.append(_Inner(ref, _inner_c14n(ref, policy), target))
+    if properties is None and policy.require_xades:
         raise SignatureError(Reason.XADES_MISSING, "signed XAdES SignedProperties are required")
-    return _Plan(data, data_c14n, properties, properties_c14n, signed_properties)
+    return _Plan(data, data_c14n, properties, properties_c14n, signed_properties, tuple(inner))
+
+
+def _inside_signature(signature: etree._Element, ref: Reference) -> etree._Element | None:
+    """The one element of ``signature`` whose Id the reference names, if it may be signed.
+
+    SignedInfo and SignatureValue (and what contains them) cannot be covered by a
+    reference of the same signature; such a reference is refused.
+    """
+    assert ref.uri is not None
+    value = ref.uri[1:]
+    found = [
+        node
+        for node in signature.iter(tag=etree.Element)
+        if any(node.get(name) == value for name in ID_ATTRIBUTES)
+    ]
+    if not found:
+        return None
+    if len(found) > 1:
+        raise SignatureError(Reason.WRAPPING, f"Id {value!r} occurs more than once")
+    target = found[0]
+    signed_info, signature_value = signature[0], signature[1]
+    for node in (signed_info, signature_value):
+        if target is node or target in node.iterancestors() or node in target.iterancestors():
+            raise SignatureError(
+                Reason.BAD_REFERENCE,
+                f"reference {ref.uri} covers ds:SignedInfo or ds:SignatureValue of its own signature",
+            )
+    if target is signature:
+        raise SignatureError(
+            Reason.BAD_REFERENCE, f"reference {ref.uri} covers its own ds:Signature"
+        )
+    return target
 
 
 def _allowed_c14n(transform: Transform, policy: VerifyPolicy) -> C14N:
@@ -251,14 +316,16 @@ def _data_c14n(ref: Reference, policy: VerifyPolicy) -> C14N:
     return _allowed_c14n(chain[1], policy)
 
 
-def _properties_c14n(ref: Reference, policy: VerifyPolicy) -> C14N:
-    """Transforms of the SignedProperties reference: none (inclusive) or one c14n."""
+def _inner_c14n(ref: Reference, policy: VerifyPolicy) -> C14N:
+    """Transforms of a reference inside the signature (SignedProperties, KeyInfo, …): none
+    (inclusive c14n) or one c14n."""
     chain = ref.transforms
     if not chain:
         return C14N.INCLUSIVE
     if len(chain) > 1 or chain[0] is Transform.ENVELOPED:
         raise SignatureError(
-            Reason.BAD_REFERENCE, "the SignedProperties reference allows one c14n transform only"
+            Reason.BAD_REFERENCE,
+            f"reference {ref.uri} inside the signature allows one c14n transform only",
         )
     return _allowed_c14n(chain[0], policy)
 
@@ -288,15 +355,10 @@ def _check_signature_value(
 ) -> bytes:
     """The canonical SignedInfo bytes that the SignatureValue verifies."""
     method = claimed.signature_method
-    try:
-        key = certificate.public_key()
-    except UnsupportedAlgorithm:
-        raise SignatureError(
-            Reason.ALGORITHM_UNSUPPORTED, "the certificate's key algorithm is not supported"
-        ) from None
+    key = certificate_key(certificate)
     check_key(method, key, policy.min_rsa_key_size)
     for data in _candidates(signed_info, claimed.c14n, claimed.c14n_prefixes, element, policy):
-        if verify_value(method, key, data, value):  # type: ignore[arg-type]
+        if verify_value(method, key, data, value):
             return data
     raise SignatureError(
         Reason.BAD_SIGNATURE, "SignatureValue does not verify with the KeyInfo certificate"
@@ -323,6 +385,7 @@ def _check_data(
     ids = [plan.data.uri[1:]]
     if plan.properties is not None:
         ids.append(plan.properties.uri[1:])
+    ids.extend(inner.reference.uri[1:] for inner in plan.inner)
     _check_unique_ids(element, full, ids)
 
     def candidates() -> Iterator[bytes]:

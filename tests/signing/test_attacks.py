@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 from signing_helpers import DS, HM, body_element, one, parse, signature_of, wire
 
-from signing import SignatureError, VerifyPolicy, sign, verify
+from signing import SignatureError, VerifyPolicy, gost, sign, verify
 from signing.algorithms import C14N, Digest
 from signing.sign import seal
 
@@ -294,38 +294,55 @@ def test_insecure_algorithms_refused(root, signature, path, uri):
 
 
 @pytest.mark.parametrize(
+    "uri",
+    [
+        "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-256",
+        "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-512",
+    ],
+)
+def test_gost_method_with_an_rsa_certificate(root, signature, uri, demo_pki):
+    if not gost.available():
+        pytest.skip(gost.unavailable_reason())
+    set_algorithm(signature, SIGNATURE_METHOD, uri)
+    message = refused(body_element(wire(root)), "bad-signature")
+    assert "needs a GOST certificate key" in message
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "http://www.w3.org/2001/04/xmldsig-more#gostr34102001-gostr3411",
+        "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102001-gostr3411",
+    ],
+)
+def test_gost_2001_signature_refused_with_its_name(root, signature, uri):
+    set_algorithm(signature, SIGNATURE_METHOD, uri)
+    message = refused(body_element(wire(root)), "algorithm-insecure")
+    assert "GOST R 34.10-2001" in message and "withdrawn" in message
+    assert uri in message
+
+
+@pytest.mark.parametrize(
     ("path", "uri"),
     [
         (
             SIGNATURE_METHOD,
             "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-256",
         ),
-        (
-            SIGNATURE_METHOD,
-            "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-512",
-        ),
-        (SIGNATURE_METHOD, "http://www.w3.org/2001/04/xmldsig-more#gostr34102001-gostr3411"),
         (DATA_DIGEST, "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34112012-256"),
         (DATA_DIGEST, "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34112012-512"),
         (PROPS_DIGEST, "http://www.w3.org/2001/04/xmldsig-more#gostr3411"),
     ],
 )
-def test_gost_algorithms_not_supported_yet(root, signature, path, uri):
+def test_gost_without_the_engine_says_what_the_server_lacks(
+    root, signature, path, uri, monkeypatch
+):
+    monkeypatch.setattr(gost, "_backend", None)
+    monkeypatch.setattr(gost, "_backend_error", gost.GostUnavailable("no engine (test)"))
     set_algorithm(signature, path, uri)
     message = refused(body_element(wire(root)), "algorithm-unsupported")
-    assert "GOST algorithms are not supported yet" in message
+    assert "no engine (test)" in message
     assert uri in message
-
-
-def test_gost_cert_digest_not_supported_yet(root, signature, demo_pki):
-    set_algorithm(
-        signature,
-        ".//xades:CertDigest/ds:DigestMethod",
-        "http://www.w3.org/2001/04/xmldsig-more#gostr3411",
-    )
-    seal(signature, demo_pki.rsa.key)
-    message = refused(body_element(wire(root)), "algorithm-unsupported")
-    assert "GOST algorithms are not supported yet" in message
 
 
 @pytest.mark.parametrize(

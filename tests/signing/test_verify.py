@@ -230,7 +230,8 @@ def test_results_and_policies_are_frozen(signed_envelope, demo_pki):
     "field",
     [
         {"digest_methods": frozenset({Digest.SHA1})},
-        {"digest_methods": frozenset({Digest.GOSTR3411_2012_256})},
+        {"digest_methods": frozenset({Digest.MD5})},
+        {"signature_methods": frozenset({SignatureMethod.GOSTR34102001})},
         {"signature_methods": frozenset({SignatureMethod.RSA_SHA1})},
     ],
 )
