@@ -102,7 +102,7 @@ class AcceptPipeline:
         root = parse_xml(request.body)  # 1 transport guard: hardened parse
         envelope = split_envelope(root)
         operation = known.operation = self.registry.route(  # 2 route
-            service, request.soap_action, envelope.body.tag
+            service, request.soap_action, envelope.body.tag, envelope.wcf_action
         )
         header = known.header = read_request_header(envelope)  # 3 header
         known.version = request_version(envelope.body)

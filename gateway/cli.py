@@ -267,27 +267,58 @@ def pki() -> None:
     """Demo certificate authority for test stands."""
 
 
+_ALGORITHMS = ("rsa", "gost2012-256", "gost2012-512")
+
+
+def _pki_call(call):  # type: ignore[no-untyped-def]
+    """Run a PKI call; a missing GOST engine or a wrong CA becomes one line, not a traceback."""
+    from signing.gost import GostUnavailable
+
+    try:
+        return call()
+    except (GostUnavailable, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @pki.command("init")
 @click.option("--out", required=True, type=click.Path(file_okay=False))
-def pki_init(out: str) -> None:
+@click.option(
+    "--algorithm",
+    type=click.Choice(_ALGORITHMS),
+    default="rsa",
+    show_default=True,
+    help="Key of the CA (GOST needs the OpenSSL gost engine).",
+)
+def pki_init(out: str, algorithm: str) -> None:
     """Create ca.pem and ca.key in OUT."""
     from signing.pki import init_ca
 
-    init_ca(Path(out))
-    click.echo(f"CA written to {Path(out) / 'ca.pem'}")
+    _pki_call(lambda: init_ca(Path(out), algorithm=algorithm))  # type: ignore[arg-type]
+    click.echo(f"CA ({algorithm}) written to {Path(out) / 'ca.pem'}")
 
 
 @pki.command("issue")
 @click.option("--ca", "ca_dir", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--org", "org_guid", required=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--key-type", type=click.Choice(["rsa", "ec"]), default="rsa")
-def pki_issue(ca_dir: str, org_guid: str, out: str, key_type: str) -> None:
+@click.option(
+    "--algorithm",
+    "--key-type",
+    "key_type",
+    type=click.Choice(["rsa", "ec", "gost2012-256", "gost2012-512"]),
+    default=None,
+    help="Key of the organisation (default: rsa, or gost2012-256 under a GOST CA).",
+)
+def pki_issue(ca_dir: str, org_guid: str, out: str, key_type: str | None) -> None:
     """Issue key.pem + cert.pem for an organisation."""
-    from signing.pki import issue
+    from signing import gost
+    from signing.pki import CA_KEY, issue, load_private_key
 
-    issue(Path(ca_dir), org_guid, Path(out), key_type=key_type)
-    click.echo(f"key.pem and cert.pem written to {out}")
+    if key_type is None:
+        ca_key = _pki_call(lambda: load_private_key(Path(ca_dir) / CA_KEY))
+        key_type = "gost2012-256" if isinstance(ca_key, gost.PrivateKey) else "rsa"
+    _pki_call(lambda: issue(Path(ca_dir), org_guid, Path(out), key_type=key_type))  # type: ignore[arg-type]
+    click.echo(f"key.pem and cert.pem ({key_type}) written to {out}")
 
 
 @main.group()
@@ -873,8 +904,22 @@ def formats_check(bundle_dir: str) -> None:
 @click.option(
     "--flats", type=int, default=20, show_default=True, help="Flats (accounts, devices) per house."
 )
+@click.option(
+    "--algorithm",
+    type=click.Choice(_ALGORITHMS),
+    default="rsa",
+    show_default=True,
+    help="Keys the demo organisations sign with.",
+)
 @_store_options
-def demo(url: str, houses: int, flats: int, data_dir: str | None, database_url: str | None) -> None:
+def demo(
+    url: str,
+    houses: int,
+    flats: int,
+    algorithm: str,
+    data_dir: str | None,
+    database_url: str | None,
+) -> None:
     """Onboard synthetic houses through the real SOAP API.
 
     Per house: house ► accounts ► devices ► readings ► history export, then the money path:
@@ -893,6 +938,7 @@ def demo(url: str, houses: int, flats: int, data_dir: str | None, database_url: 
         houses,
         flats,
         Console(),
+        algorithm=algorithm,  # type: ignore[arg-type]
     )
     if tally.errors or tally.failed_steps:
         sys.exit(1)

@@ -31,7 +31,7 @@ from gateway.passwords import hash_password, new_password
 from gateway.zeep_client import GisClient, fault_code
 from persistence import organizations
 from signing import fingerprint
-from signing.pki import init_ca, issue, load_certificate
+from signing.pki import KeyAlgorithm, init_ca, issue, load_certificate
 
 HM_PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
 DM_PATH = "/ext-bus-device-metering-service/services/DeviceMeteringAsync"
@@ -96,14 +96,17 @@ def register_demo_organisation(
     org_guid: str = DEMO_UO,
     name: str = "Demo management company",
     role: str = "uo",
+    algorithm: KeyAlgorithm = "rsa",
 ) -> tuple[str, Path, Path, str]:
-    """A demo CA (trusted) and a demo organisation with certificate and password."""
-    ca_dir = pki_dir / "ca"
+    """A demo CA (trusted) and a demo organisation with certificate and password;
+    ``algorithm`` (rsa, gost2012-256, gost2012-512) picks the keys of both."""
+    suffix = "" if algorithm == "rsa" else f"-{algorithm}"
+    ca_dir = pki_dir / f"ca{suffix}"
     if not (ca_dir / "ca.pem").exists():
-        init_ca(ca_dir, common_name="hcs-gateway demo CA")
-    org_dir = pki_dir / org_guid
+        init_ca(ca_dir, common_name=f"hcs-gateway demo CA{suffix}", algorithm=algorithm)
+    org_dir = pki_dir / f"{org_guid}{suffix}"
     if not (org_dir / "cert.pem").exists():
-        issue(ca_dir, org_guid, org_dir)
+        issue(ca_dir, org_guid, org_dir, key_type=algorithm)
     ca, cert = load_certificate(ca_dir / "ca.pem"), load_certificate(org_dir / "cert.pem")
     password = new_password()
     with sessions.begin() as session:
@@ -582,10 +585,13 @@ def run_demo(
     houses: int,
     flats: int,
     console: Console,
+    algorithm: KeyAlgorithm = "rsa",
 ) -> Tally:
-    org_guid, key, cert, password = register_demo_organisation(sessions, pki_dir)
+    org_guid, key, cert, password = register_demo_organisation(
+        sessions, pki_dir, algorithm=algorithm
+    )
     bank_guid, bank_key, bank_cert, bank_password = register_demo_organisation(
-        sessions, pki_dir, DEMO_BANK, "Demo bank", "bank"
+        sessions, pki_dir, DEMO_BANK, "Demo bank", "bank", algorithm=algorithm
     )
     url = url.rstrip("/")
     hm = GisClient(url + HM_PATH + "?wsdl", org_guid, key, cert, password=password)

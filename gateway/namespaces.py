@@ -9,6 +9,8 @@ HOUSE_MANAGEMENT_SERVICE = (
 DEVICE_METERING = "http://dom.gosuslugi.ru/schema/integration/device-metering/"
 NSI_BASE = "http://dom.gosuslugi.ru/schema/integration/nsi-base/"
 DS = "http://www.w3.org/2000/09/xmldsig#"
+#: The header namespace of the Action block a .NET WCF client sends on every call.
+WCF_ADDRESSING_NONE = "http://schemas.microsoft.com/ws/2005/05/addressing/none"
 
 
 def qname(ns: str, local: str) -> str:

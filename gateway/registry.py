@@ -116,8 +116,25 @@ class Registry:
     def operation(self, service_name: str, operation_name: str) -> Operation:
         return self.by_name(service_name).operations[operation_name]
 
-    def route(self, service: Service, soap_action: str | None, body_tag: str) -> Operation:
-        """Find the operation by SOAPAction (quoted or not) and check the body element matches."""
+    def route(
+        self,
+        service: Service,
+        soap_action: str | None,
+        body_tag: str,
+        wcf_action: str | None = None,
+    ) -> Operation:
+        """Find the operation by SOAPAction (quoted or not), check the body element matches,
+        and that a WCF ``Action`` header, when sent, names the same operation."""
+        op = self._route(service, soap_action, body_tag)
+        if wcf_action is not None:
+            named = wcf_action[4:] if wcf_action.startswith("urn:") else wcf_action
+            if named != op.name:
+                raise UnsupportedOperation(
+                    f"The WCF Action header names '{wcf_action}' but the request is urn:{op.name}."
+                )
+        return op
+
+    def _route(self, service: Service, soap_action: str | None, body_tag: str) -> Operation:
         action = (soap_action or "").strip().strip('"').strip()
         name = action[4:] if action.startswith("urn:") else action
         by_element = [op for op in service.operations.values() if op.request_element == body_tag]

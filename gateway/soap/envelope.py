@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from lxml import etree
 
 from gateway.errors import FormatError, GatewayError
-from gateway.namespaces import BASE, SOAP_ENV, qname
+from gateway.namespaces import BASE, SOAP_ENV, WCF_ADDRESSING_NONE, qname
 
 _ENVELOPE = qname(SOAP_ENV, "Envelope")
 _HEADER = qname(SOAP_ENV, "Header")
@@ -17,8 +17,12 @@ _BODY = qname(SOAP_ENV, "Body")
 _FAULT = qname(SOAP_ENV, "Fault")
 _MUST_UNDERSTAND = qname(SOAP_ENV, "mustUnderstand")
 
+#: WCF's ``<Action s:mustUnderstand="1">urn:operation</Action>``, checked against the route.
+WCF_ACTION = qname(WCF_ADDRESSING_NONE, "Action")
 #: Header blocks the gateway understands; anything else with mustUnderstand="1" is refused.
-UNDERSTOOD_HEADERS = frozenset({qname(BASE, "RequestHeader"), qname(BASE, "ISRequestHeader")})
+UNDERSTOOD_HEADERS = frozenset(
+    {qname(BASE, "RequestHeader"), qname(BASE, "ISRequestHeader"), WCF_ACTION}
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,12 @@ class Envelope:
 
     def header(self, tag: str) -> etree._Element | None:
         return next((h for h in self.headers if h.tag == tag), None)
+
+    @property
+    def wcf_action(self) -> str | None:
+        """The text of a WCF ``Action`` header block, if the client sent one."""
+        block = self.header(WCF_ACTION)
+        return None if block is None else (block.text or "").strip()
 
 
 def _children(element: etree._Element) -> list[etree._Element]:
