@@ -898,6 +898,79 @@ def formats_check(bundle_dir: str) -> None:
         sys.exit(1)
 
 
+@main.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--trust",
+    "trust_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="PEM of a CA certificate, or the signer's own certificate (pinned); repeatable. "
+    "Default: the store's trust anchors.",
+)
+@click.option("--at", "at_text", default=None, help="Check the certificate at this ISO time.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_store_options
+def verify_command(
+    file: str,
+    trust_files: tuple[str, ...],
+    at_text: str | None,
+    as_json: bool,
+    data_dir: str | None,
+    database_url: str | None,
+) -> None:
+    """Explain why the signature of FILE is accepted or refused (exit 0 only when valid).
+
+    FILE is a whole SOAP envelope or only the signed element, of any GIS service.
+    """
+    import json
+
+    from gateway.verify_report import render_diagnosis
+    from gateway.xmlparse import parse_xml
+    from signing import TrustStore
+    from signing.diagnose import diagnose, signed_element
+
+    try:
+        root = parse_xml(Path(file).read_bytes())
+        element = signed_element(root)
+    except Exception as exc:  # noqa: BLE001 - any unreadable input is a usage error
+        click.echo(f"gateway verify: {file} is not a readable XML packet: {exc}", err=True)
+        sys.exit(2)
+    at = None
+    if at_text:
+        try:
+            at = datetime.fromisoformat(at_text)
+        except ValueError:
+            click.echo(f"gateway verify: --at {at_text!r} is not an ISO time", err=True)
+            sys.exit(2)
+        if at.tzinfo is None:
+            from datetime import UTC
+
+            at = at.replace(tzinfo=UTC)
+    if trust_files:
+        trust: TrustStore | None = TrustStore.from_pem_files(*(Path(n) for n in trust_files))
+    else:
+        from persistence import organizations
+
+        with _runtime(data_dir, database_url)() as session:
+            pems = organizations.trust_anchor_pems(session)
+        trust = _trust_from_pems(pems) if pems else None
+    report = diagnose(element, trust, at)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_diagnosis(report))
+    sys.exit(0 if report.valid else 1)
+
+
+def _trust_from_pems(pems: list[str]):  # type: ignore[no-untyped-def]
+    from cryptography import x509
+
+    from signing import TrustStore
+
+    return TrustStore(x509.load_pem_x509_certificate(pem.encode()) for pem in pems)
+
+
 @main.command()
 @click.option("--url", required=True, help="The running gateway, e.g. http://127.0.0.1:8080")
 @click.option("--houses", type=int, default=3, show_default=True)
