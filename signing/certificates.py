@@ -11,6 +11,22 @@ from cryptography.hazmat.primitives.serialization import Encoding
 ORG_URI_PREFIX = "urn:gis-zhkh:orgppaguid:"
 
 
+#: Short names of the Russian attributes of qualified certificates (Order of the FSB No. 795).
+RUSSIAN_NAME_OIDS: dict[str, str] = {
+    "1.2.643.100.1": "OGRN",
+    "1.2.643.100.5": "OGRNIP",
+    "1.2.643.100.3": "SNILS",
+    "1.2.643.3.131.1.1": "INN",
+    "1.2.643.100.4": "INNLE",
+}
+
+
+def readable_name(name: x509.Name) -> str:
+    """RFC 4514 string of ``name`` with OGRN, INN, SNILS… spelled out instead of OIDs."""
+    overrides = {x509.ObjectIdentifier(oid): short for oid, short in RUSSIAN_NAME_OIDS.items()}
+    return name.rfc4514_string(overrides)
+
+
 def fingerprint(cert: x509.Certificate) -> str:
     """SHA-256 of the DER certificate, lower-case hex."""
     return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()

@@ -22,6 +22,7 @@ from lxml import etree
 from . import xades
 from .algorithms import C14N, Transform
 from .c14n import canonicalize, exclude_first_child, in_signer_context
+from .certificates import readable_name
 from .crypto import certificate_key, check_key, verify_value
 from .errors import CertificateError, SignatureError
 from .names import ID_ATTRIBUTES, ds
@@ -168,14 +169,14 @@ def _certificate_report(
         problem = "no trust anchors given (--trust) and none in the store"
     else:
         try:
-            chain = tuple(link.subject.rfc4514_string() for link in trust.chain(cert))
+            chain = tuple(readable_name(link.subject) for link in trust.chain(cert))
             trust.validate(cert, at)
             trusted = True
         except CertificateError as exc:
             problem = f"{exc.reason}: {exc.message}"
     return CertificateReport(
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
+        subject=readable_name(cert.subject),
+        issuer=readable_name(cert.issuer),
         serial=f"{cert.serial_number} (0x{cert.serial_number:x})",
         not_before=cert.not_valid_before_utc.isoformat(),
         not_after=cert.not_valid_after_utc.isoformat(),
