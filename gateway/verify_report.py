@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from signing.diagnose import Diagnosis
+from datetime import UTC, datetime
+
+from cryptography import x509
+
+from signing import TrustStore
+from signing.diagnose import Diagnosis, diagnose, signed_element
+
+#: Fault codes of refusals the signature diagnosis explains.
+SIGNATURE_CODES = frozenset({"AUT011004", "AUT011005"})
 
 
 def render_diagnosis(report: Diagnosis) -> str:
@@ -52,3 +60,17 @@ def render_diagnosis(report: Diagnosis) -> str:
             lines.append(f"  SigningTime: {report.signing_time}")
     lines += ["", ("VALID: " if report.valid else "INVALID: ") + report.verdict]
     return "\n".join(lines)
+
+
+def diagnose_packet(raw: bytes, trust_pems: list[str], at: datetime) -> str | None:
+    """The rendered diagnosis of a stored packet's signature at ``at`` (its arrival), or None
+    when the bytes hold no readable signed element."""
+    from gateway.xmlparse import parse_xml
+
+    try:
+        element = signed_element(parse_xml(raw))
+    except Exception:  # noqa: BLE001 - a refused packet may be anything
+        return None
+    anchors = [x509.load_pem_x509_certificate(pem.encode()) for pem in trust_pems]
+    when = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return render_diagnosis(diagnose(element, TrustStore(anchors) if anchors else None, when))

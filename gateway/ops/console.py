@@ -313,6 +313,7 @@ class Console:
         with self.rt.reader() as db:
             found = ops_packets.detail(db, guid)
             raw = ops_packets.raw_bytes(db, found.packet) if found else b""
+            diagnosis = self._signature_diagnosis(db, found, raw)
         if found is None:
             return self._render(
                 "missing.html", 404, guid=guid, operator=operator, csrf=session["csrf"]
@@ -328,7 +329,18 @@ class Console:
             csrf=session["csrf"],
             operator=operator,
             refresh=found.packet.state in ("received", "processing"),
+            diagnosis=diagnosis,
         )
+
+    @staticmethod
+    def _signature_diagnosis(db: Any, found: Any, raw: bytes | None) -> str | None:
+        """For a packet refused for its signature or certificate: the `gateway verify` report."""
+        from gateway.verify_report import SIGNATURE_CODES, diagnose_packet
+        from persistence import organizations
+
+        if found is None or not raw or found.packet.error_code not in SIGNATURE_CODES:
+            return None
+        return diagnose_packet(raw, organizations.trust_anchor_pems(db), found.packet.received_at)
 
     def _raw(self, guid: str) -> Response:
         with self.rt.reader() as db:

@@ -167,3 +167,14 @@ def test_demo_runs_on_gost_keys(gost_stand) -> None:
     ca_dir = gost_stand["data_dir"] / "demo-pki" / "ca-gost2012-512"  # type: ignore[operator]
     key = load_private_key(ca_dir / "ca.key")
     assert isinstance(key, gost.PrivateKey) and key.key_size == 512
+
+
+def test_server_without_the_engine_names_what_it_lacks(gost_stand, tmp_path) -> None:
+    server = start_server(gost_stand["data_dir"], {"GATEWAY_DISABLE_GOST": "1"})  # type: ignore[arg-type]
+    try:
+        response, _ = post_wcf({**gost_stand, "server": server}, tmp_path, "urn:importHouseUOData")
+    finally:
+        stop_server(server)
+    assert fault_code(response) == "AUT011005"
+    assert "libengine-gost-openssl" in response.text
+    assert "gostr34102012-gostr34112012-256" in response.text

@@ -130,3 +130,21 @@ def test_disabled_operator_and_logout_end_the_session(ops_stand: OpsStand) -> No
         timeout=10,
     )
     assert session.get(ops_stand.url + "/console/", timeout=10).url.endswith("/console/login")
+
+
+def test_rejected_signature_page_shows_the_diagnosis(ops_stand: OpsStand) -> None:
+    session = login(ops_stand)
+    page = session.get(f"{ops_stand.url}/console/packets/{ops_stand.rejected}", timeout=10)
+    assert page.status_code == 200
+    match = re.search(r'<pre class="xml" id="signature-diagnosis">(.*?)</pre>', page.text, re.S)
+    assert match, page.text
+    report = match.group(1)
+    # The house import's FloorCount was changed after signing: the data reference differs,
+    # the SignedInfo itself still verifies, the certificate is trusted.
+    assert "URI=#" in report and "MISMATCH" in report
+    assert "signature value:  verifies" in report
+    assert "trusted:  yes" in report
+    assert "INVALID: signature refused (digest-mismatch)" in report
+    # A packet refused before any signature check gets no diagnosis section.
+    other = session.get(f"{ops_stand.url}/console/packets/{ops_stand.script_rejected}", timeout=10)
+    assert "signature-diagnosis" not in other.text
