@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from lxml import etree
 
@@ -93,8 +94,9 @@ def _inclusive_subtree(element: etree._Element, algorithm: C14N) -> bytes:
     e.g. a default-namespace ds:SignedInfo (.NET) would not verify. The subtree is rebuilt
     as a document root that declares every namespace in scope, which lxml gets right.
     """
-    nsmap = element.nsmap
-    apex = etree.Element(element.tag, dict(element.attrib), nsmap=nsmap)
+    nsmap: Any = element.nsmap  # lxml allows the None key of a default namespace
+    attributes: Any = dict(element.attrib)
+    apex = etree.Element(element.tag, attributes, nsmap=nsmap)
     apex.text = element.text
     for child in element:
         apex.append(copy.deepcopy(child))
@@ -146,12 +148,12 @@ def _inherited_xml_attributes(element: etree._Element, *, version_11: bool) -> d
     parent = element.getparent()
     while parent is not None:
         for name, value in parent.attrib.items():
-            if name.startswith(_XML_PREFIX):
-                inherited.setdefault(name[len(_XML_PREFIX) :], value)
+            if str(name).startswith(_XML_PREFIX):
+                inherited.setdefault(str(name)[len(_XML_PREFIX) :], str(value))
         parent = parent.getparent()
     for name in element.attrib:
-        if name.startswith(_XML_PREFIX):
-            inherited.pop(name[len(_XML_PREFIX) :], None)
+        if str(name).startswith(_XML_PREFIX):
+            inherited.pop(str(name)[len(_XML_PREFIX) :], None)
     if version_11:
         inherited.pop("id", None)
         if "base" in inherited:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -126,6 +126,7 @@ def diagnose(
         return Diagnosis(name, at.isoformat(), False, verdict or exc.message)
     certificate: x509.Certificate | None = None
     cert_report: CertificateReport | None = None
+    cert_problem: str | None
     try:
         certificate = read_certificate(key_info)
     except SignatureError as exc:
@@ -243,56 +244,48 @@ def _find_id(root: etree._Element, value: str) -> list[etree._Element]:
 def _reference_report(
     ref: Reference, element: etree._Element, signature: etree._Element
 ) -> ReferenceReport:
-    expected = base64.b64encode(ref.digest_value).decode()
-    base = {
-        "uri": ref.uri,
-        "transforms": tuple(str(t) for t in ref.transforms),
-        "digest_method": str(ref.digest_method),
-        "expected": expected,
-    }
+    report = ReferenceReport(
+        uri=ref.uri,
+        target=None,
+        transforms=tuple(str(t) for t in ref.transforms),
+        digest_method=str(ref.digest_method),
+        expected=base64.b64encode(ref.digest_value).decode(),
+        computed=None,
+        matches=False,
+    )
     if not ref.uri or not ref.uri.startswith("#"):
-        return ReferenceReport(
-            target=None, computed=None, matches=False, problem="not a '#Id' reference", **base
-        )
+        return replace(report, problem="not a '#Id' reference")
     found = _find_id(element.getroottree().getroot(), ref.uri[1:])
     if len(found) != 1:
-        problem = "names no element" if not found else f"Id occurs {len(found)} times"
-        return ReferenceReport(target=None, computed=None, matches=False, problem=problem, **base)
+        return replace(
+            report, problem="names no element" if not found else f"Id occurs {len(found)} times"
+        )
     target = found[0]
+    report = replace(report, target=etree.QName(target).localname)
     c14n = next((t.c14n for t in ref.transforms if t.c14n), C14N.INCLUSIVE).without_comments
-    enveloped = Transform.ENVELOPED in ref.transforms and target is element
     try:
-        forms = []
-        for data in _forms(target, c14n, ref.inclusive_prefixes, element):
-            forms.append(data)
-        if enveloped:
+        forms = list(_forms(target, c14n, ref.inclusive_prefixes, element))
+        if Transform.ENVELOPED in ref.transforms and target is element:
             forms = [exclude_first_child(forms[0], element, signature)]
             if not c14n.exclusive and element.getparent() is not None:
                 standalone, inner = in_signer_context(element, element, signature)
                 forms.append(canonicalize(standalone, c14n, ref.inclusive_prefixes, exclude=inner))
         digests = [ref.digest_method.compute(data) for data in forms]
-    except (SignatureError, ValueError) as exc:
-        message = exc.message if isinstance(exc, SignatureError) else str(exc)
-        return ReferenceReport(
-            target=etree.QName(target).localname,
-            computed=None,
-            matches=False,
-            problem=message,
-            **base,
-        )
+    except SignatureError as exc:
+        return replace(report, problem=exc.message)
+    except ValueError as exc:
+        return replace(report, problem=str(exc))
     matching = next((d for d in digests if d == ref.digest_value), None)
-    computed = base64.b64encode(matching or digests[0]).decode()
     problem = None
     if matching is None:
         problem = "digest differs: the referenced content was changed after signing"
     elif target is not element and signature not in target.iterancestors():
         problem = "points outside the signed element"
-    return ReferenceReport(
-        target=etree.QName(target).localname,
-        computed=computed,
+    return replace(
+        report,
+        computed=base64.b64encode(matching or digests[0]).decode(),
         matches=matching is not None,
         problem=problem,
-        **base,
     )
 
 

@@ -500,7 +500,7 @@ class GostBackend:
             if not key:
                 self.lib.ERR_clear_error()
                 return False
-            ok = self.lib.X509_verify(cert, key) == 1
+            ok = bool(self.lib.X509_verify(cert, key) == 1)
             self.lib.ERR_clear_error()
             return ok
         finally:

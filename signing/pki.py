@@ -13,7 +13,7 @@ import os
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -93,11 +93,13 @@ def init_ca(
     if parent_dir is None:
         issuer_key: PrivateKey = key
         issuer_name = subject
-        issuer_public = key.public_key()
+        issuer_public: Any = key.public_key()
     else:
         issuer_key = load_private_key(Path(parent_dir) / CA_KEY)
         parent = load_certificate(Path(parent_dir) / CA_CERT)
         issuer_name, issuer_public = parent.subject, parent.public_key()
+    if isinstance(issuer_key, gost.PrivateKey):
+        raise ValueError("an RSA CA cannot be issued by a GOST CA")
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -123,7 +125,7 @@ def init_ca(
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public),  # type: ignore[arg-type]
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public),
             critical=False,
         )
         .sign(issuer_key, hashes.SHA256())
@@ -182,7 +184,7 @@ def issue(
         key = ec.generate_private_key(ec.SECP256R1())
     else:
         raise ValueError(f"unknown key type {key_type!r}")
-    assert not isinstance(ca_key, gost.PrivateKey)
+    assert not isinstance(ca_key, gost.PrivateKey) and not isinstance(key, gost.PrivateKey)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -250,8 +252,8 @@ def _pem_body(data: bytes, label: str) -> bytes:
     return base64.b64decode(b"".join(data[start + len(begin) : stop].split()))
 
 
-def _russian_attributes(*, ogrn: str | None, inn_le: str | None) -> list[x509.NameAttribute]:
-    attributes = []
+def _russian_attributes(*, ogrn: str | None, inn_le: str | None) -> list[x509.NameAttribute[str]]:
+    attributes: list[x509.NameAttribute[str]] = []
     if ogrn:
         attributes.append(x509.NameAttribute(OGRN, ogrn))
     if inn_le:

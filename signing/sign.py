@@ -122,7 +122,7 @@ def seal(signature: etree._Element, private_key: PrivateKey) -> None:
     signed_info, value, _ = signature_parts(signature)
     for ref in signed_info.iterchildren(ds("Reference")):
         transforms = [
-            Transform(t.get("Algorithm"))
+            Transform(t.get("Algorithm") or "")
             for t in ref.iterfind(f"{ds('Transforms')}/{ds('Transform')}")
         ]
         c14n = next((t.c14n for t in transforms if t.c14n), C14N.INCLUSIVE).without_comments
@@ -134,13 +134,20 @@ def seal(signature: etree._Element, private_key: PrivateKey) -> None:
                 raise ValueError("enveloped-signature only supported for the signature's parent")
             exclude = signature
         data = canonicalize(target, c14n, prefixes, exclude=exclude)
-        digest = Digest(ref.find(ds("DigestMethod")).get("Algorithm"))
-        ref.find(ds("DigestValue")).text = _b64(digest.compute(data))
-    c14n_el = signed_info.find(ds("CanonicalizationMethod"))
+        digest = Digest(_child(ref, "DigestMethod").get("Algorithm") or "")
+        _child(ref, "DigestValue").text = _b64(digest.compute(data))
+    c14n_el = _child(signed_info, "CanonicalizationMethod")
     prefixes = _prefix_list(c14n_el.find(f"{{{EXC_C14N}}}InclusiveNamespaces"))
-    data = canonicalize(signed_info, C14N(c14n_el.get("Algorithm")), prefixes)
-    method = SignatureMethod(signed_info.find(ds("SignatureMethod")).get("Algorithm"))
+    data = canonicalize(signed_info, C14N(c14n_el.get("Algorithm") or ""), prefixes)
+    method = SignatureMethod(_child(signed_info, "SignatureMethod").get("Algorithm") or "")
     value.text = _b64(sign_value(method, private_key, data))
+
+
+def _child(parent: etree._Element, local: str) -> etree._Element:
+    found = parent.find(ds(local))
+    if found is None:
+        raise ValueError(f"ds:{local} missing")
+    return found
 
 
 def issuer_name(name: x509.Name, style: IssuerNameStyle = "rfc4514") -> str:
@@ -149,7 +156,7 @@ def issuer_name(name: x509.Name, style: IssuerNameStyle = "rfc4514") -> str:
     if style == "rfc4514":
         return name.rfc4514_string()
     if style == "oid":
-        return ", ".join(f"{a.oid.dotted_string}={a.value}" for a in reversed(attributes))
+        return ", ".join(f"{a.oid.dotted_string}={a.value!s}" for a in reversed(attributes))
     if style == "reversed":
         return ", ".join(a.rfc4514_string() for a in attributes)
     if style == "lower":

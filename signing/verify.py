@@ -214,9 +214,9 @@ def _plan(
     ids = _element_ids(element)
     if not ids:
         raise SignatureError(Reason.WRAPPING, "the signed element carries no Id attribute")
-    data_refs = [ref for ref in references if ref.uri[1:] in ids]
+    data_refs = [ref for ref in references if _target_id(ref) in ids]
     if not data_refs:
-        targets = ", ".join(ref.uri for ref in references)
+        targets = ", ".join(str(ref.uri) for ref in references)
         raise SignatureError(
             Reason.WRAPPING,
             f"no reference points to the signed element (#{sorted(ids)[0]}); found {targets}",
@@ -382,10 +382,10 @@ def _check_data(
     """The data reference: Ids unique in the whole document, then the digest."""
     c14n, prefixes = plan.data_c14n, plan.data.inclusive_prefixes
     full = canonicalize(element, c14n, prefixes)
-    ids = [plan.data.uri[1:]]
+    ids = [_target_id(plan.data)]
     if plan.properties is not None:
-        ids.append(plan.properties.uri[1:])
-    ids.extend(inner.reference.uri[1:] for inner in plan.inner)
+        ids.append(_target_id(plan.properties))
+    ids.extend(_target_id(inner.reference) for inner in plan.inner)
     _check_unique_ids(element, full, ids)
 
     def candidates() -> Iterator[bytes]:
@@ -406,12 +406,21 @@ def _check_digest(ref: Reference, candidates: Iterable[bytes], what: str) -> Non
     )
 
 
+def _target_id(ref: Reference) -> str:
+    """The Id a '#Id' reference names (its URI was checked by :func:`_plan`)."""
+    return (ref.uri or "")[1:]
+
+
+def _is_id(name: str | bytes) -> bool:
+    return str(name).rpartition("}")[2] in ID_ATTRIBUTES
+
+
 def _id_count(nodes: Iterable[etree._Element], value: str) -> int:
     return sum(
         1
         for node in nodes
         for name, found in node.attrib.items()
-        if found == value and name.rpartition("}")[2] in ID_ATTRIBUTES
+        if found == value and _is_id(name)
     )
 
 
@@ -441,7 +450,7 @@ def _check_unique_ids(element: etree._Element, canonical: bytes, values: list[st
             )
     for node in _outside(element):
         for name, found in node.attrib.items():
-            if found in values and name.rpartition("}")[2] in ID_ATTRIBUTES:
+            if found in values and _is_id(name):
                 raise SignatureError(
                     Reason.WRAPPING,
                     f"Id {found!r} also occurs on {etree.QName(node).localname} outside "

@@ -47,6 +47,8 @@ def check(
 ) -> datetime | None:
     """Check the signed XAdES properties against the KeyInfo certificate; return SigningTime."""
     qualifying = signed_properties.getparent()
+    if qualifying is None:
+        raise SignatureError(Reason.XADES_INVALID, "xades:SignedProperties has no parent")
     signature_id = signature.get("Id")
     if not signature_id:
         raise SignatureError(Reason.XADES_INVALID, "ds:Signature has no Id for XAdES to target")
@@ -128,7 +130,8 @@ def _serial_of(cert: etree._Element) -> int | None:
     v2 = cert.find(xades("IssuerSerialV2"))
     if v2 is not None:
         return _serial_from_issuer_serial_der(decode_base64(v2.text, "IssuerSerialV2"))
-    if cert.getparent().tag == xades("SigningCertificate"):
+    holder = cert.getparent()
+    if holder is not None and holder.tag == xades("SigningCertificate"):
         raise SignatureError(Reason.XADES_INVALID, "xades:Cert without IssuerSerial")
     return None
 
