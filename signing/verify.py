@@ -2,10 +2,12 @@
 
 The sequence is fixed: locate the one ds:Signature (first child of the element) ► read
 SignedInfo and refuse algorithms, references and transforms before any cryptography ►
-canonicalize SignedInfo ► verify SignatureValue with the KeyInfo certificate ► re-read the
-*verified* SignedInfo bytes ► check that the data reference covers exactly this element
-(unique Id in the whole document) and its digest ► check the SignedProperties reference and
-the XAdES properties. Nothing is stored between calls; the functions are thread-safe.
+canonicalize SignedInfo ► verify SignatureValue with the KeyInfo certificate (RSA, ECDSA,
+GOST R 34.10-2012) ► re-read the *verified* SignedInfo bytes ► check that exactly one
+reference covers this element (unique Id in the whole document) and its digest ► check every
+other reference, each of which must point inside this ds:Signature (XAdES SignedProperties,
+KeyInfo, Object) ► check the XAdES properties. Nothing is stored between calls; the
+functions are thread-safe.
 
 Tolerance for clients that sign the element in a document of its own and then put it into
 the SOAP envelope: inclusive canonicalization (of SignedInfo, of SignedProperties without
