@@ -27,16 +27,18 @@ from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 from zeep.exceptions import Fault
 
+from gateway.codes import Code
 from gateway.passwords import hash_password, new_password
+from gateway.services import service_path
 from gateway.zeep_client import GisClient, fault_code
 from persistence import organizations
 from signing import fingerprint
 from signing.pki import init_ca, issue, load_certificate
 
-HM_PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
-DM_PATH = "/ext-bus-device-metering-service/services/DeviceMeteringAsync"
-BILLS_PATH = "/ext-bus-bills-service/services/BillsAsync"
-PAYMENT_PATH = "/ext-bus-payment-service/services/PaymentAsync"
+HM_PATH = service_path("house-management")
+DM_PATH = service_path("device-metering")
+BILLS_PATH = service_path("bills")
+PAYMENT_PATH = service_path("payment")
 DEMO_UO = "d0000000-de70-4000-8000-000000000001"
 DEMO_BANK = "d0000000-de70-4000-8000-000000000003"
 COLD_WATER = {"Code": "1", "GUID": "a1000000-0000-4000-8000-000000000001"}
@@ -84,7 +86,7 @@ def send(client: GisClient, operation: str, **request: Any) -> Any:
             ack = client.call(operation, **request)
             break
         except Fault as exc:
-            if fault_code(exc) != "AUT011004" or time.monotonic() > deadline:
+            if fault_code(exc) != Code.CERTIFICATE_REFUSED or time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
     return client.wait(client.ack_guid(ack), timeout=300)

@@ -15,11 +15,11 @@ from lxml import etree
 from xmlschema.validators import XsdElement, XsdGroup
 
 from gateway.config import load_settings
-from gateway.formats import WSDL, Formats, FormatsError, own_bundle, published_bundle
+from gateway.formats import Formats, FormatsError, own_bundle, published_bundle
+from gateway.namespaces import DS, WSDL, qname
 from gateway.registry import Operation, Service
 from gateway.services import build_registry
 
-DS = "{http://www.w3.org/2000/09/xmldsig#}"
 MAX_DEPTH = 12
 
 
@@ -100,7 +100,7 @@ def element_paths(schema: xmlschema.XMLSchema, name: str) -> dict[str, str]:
             elif (
                 isinstance(particle, XsdElement)
                 and particle.name
-                and not particle.name.startswith(DS)
+                and not particle.name.startswith(qname(DS, ""))
             ):
                 path = f"{prefix}/{particle.local_name}"
                 simple = particle.type.is_simple() or particle.type.has_simple_content()

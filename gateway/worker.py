@@ -26,6 +26,7 @@ from datetime import timedelta
 from lxml import etree
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from gateway.codes import Code
 from gateway.handlers.base import (
     ExportError,
     Handler,
@@ -194,9 +195,10 @@ class Worker:
                     job,
                     packet_state=FAILED,
                     result_xml=error_results(
-                        "EXP001000", f"Internal error while processing: {type(exc).__name__}"
+                        Code.INTERNAL_ERROR,
+                        f"Internal error while processing: {type(exc).__name__}",
                     ),
-                    error_code="EXP001000",
+                    error_code=Code.INTERNAL_ERROR,
                     error_message=f"{type(exc).__name__}: {exc}",
                 )
                 return
@@ -243,7 +245,11 @@ class Worker:
             with self.rt.session.begin() as session:
                 if give_up:
                     recorded = queue.bury(
-                        session, job, message, error_results("EXP001000", DEAD_LETTER_TEXT)
+                        session,
+                        job,
+                        message,
+                        error_results(Code.INTERNAL_ERROR, DEAD_LETTER_TEXT),
+                        error_code=Code.INTERNAL_ERROR,
                     )
                 else:
                     delay = self.retry.delay(job.attempt) or timedelta(0)

@@ -18,12 +18,9 @@ from zeep.exceptions import Fault
 from zeep.plugins import Plugin
 from zeep.transports import Transport
 
+from gateway.namespaces import BASE, SOAP_ENV
 from signing import sign
 from signing.pki import load_certificate, load_private_key
-
-BASE = "http://dom.gosuslugi.ru/schema/integration/base/"
-HM = "http://dom.gosuslugi.ru/schema/integration/house-management/"
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 
 
 class SigningPlugin(Plugin):  # type: ignore[misc]

@@ -184,7 +184,9 @@ def retry_later(session: Session, job: ClaimedJob, error: str, run_after: dateti
     return True
 
 
-def bury(session: Session, job: ClaimedJob, error: str, result_xml: str | None) -> bool:
+def bury(
+    session: Session, job: ClaimedJob, error: str, result_xml: str | None, *, error_code: str
+) -> bool:
     """Dead-letter a job that ran out of attempts; the packet keeps an error result.
 
     False (and nothing changed) if the job is no longer this worker's.
@@ -198,7 +200,7 @@ def bury(session: Session, job: ClaimedJob, error: str, result_xml: str | None) 
         .values(
             state=DEAD,
             **_counted(result_xml),
-            error_code="EXP001000",
+            error_code=error_code,
             error_message=error[:4000],
             processed_at=now,
             updated_at=now,

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway.codes import Code
 from gateway.namespaces import BASE, qname
 
 
@@ -45,7 +46,7 @@ class Handler(Protocol):
 class ItemError(Exception):
     """A business rule refused one import item; the rest of the packet goes on."""
 
-    def __init__(self, code: str, description: str) -> None:
+    def __init__(self, code: Code, description: str) -> None:
         super().__init__(f"{code}: {description}")
         self.code = code
         self.description = description
@@ -54,7 +55,7 @@ class ItemError(Exception):
 class ExportError(Exception):
     """An export has no answer (e.g. INT002012 nothing to export): becomes getStateResult/ErrorMessage."""
 
-    def __init__(self, code: str, description: str) -> None:
+    def __init__(self, code: Code, description: str) -> None:
         super().__init__(f"{code}: {description}")
         self.code = code
         self.description = description
@@ -98,7 +99,7 @@ def decimal(element: etree._Element | None, name: str) -> Decimal | None:
     try:
         return Decimal(value)
     except InvalidOperation:
-        raise ItemError("FMT001301", f"{name} is not a decimal number: {value!r}") from None
+        raise ItemError(Code.FORMAT_ERROR, f"{name} is not a decimal number: {value!r}") from None
 
 
 def boolean(element: etree._Element | None, name: str) -> bool | None:

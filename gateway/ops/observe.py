@@ -24,13 +24,14 @@ from typing import Any, TypeVar
 
 from structlog.contextvars import bind_contextvars, clear_contextvars
 
+from gateway.codes import Code
 from gateway.ops import metrics
 
 log = logging.getLogger("gateway.ops")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-SIGNATURE_CODE, CERTIFICATE_CODE = "AUT011005", "AUT011004"
+SIGNATURE_CODE, CERTIFICATE_CODE = Code.SIGNATURE_INVALID, Code.CERTIFICATE_REFUSED
 
 
 def _safely(what: str, action: Callable[[], object]) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from gateway.handlers.bills.common import BILLS
 from gateway.handlers.bills.export_notifications import export_notifications
 from gateway.handlers.bills.export_payment_document import export_payment_document
 from gateway.handlers.bills.import_acknowledgment import import_acknowledgment
 from gateway.handlers.bills.import_payment_document import import_payment_document
+from gateway.namespaces import BILLS
 from gateway.registry import Registry, Service, published_layout
 
 NAME = "bills"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from gateway.handlers.bills.common import PAYMENT
 from gateway.handlers.payment.import_cancellations import import_cancellations
 from gateway.handlers.payment.import_notices import import_notices
 from gateway.handlers.payment.import_supplier_notices import import_supplier_notices
+from gateway.namespaces import PAYMENT
 from gateway.registry import Registry, Service, published_layout
 
 NAME = "payment"

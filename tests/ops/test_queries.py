@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.codes import Code
 from gateway.config import RetentionSettings, load_settings
 from gateway.errors import CertificateRefused, SignatureInvalid
 from gateway.handlers.base import ItemError, common_result_error, common_result_success
@@ -118,7 +119,13 @@ def _make(sessions: sessionmaker[Session], outcome: str, **kwargs: object) -> st
                 error_message="KeyError: 'retired-kind'",
             )
         elif outcome == "dead":
-            queue.bury(s, job, "IntegrityError: frozen", error_results("EXP001000", "dead"))
+            queue.bury(
+                s,
+                job,
+                "IntegrityError: frozen",
+                error_results(Code.INTERNAL_ERROR, "dead"),
+                error_code=Code.INTERNAL_ERROR,
+            )
     return guid
 
 

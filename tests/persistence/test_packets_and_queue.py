@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.codes import Code
 from persistence import packets, queue
 from persistence.clock import utcnow
 from persistence.models import Job, Packet, PacketEvent
@@ -150,7 +151,7 @@ def test_retry_later_then_bury(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as s:
         job = queue.claim(s, "w", 60)
         assert job.attempt == 2
-        queue.bury(s, job, "gave up", None)
+        queue.bury(s, job, "gave up", None, error_code=Code.INTERNAL_ERROR)
     with sessions() as s:
         assert packets.get_by_message_guid(s, outcome.message_guid).state == "dead"
 
@@ -205,7 +206,7 @@ def test_a_worker_that_lost_its_lease_changes_nothing(sessions: sessionmaker[Ses
     s.close()
     with sessions.begin() as s:
         assert queue.retry_later(s, stale, "late failure", utcnow()) is False
-        assert queue.bury(s, stale, "late failure", None) is False
+        assert queue.bury(s, stale, "late failure", None, error_code=Code.INTERNAL_ERROR) is False
     with sessions.begin() as s:
         queue.hold(s, current)
         queue.finish(s, current, packet_state="processed", result_xml="<fresh/>")

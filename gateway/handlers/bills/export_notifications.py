@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from lxml import etree
 
+from gateway.codes import Code
 from gateway.handlers.base import (
     ExportError,
     HandlerContext,
@@ -36,18 +37,11 @@ from gateway.handlers.base import (
     sub,
     text,
 )
-from gateway.handlers.bills.common import (
-    ACCOUNT_BASE,
-    BILLS,
-    BILLS_BASE,
-    ORG_BASE,
-    PAYMENTS_BASE,
-)
-from gateway.namespaces import BASE, NSI_BASE
+from gateway.namespaces import ACCOUNT_BASE, BASE, BILLS, BILLS_BASE, NSI_BASE, PAYMENTS_BASE
+from gateway.namespaces import ORGANIZATIONS_BASE as ORG_BASE
 from persistence import payments as repo
 from persistence.models import Account, PaymentAcknowledgment, PaymentDocument, PaymentNotice
 
-NOTHING_TO_EXPORT = "INT002012"
 _NSMAP = {
     "b": BILLS,
     "pb": PAYMENTS_BASE,
@@ -245,7 +239,7 @@ def export_notifications(ctx: HandlerContext, request: etree._Element) -> Handle
     if statuses is not None:
         notices = [n for n in notices if status[n.guid] in statuses]
     if not notices:
-        raise ExportError(NOTHING_TO_EXPORT, "No payment notices to you match the request.")
+        raise ExportError(Code.NOTHING_TO_EXPORT, "No payment notices to you match the request.")
     doc_guids = {n.document_guid for n in notices if n.document_guid}
     doc_guids |= {a.document_guid for acks in active.values() for a in acks if a.document_guid}
     documents = repo.documents_by_guids(session, doc_guids)
