@@ -11,6 +11,7 @@ import click
 from lxml import etree
 
 from gateway.config import Settings, load_settings
+from persistence.roles import Role
 
 
 def _settings(data_dir: str | None, database_url: str | None) -> Settings:
@@ -326,7 +327,7 @@ def orgs() -> None:
 @orgs.command("add")
 @click.option("--guid", "org_guid", required=True, help="orgPPAGUID")
 @click.option("--name", required=True)
-@click.option("--role", type=click.Choice(["uo", "rso", "bank"]), required=True)
+@click.option("--role", type=click.Choice([role.value for role in Role]), required=True)
 @click.option(
     "--cert",
     "cert_file",

@@ -32,6 +32,7 @@ from gateway.passwords import hash_password, new_password
 from gateway.services import service_path
 from gateway.zeep_client import GisClient, fault_code
 from persistence import organizations
+from persistence.roles import Role
 from signing import fingerprint
 from signing.pki import init_ca, issue, load_certificate
 
@@ -97,7 +98,7 @@ def register_demo_organisation(
     pki_dir: Path,
     org_guid: str = DEMO_UO,
     name: str = "Demo management company",
-    role: str = "uo",
+    role: Role = Role.UO,
 ) -> tuple[str, Path, Path, str]:
     """A demo CA (trusted) and a demo organisation with certificate and password."""
     ca_dir = pki_dir / "ca"
@@ -587,7 +588,7 @@ def run_demo(
 ) -> Tally:
     org_guid, key, cert, password = register_demo_organisation(sessions, pki_dir)
     bank_guid, bank_key, bank_cert, bank_password = register_demo_organisation(
-        sessions, pki_dir, DEMO_BANK, "Demo bank", "bank"
+        sessions, pki_dir, DEMO_BANK, "Demo bank", Role.BANK
     )
     url = url.rstrip("/")
     hm = GisClient(url + HM_PATH + "?wsdl", org_guid, key, cert, password=password)

@@ -66,6 +66,7 @@ from gateway.xmlparse import parse_xml  # noqa: E402
 from persistence import organizations  # noqa: E402
 from persistence.db import make_engine, make_session_factory  # noqa: E402
 from persistence.migrations import upgrade  # noqa: E402
+from persistence.roles import Role  # noqa: E402
 from signing import fingerprint, sign  # noqa: E402
 from signing.pki import init_ca, issue  # noqa: E402
 
@@ -330,7 +331,7 @@ def prepare_store(url: str, pki: Pki) -> None:
         organizations.add_trust_anchor(
             session, fingerprint(ca), ca.subject.rfc4514_string(), pki.ca_pem
         )
-        organizations.add_organization(session, ORG, "Bench UO", "uo", hash_password(PASSWORD))
+        organizations.add_organization(session, ORG, "Bench UO", Role.UO, hash_password(PASSWORD))
         organizations.add_certificate(
             session,
             ORG,

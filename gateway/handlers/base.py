@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session
 
 from gateway.codes import Code
 from gateway.namespaces import BASE, qname
+from persistence.roles import Role
 
 
 @dataclass(frozen=True)
 class HandlerContext:
     session: Session
     org_guid: str
-    org_role: str
+    org_role: Role | None
     message_guid: str
     version: str | None
     now: datetime

@@ -61,6 +61,7 @@ from gateway.namespaces import HOUSE_MANAGEMENT as HM
 from persistence import accounts as repo
 from persistence.houses import new_guid
 from persistence.models import Account, AccountPlace, House
+from persistence.roles import Role
 
 #: ImportResult/@base:version is fixed by the format.
 IMPORT_RESULT_VERSION = "10.0.1.1"
@@ -76,7 +77,7 @@ KINDS = {
 }
 KIND_FLAGS = {kind: flag for flag, kind in KINDS.items()}
 #: organisation role ► the account kinds it keeps
-KINDS_BY_ROLE = {"uo": ("uo", "cr"), "rso": ("rso", "tko")}
+KINDS_BY_ROLE = {Role.UO: ("uo", "cr"), Role.RSO: ("rso", "tko")}
 
 #: CloseDate may be "today" anywhere in Russia: up to UTC+12.
 _LATEST_UTC_OFFSET = timedelta(hours=12)
@@ -204,7 +205,7 @@ class _Packet:
         self.houses_by_fias = {h.fias_house_guid: h for h in houses}
         self.supplied = (
             repo.supplied_houses(session, ctx.org_guid, self.houses)
-            if ctx.org_role == "rso"
+            if ctx.org_role == Role.RSO
             else set()
         )
         self.open_numbers = repo.open_numbers(
@@ -225,7 +226,7 @@ class _Packet:
 
     # --- checks ---
     def _check_house(self, house: House, what: str) -> None:
-        if self.ctx.org_role == "rso":
+        if self.ctx.org_role == Role.RSO:
             if house.guid not in self.supplied:
                 raise ItemError(
                     Code.NOT_ALLOWED,
