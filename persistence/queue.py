@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from persistence.clock import as_utc, utcnow
 from persistence.models import Job, Packet
-from persistence.packets import DEAD, PROCESSING, add_event, result_counts
+from persistence.packets import DEAD, PROCESSING, ResultCounts, add_event
 
 log = logging.getLogger("persistence.queue")
 
@@ -132,6 +132,7 @@ def finish(
     *,
     packet_state: str,
     result_xml: str | None,
+    counts: ResultCounts,
     error_code: str | None = None,
     error_message: str | None = None,
 ) -> None:
@@ -148,7 +149,9 @@ def finish(
         .where(Packet.id == job.packet_id)
         .values(
             state=packet_state,
-            **_counted(result_xml),
+            result_xml=result_xml,
+            result_items=counts.items,
+            result_errors=counts.errors,
             error_code=error_code,
             error_message=error_message,
             processed_at=now,
@@ -157,11 +160,6 @@ def finish(
         .execution_options(synchronize_session=False)
     )
     add_event(session, job.packet_id, packet_state, error_message)
-
-
-def _counted(result_xml: str | None) -> dict[str, Any]:
-    items, errors = result_counts(result_xml)
-    return {"result_xml": result_xml, "result_items": items, "result_errors": errors}
 
 
 def retry_later(session: Session, job: ClaimedJob, error: str, run_after: datetime) -> bool:
@@ -185,7 +183,13 @@ def retry_later(session: Session, job: ClaimedJob, error: str, run_after: dateti
 
 
 def bury(
-    session: Session, job: ClaimedJob, error: str, result_xml: str | None, *, error_code: str
+    session: Session,
+    job: ClaimedJob,
+    error: str,
+    result_xml: str | None,
+    *,
+    counts: ResultCounts,
+    error_code: str,
 ) -> bool:
     """Dead-letter a job that ran out of attempts; the packet keeps an error result.
 
@@ -199,7 +203,9 @@ def bury(
         .where(Packet.id == job.packet_id)
         .values(
             state=DEAD,
-            **_counted(result_xml),
+            result_xml=result_xml,
+            result_items=counts.items,
+            result_errors=counts.errors,
             error_code=error_code,
             error_message=error[:4000],
             processed_at=now,

@@ -28,6 +28,7 @@ from persistence import packets, queue
 from persistence.db import make_engine, make_session_factory
 from persistence.migrations import upgrade
 from persistence.models import Base, Job, Packet, PacketEvent, PacketReplay
+from persistence.packets import ResultCounts
 from signing.errors import SignatureError
 
 ORG = "0a1b2c3d-0000-4000-8000-0000000000bb"
@@ -108,13 +109,20 @@ def _make(sessions: sessionmaker[Session], outcome: str, **kwargs: object) -> st
         assert job is not None
     with sessions.begin() as s:
         if outcome == "processed":
-            queue.finish(s, job, packet_state="processed", result_xml=_results(2, 1))
+            queue.finish(
+                s,
+                job,
+                packet_state="processed",
+                result_xml=_results(2, 1),
+                counts=ResultCounts(items=3, errors=1),
+            )
         elif outcome == "failed":
             queue.finish(
                 s,
                 job,
                 packet_state="failed",
                 result_xml=error_results("EXP001000", "Internal error while processing: KeyError"),
+                counts=ResultCounts(items=0, errors=1),
                 error_code="EXP001000",
                 error_message="KeyError: 'retired-kind'",
             )
@@ -124,6 +132,7 @@ def _make(sessions: sessionmaker[Session], outcome: str, **kwargs: object) -> st
                 job,
                 "IntegrityError: frozen",
                 error_results(Code.INTERNAL_ERROR, "dead"),
+                counts=ResultCounts(items=0, errors=1),
                 error_code=Code.INTERNAL_ERROR,
             )
     return guid
@@ -236,7 +245,13 @@ def test_purge_takes_only_old_processed_and_rejected(sessions: sessionmaker[Sess
         job = queue.claim(s, "w", 60)
         assert job is not None
     with sessions.begin() as s:
-        queue.finish(s, job, packet_state="processed", result_xml=_results(1, 0))
+        queue.finish(
+            s,
+            job,
+            packet_state="processed",
+            result_xml=_results(1, 0),
+            counts=ResultCounts(items=1, errors=0),
+        )
     long_ago = datetime.now(UTC) - timedelta(days=400)
     with sessions.begin() as s:
         s.execute(
