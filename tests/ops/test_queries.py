@@ -77,7 +77,7 @@ def _results(ok: int, errors: int) -> str:
             parent,
             HM_NS,
             transport_guid=str(uuid.uuid4()),
-            error=ItemError("HCS001001", "The house <exists> & is managed"),
+            error=ItemError(Code.HOUSE_EXISTS, "The house <exists> & is managed"),
         )
     return pack_results(list(parent))
 
@@ -121,9 +121,11 @@ def _make(sessions: sessionmaker[Session], outcome: str, **kwargs: object) -> st
                 s,
                 job,
                 packet_state="failed",
-                result_xml=error_results("EXP001000", "Internal error while processing: KeyError"),
+                result_xml=error_results(
+                    Code.INTERNAL_ERROR, "Internal error while processing: KeyError"
+                ),
                 counts=ResultCounts(items=0, errors=1),
-                error_code="EXP001000",
+                error_code=Code.INTERNAL_ERROR,
                 error_message="KeyError: 'retired-kind'",
             )
         elif outcome == "dead":
@@ -141,7 +143,7 @@ def _make(sessions: sessionmaker[Session], outcome: str, **kwargs: object) -> st
 def _rejected(sessions: sessionmaker[Session]) -> str:
     with sessions.begin() as s:
         return packets.record_rejected(
-            s, raw=b"<bad", body_sha256="x", error_code="FMT001300", error_message="not XML"
+            s, raw=b"<bad", body_sha256="x", error_code=Code.MALFORMED_XML, error_message="not XML"
         )
 
 
@@ -306,7 +308,7 @@ def test_results_are_read_item_by_item() -> None:
     assert results.items[2].error_code == "HCS001001"
     assert results.items[2].description == "The house <exists> & is managed"
     assert results.items[0].unique_number == "77-1"
-    export_error = ops.read_results(error_results("INT002012", "nothing"))
+    export_error = ops.read_results(error_results(Code.NOTHING_TO_EXPORT, "nothing"))
     assert (export_error.items, export_error.error_code) == ([], "INT002012")
     assert ops.read_results(None).items == []
 

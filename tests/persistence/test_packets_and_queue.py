@@ -104,7 +104,7 @@ def test_rejected_packets_do_not_block_a_corrected_resend(sessions: sessionmaker
             s,
             raw=b"<bad",
             body_sha256="x",
-            error_code="FMT001300",
+            error_code=Code.MALFORMED_XML,
             error_message="bad",
             org_guid=ORG,
             requester_message_guid=requester,
