@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 from lxml import etree
@@ -13,12 +15,17 @@ from lxml import etree
 from gateway.config import Settings, load_settings
 from persistence.roles import Role
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from gateway.ops.packets import PacketDetail
+
 
 def _settings(data_dir: str | None, database_url: str | None) -> Settings:
     return load_settings().with_overrides(data_dir=data_dir, database_url=database_url)
 
 
-def _store_options(func):  # type: ignore[no-untyped-def]
+def _store_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option(
         "--database-url", default=None, help="SQLAlchemy URL (default: SQLite in the data dir)."
     )(func)
@@ -31,7 +38,7 @@ def _store_options(func):  # type: ignore[no-untyped-def]
     return func
 
 
-def _runtime(data_dir: str | None, database_url: str | None):  # type: ignore[no-untyped-def]
+def _runtime(data_dir: str | None, database_url: str | None) -> sessionmaker[Session]:
     """Sessions on the store of --data-dir / --database-url, its schema made current first."""
     from gateway.runtime import open_engine
     from persistence.db import make_session_factory
@@ -283,7 +290,7 @@ def pki_init(out: str) -> None:
 @click.option("--org", "org_guid", required=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--key-type", type=click.Choice(["rsa", "ec"]), default="rsa")
-def pki_issue(ca_dir: str, org_guid: str, out: str, key_type: str) -> None:
+def pki_issue(ca_dir: str, org_guid: str, out: str, key_type: Literal["rsa", "ec"]) -> None:
     """Issue key.pem + cert.pem for an organisation."""
     from signing.pki import issue
 
@@ -532,7 +539,7 @@ def packets_show(
         if found is None:
             raise click.ClickException(f"no packet with MessageGUID {message_guid}")
         if raw:
-            out = click.get_binary_stream("stdout")
+            out = sys.stdout.buffer  # click.get_binary_stream is deprecated (click 8.5)
             out.write(ops.raw_bytes(session, found.packet))
             out.flush()
             return
@@ -548,7 +555,7 @@ def packets_show(
     _echo_detail(found)
 
 
-def _echo_detail(found) -> None:  # type: ignore[no-untyped-def]
+def _echo_detail(found: PacketDetail) -> None:
     from gateway.ops.packets import when
 
     p = found.packet

@@ -653,8 +653,8 @@ def run_demo(
         count, due, paid = statuses[status]
         documents_table.add_row(status, str(count), f"{due:.2f}", f"{paid:.2f}")
     console.print(documents_table)
-    for code, count in sorted(tally.errors.items()):
-        console.print(f"  error {code}: {count}")
+    for code, times in sorted(tally.errors.items()):
+        console.print(f"  error {code}: {times}")
     for failure in tally.failed_steps:
         console.print(f"  [red]failed[/red] {failure}")
     return tally

@@ -69,8 +69,9 @@ class Bundle:
         if declaration is None:
             return ()
         for attribute in declaration.iter(f"{{{XS}}}attribute"):
-            if attribute.get("ref", "").endswith(":version") and attribute.get("fixed"):
-                return (attribute.get("fixed"),)
+            fixed = attribute.get("fixed")
+            if attribute.get("ref", "").endswith(":version") and fixed:
+                return (fixed,)
         text = " ".join(d.text or "" for d in declaration.iter(f"{{{XS}}}documentation"))
         found = _DOCUMENTED.search(text)
         if found:

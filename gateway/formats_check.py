@@ -105,21 +105,24 @@ def element_paths(schema: xmlschema.XMLSchema, name: str) -> dict[str, str]:
                 path = f"{prefix}/{particle.local_name}"
                 simple = particle.type.is_simple() or particle.type.has_simple_content()
                 paths[path] = _occurs(particle) + (" simple" if simple else "")
-                if depth < MAX_DEPTH and not simple and hasattr(particle.type.content, "model"):
-                    walk(particle.type.content, path, depth + 1)
+                content = getattr(particle.type, "content", None)  # complex types only
+                if depth < MAX_DEPTH and not simple and isinstance(content, XsdGroup):
+                    walk(content, path, depth + 1)
 
     decl = schema.elements[name]
-    if hasattr(decl.type.content, "model"):
-        walk(decl.type.content, name, 0)
+    content = getattr(decl.type, "content", None)
+    if isinstance(content, XsdGroup):
+        walk(content, name, 0)
     return paths
 
 
 def _wsdl_operations(path: Path) -> set[str]:
     root = etree.parse(str(path)).getroot()
     return {
-        o.get("name")
+        name
         for pt in root.iter(f"{{{WSDL}}}portType")
         for o in pt.findall(f"{{{WSDL}}}operation")
+        if (name := o.get("name"))
     }
 
 
@@ -149,7 +152,7 @@ def check_bundle(directory: Path) -> BundleReport:
 
 def _compare(
     service: Service, operation: Operation, bundle, ours, theirs_schema, ours_schema, in_wsdl
-) -> OperationReport:  # type: ignore[no-untyped-def]
+) -> OperationReport:
     name = operation.request_element.split("}")[1]
     present = name in theirs_schema.elements
     result = OperationReport(

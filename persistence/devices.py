@@ -141,12 +141,10 @@ def active_numbers(session: Session, house_guids: Iterable[str]) -> set[tuple[st
 
 
 def has_readings(session: Session, device_guid: str) -> bool:
-    return (
-        session.scalar(
-            select(func.count()).select_from(Reading).where(Reading.device_guid == device_guid)
-        )
-        > 0
+    count = session.scalar(
+        select(func.count()).select_from(Reading).where(Reading.device_guid == device_guid)
     )
+    return bool(count)
 
 
 def links_of(session: Session, device_guids: Iterable[str]) -> dict[str, list[DeviceLink]]:

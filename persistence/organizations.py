@@ -99,7 +99,7 @@ def certificates_of(session: Session, org_guid: str) -> list[CertificateRecord]:
     )
     return [
         CertificateRecord(c.fingerprint, c.org_guid, c.subject, as_utc(c.not_after)) for c in rows
-    ]  # type: ignore[arg-type]
+    ]
 
 
 def add_trust_anchor(session: Session, fingerprint: str, subject: str, pem: str) -> bool:

@@ -74,7 +74,7 @@ def _view(p: Packet) -> PacketView:
         p.operation,
         p.version,
         p.state,
-        as_utc(p.received_at),  # type: ignore[arg-type]
+        as_utc(p.received_at),
         as_utc(p.processed_at),
         p.error_code,
         p.error_message,
@@ -209,7 +209,7 @@ def events_of(session: Session, packet_id: int) -> list[tuple[datetime, str, str
     rows = session.scalars(
         select(PacketEvent).where(PacketEvent.packet_id == packet_id).order_by(PacketEvent.id)
     )
-    return [(as_utc(e.at), e.event, e.detail) for e in rows]  # type: ignore[misc]
+    return [(as_utc(e.at), e.event, e.detail) for e in rows]
 
 
 def get_by_id(session: Session, packet_id: int) -> PacketView:
@@ -313,7 +313,7 @@ def search(
             r[4],
             r[5],
             r[6],
-            as_utc(r[7]),  # type: ignore[arg-type]
+            as_utc(r[7]),
             as_utc(r[8]),
             r[9],
             r[10],
@@ -420,7 +420,7 @@ def replays_of(session: Session, packet_id: int) -> list[ReplayRecord]:
     )
     return [
         ReplayRecord(
-            as_utc(r.replayed_at),  # type: ignore[arg-type]
+            as_utc(r.replayed_at),
             r.replayed_by,
             bool(r.forced),
             r.previous_state,

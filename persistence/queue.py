@@ -123,7 +123,7 @@ def _guarded_update(session: Session, job: ClaimedJob, **values: Any) -> bool:
         .values(locked_by=None, locked_until=None, **values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def finish(
@@ -247,7 +247,7 @@ def job_of(session: Session, packet_id: int) -> JobInfo | None:
     return JobInfo(
         job.state,
         job.attempts,
-        as_utc(job.run_after),  # type: ignore[arg-type]
+        as_utc(job.run_after),
         job.locked_by,
         as_utc(job.locked_until),
         job.last_error,

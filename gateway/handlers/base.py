@@ -81,6 +81,14 @@ def child(element: etree._Element | None, name: str) -> etree._Element | None:
     return element.find("{*}" + name)
 
 
+def required(element: etree._Element | None, name: str) -> etree._Element:
+    """A child the schema requires: the request was validated, so it is there."""
+    found = child(element, name)
+    if found is None:
+        raise LookupError(f"{name} is missing (the schema requires it)")
+    return found
+
+
 def text(element: etree._Element | None, name: str) -> str | None:
     found = child(element, name)
     if found is None or found.text is None:
@@ -229,11 +237,18 @@ _WRITES = "gateway_writes"
 
 
 def _writes(connection: Connection) -> int:
-    return connection.info.get(_WRITES, 0)  # type: ignore[no-any-return]
+    return int(connection.info.get(_WRITES, 0))
 
 
 @event.listens_for(Engine, "before_cursor_execute")
-def _count_writes(connection, _cursor, statement, _params, _context, _many):  # type: ignore[no-untyped-def]
+def _count_writes(
+    connection: Connection,
+    _cursor: object,
+    statement: str,
+    _params: object,
+    _context: object,
+    _many: bool,
+) -> None:
     """Count the writes per connection: how ``item`` sees that an item wrote something."""
     if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
         connection.info[_WRITES] = connection.info.get(_WRITES, 0) + 1

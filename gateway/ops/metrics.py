@@ -179,7 +179,7 @@ def render(runtime: Runtime) -> tuple[bytes, str]:
     else:
         local = generate_latest(REGISTRY)
     shared = CollectorRegistry()
-    shared.register(QueueCollector(runtime))  # type: ignore[arg-type]
+    shared.register(QueueCollector(runtime))
     return local + generate_latest(shared), CONTENT_TYPE_LATEST
 
 
@@ -210,7 +210,7 @@ def worker_registry(runtime: Runtime) -> CollectorRegistry:
     """What a worker process exposes: its own metrics, its process figures, the queue."""
     # collectors that describe no names still answer a scrape filtered with ``name[]=``
     registry = CollectorRegistry(support_collectors_without_names=True)
-    registry.register(_Chained(REGISTRY, QueueCollector(runtime)))  # type: ignore[arg-type]
+    registry.register(_Chained(REGISTRY, QueueCollector(runtime)))
     ProcessCollector(registry=registry)  # process_cpu_seconds_total, resident memory, …
     return registry
 

@@ -34,6 +34,7 @@ from gateway.handlers.base import (
     children,
     guid,
     integer,
+    required,
     sub,
     text,
 )
@@ -95,7 +96,7 @@ def _select(
         guids = [a.guid for a in accounts if a.org_guid == org]
         notices = repo.notices_for_export(session, org, account_guids=guids, year=year, month=month)
         return notices, None
-    selection = child(request, "Notifications")
+    selection = required(request, "Notifications")
     notice_guid = guid(selection, "NotificationsOfOrderExecutionGUID")
     if notice_guid is not None:
         return repo.notices_for_export(session, org, notice_guid=notice_guid), None

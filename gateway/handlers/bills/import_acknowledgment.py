@@ -59,6 +59,7 @@ from gateway.handlers.base import (
     guid,
     local,
     nsi_ref,
+    required,
     text,
 )
 from gateway.handlers.bills.common import (
@@ -133,7 +134,7 @@ def _read(element: etree._Element) -> _Ack:
         item.payment_document_id = text(impossible, "PaymentDocumentID")
         item.reason = text(impossible, "Reason")
         return item
-    ack = child(element, "PaymentDocumentAck")
+    ack = required(element, "PaymentDocumentAck")
     item.payment_document_id = text(ack, "PaymentDocumentID")
     kind_element = next(c for c in ack if isinstance(c.tag, str) and local(c) in _KINDS)
     kind = local(kind_element)

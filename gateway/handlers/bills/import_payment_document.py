@@ -62,6 +62,7 @@ from gateway.handlers.base import (
     integer,
     local,
     nsi_ref,
+    required,
     text,
 )
 from gateway.handlers.bills.common import (
@@ -167,7 +168,7 @@ def _charge(element: etree._Element) -> _Line:
         ref = _service_ref(service)
         line = _Line(name, _slot(HCS_SECTIONS[name], ref[1]), ref, rate=decimal(service, "Rate"))
         return _amounts(line, service)
-    kind = child(service, "TypeMunicipalService")
+    kind = required(service, "TypeMunicipalService")
     ref = _service_ref(kind)
     group = _amounts(
         _Line("GroupMunicipalService", _slot("TMS", ref[0]), ref, rate=decimal(kind, "Rate")), kind
@@ -252,7 +253,7 @@ def _debt(element: etree._Element) -> _Line:
             month=month,
         )
         return _amounts(line, service)
-    kind = child(service, "TypeMunicipalService")
+    kind = required(service, "TypeMunicipalService")
     ref = _service_ref(kind)
     year, month = _month_of(kind)
     group = _amounts(

@@ -130,9 +130,9 @@ def _verification(
     sub(element, DM, "StartDateValue", verification.start_date)
     sub(element, DM, "EndDateValue", verification.end_date)
     sub(element, DM, "SealDate", verification.seal_date)
-    for name, readings in zip(("StartValue", "EndValue"), sides, strict=True):
-        for reading, res in readings:
-            _reading(element, name, reading, res, electric)
+    for name, side in zip(("StartValue", "EndValue"), sides, strict=True):
+        for reading, resource in side:
+            _reading(element, name, reading, resource, electric)
     if verification.planned:
         sub(element, DM, "PlannedVerification", True)
     else:
@@ -177,10 +177,10 @@ def _device_result(
         values = sub(holder, DM, "Values")
         for name, rows in (("CurrentValue", current), ("ControlValue", control)):
             for reading in rows:
-                res = resources.get(reading.resource_code)
-                if res is None:
+                measured = resources.get(reading.resource_code)
+                if measured is None:
                     continue
-                element = _reading(values, name, reading, res, electric)
+                element = _reading(values, name, reading, measured, electric)
                 sub(element, DM, "DateValue", _when(reading.reading_date))
                 if name == "CurrentValue":
                     _period(element, reading.period)

@@ -31,7 +31,7 @@ from gateway.handlers.base import (
 from gateway.namespaces import DEVICE_METERING as DM
 from persistence import devices as device_repo
 from persistence import readings as reading_repo
-from persistence.models import MeteringDevice, Reading
+from persistence.models import DeviceResource, MeteringDevice, Reading
 
 ELECTRICITY = "3"  # NSI 2 code of electric energy: ElectricDeviceValue carries no resource
 
@@ -273,7 +273,9 @@ class _Rules:
             self._not_decreasing(device, resource, value)
         return None
 
-    def _not_decreasing(self, device: MeteringDevice, resource, value: _Value) -> None:  # type: ignore[no-untyped-def]
+    def _not_decreasing(
+        self, device: MeteringDevice, resource: DeviceResource, value: _Value
+    ) -> None:
         previous = self.latest.get((device.guid, value.resource_code))
         if previous is not None and previous.reading_date > value.reading_date:
             return  # a late reading for an earlier date: only same-day conflicts apply

@@ -281,7 +281,9 @@ class _AccountImport:
         self.packet = packet
 
     def _check_kind(self, it: _Item) -> None:
-        allowed = KINDS_BY_ROLE.get(self.ctx.org_role, ())
+        allowed: tuple[str, ...] = (
+            KINDS_BY_ROLE.get(self.ctx.org_role, ()) if self.ctx.org_role else ()
+        )
         if it.kind not in allowed:
             flags = ", ".join(KIND_FLAGS[k] for k in allowed) or "none"
             raise ItemError(

@@ -35,6 +35,7 @@ from gateway.handlers.base import (
     item,
     local,
     nsi_ref,
+    required,
     text,
 )
 from gateway.namespaces import BASE
@@ -112,7 +113,7 @@ def _cadastral(element: etree._Element) -> dict[str, Any]:
 
 
 def _house_values(element: etree._Element) -> dict[str, Any]:
-    basic = child(element, "BasicCharacteristicts")
+    basic = required(element, "BasicCharacteristicts")
     state_code, state_guid = nsi_ref(basic, "State")
     stage_code, stage_guid = nsi_ref(basic, "LifeCycleStage")
     tz_code, tz_guid = nsi_ref(basic, "OlsonTZ")

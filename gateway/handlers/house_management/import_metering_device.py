@@ -30,6 +30,7 @@ from gateway.handlers.base import (
     item,
     local,
     nsi_ref,
+    required,
     sub,
     text,
 )
@@ -406,8 +407,8 @@ def import_metering_device(ctx: HandlerContext, request: etree._Element) -> Hand
                 device = (
                     importer.create(create)
                     if create is not None
-                    else importer.update(child(element, "DeviceDataToUpdate"))
-                )  # type: ignore[arg-type]
+                    else importer.update(required(element, "DeviceDataToUpdate"))
+                )
         except ItemError as error:
             common_result_error(result, HM, transport_guid=transport_guid, error=error)
             continue
