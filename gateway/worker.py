@@ -223,7 +223,10 @@ class Worker:
             observe.job_done(seen.trace(done.state, done.tally))
         return True
 
-    def _process(self, job: queue.ClaimedJob, seen: _Seen) -> _Done:
+    def _process(self, job: queue.ClaimedJob, seen: _Seen | None = None) -> _Done:
+        """Hold the job, run the handler, store the outcome, all in one transaction; ``seen``
+        collects what the attempt's trace needs."""
+        seen = seen or _Seen(job.job_id, job.attempt, time.perf_counter())
         with self.rt.session.begin() as session:
             queue.hold(session, job)
             packet = packets.get_by_id(session, job.packet_id)
