@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -36,6 +37,7 @@ from gateway.soap.envelope import (
     split_envelope,
 )
 from gateway.state import state_result
+from gateway.trace import RequestOutcome, RequestTrace
 from gateway.validation import request_version, validate
 from gateway.xmlparse import parse_xml
 from persistence import organizations, packets
@@ -63,13 +65,34 @@ class Reply:
 
 @dataclass
 class _Known:
-    """What the pipeline learned before a refusal, so the rejected packet is filed usefully."""
+    """What the pipeline learned so far: a refused packet is filed with it, and the request's
+    trace (metrics, the log line) is built from it."""
 
     service: Service | None = None
     operation: Operation | None = None
     header: RequestHeader | None = None
     version: str | None = None
     signer_subject: str | None = None
+    message_guid: str | None = None
+    outcome: RequestOutcome = "fault"
+    error: GatewayError | None = None
+
+    def trace(self, request: HttpRequest, reply: Reply, seconds: float) -> RequestTrace:
+        error = self.error
+        return RequestTrace(
+            service=self.service.name if self.service else "unknown",
+            operation=self.operation.name if self.operation else "unknown",
+            outcome="fault" if error else self.outcome,
+            http_status=reply.status,
+            seconds=seconds,
+            size=len(request.body),
+            org_guid=self.header.org_guid if self.header else None,
+            requester_message_guid=self.header.message_guid if self.header else None,
+            message_guid=self.message_guid,
+            fault_code=error.code if error else None,
+            error=error.message if error else "",
+            signature_reason=observe.signature_reason(error) if error else None,
+        )
 
 
 class AcceptPipeline:
@@ -78,19 +101,30 @@ class AcceptPipeline:
         self.registry: Registry = runtime.registry
         self.on_enqueued = on_enqueued or (lambda: None)
 
-    @observe.request
     def handle(self, request: HttpRequest) -> Reply:
+        """Answer one SOAP request (an Ack, a getStateResult or a Fault), and hand what it
+        came to to metrics and the log."""
+        observe.clear()
+        started = time.perf_counter()
         known = _Known()
+        try:
+            reply = self._answer(request, known)
+            observe.answered(known.trace(request, reply, time.perf_counter() - started))
+            return reply
+        finally:
+            observe.clear()
+
+    def _answer(self, request: HttpRequest, known: _Known) -> Reply:
         try:
             return self._accept(request, known)
         except GatewayError as error:
             return self._refuse(request, error, known)
         except (OperationalError, DBAPIError) as exc:
             log.warning("database unavailable: %s", exc)
-            error = errors.TemporarilyUnavailable(
+            unavailable = errors.TemporarilyUnavailable(
                 "The gateway cannot reach its database right now; try again later."
             )
-            return self._refuse(request, error, known)
+            return self._refuse(request, unavailable, known)
         except Exception:
             log.exception("internal error while accepting a packet")
             return self._refuse(
@@ -105,12 +139,14 @@ class AcceptPipeline:
             service, request.soap_action, envelope.body.tag, envelope.wcf_action
         )
         header = known.header = read_request_header(envelope)  # 3 header
+        observe.request_header(header.org_guid, header.message_guid)
         known.version = request_version(envelope.body)
         bundle = self.rt.formats.select(service, operation, known.version)  # format version
         self._validate(bundle, service, envelope.body)  # 4 validate
         org = self._authenticate(request, operation, header, envelope, known)  # 5 verify
         self._authorize(operation, org)  # 6 authorize
         if operation.kind == "state":
+            known.outcome = "state"
             return self._get_state(service, envelope, org)
         outcome = self._persist(request, operation, header, envelope, known)  # 7 persist
         if outcome.status == "conflict":
@@ -118,6 +154,9 @@ class AcceptPipeline:
                 f"MessageGUID {header.message_guid} was already used by this organisation for a "
                 "different packet; use a new MessageGUID for every request."
             )
+        known.message_guid = outcome.message_guid
+        observe.stored(outcome.message_guid)
+        known.outcome = "accepted" if outcome.status == "new" else "duplicate"
         if outcome.status == "new":
             self.on_enqueued()
         return Reply(200, ack_envelope(outcome.message_guid, outcome.requester_message_guid))  # 8
@@ -138,7 +177,6 @@ class AcceptPipeline:
             element.set(_VERSION, element.attrib.pop("version"))
         validate(bundle, service, element)
 
-    @observe.header
     def _authenticate(
         self,
         request: HttpRequest,
@@ -192,7 +230,6 @@ class AcceptPipeline:
         result = state_result(service, packet, org.guid)
         return Reply(200, result_envelope(result, message_guid))
 
-    @observe.stored
     def _persist(
         self,
         request: HttpRequest,
@@ -217,8 +254,8 @@ class AcceptPipeline:
 
     # --- refusals --------------------------------------------------------------------------
 
-    @observe.refused
     def _refuse(self, request: HttpRequest, error: GatewayError, known: _Known) -> Reply:
+        known.error = error
         if error.record:
             self._record(request, error, known)
         headers: tuple[tuple[str, str], ...] = ()

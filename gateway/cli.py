@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from lxml import etree
 
 from gateway.config import Settings, load_settings
+from persistence.roles import Role
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from gateway.ops.packets import PacketDetail
+    from signing import TrustStore
+
+T = TypeVar("T")
 
 
 def _settings(data_dir: str | None, database_url: str | None) -> Settings:
     return load_settings().with_overrides(data_dir=data_dir, database_url=database_url)
 
 
-def _store_options(func):  # type: ignore[no-untyped-def]
+def _store_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option(
         "--database-url", default=None, help="SQLAlchemy URL (default: SQLite in the data dir)."
     )(func)
@@ -30,7 +41,7 @@ def _store_options(func):  # type: ignore[no-untyped-def]
     return func
 
 
-def _runtime(data_dir: str | None, database_url: str | None):  # type: ignore[no-untyped-def]
+def _runtime(data_dir: str | None, database_url: str | None) -> sessionmaker[Session]:
     """Sessions on the store of --data-dir / --database-url, its schema made current first."""
     from gateway.runtime import open_engine
     from persistence.db import make_session_factory
@@ -270,7 +281,7 @@ def pki() -> None:
 _ALGORITHMS = ("rsa", "gost2012-256", "gost2012-512")
 
 
-def _pki_call(call):  # type: ignore[no-untyped-def]
+def _pki_call(call: Callable[[], T]) -> T:
     """Run a PKI call; a missing GOST engine or a wrong CA becomes one line, not a traceback."""
     from signing.gost import GostUnavailable
 
@@ -357,7 +368,7 @@ def orgs() -> None:
 @orgs.command("add")
 @click.option("--guid", "org_guid", required=True, help="orgPPAGUID")
 @click.option("--name", required=True)
-@click.option("--role", type=click.Choice(["uo", "rso", "bank"]), required=True)
+@click.option("--role", type=click.Choice([role.value for role in Role]), required=True)
 @click.option(
     "--cert",
     "cert_file",
@@ -562,7 +573,7 @@ def packets_show(
         if found is None:
             raise click.ClickException(f"no packet with MessageGUID {message_guid}")
         if raw:
-            out = click.get_binary_stream("stdout")
+            out = sys.stdout.buffer  # click.get_binary_stream is deprecated (click 8.5)
             out.write(ops.raw_bytes(session, found.packet))
             out.flush()
             return
@@ -578,7 +589,7 @@ def packets_show(
     _echo_detail(found)
 
 
-def _echo_detail(found) -> None:  # type: ignore[no-untyped-def]
+def _echo_detail(found: PacketDetail) -> None:
     from gateway.ops.packets import when
 
     p = found.packet
@@ -963,7 +974,7 @@ def verify_command(
     sys.exit(0 if report.valid else 1)
 
 
-def _trust_from_pems(pems: list[str]):  # type: ignore[no-untyped-def]
+def _trust_from_pems(pems: list[str]) -> TrustStore:
     from cryptography import x509
 
     from signing import TrustStore

@@ -172,4 +172,5 @@ def load_settings(
     if path.exists():
         with path.open("rb") as fh:
             table = tomllib.load(fh)
-    return _build(Settings, table, "GATEWAY_", environ)
+    settings: Settings = _build(Settings, table, "GATEWAY_", environ)
+    return settings

@@ -27,16 +27,19 @@ from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 from zeep.exceptions import Fault
 
+from gateway.codes import Code
 from gateway.passwords import hash_password, new_password
+from gateway.services import service_path
 from gateway.zeep_client import GisClient, fault_code
 from persistence import organizations
+from persistence.roles import Role
 from signing import fingerprint
 from signing.pki import KeyAlgorithm, init_ca, issue, load_certificate
 
-HM_PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
-DM_PATH = "/ext-bus-device-metering-service/services/DeviceMeteringAsync"
-BILLS_PATH = "/ext-bus-bills-service/services/BillsAsync"
-PAYMENT_PATH = "/ext-bus-payment-service/services/PaymentAsync"
+HM_PATH = service_path("house-management")
+DM_PATH = service_path("device-metering")
+BILLS_PATH = service_path("bills")
+PAYMENT_PATH = service_path("payment")
 DEMO_UO = "d0000000-de70-4000-8000-000000000001"
 DEMO_BANK = "d0000000-de70-4000-8000-000000000003"
 COLD_WATER = {"Code": "1", "GUID": "a1000000-0000-4000-8000-000000000001"}
@@ -84,7 +87,7 @@ def send(client: GisClient, operation: str, **request: Any) -> Any:
             ack = client.call(operation, **request)
             break
         except Fault as exc:
-            if fault_code(exc) != "AUT011004" or time.monotonic() > deadline:
+            if fault_code(exc) != Code.CERTIFICATE_REFUSED or time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
     return client.wait(client.ack_guid(ack), timeout=300)
@@ -95,7 +98,7 @@ def register_demo_organisation(
     pki_dir: Path,
     org_guid: str = DEMO_UO,
     name: str = "Demo management company",
-    role: str = "uo",
+    role: Role = Role.UO,
     algorithm: KeyAlgorithm = "rsa",
 ) -> tuple[str, Path, Path, str]:
     """A demo CA (trusted) and a demo organisation with certificate and password;
@@ -591,7 +594,7 @@ def run_demo(
         sessions, pki_dir, algorithm=algorithm
     )
     bank_guid, bank_key, bank_cert, bank_password = register_demo_organisation(
-        sessions, pki_dir, DEMO_BANK, "Demo bank", "bank", algorithm=algorithm
+        sessions, pki_dir, DEMO_BANK, "Demo bank", Role.BANK, algorithm=algorithm
     )
     url = url.rstrip("/")
     hm = GisClient(url + HM_PATH + "?wsdl", org_guid, key, cert, password=password)
@@ -656,8 +659,8 @@ def run_demo(
         count, due, paid = statuses[status]
         documents_table.add_row(status, str(count), f"{due:.2f}", f"{paid:.2f}")
     console.print(documents_table)
-    for code, count in sorted(tally.errors.items()):
-        console.print(f"  error {code}: {count}")
+    for code, times in sorted(tally.errors.items()):
+        console.print(f"  error {code}: {times}")
     for failure in tally.failed_steps:
         console.print(f"  [red]failed[/red] {failure}")
     return tally

@@ -5,18 +5,20 @@ Mapping an error to a SOAP Fault is then a table lookup, never string parsing.
 
 from __future__ import annotations
 
+from gateway.codes import Code
+
 
 class GatewayError(Exception):
     """A refusal that is answered with a SOAP Fault carrying ``base:Fault``."""
 
-    code = "EXP001000"
+    code: Code = Code.INTERNAL_ERROR
     http_status = 500
     #: Whether the refused packet is stored for ops (transport-level refusals may not be).
     record = True
     #: soap:Client (the sender must change the request) or soap:Server (our side failed).
     sender_fault = True
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: Code | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
@@ -26,41 +28,41 @@ class GatewayError(Exception):
 class MalformedXml(GatewayError):
     """The body is not well-formed XML, or uses forbidden constructs (DTD, entities)."""
 
-    code = "FMT001300"
+    code = Code.MALFORMED_XML
 
 
 class FormatError(GatewayError):
     """The packet is XML but not of the expected SOAP/GIS shape."""
 
-    code = "FMT001301"
+    code = Code.FORMAT_ERROR
 
 
 class SchemaInvalid(GatewayError):
     """The operation element does not validate against its XSD."""
 
-    code = "FMT001301"
+    code = Code.FORMAT_ERROR
 
 
 class HeaderInvalid(GatewayError):
     """The RequestHeader is missing or inconsistent."""
 
-    code = "FMT001307"
+    code = Code.HEADER_INVALID
 
 
 class UnsupportedOperation(GatewayError):
     """No operation of this service matches the SOAPAction / body element."""
 
-    code = "FMT001310"
+    code = Code.UNSUPPORTED_OPERATION
 
 
 class UnsupportedVersion(GatewayError):
     """The request element carries a format version the gateway does not accept."""
 
-    code = "FMT001310"
+    code = Code.UNSUPPORTED_OPERATION
 
 
 class PayloadTooLarge(GatewayError):
-    code = "FMT001300"
+    code = Code.MALFORMED_XML
     http_status = 413
     record = False
 
@@ -68,59 +70,59 @@ class PayloadTooLarge(GatewayError):
 class Unauthenticated(GatewayError):
     """Missing or wrong HTTP credentials."""
 
-    code = "AUT011000"
+    code = Code.UNAUTHENTICATED
     http_status = 401
 
 
 class Locked(GatewayError):
     """The sender is known but locked."""
 
-    code = "AUT011000"
+    code = Code.UNAUTHENTICATED
     http_status = 403
 
 
 class UnknownOrganization(GatewayError):
-    code = "AUT011002"
+    code = Code.UNKNOWN_ORGANIZATION
 
 
 class NotAllowed(GatewayError):
     """The organisation's role may not call this operation."""
 
-    code = "AUT011003"
+    code = Code.NOT_ALLOWED
 
 
 class CertificateRefused(GatewayError):
     """The signer certificate is untrusted, expired or not bound to the sender."""
 
-    code = "AUT011004"
+    code = Code.CERTIFICATE_REFUSED
 
 
 class SignatureInvalid(GatewayError):
     """The XML signature is missing, malformed, wrapped or does not verify."""
 
-    code = "AUT011005"
+    code = Code.SIGNATURE_INVALID
 
 
 class DuplicateMessage(GatewayError):
     """The MessageGUID was already used by this sender for a different packet."""
 
-    code = "FMT001307"
+    code = Code.HEADER_INVALID
 
 
 class RequestNotFound(GatewayError):
-    code = "INT002013"
+    code = Code.REQUEST_NOT_FOUND
     record = False
 
 
 class TemporarilyUnavailable(GatewayError):
     """A retryable condition (for example the database is unreachable)."""
 
-    code = "EXP002001"
+    code = Code.TEMPORARILY_UNAVAILABLE
     # 500 like every SOAP Fault: clients (WCF, zeep) read the Fault only from a 500.
     record = False
     sender_fault = False
 
 
 class InternalError(GatewayError):
-    code = "EXP001000"
+    code = Code.INTERNAL_ERROR
     sender_fault = False

@@ -18,11 +18,11 @@ from lxml import etree
 
 from gateway.config import Settings
 from gateway.errors import UnsupportedOperation, UnsupportedVersion
+from gateway.namespaces import WSDL, WSDL_SOAP, XS, qname
 from gateway.registry import Operation, Registry, Service
 
 log = logging.getLogger("gateway.formats")
 
-XS = "http://www.w3.org/2001/XMLSchema"
 _DOCUMENTED = re.compile(r"[Вв]ерси[ия][^0-9]{0,20}((?:\d+(?:\.\d+){2,3}[,;\s]*(?:и\s+)?)+)")
 _VERSION = re.compile(r"\d+(?:\.\d+){2,3}")
 
@@ -69,8 +69,9 @@ class Bundle:
         if declaration is None:
             return ()
         for attribute in declaration.iter(f"{{{XS}}}attribute"):
-            if attribute.get("ref", "").endswith(":version") and attribute.get("fixed"):
-                return (attribute.get("fixed"),)
+            fixed = attribute.get("fixed")
+            if attribute.get("ref", "").endswith(":version") and fixed:
+                return (fixed,)
         text = " ".join(d.text or "" for d in declaration.iter(f"{{{XS}}}documentation"))
         found = _DOCUMENTED.search(text)
         if found:
@@ -196,9 +197,6 @@ def load_formats(settings: Settings, registry: Registry) -> Formats:
     return Formats(bundles, registry)
 
 
-WSDL = "http://schemas.xmlsoap.org/wsdl/"
-
-
 def served_wsdl(bundle: Bundle, service: Service) -> bytes:
     """The bundle's WSDL of the service; a published one trimmed to the operations we serve."""
     data = bundle.wsdl(service).read_bytes()
@@ -214,10 +212,7 @@ def served_wsdl(bundle: Bundle, service: Service) -> bytes:
         (m.get("message") or "").split(":")[-1]
         for m in root.iter(f"{{{WSDL}}}input", f"{{{WSDL}}}output", f"{{{WSDL}}}fault")
     }
-    used |= {
-        (h.get("message") or "").split(":")[-1]
-        for h in root.iter("{http://schemas.xmlsoap.org/wsdl/soap/}header")
-    }
+    used |= {(h.get("message") or "").split(":")[-1] for h in root.iter(qname(WSDL_SOAP, "header"))}
     for message in root.findall(f"{{{WSDL}}}message"):
         if message.get("name") not in used:
             root.remove(message)

@@ -15,11 +15,11 @@ from lxml import etree
 from xmlschema.validators import XsdElement, XsdGroup
 
 from gateway.config import load_settings
-from gateway.formats import WSDL, Formats, FormatsError, own_bundle, published_bundle
+from gateway.formats import Formats, FormatsError, own_bundle, published_bundle
+from gateway.namespaces import DS, WSDL, qname
 from gateway.registry import Operation, Service
 from gateway.services import build_registry
 
-DS = "{http://www.w3.org/2000/09/xmldsig#}"
 MAX_DEPTH = 12
 
 
@@ -100,26 +100,29 @@ def element_paths(schema: xmlschema.XMLSchema, name: str) -> dict[str, str]:
             elif (
                 isinstance(particle, XsdElement)
                 and particle.name
-                and not particle.name.startswith(DS)
+                and not particle.name.startswith(qname(DS, ""))
             ):
                 path = f"{prefix}/{particle.local_name}"
                 simple = particle.type.is_simple() or particle.type.has_simple_content()
                 paths[path] = _occurs(particle) + (" simple" if simple else "")
-                if depth < MAX_DEPTH and not simple and hasattr(particle.type.content, "model"):
-                    walk(particle.type.content, path, depth + 1)
+                content = getattr(particle.type, "content", None)  # complex types only
+                if depth < MAX_DEPTH and not simple and isinstance(content, XsdGroup):
+                    walk(content, path, depth + 1)
 
     decl = schema.elements[name]
-    if hasattr(decl.type.content, "model"):
-        walk(decl.type.content, name, 0)
+    content = getattr(decl.type, "content", None)
+    if isinstance(content, XsdGroup):
+        walk(content, name, 0)
     return paths
 
 
 def _wsdl_operations(path: Path) -> set[str]:
     root = etree.parse(str(path)).getroot()
     return {
-        o.get("name")
+        name
         for pt in root.iter(f"{{{WSDL}}}portType")
         for o in pt.findall(f"{{{WSDL}}}operation")
+        if (name := o.get("name"))
     }
 
 
@@ -149,7 +152,7 @@ def check_bundle(directory: Path) -> BundleReport:
 
 def _compare(
     service: Service, operation: Operation, bundle, ours, theirs_schema, ours_schema, in_wsdl
-) -> OperationReport:  # type: ignore[no-untyped-def]
+) -> OperationReport:
     name = operation.request_element.split("}")[1]
     present = name in theirs_schema.elements
     result = OperationReport(

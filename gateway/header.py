@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lxml import etree
+
 from gateway.errors import HeaderInvalid
 from gateway.namespaces import BASE, qname
 from gateway.soap.envelope import Envelope
@@ -20,7 +22,7 @@ class RequestHeader:
     is_operator_signature: bool
 
 
-def _text(header, name: str) -> str | None:  # type: ignore[no-untyped-def]
+def _text(header: etree._Element, name: str) -> str | None:
     element = header.find(qname(BASE, name))
     return element.text.strip() if element is not None and element.text else None
 

@@ -1,4 +1,5 @@
-"""XML namespaces of the SOAP envelope and the GIS ZhKKh formats."""
+"""XML namespaces of the SOAP envelope, the GIS ZhKKh formats and the contract files: every
+namespace URI the gateway (and scripts/) writes is here."""
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 BASE = "http://dom.gosuslugi.ru/schema/integration/base/"
@@ -8,7 +9,23 @@ HOUSE_MANAGEMENT_SERVICE = (
 )
 DEVICE_METERING = "http://dom.gosuslugi.ru/schema/integration/device-metering/"
 NSI_BASE = "http://dom.gosuslugi.ru/schema/integration/nsi-base/"
+BILLS = "http://dom.gosuslugi.ru/schema/integration/bills/"
+BILLS_BASE = "http://dom.gosuslugi.ru/schema/integration/bills-base/"
+PAYMENT = "http://dom.gosuslugi.ru/schema/integration/payment/"
+PAYMENTS_BASE = "http://dom.gosuslugi.ru/schema/integration/payments-base/"
+ACCOUNT_BASE = "http://dom.gosuslugi.ru/schema/integration/account-base/"
+METERING_DEVICE_BASE = "http://dom.gosuslugi.ru/schema/integration/metering-device-base/"
+ORGANIZATIONS_BASE = "http://dom.gosuslugi.ru/schema/integration/organizations-base/"
+ORGANIZATIONS_REGISTRY_BASE = (
+    "http://dom.gosuslugi.ru/schema/integration/organizations-registry-base/"
+)
+INDIVIDUAL_REGISTRY_BASE = "http://dom.gosuslugi.ru/schema/integration/individual-registry-base/"
+
+# signatures and contracts (signing/ keeps its own names in signing/names.py)
 DS = "http://www.w3.org/2000/09/xmldsig#"
+XS = "http://www.w3.org/2001/XMLSchema"
+WSDL = "http://schemas.xmlsoap.org/wsdl/"
+WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
 #: The header namespace of the Action block a .NET WCF client sends on every call.
 WCF_ADDRESSING_NONE = "http://schemas.microsoft.com/ws/2005/05/addressing/none"
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 
 from gateway.errors import UnsupportedOperation
 from gateway.namespaces import BASE, qname
+from persistence.roles import Role
 
 if TYPE_CHECKING:
     from gateway.handlers.base import Handler
@@ -24,7 +25,7 @@ class Operation:
     name: str  # wsdl operation name; SOAPAction is urn:<name>
     request_element: str  # Clark QName of the operation element in the Body
     kind: OperationKind
-    roles: frozenset[str]
+    roles: frozenset[Role]
     handler: Handler | None = None  # None for getState
     versions: tuple[str, ...] = ()  # format versions accepted in base:version; () = any
     extension: bool = False  # the gateway's own addition: absent from the published formats
@@ -49,7 +50,7 @@ class Service:
         *,
         request: str,
         kind: OperationKind,
-        roles: frozenset[str],
+        roles: frozenset[Role],
         handler: Handler,
         versions: tuple[str, ...] = (),
         extension: bool = False,
@@ -101,7 +102,7 @@ class Registry:
                 name="getState",
                 request_element=qname(BASE, "getStateRequest"),
                 kind="state",
-                roles=frozenset({"uo", "rso", "bank"}),
+                roles=frozenset(Role),
             )
         )
         self.services[service.path] = service

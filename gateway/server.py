@@ -52,7 +52,7 @@ def _worker_exit(_server: Any, _worker: Any) -> None:
         group.stop(timeout=8.0)
 
 
-class GatewayServer(BaseApplication):  # type: ignore[misc]
+class GatewayServer(BaseApplication):
     def __init__(self, settings: Settings, run_worker: bool) -> None:
         self.settings = settings
         self.run_worker = run_worker

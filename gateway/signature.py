@@ -15,6 +15,7 @@ from cryptography import x509
 from lxml import etree
 
 from gateway.errors import CertificateRefused, SignatureInvalid
+from gateway.namespaces import DS, qname
 from signing import (
     CertificateError,
     SignatureError,
@@ -46,7 +47,7 @@ class TrustCache:
 
 
 def has_signature(element: etree._Element) -> bool:
-    return element.find("{http://www.w3.org/2000/09/xmldsig#}Signature") is not None
+    return element.find(qname(DS, "Signature")) is not None
 
 
 def verify_signed_request(

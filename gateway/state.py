@@ -43,7 +43,8 @@ def state_result(service: Service, packet: PacketView | None, org_guid: str) -> 
             "Request not found: no packet with this MessageGUID was accepted from you."
         )
     result = etree.Element(
-        service.state_result_tag, nsmap={None: service.types_namespace, "base": BASE}
+        service.state_result_tag,
+        nsmap={None: service.types_namespace, "base": BASE},  # type: ignore[dict-item]  # lxml-stubs: a None (default) prefix is allowed
     )
     result.set(qname(BASE, "version"), service.result_version)
     state = request_state(packet)

@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 
+from gateway.codes import Code
 from signing import TrustStore
 from signing.diagnose import Diagnosis, diagnose, signed_element
 
 #: Fault codes of refusals the signature diagnosis explains.
-SIGNATURE_CODES = frozenset({"AUT011004", "AUT011005"})
+SIGNATURE_CODES = frozenset({Code.CERTIFICATE_REFUSED, Code.SIGNATURE_INVALID})
 
 
 def render_diagnosis(report: Diagnosis) -> str:

@@ -21,11 +21,15 @@ import os
 import signal
 import socket
 import threading
-from datetime import timedelta
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
 
 from lxml import etree
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from gateway.codes import Code
 from gateway.handlers.base import (
     ExportError,
     Handler,
@@ -37,10 +41,11 @@ from gateway.ops import metrics, observe
 from gateway.runtime import Runtime
 from gateway.soap.envelope import split_envelope
 from gateway.state import error_results, pack_results
+from gateway.trace import JobOutcome, JobTrace, Tally, request_error_tally, tally
 from gateway.xmlparse import parse_xml
 from persistence import organizations, packets, queue
 from persistence.clock import utcnow
-from persistence.packets import FAILED, PROCESSED
+from persistence.packets import PacketView, ResultCounts
 
 log = logging.getLogger("gateway.worker")
 
@@ -61,6 +66,54 @@ class RetryPolicy:
         if attempt >= self.max_attempts:
             return None
         return timedelta(seconds=self.base_seconds * 2 ** (attempt - 1))
+
+
+@dataclass(frozen=True)
+class _Done:
+    """The outcome of a job, as stored with its packet."""
+
+    state: Literal["processed", "failed"]  # the packet's state (PROCESSED, FAILED)
+    result_xml: str
+    tally: Tally
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass
+class _Seen:
+    """What an attempt learned of its packet, for its trace (metrics and the log line)."""
+
+    job_id: int
+    attempt: int
+    started: float
+    service: str = "unknown"
+    operation: str = "unknown"
+    received_at: datetime | None = None
+
+    def packet(self, packet: PacketView) -> None:
+        self.service = packet.service or "unknown"
+        self.operation = packet.operation or "unknown"
+        self.received_at = packet.received_at
+        observe.job_started(
+            self.job_id,
+            self.attempt,
+            message_guid=packet.message_guid,
+            org_guid=packet.org_guid,
+            service=packet.service,
+            operation=packet.operation,
+        )
+
+    def trace(self, outcome: JobOutcome, tally: Tally | None = None) -> JobTrace:
+        return JobTrace(
+            job_id=self.job_id,
+            attempt=self.attempt,
+            service=self.service,
+            operation=self.operation,
+            outcome=outcome,
+            seconds=time.perf_counter() - self.started,
+            received_at=self.received_at,
+            tally=tally,
+        )
 
 
 class Worker:
@@ -127,9 +180,15 @@ class Worker:
 
     # --- one job ---------------------------------------------------------------------------
 
-    @observe.job_scope
     def run_once(self) -> bool:
         """Claim and process one job; False when the queue had nothing ready."""
+        observe.clear()
+        try:
+            return self._run_once()
+        finally:
+            observe.clear()
+
+    def _run_once(self) -> bool:
         self._record_unrecorded()
         lease = self.rt.settings.worker.lease_seconds
         with self.rt.session.begin() as session:
@@ -145,31 +204,40 @@ class Worker:
                 give_up=True,
             )
             return True
+        seen = _Seen(job.job_id, job.attempt, time.perf_counter())
         try:
-            self._process(job)
+            done = self._process(job, seen)
         except queue.LeaseLost as exc:
+            observe.job_done(seen.trace("lost"))
             log.warning("dropping the work of a lost lease: %s", exc)
         except (OperationalError, DBAPIError) as exc:
+            observe.job_done(seen.trace("retry"))
             self._failed(job, exc)
         except Exception as exc:
+            observe.job_done(seen.trace("retry"))
             log.exception(
                 "job %s (packet %s) failed outside its handler", job.job_id, job.packet_id
             )
             self._failed(job, exc)
+        else:
+            observe.job_done(seen.trace(done.state, done.tally))
         return True
 
-    @observe.job
-    def _process(self, job: queue.ClaimedJob) -> None:
+    def _process(self, job: queue.ClaimedJob, seen: _Seen | None = None) -> _Done:
+        """Hold the job, run the handler, store the outcome, all in one transaction; ``seen``
+        collects what the attempt's trace needs."""
+        seen = seen or _Seen(job.job_id, job.attempt, time.perf_counter())
         with self.rt.session.begin() as session:
             queue.hold(session, job)
             packet = packets.get_by_id(session, job.packet_id)
+            seen.packet(packet)
             org = organizations.get_organization(session, packet.org_guid or "")
             operation = self.rt.registry.operation(packet.service or "", packet.operation or "")
             request = split_envelope(parse_xml(packets.get_raw(session, job.packet_id))).body
             ctx = HandlerContext(
                 session=session,
                 org_guid=packet.org_guid or "",
-                org_role=org.role if org else "",
+                org_role=org.role if org else None,
                 message_guid=packet.message_guid,
                 version=packet.version,
                 now=utcnow(),
@@ -177,32 +245,37 @@ class Worker:
             try:
                 assert operation.handler is not None
                 result = self._run_handler(operation.handler, ctx, request)
+                done = _Done("processed", pack_results(result.elements), tally(result.elements))
             except ExportError as exc:
-                queue.finish(
-                    session,
-                    job,
-                    packet_state=PROCESSED,
-                    result_xml=error_results(exc.code, exc.description),
+                done = _Done(
+                    "processed",
+                    error_results(exc.code, exc.description),
+                    request_error_tally(exc.code),
                 )
-                return
             except (OperationalError, DBAPIError):
                 raise
             except Exception as exc:
                 log.exception("handler %s failed on packet %s", operation.name, packet.message_guid)
-                queue.finish(
-                    session,
-                    job,
-                    packet_state=FAILED,
-                    result_xml=error_results(
-                        "EXP001000", f"Internal error while processing: {type(exc).__name__}"
+                done = _Done(
+                    "failed",
+                    error_results(
+                        Code.INTERNAL_ERROR,
+                        f"Internal error while processing: {type(exc).__name__}",
                     ),
-                    error_code="EXP001000",
+                    request_error_tally(Code.INTERNAL_ERROR),
+                    error_code=Code.INTERNAL_ERROR,
                     error_message=f"{type(exc).__name__}: {exc}",
                 )
-                return
             queue.finish(
-                session, job, packet_state=PROCESSED, result_xml=pack_results(result.elements)
+                session,
+                job,
+                packet_state=done.state,
+                result_xml=done.result_xml,
+                counts=ResultCounts(done.tally.items, done.tally.errors),
+                error_code=done.error_code,
+                error_message=done.error_message,
             )
+        return done
 
     @staticmethod
     def _run_handler(
@@ -243,7 +316,12 @@ class Worker:
             with self.rt.session.begin() as session:
                 if give_up:
                     recorded = queue.bury(
-                        session, job, message, error_results("EXP001000", DEAD_LETTER_TEXT)
+                        session,
+                        job,
+                        message,
+                        error_results(Code.INTERNAL_ERROR, DEAD_LETTER_TEXT),
+                        counts=ResultCounts(items=0, errors=1),
+                        error_code=Code.INTERNAL_ERROR,
                     )
                 else:
                     delay = self.retry.delay(job.attempt) or timedelta(0)

@@ -86,7 +86,8 @@ class GatewayApp:
         too_large = self._guard(environ)
         if too_large is not None:
             return _fault(start_response, too_large)
-        return self.soap(environ, start_response)
+        answer: Iterable[bytes] = self.soap(environ, start_response)
+        return answer
 
     # --- transport guard -------------------------------------------------------------------
 

@@ -42,8 +42,8 @@ def parse_xml(data: bytes) -> etree._Element:
     except etree.XMLSyntaxError as exc:
         raise MalformedXml(f"The packet is not well-formed XML: {exc}") from None
     doc = root.getroottree()
-    if doc.docinfo.doctype or doc.docinfo.internalDTD is not None:
+    if doc.docinfo.doctype or doc.docinfo.internalDTD is not None:  # type: ignore[union-attr]
         raise MalformedXml("Document type declarations (DTD) are not allowed.")
     for node in root.iter(etree.Entity):
-        raise MalformedXml(f"Entity references are not allowed (&{node.name};).")
+        raise MalformedXml(f"Entity references are not allowed (&{node.name};).")  # type: ignore[union-attr]
     return root

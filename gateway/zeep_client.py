@@ -18,15 +18,12 @@ from zeep.exceptions import Fault
 from zeep.plugins import Plugin
 from zeep.transports import Transport
 
+from gateway.namespaces import BASE, SOAP_ENV
 from signing import sign
 from signing.pki import load_certificate, load_private_key
 
-BASE = "http://dom.gosuslugi.ru/schema/integration/base/"
-HM = "http://dom.gosuslugi.ru/schema/integration/house-management/"
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 
-
-class SigningPlugin(Plugin):  # type: ignore[misc]
+class SigningPlugin(Plugin):
     """Signs the operation element in the Body of every outgoing request except getState."""
 
     def __init__(self, key_file: Any, cert_file: Any, **sign_options: Any) -> None:
@@ -43,7 +40,10 @@ class SigningPlugin(Plugin):  # type: ignore[misc]
         operation: Any,
         binding_options: Any,
     ) -> Any:
-        body = envelope.find(f"{{{SOAP_ENV}}}Body")[0]
+        holder = envelope.find(f"{{{SOAP_ENV}}}Body")
+        if holder is None:
+            return envelope, http_headers
+        body = holder[0]
         if self.enabled and etree.QName(body).localname != "getStateRequest":
             sign(body, self.key, self.cert, **self.options)
             if self.tamper is not None:

@@ -94,7 +94,8 @@ def open_numbers(session: Session, org_guid: str, numbers: Iterable[str]) -> dic
             )
         )
         for number, account_guid in rows:
-            found[number] = account_guid
+            if number is not None:  # IN (chunk): never None
+                found[number] = account_guid
     return found
 
 

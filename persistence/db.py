@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from persistence.models import Base
@@ -91,7 +92,7 @@ def _sqlite_engine(url: str, read_only: bool) -> Engine:
     engine = create_engine(url, connect_args={"timeout": 30}, pool_pre_ping=True)
 
     @event.listens_for(engine, "connect")
-    def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    def _sqlite_pragmas(dbapi_conn: Any, _record: object) -> None:
         # Let SQLAlchemy issue BEGIN itself so "BEGIN IMMEDIATE" below takes the write lock.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
@@ -102,7 +103,7 @@ def _sqlite_engine(url: str, read_only: bool) -> Engine:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
+    def _sqlite_begin(conn: Connection) -> None:
         # Writers take the write lock up front: a deferred transaction that later needs
         # to write can fail with "database is locked" instead of waiting.
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

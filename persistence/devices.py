@@ -19,6 +19,7 @@ from persistence.models import (
     Premises,
     Reading,
 )
+from persistence.roles import Role
 
 
 def devices_by_refs(session: Session, refs: Iterable[str]) -> dict[str, MeteringDevice]:
@@ -54,15 +55,15 @@ def resources_of(
 
 
 def houses_accessible(
-    session: Session, org_guid: str, role: str, house_guids: Iterable[str]
+    session: Session, org_guid: str, role: Role | None, house_guids: Iterable[str]
 ) -> set[str]:
     """Of the given houses, those the organisation manages (UO) or supplies (RSO)."""
     guids = list(set(house_guids))
     if not guids:
         return set()
-    if role == "uo":
+    if role == Role.UO:
         query = select(House.guid).where(House.guid.in_(guids), House.org_guid == org_guid)
-    elif role == "rso":
+    elif role == Role.RSO:
         query = select(HouseSupplier.house_guid).where(
             HouseSupplier.house_guid.in_(guids), HouseSupplier.org_guid == org_guid
         )
@@ -140,12 +141,10 @@ def active_numbers(session: Session, house_guids: Iterable[str]) -> set[tuple[st
 
 
 def has_readings(session: Session, device_guid: str) -> bool:
-    return (
-        session.scalar(
-            select(func.count()).select_from(Reading).where(Reading.device_guid == device_guid)
-        )
-        > 0
+    count = session.scalar(
+        select(func.count()).select_from(Reading).where(Reading.device_guid == device_guid)
     )
+    return bool(count)
 
 
 def links_of(session: Session, device_guids: Iterable[str]) -> dict[str, list[DeviceLink]]:
@@ -171,7 +170,7 @@ def replace_resources(session: Session, device_guid: str, resources: list[Device
 
 
 def devices_of(
-    session: Session, org_guid: str, role: str, house_guids: Iterable[str] | None = None
+    session: Session, org_guid: str, role: Role | None, house_guids: Iterable[str] | None = None
 ) -> list[MeteringDevice]:
     """Devices the organisation may see: its own and those in houses it manages or supplies."""
     query = select(MeteringDevice)

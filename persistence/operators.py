@@ -26,7 +26,7 @@ def _record(op: Operator) -> OperatorRecord:
         op.login,
         op.password_hash,
         bool(op.disabled),
-        as_utc(op.created_at),  # type: ignore[arg-type]
+        as_utc(op.created_at),
         as_utc(op.last_login_at),
     )
 
@@ -57,7 +57,7 @@ def _update(session: Session, login: str, **values: object) -> bool:
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def set_disabled(session: Session, login: str, disabled: bool) -> bool:

@@ -10,15 +10,16 @@ from sqlalchemy.orm import Session
 
 from persistence.clock import as_utc, utcnow
 from persistence.models import Organization, OrgCertificate, TrustAnchor
+from persistence.roles import Role
 
-ROLES = ("uo", "rso", "bank")
+ROLES = tuple(Role)
 
 
 @dataclass(frozen=True)
 class OrgRecord:
     guid: str
     name: str
-    role: str
+    role: Role
     password_hash: str
     locked: bool
 
@@ -32,11 +33,11 @@ class CertificateRecord:
 
 
 def _record(org: Organization) -> OrgRecord:
-    return OrgRecord(org.guid, org.name, org.role, org.password_hash, org.locked)
+    return OrgRecord(org.guid, org.name, Role(org.role), org.password_hash, org.locked)
 
 
 def add_organization(
-    session: Session, guid: str, name: str, role: str, password_hash: str
+    session: Session, guid: str, name: str, role: Role | str, password_hash: str
 ) -> OrgRecord:
     """Register a new organisation (or replace name/role/password of an existing one)."""
     if role not in ROLES:
@@ -98,7 +99,7 @@ def certificates_of(session: Session, org_guid: str) -> list[CertificateRecord]:
     )
     return [
         CertificateRecord(c.fingerprint, c.org_guid, c.subject, as_utc(c.not_after)) for c in rows
-    ]  # type: ignore[arg-type]
+    ]
 
 
 def add_trust_anchor(session: Session, fingerprint: str, subject: str, pem: str) -> bool:

@@ -6,7 +6,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from lxml import etree
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -75,7 +74,7 @@ def _view(p: Packet) -> PacketView:
         p.operation,
         p.version,
         p.state,
-        as_utc(p.received_at),  # type: ignore[arg-type]
+        as_utc(p.received_at),
         as_utc(p.processed_at),
         p.error_code,
         p.error_message,
@@ -210,7 +209,7 @@ def events_of(session: Session, packet_id: int) -> list[tuple[datetime, str, str
     rows = session.scalars(
         select(PacketEvent).where(PacketEvent.packet_id == packet_id).order_by(PacketEvent.id)
     )
-    return [(as_utc(e.at), e.event, e.detail) for e in rows]  # type: ignore[misc]
+    return [(as_utc(e.at), e.event, e.detail) for e in rows]
 
 
 def get_by_id(session: Session, packet_id: int) -> PacketView:
@@ -223,20 +222,15 @@ def get_by_id(session: Session, packet_id: int) -> PacketView:
 # --- ops: inspection, replay, retention (gateway/ops) ---------------------------------------
 
 
-def result_counts(result_xml: str | None) -> tuple[int | None, int | None]:
-    """Items and item errors of a stored result, as stored beside it for ops lists.
+@dataclass(frozen=True)
+class ResultCounts:
+    """Items and errors of a stored result, stored beside it for ops lists (the worker counts
+    them from the result it built)."""
 
-    Every item carries one TransportGUID; every error (an item's Error or an export's
-    ErrorMessage) one ErrorCode.
-    """
-    if result_xml is None:
-        return None, None
-    # the gateway's own output, not a packet: parsed without the request path's limits
-    root = etree.fromstring(result_xml.encode())
-    return (
-        sum(1 for _ in root.iter("{*}TransportGUID")),
-        sum(1 for _ in root.iter("{*}ErrorCode")),
-    )
+    #: results of import items (each with its TransportGUID)
+    items: int
+    #: ErrorCodes in the result: refused items and ErrorMessages
+    errors: int
 
 
 @dataclass(frozen=True)
@@ -319,7 +313,7 @@ def search(
             r[4],
             r[5],
             r[6],
-            as_utc(r[7]),  # type: ignore[arg-type]
+            as_utc(r[7]),
             as_utc(r[8]),
             r[9],
             r[10],
@@ -426,7 +420,7 @@ def replays_of(session: Session, packet_id: int) -> list[ReplayRecord]:
     )
     return [
         ReplayRecord(
-            as_utc(r.replayed_at),  # type: ignore[arg-type]
+            as_utc(r.replayed_at),
             r.replayed_by,
             bool(r.forced),
             r.previous_state,
@@ -503,39 +497,6 @@ def count_with_errors(session: Session, since: datetime) -> int:
         )
         or 0
     )
-
-
-@dataclass(frozen=True)
-class PacketHeader:
-    message_guid: str
-    org_guid: str | None
-    service: str | None
-    operation: str | None
-    received_at: datetime
-
-
-def header_of(session: Session, packet_id: int) -> PacketHeader | None:
-    """Who and what a packet is, without its body (log context, metrics labels)."""
-    row = session.execute(
-        select(
-            Packet.message_guid,
-            Packet.org_guid,
-            Packet.service,
-            Packet.operation,
-            Packet.received_at,
-        ).where(Packet.id == packet_id)
-    ).first()
-    if row is None:
-        return None
-    return PacketHeader(row[0], row[1], row[2], row[3], as_utc(row[4]))  # type: ignore[arg-type]
-
-
-def outcome_of(session: Session, packet_id: int) -> tuple[str, str | None, str | None] | None:
-    """(state, result_xml, error_code) of a packet."""
-    row = session.execute(
-        select(Packet.state, Packet.result_xml, Packet.error_code).where(Packet.id == packet_id)
-    ).first()
-    return (row[0], row[1], row[2]) if row is not None else None
 
 
 def count_older(session: Session, state: str, received_before: datetime) -> int:

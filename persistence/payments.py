@@ -418,7 +418,8 @@ def acknowledged_by(session: Session, column: str, guids: Iterable[str]) -> dict
             .group_by(attribute)
         )
         for key, total in rows:
-            sums[key] = int(total or 0)
+            if key is not None:  # IN (chunk): never None
+                sums[key] = int(total or 0)
     return sums
 
 
@@ -561,7 +562,7 @@ def last_payment_dates(session: Session, document_guids: Iterable[str]) -> dict[
             .group_by(PaymentAcknowledgment.document_guid)
         )
         for key, latest in rows:
-            if latest is not None:
+            if key is not None and latest is not None:
                 found[key] = latest
     return found
 

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from persistence.clock import as_utc, utcnow
 from persistence.models import Job, Packet
-from persistence.packets import DEAD, PROCESSING, add_event, result_counts
+from persistence.packets import DEAD, PROCESSING, ResultCounts, add_event
 
 log = logging.getLogger("persistence.queue")
 
@@ -123,7 +123,7 @@ def _guarded_update(session: Session, job: ClaimedJob, **values: Any) -> bool:
         .values(locked_by=None, locked_until=None, **values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def finish(
@@ -132,6 +132,7 @@ def finish(
     *,
     packet_state: str,
     result_xml: str | None,
+    counts: ResultCounts,
     error_code: str | None = None,
     error_message: str | None = None,
 ) -> None:
@@ -148,7 +149,9 @@ def finish(
         .where(Packet.id == job.packet_id)
         .values(
             state=packet_state,
-            **_counted(result_xml),
+            result_xml=result_xml,
+            result_items=counts.items,
+            result_errors=counts.errors,
             error_code=error_code,
             error_message=error_message,
             processed_at=now,
@@ -157,11 +160,6 @@ def finish(
         .execution_options(synchronize_session=False)
     )
     add_event(session, job.packet_id, packet_state, error_message)
-
-
-def _counted(result_xml: str | None) -> dict[str, Any]:
-    items, errors = result_counts(result_xml)
-    return {"result_xml": result_xml, "result_items": items, "result_errors": errors}
 
 
 def retry_later(session: Session, job: ClaimedJob, error: str, run_after: datetime) -> bool:
@@ -184,7 +182,15 @@ def retry_later(session: Session, job: ClaimedJob, error: str, run_after: dateti
     return True
 
 
-def bury(session: Session, job: ClaimedJob, error: str, result_xml: str | None) -> bool:
+def bury(
+    session: Session,
+    job: ClaimedJob,
+    error: str,
+    result_xml: str | None,
+    *,
+    counts: ResultCounts,
+    error_code: str,
+) -> bool:
     """Dead-letter a job that ran out of attempts; the packet keeps an error result.
 
     False (and nothing changed) if the job is no longer this worker's.
@@ -197,8 +203,10 @@ def bury(session: Session, job: ClaimedJob, error: str, result_xml: str | None) 
         .where(Packet.id == job.packet_id)
         .values(
             state=DEAD,
-            **_counted(result_xml),
-            error_code="EXP001000",
+            result_xml=result_xml,
+            result_items=counts.items,
+            result_errors=counts.errors,
+            error_code=error_code,
             error_message=error[:4000],
             processed_at=now,
             updated_at=now,
@@ -239,7 +247,7 @@ def job_of(session: Session, packet_id: int) -> JobInfo | None:
     return JobInfo(
         job.state,
         job.attempts,
-        as_utc(job.run_after),  # type: ignore[arg-type]
+        as_utc(job.run_after),
         job.locked_by,
         as_utc(job.locked_until),
         job.last_error,

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, insert, select, tuple_, update
+from sqlalchemy import Select, and_, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from persistence.models import Reading
+
+_Row = TypeVar("_Row")
 
 READING_KINDS = ("current", "control", "verification_start", "verification_end")
 VERIFICATION_KINDS = ("verification_start", "verification_end")
@@ -83,7 +85,7 @@ def correct_reading(session: Session, reading_id: int, values: dict[str, Any]) -
     session.execute(update(Reading).where(Reading.id == reading_id).values(**values))
 
 
-def _in_period(query, date_from: date | None, date_to: date | None):  # type: ignore[no-untyped-def]
+def _in_period(query: Select[_Row], date_from: date | None, date_to: date | None) -> Select[_Row]:
     if date_from is not None:
         query = query.where(Reading.reading_date >= date_from)
     if date_to is not None:

@@ -51,21 +51,24 @@ sys.path.insert(0, str(ROOT))
 
 from gateway.client import envelope  # noqa: E402
 from gateway.config import load_settings  # noqa: E402
+from gateway.namespaces import BASE, DS  # noqa: E402
+from gateway.namespaces import DEVICE_METERING as DM  # noqa: E402
+from gateway.namespaces import HOUSE_MANAGEMENT as HM  # noqa: E402
+from gateway.namespaces import METERING_DEVICE_BASE as MDB  # noqa: E402
+from gateway.namespaces import NSI_BASE as NSI  # noqa: E402
+from gateway.namespaces import SOAP_ENV as SOAP  # noqa: E402
 from gateway.passwords import hash_password  # noqa: E402
+from gateway.services import service_path  # noqa: E402
 from gateway.xmlparse import parse_xml  # noqa: E402
 from persistence import organizations  # noqa: E402
 from persistence.db import make_engine, make_session_factory  # noqa: E402
 from persistence.migrations import upgrade  # noqa: E402
+from persistence.roles import Role  # noqa: E402
 from signing import fingerprint, sign  # noqa: E402
 from signing.algorithms import Digest, SignatureMethod  # noqa: E402
 from signing.crypto import certificate_key, verify_value  # noqa: E402
 from signing.pki import init_ca, issue  # noqa: E402
 
-HM = "http://dom.gosuslugi.ru/schema/integration/house-management/"
-BASE = "http://dom.gosuslugi.ru/schema/integration/base/"
-NSI = "http://dom.gosuslugi.ru/schema/integration/nsi-base/"
-DS = "http://www.w3.org/2000/09/xmldsig#"
-SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 ORG = "0b0b0b0b-0000-4000-8000-00000000be4c"
 PASSWORD = "bench-password"
 INPROC_SAMPLE = 30
@@ -94,7 +97,7 @@ class HouseWorkload:
     """importHouseUOData: a new house with 4 entrances and ``premises`` flats per packet."""
 
     premises: int
-    service_path: str = "/ext-bus-home-management-service/services/HomeManagementAsync"
+    service_path: str = field(default_factory=lambda: service_path("house-management"))
     operation: str = "importHouseUOData"
     xsd: str = "house-management/hcs-house-management-types.xsd"
 
@@ -115,8 +118,6 @@ class HouseWorkload:
         pass
 
 
-DM = "http://dom.gosuslugi.ru/schema/integration/device-metering/"
-MDB = "http://dom.gosuslugi.ru/schema/integration/metering-device-base/"
 COLD_WATER = ("1", "a1000000-0000-4000-8000-000000000001")
 
 
@@ -130,7 +131,7 @@ class ReadingsWorkload:
     """
 
     devices: int
-    service_path: str = "/ext-bus-device-metering-service/services/DeviceMeteringAsync"
+    service_path: str = field(default_factory=lambda: service_path("device-metering"))
     operation: str = "importMeteringDeviceValues"
     xsd: str = "device-metering/hcs-device-metering-types.xsd"
     roots: list[str] = field(default_factory=list)
@@ -345,7 +346,7 @@ def prepare_store(url: str, pki: Pki) -> None:
         organizations.add_trust_anchor(
             session, fingerprint(ca), ca.subject.rfc4514_string(), pki.ca_pem
         )
-        organizations.add_organization(session, ORG, "Bench UO", "uo", hash_password(PASSWORD))
+        organizations.add_organization(session, ORG, "Bench UO", Role.UO, hash_password(PASSWORD))
         organizations.add_certificate(
             session,
             ORG,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.zeep_client import BASE, HM, SOAP_ENV, SigningPlugin, fault_code
+from gateway.namespaces import BASE, SOAP_ENV
+from gateway.namespaces import HOUSE_MANAGEMENT as HM
 from gateway.zeep_client import GisClient as _GisClient
+from gateway.zeep_client import SigningPlugin, fault_code
 
 __all__ = ["BASE", "HM", "SOAP_ENV", "GisClient", "SigningPlugin", "fault_code"]
 

@@ -14,14 +14,16 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway.codes import Code
 from gateway.namespaces import BASE, qname
+from persistence.roles import Role
 
 
 @dataclass(frozen=True)
 class HandlerContext:
     session: Session
     org_guid: str
-    org_role: str
+    org_role: Role | None
     message_guid: str
     version: str | None
     now: datetime
@@ -45,7 +47,7 @@ class Handler(Protocol):
 class ItemError(Exception):
     """A business rule refused one import item; the rest of the packet goes on."""
 
-    def __init__(self, code: str, description: str) -> None:
+    def __init__(self, code: Code, description: str) -> None:
         super().__init__(f"{code}: {description}")
         self.code = code
         self.description = description
@@ -54,7 +56,7 @@ class ItemError(Exception):
 class ExportError(Exception):
     """An export has no answer (e.g. INT002012 nothing to export): becomes getStateResult/ErrorMessage."""
 
-    def __init__(self, code: str, description: str) -> None:
+    def __init__(self, code: Code, description: str) -> None:
         super().__init__(f"{code}: {description}")
         self.code = code
         self.description = description
@@ -79,6 +81,14 @@ def child(element: etree._Element | None, name: str) -> etree._Element | None:
     return element.find("{*}" + name)
 
 
+def required(element: etree._Element | None, name: str) -> etree._Element:
+    """A child the schema requires: the request was validated, so it is there."""
+    found = child(element, name)
+    if found is None:
+        raise LookupError(f"{name} is missing (the schema requires it)")
+    return found
+
+
 def text(element: etree._Element | None, name: str) -> str | None:
     found = child(element, name)
     if found is None or found.text is None:
@@ -98,7 +108,7 @@ def decimal(element: etree._Element | None, name: str) -> Decimal | None:
     try:
         return Decimal(value)
     except InvalidOperation:
-        raise ItemError("FMT001301", f"{name} is not a decimal number: {value!r}") from None
+        raise ItemError(Code.FORMAT_ERROR, f"{name} is not a decimal number: {value!r}") from None
 
 
 def boolean(element: etree._Element | None, name: str) -> bool | None:
@@ -227,11 +237,18 @@ _WRITES = "gateway_writes"
 
 
 def _writes(connection: Connection) -> int:
-    return connection.info.get(_WRITES, 0)  # type: ignore[no-any-return]
+    return int(connection.info.get(_WRITES, 0))
 
 
 @event.listens_for(Engine, "before_cursor_execute")
-def _count_writes(connection, _cursor, statement, _params, _context, _many):  # type: ignore[no-untyped-def]
+def _count_writes(
+    connection: Connection,
+    _cursor: object,
+    statement: str,
+    _params: object,
+    _context: object,
+    _many: bool,
+) -> None:
     """Count the writes per connection: how ``item`` sees that an item wrote something."""
     if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
         connection.info[_WRITES] = connection.info.get(_WRITES, 0) + 1

@@ -5,7 +5,8 @@ replay.py    re-queue processing of stored packets, audited (who, when, what it 
 purge.py     the retention policy of ``gateway packets purge``
 metrics.py   Prometheus metrics: ``/metrics`` of serve nodes (multiprocess-safe under
              gunicorn) and of ``gateway worker --metrics-bind`` processes
-observe.py   the hooks on the request and processing paths (metrics + log context)
+observe.py   metrics, log lines and log context from the trace records (gateway/trace.py) that
+             the request and processing paths hand over
 logs.py      structured JSON logs (structlog) with MessageGUID and orgPPAGUID
 health.py    ``/readyz``: database, schemas, queue not stalled
 console.py   the ``/console`` web console (login, list, detail, replay); web.py: its

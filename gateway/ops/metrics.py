@@ -103,6 +103,14 @@ JOB_FAILURES = Counter(
     registry=REGISTRY,
 )
 
+OBSERVE_FAILURES = Counter(
+    "gateway_observe_failures",
+    "Failures inside the metrics and log hooks themselves (each also logged at ERROR): the "
+    "request or job went on, but some of its figures are missing.",
+    ["hook"],
+    registry=REGISTRY,
+)
+
 for _action in ("retry", "dead"):  # exported as 0 from the start: increase() sees the first
     JOB_FAILURES.labels(_action)
 
@@ -111,8 +119,9 @@ def job_failure_recorded(give_up: bool) -> None:
     """A worker gave a failed job back to the queue (retry) or buried it (dead)."""
     try:
         JOB_FAILURES.labels("dead" if give_up else "retry").inc()
-    except Exception:  # metrics never break the processing path
-        log.debug("metrics: job failure not counted", exc_info=True)
+    except Exception:  # metrics never break the processing path, and never fail unseen
+        log.error("metrics: job failure not counted", exc_info=True)
+        OBSERVE_FAILURES.labels("job-failure").inc()
 
 
 class QueueCollector:
@@ -170,7 +179,7 @@ def render(runtime: Runtime) -> tuple[bytes, str]:
     else:
         local = generate_latest(REGISTRY)
     shared = CollectorRegistry()
-    shared.register(QueueCollector(runtime))  # type: ignore[arg-type]
+    shared.register(QueueCollector(runtime))
     return local + generate_latest(shared), CONTENT_TYPE_LATEST
 
 
@@ -201,7 +210,7 @@ def worker_registry(runtime: Runtime) -> CollectorRegistry:
     """What a worker process exposes: its own metrics, its process figures, the queue."""
     # collectors that describe no names still answer a scrape filtered with ``name[]=``
     registry = CollectorRegistry(support_collectors_without_names=True)
-    registry.register(_Chained(REGISTRY, QueueCollector(runtime)))  # type: ignore[arg-type]
+    registry.register(_Chained(REGISTRY, QueueCollector(runtime)))
     ProcessCollector(registry=registry)  # process_cpu_seconds_total, resident memory, …
     return registry
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from gateway.handlers.bills.common import BILLS
 from gateway.handlers.bills.export_notifications import export_notifications
 from gateway.handlers.bills.export_payment_document import export_payment_document
 from gateway.handlers.bills.import_acknowledgment import import_acknowledgment
 from gateway.handlers.bills.import_payment_document import import_payment_document
+from gateway.namespaces import BILLS
 from gateway.registry import Registry, Service, published_layout
+from persistence.roles import Role
 
 NAME = "bills"
 PATH = "/ext-bus-bills-service/services/BillsAsync"
 #: organisations that keep accounts and place payment documents for them
-PROVIDERS = frozenset({"uo", "rso"})
+PROVIDERS = frozenset({Role.UO, Role.RSO})
 
 
 def register(registry: Registry) -> Service:

@@ -6,10 +6,11 @@ from gateway.handlers.device_metering.export_history import export_history
 from gateway.handlers.device_metering.import_values import import_metering_device_values
 from gateway.namespaces import DEVICE_METERING
 from gateway.registry import Registry, Service, published_layout
+from persistence.roles import Role
 
 NAME = "device-metering"
 PATH = "/ext-bus-device-metering-service/services/DeviceMeteringAsync"
-PROVIDERS = frozenset({"uo", "rso"})
+PROVIDERS = frozenset({Role.UO, Role.RSO})
 
 
 def register(registry: Registry) -> Service:

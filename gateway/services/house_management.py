@@ -11,11 +11,12 @@ from gateway.handlers.house_management.import_house_uo import import_house_uo
 from gateway.handlers.house_management.import_metering_device import import_metering_device
 from gateway.namespaces import HOUSE_MANAGEMENT
 from gateway.registry import Registry, Service, published_layout
+from persistence.roles import Role
 
 NAME = "house-management"
 PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
-ALL_ROLES = frozenset({"uo", "rso", "bank"})
-PROVIDERS = frozenset({"uo", "rso"})
+ALL_ROLES = frozenset(Role)
+PROVIDERS = frozenset({Role.UO, Role.RSO})
 
 
 def register(registry: Registry) -> Service:
@@ -28,7 +29,7 @@ def register(registry: Registry) -> Service:
         "importHouseUOData",
         request="importHouseUORequest",
         kind="import",
-        roles=frozenset({"uo"}),
+        roles=frozenset({Role.UO}),
         handler=import_house_uo,
         versions=("11.0.10.1", "13.2.3.2"),
     )
@@ -46,7 +47,7 @@ def register(registry: Registry) -> Service:
         "importHouseRSOData",
         request="importHouseRSORequest",
         kind="import",
-        roles=frozenset({"rso"}),
+        roles=frozenset({Role.RSO}),
         handler=import_house_rso,
         versions=("11.0.0.1",),
         extension=True,

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from gateway.handlers.bills.common import PAYMENT
 from gateway.handlers.payment.import_cancellations import import_cancellations
 from gateway.handlers.payment.import_notices import import_notices
 from gateway.handlers.payment.import_supplier_notices import import_supplier_notices
+from gateway.namespaces import PAYMENT
 from gateway.registry import Registry, Service, published_layout
+from persistence.roles import Role
 
 NAME = "payment"
 PATH = "/ext-bus-payment-service/services/PaymentAsync"
-ALL_ROLES = frozenset({"uo", "rso", "bank"})
+ALL_ROLES = frozenset(Role)
 
 
 def register(registry: Registry) -> Service:
@@ -22,7 +23,7 @@ def register(registry: Registry) -> Service:
         "importNotificationsOfOrderExecution",
         request="importNotificationsOfOrderExecutionRequest",
         kind="import",
-        roles=frozenset({"bank"}),
+        roles=frozenset({Role.BANK}),
         handler=import_notices,
         versions=("10.0.1.1",),
     )
@@ -39,7 +40,7 @@ def register(registry: Registry) -> Service:
         "importSupplierNotificationsOfOrderExecution",
         request="importSupplierNotificationsOfOrderExecutionRequest",
         kind="import",
-        roles=frozenset({"uo", "rso"}),
+        roles=frozenset({Role.UO, Role.RSO}),
         handler=import_supplier_notices,
         versions=("10.0.1.1",),
     )

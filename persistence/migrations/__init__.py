@@ -139,7 +139,8 @@ def drift(engine: Engine) -> list[Any]:
 
 def _compare(conn: Connection) -> list[Any]:
     context = MigrationContext.configure(conn, opts={"compare_type": True})
-    return compare_metadata(context, Base.metadata)
+    differences: list[Any] = compare_metadata(context, Base.metadata)
+    return differences
 
 
 def new_revision(message: str, *, url: str | None = None, autogenerate: bool = True) -> Path:

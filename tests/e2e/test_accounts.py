@@ -32,8 +32,8 @@ from tests.e2e.flows import code, import_ok, parts, run, uo_house
 from tests.e2e.flows import results_by_tg as results
 from tests.e2e.house_data import export_request, new_apartment_house, update_apartment_house
 from tests.gis_client import BASE, HM, GisClient, fault_code
+from tests.paths import HM_PATH as PATH
 
-PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
 EXAMPLES = ROOT / "examples" / "house-management"
 
 

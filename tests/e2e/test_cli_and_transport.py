@@ -11,8 +11,8 @@ from lxml import etree
 
 from signing import verify
 from tests.conftest import ROOT, gateway_cli
+from tests.paths import HM_PATH as PATH
 
-PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
 EXAMPLES = ROOT / "examples" / "house-management"
 
 

@@ -18,8 +18,7 @@ from signing.pki import init_ca, issue, load_certificate, load_private_key
 from tests.conftest import REFERENCE
 from tests.e2e.house_data import export_request, new_apartment_house, tg, update_apartment_house
 from tests.gis_client import BASE, HM, GisClient, fault_code
-
-PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
+from tests.paths import HM_PATH as PATH
 
 
 @pytest.fixture(scope="module")

@@ -54,10 +54,7 @@ from tests.e2e.payment_data import (
     withdraw_documents,
 )
 from tests.gis_client import GisClient, fault_code
-
-HM_PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
-BILLS_PATH = "/ext-bus-bills-service/services/BillsAsync"
-PAYMENT_PATH = "/ext-bus-payment-service/services/PaymentAsync"
+from tests.paths import BILLS_PATH, HM_PATH, PAYMENT_PATH
 
 
 def _client(stand: Any, name: str, path: str) -> GisClient:

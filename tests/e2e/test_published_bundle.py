@@ -52,11 +52,7 @@ from tests.e2e.payment_data import (
     tg,
 )
 from tests.gis_client import SOAP_ENV, GisClient, fault_code
-
-HM_PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
-DM_PATH = "/ext-bus-device-metering-service/services/DeviceMeteringAsync"
-BILLS_PATH = "/ext-bus-bills-service/services/BillsAsync"
-PAYMENT_PATH = "/ext-bus-payment-service/services/PaymentAsync"
+from tests.paths import BILLS_PATH, DM_PATH, HM_PATH, PAYMENT_PATH
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,8 @@ from tests.e2e.metering_data import (
     water_verification,
 )
 from tests.gis_client import GisClient
+from tests.paths import DM_PATH, HM_PATH
 
-HM_PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
-DM_PATH = "/ext-bus-device-metering-service/services/DeviceMeteringAsync"
 TODAY = date.today()
 
 

@@ -34,10 +34,9 @@ from tests.e2e.metering_data import (
     water_reading,
 )
 from tests.gis_client import HM, GisClient
+from tests.paths import DM_PATH, HM_PATH
 from tests.postgres import postgres_database  # noqa: F401  (fixture)
 
-HM_PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
-DM_PATH = "/ext-bus-device-metering-service/services/DeviceMeteringAsync"
 OPERATOR, OPERATOR_PASSWORD = "duty-ops", "correct horse battery staple"
 TODAY = date.today()
 

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.codes import Code
 from gateway.config import RetentionSettings, load_settings
 from gateway.errors import CertificateRefused, SignatureInvalid
 from gateway.handlers.base import ItemError, common_result_error, common_result_success
@@ -27,6 +28,7 @@ from persistence import packets, queue
 from persistence.db import make_engine, make_session_factory
 from persistence.migrations import upgrade
 from persistence.models import Base, Job, Packet, PacketEvent, PacketReplay
+from persistence.packets import ResultCounts
 from signing.errors import SignatureError
 
 ORG = "0a1b2c3d-0000-4000-8000-0000000000bb"
@@ -75,7 +77,7 @@ def _results(ok: int, errors: int) -> str:
             parent,
             HM_NS,
             transport_guid=str(uuid.uuid4()),
-            error=ItemError("HCS001001", "The house <exists> & is managed"),
+            error=ItemError(Code.HOUSE_EXISTS, "The house <exists> & is managed"),
         )
     return pack_results(list(parent))
 
@@ -107,25 +109,41 @@ def _make(sessions: sessionmaker[Session], outcome: str, **kwargs: object) -> st
         assert job is not None
     with sessions.begin() as s:
         if outcome == "processed":
-            queue.finish(s, job, packet_state="processed", result_xml=_results(2, 1))
+            queue.finish(
+                s,
+                job,
+                packet_state="processed",
+                result_xml=_results(2, 1),
+                counts=ResultCounts(items=3, errors=1),
+            )
         elif outcome == "failed":
             queue.finish(
                 s,
                 job,
                 packet_state="failed",
-                result_xml=error_results("EXP001000", "Internal error while processing: KeyError"),
-                error_code="EXP001000",
+                result_xml=error_results(
+                    Code.INTERNAL_ERROR, "Internal error while processing: KeyError"
+                ),
+                counts=ResultCounts(items=0, errors=1),
+                error_code=Code.INTERNAL_ERROR,
                 error_message="KeyError: 'retired-kind'",
             )
         elif outcome == "dead":
-            queue.bury(s, job, "IntegrityError: frozen", error_results("EXP001000", "dead"))
+            queue.bury(
+                s,
+                job,
+                "IntegrityError: frozen",
+                error_results(Code.INTERNAL_ERROR, "dead"),
+                counts=ResultCounts(items=0, errors=1),
+                error_code=Code.INTERNAL_ERROR,
+            )
     return guid
 
 
 def _rejected(sessions: sessionmaker[Session]) -> str:
     with sessions.begin() as s:
         return packets.record_rejected(
-            s, raw=b"<bad", body_sha256="x", error_code="FMT001300", error_message="not XML"
+            s, raw=b"<bad", body_sha256="x", error_code=Code.MALFORMED_XML, error_message="not XML"
         )
 
 
@@ -229,7 +247,13 @@ def test_purge_takes_only_old_processed_and_rejected(sessions: sessionmaker[Sess
         job = queue.claim(s, "w", 60)
         assert job is not None
     with sessions.begin() as s:
-        queue.finish(s, job, packet_state="processed", result_xml=_results(1, 0))
+        queue.finish(
+            s,
+            job,
+            packet_state="processed",
+            result_xml=_results(1, 0),
+            counts=ResultCounts(items=1, errors=0),
+        )
     long_ago = datetime.now(UTC) - timedelta(days=400)
     with sessions.begin() as s:
         s.execute(
@@ -284,7 +308,7 @@ def test_results_are_read_item_by_item() -> None:
     assert results.items[2].error_code == "HCS001001"
     assert results.items[2].description == "The house <exists> & is managed"
     assert results.items[0].unique_number == "77-1"
-    export_error = ops.read_results(error_results("INT002012", "nothing"))
+    export_error = ops.read_results(error_results(Code.NOTHING_TO_EXPORT, "nothing"))
     assert (export_error.items, export_error.error_code) == ([], "INT002012")
     assert ops.read_results(None).items == []
 

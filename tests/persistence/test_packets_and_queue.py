@@ -10,11 +10,15 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.codes import Code
 from persistence import packets, queue
 from persistence.clock import utcnow
 from persistence.models import Job, Packet, PacketEvent
+from persistence.packets import ResultCounts
 
 ORG = "0a1b2c3d-0000-4000-8000-0000000000aa"
+
+NONE = ResultCounts(items=0, errors=0)
 
 
 def new_packet(requester: str | None = None, body: bytes = b"<x/>") -> packets.NewPacket:
@@ -100,7 +104,7 @@ def test_rejected_packets_do_not_block_a_corrected_resend(sessions: sessionmaker
             s,
             raw=b"<bad",
             body_sha256="x",
-            error_code="FMT001300",
+            error_code=Code.MALFORMED_XML,
             error_message="bad",
             org_guid=ORG,
             requester_message_guid=requester,
@@ -119,7 +123,7 @@ def test_claim_finish_and_state(sessions: sessionmaker[Session]) -> None:
         assert queue.claim(s, "w2", lease_seconds=60) is None  # nothing else ready
         assert packets.get_by_message_guid(s, outcome.message_guid).state == "processing"
     with sessions.begin() as s:
-        queue.finish(s, job, packet_state="processed", result_xml="<results/>")
+        queue.finish(s, job, packet_state="processed", result_xml="<results/>", counts=NONE)
     with sessions() as s:
         view = packets.get_by_message_guid(s, outcome.message_guid)
         assert view.state == "processed" and view.result_xml == "<results/>"
@@ -150,7 +154,7 @@ def test_retry_later_then_bury(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as s:
         job = queue.claim(s, "w", 60)
         assert job.attempt == 2
-        queue.bury(s, job, "gave up", None)
+        queue.bury(s, job, "gave up", None, counts=NONE, error_code=Code.INTERNAL_ERROR)
     with sessions() as s:
         assert packets.get_by_message_guid(s, outcome.message_guid).state == "dead"
 
@@ -200,15 +204,18 @@ def test_a_worker_that_lost_its_lease_changes_nothing(sessions: sessionmaker[Ses
     s = sessions()
     s.begin()
     with pytest.raises(queue.LeaseLost):
-        queue.finish(s, stale, packet_state="processed", result_xml="<stale/>")
+        queue.finish(s, stale, packet_state="processed", result_xml="<stale/>", counts=NONE)
     s.rollback()
     s.close()
     with sessions.begin() as s:
         assert queue.retry_later(s, stale, "late failure", utcnow()) is False
-        assert queue.bury(s, stale, "late failure", None) is False
+        assert (
+            queue.bury(s, stale, "late failure", None, counts=NONE, error_code=Code.INTERNAL_ERROR)
+            is False
+        )
     with sessions.begin() as s:
         queue.hold(s, current)
-        queue.finish(s, current, packet_state="processed", result_xml="<fresh/>")
+        queue.finish(s, current, packet_state="processed", result_xml="<fresh/>", counts=NONE)
     with sessions() as s:
         view = packets.get_by_message_guid(s, outcome.message_guid)
         assert view.state == "processed" and view.result_xml == "<fresh/>"
@@ -225,7 +232,7 @@ def test_a_failure_recorded_after_the_commit_went_through_is_ignored(
     with sessions.begin() as s:
         job = queue.claim(s, "w", 60)
     with sessions.begin() as s:
-        queue.finish(s, job, packet_state="processed", result_xml="<done/>")
+        queue.finish(s, job, packet_state="processed", result_xml="<done/>", counts=NONE)
     with sessions.begin() as s:
         assert queue.retry_later(s, job, "OperationalError: connection lost", utcnow()) is False
     with sessions() as s:
@@ -250,7 +257,7 @@ def test_a_held_job_is_not_taken_over_even_after_its_lease(
     try:
         with sessions.begin() as s:
             assert queue.claim(s, "w2", 60) is None
-        queue.finish(processing, job, packet_state="processed", result_xml="<r/>")
+        queue.finish(processing, job, packet_state="processed", result_xml="<r/>", counts=NONE)
         processing.commit()
     finally:
         processing.close()

@@ -29,12 +29,12 @@ from gateway.client import envelope
 from signing import sign
 from signing.pki import load_certificate, load_private_key
 from tests.conftest import ROOT, free_port, gateway_cli
+from tests.paths import HM_PATH as PATH
 from tests.postgres import scratch_database
 
 HM = "http://dom.gosuslugi.ru/schema/integration/house-management/"
 BASE = "http://dom.gosuslugi.ru/schema/integration/base/"
 NSI = "http://dom.gosuslugi.ru/schema/integration/nsi-base/"
-PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 #: Fast settings for crash tests: short lease, quick retries, frequent polling.

@@ -11,9 +11,9 @@ from gateway.accept import AcceptPipeline, HttpRequest
 from gateway.client import envelope
 from gateway.config import Settings
 from gateway.runtime import Runtime
+from tests.paths import HM_PATH as PATH
 
 BASE = "http://dom.gosuslugi.ru/schema/integration/base/"
-PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
 
 
 def test_unreachable_database_gives_exp002001(tmp_path) -> None:  # type: ignore[no-untyped-def]

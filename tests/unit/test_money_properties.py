@@ -39,13 +39,7 @@ from sqlalchemy import func, select
 
 from gateway.config import Settings, load_settings
 from gateway.handlers.base import HandlerContext
-from gateway.handlers.bills.common import (
-    BILLS,
-    BILLS_BASE,
-    CAPITAL_REPAIR_GUID,
-    PAYMENT,
-    PAYMENTS_BASE,
-)
+from gateway.handlers.bills.common import CAPITAL_REPAIR_GUID
 from gateway.handlers.bills.export_notifications import export_notifications
 from gateway.handlers.bills.export_payment_document import export_payment_document
 from gateway.handlers.bills.import_acknowledgment import import_acknowledgment
@@ -53,7 +47,7 @@ from gateway.handlers.bills.import_payment_document import import_payment_docume
 from gateway.handlers.payment.import_cancellations import import_cancellations
 from gateway.handlers.payment.import_notices import import_notices
 from gateway.handlers.payment.import_supplier_notices import import_supplier_notices
-from gateway.namespaces import BASE, NSI_BASE
+from gateway.namespaces import BASE, BILLS, BILLS_BASE, NSI_BASE, PAYMENT, PAYMENTS_BASE
 from gateway.runtime import Runtime
 from persistence import accounts as account_repo
 from persistence import payments as repo

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
+from gateway.codes import Code
 from gateway.handlers.base import (
     ItemError,
     child,
@@ -24,45 +25,12 @@ from gateway.handlers.base import (
 )
 from persistence.payments import to_kopecks
 
-BILLS = "http://dom.gosuslugi.ru/schema/integration/bills/"
-BILLS_BASE = "http://dom.gosuslugi.ru/schema/integration/bills-base/"
-PAYMENT = "http://dom.gosuslugi.ru/schema/integration/payment/"
-PAYMENTS_BASE = "http://dom.gosuslugi.ru/schema/integration/payments-base/"
-ACCOUNT_BASE = "http://dom.gosuslugi.ru/schema/integration/account-base/"
-ORG_BASE = "http://dom.gosuslugi.ru/schema/integration/organizations-base/"
-INDIVIDUAL = "http://dom.gosuslugi.ru/schema/integration/individual-registry-base/"
-
 # --- codes shared by both services ----------------------------------------------------------
-NOT_FOUND = "INT002000"
-NOT_YOURS = "AUT011003"
-WITHDRAWN = "SRV008070"
 
 # --- bills: payment documents ----------------------------------------------------------------
-ACCOUNT_CLOSED = "HCS004001"
-DOCUMENT_EXISTS = "HCS004002"
-SERVICE_TWICE = "HCS004003"
-HAS_ACKNOWLEDGMENTS = "HCS004004"
-REPLACED_ELSEWHERE = "HCS004005"
-NO_ORDINAL_LEFT = "HCS004006"
-WITHDRAW_WITHOUT_ID = "HCS004016"
 # --- bills: acknowledgment -------------------------------------------------------------------
-AMOUNT_NOT_POSITIVE = "HCS004007"
-OVER_NOTICE = "HCS004008"
-OVER_CHARGE = "HCS004009"
-NOTICE_CANCELLED = "HCS004010"
-NO_SUCH_CHARGE = "HCS004011"
-OTHER_ACCOUNT = "HCS004012"
-DETAILS_DIFFER = "HCS004013"
-IMPOSSIBLE_AFTER_ACK = "HCS004014"
-NOTHING_TO_CANCEL = "HCS004015"
 
 # --- payment: notices ------------------------------------------------------------------------
-NO_REFERENCE = "HCS005001"
-REFERENCES_DISAGREE = "HCS005002"
-ORDER_REUSED = "HCS005003"
-NOTICE_IS_CANCELLED = "HCS005004"
-BAD_DATE = "HCS005005"
-AMBIGUOUS_ACCOUNT = "HCS005006"
 
 #: The service an acknowledgment names for capital repair. The formats give capital repair no
 #: kind of its own among HSType/MSType/ASType/PServiceType/TMSType, so the gateway takes it as a
@@ -86,7 +54,9 @@ def rouble_kopecks(element: etree._Element | None, name: str) -> int | None:
     try:
         return to_kopecks(Decimal(value))
     except (InvalidOperation, ValueError):
-        raise ItemError("FMT001301", f"{name} is not an amount in roubles: {value!r}") from None
+        raise ItemError(
+            Code.FORMAT_ERROR, f"{name} is not an amount in roubles: {value!r}"
+        ) from None
 
 
 def whole_kopecks(element: etree._Element | None, name: str) -> int | None:
@@ -98,10 +68,10 @@ def whole_kopecks(element: etree._Element | None, name: str) -> int | None:
         amount = Decimal(value)
     except InvalidOperation:
         raise ItemError(
-            "FMT001301", f"{name} is not a whole number of kopecks: {value!r}"
+            Code.FORMAT_ERROR, f"{name} is not a whole number of kopecks: {value!r}"
         ) from None
     if amount != amount.to_integral_value():
-        raise ItemError("FMT001301", f"{name} is not a whole number of kopecks: {value!r}")
+        raise ItemError(Code.FORMAT_ERROR, f"{name} is not a whole number of kopecks: {value!r}")
     return int(amount)
 
 

@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from lxml import etree
 
+from gateway.codes import Code
 from gateway.handlers.base import (
     ExportError,
     HandlerContext,
@@ -33,21 +34,15 @@ from gateway.handlers.base import (
     children,
     guid,
     integer,
+    required,
     sub,
     text,
 )
-from gateway.handlers.bills.common import (
-    ACCOUNT_BASE,
-    BILLS,
-    BILLS_BASE,
-    ORG_BASE,
-    PAYMENTS_BASE,
-)
-from gateway.namespaces import BASE, NSI_BASE
+from gateway.namespaces import ACCOUNT_BASE, BASE, BILLS, BILLS_BASE, NSI_BASE, PAYMENTS_BASE
+from gateway.namespaces import ORGANIZATIONS_BASE as ORG_BASE
 from persistence import payments as repo
 from persistence.models import Account, PaymentAcknowledgment, PaymentDocument, PaymentNotice
 
-NOTHING_TO_EXPORT = "INT002012"
 _NSMAP = {
     "b": BILLS,
     "pb": PAYMENTS_BASE,
@@ -101,7 +96,7 @@ def _select(
         guids = [a.guid for a in accounts if a.org_guid == org]
         notices = repo.notices_for_export(session, org, account_guids=guids, year=year, month=month)
         return notices, None
-    selection = child(request, "Notifications")
+    selection = required(request, "Notifications")
     notice_guid = guid(selection, "NotificationsOfOrderExecutionGUID")
     if notice_guid is not None:
         return repo.notices_for_export(session, org, notice_guid=notice_guid), None
@@ -245,7 +240,7 @@ def export_notifications(ctx: HandlerContext, request: etree._Element) -> Handle
     if statuses is not None:
         notices = [n for n in notices if status[n.guid] in statuses]
     if not notices:
-        raise ExportError(NOTHING_TO_EXPORT, "No payment notices to you match the request.")
+        raise ExportError(Code.NOTHING_TO_EXPORT, "No payment notices to you match the request.")
     doc_guids = {n.document_guid for n in notices if n.document_guid}
     doc_guids |= {a.document_guid for acks in active.values() for a in acks if a.document_guid}
     documents = repo.documents_by_guids(session, doc_guids)

@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from lxml import etree
 
+from gateway.codes import Code
 from gateway.handlers.base import (
     ExportError,
     HandlerContext,
@@ -30,18 +31,11 @@ from gateway.handlers.base import (
     integer,
     sub,
 )
-from gateway.handlers.bills.common import (
-    ACCOUNT_BASE,
-    BILLS,
-    BILLS_BASE,
-    PAYMENTS_BASE,
-)
-from gateway.namespaces import BASE, NSI_BASE
+from gateway.namespaces import ACCOUNT_BASE, BASE, BILLS, BILLS_BASE, NSI_BASE, PAYMENTS_BASE
 from persistence import payments as repo
 from persistence.models import PaymentCharge, PaymentDocument, PaymentDocumentDetails
 from persistence.payments import format_roubles
 
-NOTHING_TO_EXPORT = "INT002012"
 _NSMAP = {
     "b": BILLS,
     "bb": BILLS_BASE,
@@ -308,7 +302,7 @@ def export_payment_document(ctx: HandlerContext, request: etree._Element) -> Han
     documents = repo.documents_for_export(session, ctx.org_guid, **filters)  # type: ignore[arg-type]
     if not documents:
         raise ExportError(
-            NOTHING_TO_EXPORT, "You placed no payment documents matching the request."
+            Code.NOTHING_TO_EXPORT, "You placed no payment documents matching the request."
         )
     guids = [d.guid for d in documents]
     charges = repo.charges_of(session, guids)
@@ -334,6 +328,6 @@ def export_payment_document(ctx: HandlerContext, request: etree._Element) -> Han
             holder, etree.QName(BILLS, "exportPaymentDocResult"), nsmap=_NSMAP
         )
         message = sub(result, BASE, "ErrorMessage")
-        sub(message, BASE, "ErrorCode", NOTHING_TO_EXPORT)
+        sub(message, BASE, "ErrorCode", Code.NOTHING_TO_EXPORT)
         sub(message, BASE, "Description", f"You placed no payment document {missing}.")
     return HandlerResult(list(holder))

@@ -49,6 +49,7 @@ from typing import Any
 
 from lxml import etree
 
+from gateway.codes import Code
 from gateway.handlers.base import (
     HandlerContext,
     HandlerResult,
@@ -58,28 +59,17 @@ from gateway.handlers.base import (
     guid,
     local,
     nsi_ref,
+    required,
     text,
 )
 from gateway.handlers.bills.common import (
-    AMOUNT_NOT_POSITIVE,
-    BILLS,
-    DETAILS_DIFFER,
-    IMPOSSIBLE_AFTER_ACK,
-    NO_SUCH_CHARGE,
-    NOT_FOUND,
-    NOT_YOURS,
-    NOTHING_TO_CANCEL,
-    NOTICE_CANCELLED,
-    OTHER_ACCOUNT,
-    OVER_CHARGE,
-    OVER_NOTICE,
-    WITHDRAWN,
     failure,
     period_of,
     period_text,
     rouble_kopecks,
     success,
 )
+from gateway.namespaces import BILLS
 from persistence import payments as repo
 from persistence.models import PaymentCharge, PaymentDocument, PaymentNotice
 from persistence.payments import format_roubles
@@ -144,7 +134,7 @@ def _read(element: etree._Element) -> _Ack:
         item.payment_document_id = text(impossible, "PaymentDocumentID")
         item.reason = text(impossible, "Reason")
         return item
-    ack = child(element, "PaymentDocumentAck")
+    ack = required(element, "PaymentDocumentAck")
     item.payment_document_id = text(ack, "PaymentDocumentID")
     kind_element = next(c for c in ack if isinstance(c.tag, str) and local(c) in _KINDS)
     kind = local(kind_element)
@@ -222,14 +212,15 @@ class _Packet:
             else self.by_order.get((ref.org_guid or "", ref.order_id or ""))
         )
         if found is None:
-            raise ItemError(NOT_FOUND, f"No payment notice: {ref} is not registered.")
+            raise ItemError(Code.NOT_FOUND, f"No payment notice: {ref} is not registered.")
         if found.payee_org_guid != self.ctx.org_guid:
             raise ItemError(
-                NOT_YOURS, f"Payment notice {found.guid} is a payment to another organisation."
+                Code.NOT_ALLOWED,
+                f"Payment notice {found.guid} is a payment to another organisation.",
             )
         if found.cancelled:
             raise ItemError(
-                NOTICE_CANCELLED,
+                Code.ACK_NOTICE_CANCELLED,
                 f"Payment notice {found.guid} (order {found.order_id}) was cancelled on "
                 f"{found.cancellation_date}; a cancelled notice is not acknowledged (its "
                 "acknowledgments were cancelled with it).",
@@ -239,18 +230,20 @@ class _Packet:
     def document(self, payment_document_id: str | None, notice: PaymentNotice) -> PaymentDocument:
         doc = self.documents.get(payment_document_id or "")
         if doc is None:
-            raise ItemError(NOT_FOUND, f"No payment document {payment_document_id} is placed.")
+            raise ItemError(Code.NOT_FOUND, f"No payment document {payment_document_id} is placed.")
         if doc.org_guid != self.ctx.org_guid:
             raise ItemError(
-                NOT_YOURS,
+                Code.NOT_ALLOWED,
                 f"Payment document {payment_document_id} was placed by another organisation; "
                 "only the organisation that placed a document acknowledges payments against it.",
             )
         if doc.withdrawn:
-            raise ItemError(WITHDRAWN, f"Payment document {payment_document_id} is withdrawn.")
+            raise ItemError(
+                Code.DOCUMENT_WITHDRAWN, f"Payment document {payment_document_id} is withdrawn."
+            )
         if doc.account_guid != notice.account_guid:
             raise ItemError(
-                OTHER_ACCOUNT,
+                Code.ACK_OTHER_ACCOUNT,
                 f"Payment document {payment_document_id} is for another account than the payment "
                 f"of notice {notice.guid} (account {notice.account_guid}).",
             )
@@ -273,7 +266,7 @@ class _Packet:
         slots = ", ".join(c.ack_slot for c in lines if c.ack_slot) or "none"
         month = f" for {period_text(item.cr_period or item.delay)}" if candidates else ""
         raise ItemError(
-            NO_SUCH_CHARGE,
+            Code.ACK_NO_SUCH_CHARGE,
             f"Payment document {doc.payment_document_id} has no single charge {base}{month} "
             f"(its charges: {slots}); name the month of a yearly capital-repair charge with "
             "CapitalRepairYearAckPeriod and of a debt with DelayPeriod.",
@@ -294,7 +287,7 @@ class _Packet:
                 else "none"
             )
             raise ItemError(
-                DETAILS_DIFFER,
+                Code.ACK_DETAILS_DIFFER,
                 f"PaymentInformation {item.details} is not the payment details of the charge "
                 f"{charge.ack_slot} ({have}).",
             )
@@ -306,13 +299,15 @@ class _Packet:
         notice = self.notice(item.notice)
         doc = self.document(item.payment_document_id, notice)
         if item.amount <= 0:
-            raise ItemError(AMOUNT_NOT_POSITIVE, "Amount of an acknowledgment must be above zero.")
+            raise ItemError(
+                Code.ACK_AMOUNT_NOT_POSITIVE, "Amount of an acknowledgment must be above zero."
+            )
         charge = self.charge(doc, item)
         self.check_details(charge, item)
         done = self.notice_acknowledged.get(notice.guid, 0)
         if done + item.amount > notice.amount:
             raise ItemError(
-                OVER_NOTICE,
+                Code.ACK_OVER_NOTICE,
                 f"Acknowledging {format_roubles(item.amount)} would assign more than notice "
                 f"{notice.guid} paid: {format_roubles(notice.amount)}, of which "
                 f"{format_roubles(done)} is already acknowledged.",
@@ -320,7 +315,7 @@ class _Packet:
         paid = self.charge_acknowledged.get(charge.guid, 0)
         if paid + item.amount > charge.amount_due:
             raise ItemError(
-                OVER_CHARGE,
+                Code.ACK_OVER_CHARGE,
                 f"Acknowledging {format_roubles(item.amount)} would assign more than charge "
                 f"{charge.ack_slot} of {doc.payment_document_id} is due: "
                 f"{format_roubles(charge.amount_due)}, of which {format_roubles(paid)} is "
@@ -342,7 +337,7 @@ class _Packet:
         done = self.notice_acknowledged.get(notice.guid, 0)
         if done:
             raise ItemError(
-                IMPOSSIBLE_AFTER_ACK,
+                Code.ACK_IMPOSSIBLE_AFTER_ACK,
                 f"Notice {notice.guid} has {format_roubles(done)} acknowledged; cancel those "
                 "acknowledgments (AckCancellation) before marking it impossible to match.",
             )
@@ -360,20 +355,25 @@ class _Packet:
             return found.guid
         notice = self.notice(item.notice)
         if doc is None:
-            raise ItemError(NOT_FOUND, f"No payment document {item.payment_document_id} is placed.")
+            raise ItemError(
+                Code.NOT_FOUND, f"No payment document {item.payment_document_id} is placed."
+            )
         if doc.org_guid != self.ctx.org_guid:
             raise ItemError(
-                NOT_YOURS,
+                Code.NOT_ALLOWED,
                 f"Payment document {item.payment_document_id} was placed by another organisation.",
             )
         if doc.withdrawn:
-            raise ItemError(WITHDRAWN, f"Payment document {item.payment_document_id} is withdrawn.")
+            raise ItemError(
+                Code.DOCUMENT_WITHDRAWN,
+                f"Payment document {item.payment_document_id} is withdrawn.",
+            )
         matching = [
             a for a in self.active.get(notice.guid, []) if _value(a, "document_guid") == doc.guid
         ]
         if not matching:
             raise ItemError(
-                NOTHING_TO_CANCEL,
+                Code.ACK_NOTHING_TO_CANCEL,
                 f"Notice {notice.guid} has no active acknowledgment against payment document "
                 f"{doc.payment_document_id}.",
             )

@@ -49,6 +49,7 @@ from typing import Any
 
 from lxml import etree
 
+from gateway.codes import Code
 from gateway.handlers.base import (
     HandlerContext,
     HandlerResult,
@@ -61,26 +62,17 @@ from gateway.handlers.base import (
     integer,
     local,
     nsi_ref,
+    required,
     text,
 )
 from gateway.handlers.bills.common import (
-    ACCOUNT_CLOSED,
-    BILLS,
     CAPITAL_REPAIR_GUID,
-    DOCUMENT_EXISTS,
-    HAS_ACKNOWLEDGMENTS,
-    NO_ORDINAL_LEFT,
-    NOT_FOUND,
-    NOT_YOURS,
-    REPLACED_ELSEWHERE,
-    SERVICE_TWICE,
-    WITHDRAW_WITHOUT_ID,
-    WITHDRAWN,
     failure,
     period_text,
     rouble_kopecks,
     success,
 )
+from gateway.namespaces import BILLS
 from persistence import payments as repo
 from persistence.models import Account, PaymentDocument
 from persistence.payments import MAX_ORDINAL, format_roubles, payment_document_id
@@ -176,7 +168,7 @@ def _charge(element: etree._Element) -> _Line:
         ref = _service_ref(service)
         line = _Line(name, _slot(HCS_SECTIONS[name], ref[1]), ref, rate=decimal(service, "Rate"))
         return _amounts(line, service)
-    kind = child(service, "TypeMunicipalService")
+    kind = required(service, "TypeMunicipalService")
     ref = _service_ref(kind)
     group = _amounts(
         _Line("GroupMunicipalService", _slot("TMS", ref[0]), ref, rate=decimal(kind, "Rate")), kind
@@ -261,7 +253,7 @@ def _debt(element: etree._Element) -> _Line:
             month=month,
         )
         return _amounts(line, service)
-    kind = child(service, "TypeMunicipalService")
+    kind = required(service, "TypeMunicipalService")
     ref = _service_ref(kind)
     year, month = _month_of(kind)
     group = _amounts(
@@ -411,10 +403,10 @@ class _Packet:
     def account(self, doc: _Document) -> Account:
         account = self.accounts.get(doc.account_guid)
         if account is None:
-            raise ItemError(NOT_FOUND, f"Account {doc.account_guid} is not registered.")
+            raise ItemError(Code.NOT_FOUND, f"Account {doc.account_guid} is not registered.")
         if account.org_guid != self.ctx.org_guid:
             raise ItemError(
-                NOT_YOURS, f"Account {doc.account_guid} is kept by another organisation."
+                Code.NOT_ALLOWED, f"Account {doc.account_guid} is kept by another organisation."
             )
         return account
 
@@ -422,20 +414,21 @@ class _Packet:
         """A placed document of the sender that may still change (replace, withdraw)."""
         doc = self.by_id.get(payment_document_id)
         if doc is None:
-            raise ItemError(NOT_FOUND, f"No payment document {payment_document_id} is placed.")
+            raise ItemError(Code.NOT_FOUND, f"No payment document {payment_document_id} is placed.")
         if doc.org_guid != self.ctx.org_guid:
             raise ItemError(
-                NOT_YOURS,
+                Code.NOT_ALLOWED,
                 f"Payment document {payment_document_id} was placed by another organisation.",
             )
         if doc.withdrawn:
             raise ItemError(
-                WITHDRAWN, f"Payment document {payment_document_id} is already withdrawn."
+                Code.DOCUMENT_WITHDRAWN,
+                f"Payment document {payment_document_id} is already withdrawn.",
             )
         paid = self.acknowledged.get(doc.guid, 0)
         if paid:
             raise ItemError(
-                HAS_ACKNOWLEDGMENTS,
+                Code.DOCUMENT_HAS_ACKNOWLEDGMENTS,
                 f"Payment document {payment_document_id} has acknowledged payments of "
                 f"{format_roubles(paid)} roubles; cancel those acknowledgments (AckCancellation) "
                 "before replacing or withdrawing it.",
@@ -448,7 +441,7 @@ class _Packet:
         capital_repair = {"CapitalRepairCharge", "CapitalRepairYearCharge"}
         if capital_repair <= {line.section for line in doc.lines}:
             raise ItemError(
-                SERVICE_TWICE,
+                Code.DOCUMENT_SERVICE_TWICE,
                 "Capital repair is charged both for the month (CapitalRepairCharge) and for the "
                 "year (CapitalRepairYearCharge); send one of them.",
             )
@@ -459,7 +452,7 @@ class _Packet:
                     continue
                 if slot in seen:
                     raise ItemError(
-                        SERVICE_TWICE,
+                        Code.DOCUMENT_SERVICE_TWICE,
                         f"{slot_line.section} {slot} is charged twice in the document; an "
                         "acknowledgment names a service and could not tell the charges apart: "
                         "send one charge per service.",
@@ -470,7 +463,8 @@ class _Packet:
         found = self.payment_information.get(key)
         if found is None:
             raise ItemError(
-                NOT_FOUND, f"PaymentInformationKey {key} names no PaymentInformation of the packet."
+                Code.NOT_FOUND,
+                f"PaymentInformationKey {key} names no PaymentInformation of the packet.",
             )
         return found
 
@@ -547,7 +541,7 @@ class _Packet:
         if doc.withdraw:
             if not doc.replaces:
                 raise ItemError(
-                    WITHDRAW_WITHOUT_ID,
+                    Code.DOCUMENT_WITHDRAW_WITHOUT_ID,
                     "Withdraw (true) withdraws a placed document: send its PaymentDocumentID.",
                 )
             return self.withdraw(doc.replaces, doc.transport_guid)
@@ -557,7 +551,7 @@ class _Packet:
             return self.replace(doc, account)
         if account.closed:
             raise ItemError(
-                ACCOUNT_CLOSED,
+                Code.DOCUMENT_ACCOUNT_CLOSED,
                 f"Account {account.unique_number} is closed; a closed account gets no new payment "
                 "documents.",
             )
@@ -570,7 +564,7 @@ class _Packet:
         placed = [d for d in existing if not d.withdrawn]
         if placed:
             raise ItemError(
-                DOCUMENT_EXISTS,
+                Code.DOCUMENT_EXISTS,
                 f"Payment document {placed[0].payment_document_id} of account "
                 f"{account.unique_number} for {period_text(self.period)} is already placed; "
                 "replace it (send its PaymentDocumentID) or withdraw it first.",
@@ -578,7 +572,7 @@ class _Packet:
         ordinal = 1 + max((int(d.payment_document_id[11:13]) for d in existing), default=0)
         if ordinal > MAX_ORDINAL:
             raise ItemError(
-                NO_ORDINAL_LEFT,
+                Code.DOCUMENT_NO_ORDINAL_LEFT,
                 f"Account {account.unique_number} already has {MAX_ORDINAL} payment documents for "
                 f"{period_text(self.period)}.",
             )
@@ -617,7 +611,7 @@ class _Packet:
         placed = self.placed(doc.replaces)
         if placed.account_guid != account.guid or (placed.year, placed.month) != self.period:
             raise ItemError(
-                REPLACED_ELSEWHERE,
+                Code.DOCUMENT_REPLACED_ELSEWHERE,
                 f"Payment document {doc.replaces} is for account {placed.account_guid} and "
                 f"{period_text((placed.year, placed.month))}; a new version keeps its account and "
                 "period.",

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from lxml import etree
 
+from gateway.codes import Code
 from gateway.handlers.base import (
     ExportError,
     HandlerContext,
@@ -23,15 +24,13 @@ from gateway.handlers.base import (
     sub,
     text,
 )
+from gateway.namespaces import BASE, NSI_BASE
 from gateway.namespaces import DEVICE_METERING as DM
-from gateway.namespaces import NSI_BASE
+from gateway.namespaces import METERING_DEVICE_BASE as MDB
 from persistence import devices as device_repo
 from persistence import readings as reading_repo
 from persistence.models import DeviceResource, MeteringDevice, Reading
 
-MDB = "http://dom.gosuslugi.ru/schema/integration/metering-device-base/"
-NOTHING_TO_EXPORT = "INT002012"
-PERIOD_TOO_LONG = "HCS002020"
 PAGE_SIZE = 1000  # devices per answer, as the format describes
 ELECTRICITY = "3"
 
@@ -110,8 +109,8 @@ def _period(parent: etree._Element, period: str | None) -> None:
     if period:
         year, month = period.split("-")
         holder = sub(parent, DM, "Period")
-        sub(holder, "http://dom.gosuslugi.ru/schema/integration/base/", "Year", int(year))
-        sub(holder, "http://dom.gosuslugi.ru/schema/integration/base/", "Month", int(month))
+        sub(holder, BASE, "Year", int(year))
+        sub(holder, BASE, "Month", int(month))
 
 
 def _verification(
@@ -131,9 +130,9 @@ def _verification(
     sub(element, DM, "StartDateValue", verification.start_date)
     sub(element, DM, "EndDateValue", verification.end_date)
     sub(element, DM, "SealDate", verification.seal_date)
-    for name, readings in zip(("StartValue", "EndValue"), sides, strict=True):
-        for reading, res in readings:
-            _reading(element, name, reading, res, electric)
+    for name, side in zip(("StartValue", "EndValue"), sides, strict=True):
+        for reading, resource in side:
+            _reading(element, name, reading, resource, electric)
     if verification.planned:
         sub(element, DM, "PlannedVerification", True)
     else:
@@ -178,10 +177,10 @@ def _device_result(
         values = sub(holder, DM, "Values")
         for name, rows in (("CurrentValue", current), ("ControlValue", control)):
             for reading in rows:
-                res = resources.get(reading.resource_code)
-                if res is None:
+                measured = resources.get(reading.resource_code)
+                if measured is None:
                     continue
-                element = _reading(values, name, reading, res, electric)
+                element = _reading(values, name, reading, measured, electric)
                 sub(element, DM, "DateValue", _when(reading.reading_date))
                 if name == "CurrentValue":
                     _period(element, reading.period)
@@ -202,10 +201,12 @@ def _period_of(request: etree._Element, today: date) -> tuple[date, date]:
     start = date.fromisoformat(date_from) if date_from else previous_month
     end = date.fromisoformat(date_to) if date_to else today
     if end < start:
-        raise ExportError(PERIOD_TOO_LONG, f"The period ends ({end}) before it starts ({start}).")
+        raise ExportError(
+            Code.HISTORY_PERIOD, f"The period ends ({end}) before it starts ({start})."
+        )
     if (end.year * 12 + end.month) - (start.year * 12 + start.month) > 1:
         raise ExportError(
-            PERIOD_TOO_LONG,
+            Code.HISTORY_PERIOD,
             f"The period {start}..{end} reaches beyond two consecutive calendar months;"
             " ask for it in parts.",
         )
@@ -234,7 +235,7 @@ def export_history(ctx: HandlerContext, request: etree._Element) -> HandlerResul
         devices = [d for d in devices if resources_wanted & set(resources.get(d.guid, {}))]
     period = _period_of(request, ctx.now.date())
     if not devices:
-        raise ExportError(NOTHING_TO_EXPORT, "No metering devices match the request.")
+        raise ExportError(Code.NOTHING_TO_EXPORT, "No metering devices match the request.")
     page, rest = devices[:PAGE_SIZE], devices[PAGE_SIZE:]
     page_guids = [d.guid for d in page]
     by_device: dict[str, list[Reading]] = {}

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from lxml import etree
 
+from gateway.codes import Code
 from gateway.handlers.base import (
     HandlerContext,
     HandlerResult,
@@ -30,21 +31,9 @@ from gateway.handlers.base import (
 from gateway.namespaces import DEVICE_METERING as DM
 from persistence import devices as device_repo
 from persistence import readings as reading_repo
-from persistence.models import MeteringDevice, Reading
+from persistence.models import DeviceResource, MeteringDevice, Reading
 
 ELECTRICITY = "3"  # NSI 2 code of electric energy: ElectricDeviceValue carries no resource
-
-NOT_FOUND = "INT002000"
-NOT_SERVED = "AUT011003"
-ARCHIVED = "HCS002001"
-UNKNOWN_RESOURCE = "HCS002002"
-FUTURE_DATE = "HCS002003"
-BEFORE_INSTALLATION = "HCS002004"
-CAPACITY = "HCS002005"
-DECREASING = "HCS002006"
-CONFLICT = "HCS002007"
-TARIFFS = "HCS002008"
-VERIFICATION = "HCS002009"
 
 
 @dataclass
@@ -62,7 +51,7 @@ class _Value:
     # verification only: seal date and the NSI 224 failure reason (None: planned)
     seal_date: date | None = None
     reason: tuple[str | None, str | None] = (None, None)
-    #: why the reading cannot be taken whatever the device's state (refused as VERIFICATION)
+    #: why the reading cannot be taken whatever the device's state (refused as Code.READING_VERIFICATION)
     problem: str | None = None
 
 
@@ -220,15 +209,17 @@ class _Rules:
     def device(self, value: _Value) -> MeteringDevice:
         device = self.devices.get(value.device_ref)
         if device is None:
-            raise ItemError(NOT_FOUND, f"Metering device {value.device_ref} is not registered.")
+            raise ItemError(
+                Code.NOT_FOUND, f"Metering device {value.device_ref} is not registered."
+            )
         if device.guid not in self.accessible:
             raise ItemError(
-                NOT_SERVED,
+                Code.NOT_ALLOWED,
                 f"Metering device {value.device_ref} is in a house you do not manage or supply.",
             )
         if device.archived:
             raise ItemError(
-                ARCHIVED,
+                Code.READING_DEVICE_ARCHIVED,
                 f"Metering device {device.number} ({device.guid}) is archived; readings are not accepted.",
             )
         return device
@@ -239,27 +230,29 @@ class _Rules:
         if resource is None:
             known = ", ".join(sorted(self.resources.get(device.guid, {}))) or "none"
             raise ItemError(
-                UNKNOWN_RESOURCE,
+                Code.READING_UNKNOWN_RESOURCE,
                 f"Device {device.number} does not measure resource {value.resource_code} (it measures: {known}).",
             )
         if value.reading_date > self.today:
-            raise ItemError(FUTURE_DATE, f"Reading date {value.reading_date} is in the future.")
+            raise ItemError(
+                Code.READING_FUTURE_DATE, f"Reading date {value.reading_date} is in the future."
+            )
         if device.installation_date and value.reading_date < device.installation_date:
             raise ItemError(
-                BEFORE_INSTALLATION,
+                Code.READING_BEFORE_INSTALLATION,
                 f"Reading date {value.reading_date} is before the installation date {device.installation_date}.",
             )
         zones = [z for z in value.zones if z is not None]
         if len(zones) > max(device.tariff_count, 1):
             raise ItemError(
-                TARIFFS,
+                Code.READING_TARIFFS,
                 f"Device {device.number} has {device.tariff_count} tariff zone(s); {len(zones)} values were sent.",
             )
         limit = Decimal(10) ** device.capacity_digits
         for zone in zones:
             if zone < 0 or zone >= limit:
                 raise ItemError(
-                    CAPACITY,
+                    Code.READING_CAPACITY,
                     f"Value {zone} does not fit the device register ({device.capacity_digits} integer digits).",
                 )
         existing = self.same_day.get(
@@ -273,14 +266,16 @@ class _Rules:
             ) == (value.seal_date, *value.reason):
                 return existing
             raise ItemError(
-                CONFLICT,
+                Code.READING_CONFLICT,
                 f"Another {value.kind} reading of device {device.number} for {value.reading_date} is already stored ({existing.t1}).",
             )
         if value.kind in ("current", "control"):
             self._not_decreasing(device, resource, value)
         return None
 
-    def _not_decreasing(self, device: MeteringDevice, resource, value: _Value) -> None:  # type: ignore[no-untyped-def]
+    def _not_decreasing(
+        self, device: MeteringDevice, resource: DeviceResource, value: _Value
+    ) -> None:
         previous = self.latest.get((device.guid, value.resource_code))
         if previous is not None and previous.reading_date > value.reading_date:
             return  # a late reading for an earlier date: only same-day conflicts apply
@@ -294,7 +289,7 @@ class _Rules:
         for zone, (new, old) in enumerate(zip(value.zones, baseline, strict=True), start=1):
             if new is not None and old is not None and new < old:
                 raise ItemError(
-                    DECREASING,
+                    Code.READING_DECREASING,
                     f"Reading T{zone} {new} is lower than the previous one ({old}); only a replaced or verified (reset) device may go back.",
                 )
 
@@ -350,19 +345,21 @@ def import_metering_device_values(ctx: HandlerContext, request: etree._Element) 
         try:
             device = rules.device(value)
             if value.problem is not None:
-                raise ItemError(VERIFICATION, value.problem)
+                raise ItemError(Code.READING_VERIFICATION, value.problem)
             parts = (value, *value.extra)
             existing = [rules.check(device, part) for part in parts]
             if all(e is not None for e in existing):
                 if len({e.verification_guid for e in existing}) > 1:  # type: ignore[union-attr]
                     raise ItemError(
-                        CONFLICT, "Parts of this verification are stored in other verifications."
+                        Code.READING_CONFLICT,
+                        "Parts of this verification are stored in other verifications.",
                     )
                 stored = existing[0]
                 reading_guid = stored.verification_guid or stored.guid  # type: ignore[union-attr]
             elif any(e is not None for e in existing):
                 raise ItemError(
-                    CONFLICT, "Part of this verification is already stored with other values."
+                    Code.READING_CONFLICT,
+                    "Part of this verification is already stored with other values.",
                 )
             elif value.kind in reading_repo.VERIFICATION_KINDS:
                 # one GUID for the whole verification: stored on its readings, answered

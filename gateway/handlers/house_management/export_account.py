@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from lxml import etree
 
+from gateway.codes import Code
 from gateway.handlers.base import (
     ExportError,
     HandlerContext,
@@ -20,19 +21,14 @@ from gateway.handlers.base import (
     guid,
     sub,
 )
-from gateway.handlers.house_management.import_account import (
-    ACCOUNT_BASE,
-    INDIVIDUAL,
-    KIND_FLAGS,
-    ORG_REGISTRY,
-)
+from gateway.handlers.house_management.import_account import KIND_FLAGS
+from gateway.namespaces import ACCOUNT_BASE, NSI_BASE
 from gateway.namespaces import HOUSE_MANAGEMENT as HM
-from gateway.namespaces import NSI_BASE
+from gateway.namespaces import INDIVIDUAL_REGISTRY_BASE as INDIVIDUAL
+from gateway.namespaces import ORGANIZATIONS_REGISTRY_BASE as ORG_REGISTRY
 from gateway.xmlparse import parse_xml
 from persistence import accounts as repo
 from persistence.models import Account, AccountPlace
-
-NOTHING_TO_EXPORT = "INT002012"
 
 _NSMAP = {"hm": HM, "ab": ACCOUNT_BASE, "ind": INDIVIDUAL, "org": ORG_REGISTRY, "nsi": NSI_BASE}
 
@@ -147,6 +143,6 @@ def export_account(ctx: HandlerContext, request: etree._Element) -> HandlerResul
             refs = account_guids or unified or service_ids
             asked = "with the requested references (" + ", ".join(refs[:5])
             asked += ", …)" if len(refs) > 5 else ")"
-        raise ExportError(NOTHING_TO_EXPORT, f"You keep no personal accounts {asked}.")
+        raise ExportError(Code.NOTHING_TO_EXPORT, f"You keep no personal accounts {asked}.")
     places = repo.places_for_export(ctx.session, [a.guid for a in accounts])
     return HandlerResult([_account(a, places.get(a.guid, [])) for a in accounts])

@@ -7,13 +7,12 @@ from decimal import Decimal
 
 from lxml import etree
 
+from gateway.codes import Code
 from gateway.handlers.base import ExportError, HandlerContext, HandlerResult, guid, sub
 from gateway.namespaces import BASE, NSI_BASE
 from gateway.namespaces import HOUSE_MANAGEMENT as HM
 from persistence import houses as repo
 from persistence.models import House, LivingRoom, Premises
-
-NOTHING_TO_EXPORT = "INT002012"
 
 
 def _nsi(parent: etree._Element, name: str, code: str | None, nsi_guid: str | None) -> None:
@@ -158,7 +157,9 @@ def export_house(ctx: HandlerContext, request: etree._Element) -> HandlerResult:
     fias = guid(request, "FIASHouseGuid")
     house = repo.house_by_fias(ctx.session, fias or "")
     if house is None:
-        raise ExportError(NOTHING_TO_EXPORT, f"No house with FIASHouseGuid {fias} is registered.")
+        raise ExportError(
+            Code.NOTHING_TO_EXPORT, f"No house with FIASHouseGuid {fias} is registered."
+        )
     result = etree.Element(etree.QName(HM, "exportHouseResult"), nsmap={"hm": HM})
     sub(result, HM, "HouseUniqueNumber", house.unique_number)
     sub(result, HM, "ModificationDate", house.updated_at)

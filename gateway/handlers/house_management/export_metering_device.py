@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lxml import etree
 
+from gateway.codes import Code
 from gateway.handlers.base import (
     ExportError,
     HandlerContext,
@@ -16,12 +17,11 @@ from gateway.handlers.base import (
     text,
 )
 from gateway.namespaces import HOUSE_MANAGEMENT as HM
+from gateway.namespaces import METERING_DEVICE_BASE as MDB
 from gateway.namespaces import NSI_BASE
 from persistence import devices as repo
 from persistence.models import DeviceLink, DeviceResource, MeteringDevice
 
-MDB = "http://dom.gosuslugi.ru/schema/integration/metering-device-base/"
-NOTHING_TO_EXPORT = "INT002012"
 ELECTRICITY = "3"
 ELEMENT_OF_KIND = {
     "collective": "CollectiveDevice",
@@ -144,7 +144,7 @@ def export_metering_device(ctx: HandlerContext, request: etree._Element) -> Hand
             resources = repo.resources_of(session, [d.guid for d in devices])
             devices = [d for d in devices if wanted in resources.get(d.guid, {})]
     if not devices:
-        raise ExportError(NOTHING_TO_EXPORT, "No metering devices match the request.")
+        raise ExportError(Code.NOTHING_TO_EXPORT, "No metering devices match the request.")
     resources = repo.resources_of(session, [d.guid for d in devices])
     links = repo.links_of(session, [d.guid for d in devices])
     fias_of = {

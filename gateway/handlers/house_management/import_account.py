@@ -37,6 +37,7 @@ from typing import Any
 from lxml import etree
 from sqlalchemy.exc import IntegrityError
 
+from gateway.codes import Code
 from gateway.handlers.base import (
     HandlerContext,
     HandlerResult,
@@ -55,26 +56,12 @@ from gateway.handlers.base import (
     sub,
     text,
 )
-from gateway.namespaces import BASE
+from gateway.namespaces import ACCOUNT_BASE, BASE
 from gateway.namespaces import HOUSE_MANAGEMENT as HM
 from persistence import accounts as repo
 from persistence.houses import new_guid
 from persistence.models import Account, AccountPlace, House
-
-ACCOUNT_BASE = "http://dom.gosuslugi.ru/schema/integration/account-base/"
-INDIVIDUAL = "http://dom.gosuslugi.ru/schema/integration/individual-registry-base/"
-ORG_REGISTRY = "http://dom.gosuslugi.ru/schema/integration/organizations-registry-base/"
-
-NOT_FOUND = "INT002000"
-NOT_YOURS = "AUT011003"
-SHARES_OVER_100 = "HCS003001"
-NUMBER_IN_USE = "HCS003002"
-ACCOUNT_CLOSED = "HCS003003"
-KIND_NOT_ALLOWED = "HCS003004"
-CLOSE_DATE_IN_FUTURE = "HCS003005"
-NO_ACCOMMODATION = "HCS003006"
-DUPLICATE_ACCOMMODATION = "HCS003007"
-CLOSED_NEW_ACCOUNT = "HCS003008"
+from persistence.roles import Role
 
 #: ImportResult/@base:version is fixed by the format.
 IMPORT_RESULT_VERSION = "10.0.1.1"
@@ -90,7 +77,7 @@ KINDS = {
 }
 KIND_FLAGS = {kind: flag for flag, kind in KINDS.items()}
 #: organisation role ► the account kinds it keeps
-KINDS_BY_ROLE = {"uo": ("uo", "cr"), "rso": ("rso", "tko")}
+KINDS_BY_ROLE = {Role.UO: ("uo", "cr"), Role.RSO: ("rso", "tko")}
 
 #: CloseDate may be "today" anywhere in Russia: up to UTC+12.
 _LATEST_UTC_OFFSET = timedelta(hours=12)
@@ -218,7 +205,7 @@ class _Packet:
         self.houses_by_fias = {h.fias_house_guid: h for h in houses}
         self.supplied = (
             repo.supplied_houses(session, ctx.org_guid, self.houses)
-            if ctx.org_role == "rso"
+            if ctx.org_role == Role.RSO
             else set()
         )
         self.open_numbers = repo.open_numbers(
@@ -239,16 +226,16 @@ class _Packet:
 
     # --- checks ---
     def _check_house(self, house: House, what: str) -> None:
-        if self.ctx.org_role == "rso":
+        if self.ctx.org_role == Role.RSO:
             if house.guid not in self.supplied:
                 raise ItemError(
-                    NOT_YOURS,
+                    Code.NOT_ALLOWED,
                     f"{what} is in house {house.fias_house_guid}, which you are not registered "
                     "to supply; register it with importHouseRSOData first.",
                 )
         elif house.org_guid != self.ctx.org_guid:
             raise ItemError(
-                NOT_YOURS,
+                Code.NOT_ALLOWED,
                 f"{what} is in house {house.fias_house_guid}, which is not managed by you.",
             )
 
@@ -258,14 +245,16 @@ class _Packet:
             house = self.houses_by_fias.get(place.ref)
             if house is None:
                 raise ItemError(
-                    NOT_FOUND, f"No house with FIASHouseGuid {place.ref} is registered."
+                    Code.NOT_FOUND, f"No house with FIASHouseGuid {place.ref} is registered."
                 )
             self._check_house(house, f"House {place.ref}")
             return AccountPlace(house_guid=house.guid, share_percent=place.share)
         if place.tag == "PremisesGUID":
             premises = self.premises.get(place.ref)
             if premises is None or premises.annulled:
-                raise ItemError(NOT_FOUND, f"Premises {place.ref} is not registered (or annulled).")
+                raise ItemError(
+                    Code.NOT_FOUND, f"Premises {place.ref} is not registered (or annulled)."
+                )
             self._check_house(self.houses[premises.house_guid], f"Premises {place.ref}")
             return AccountPlace(
                 house_guid=premises.house_guid,
@@ -274,7 +263,9 @@ class _Packet:
             )
         room = self.rooms.get(place.ref)
         if room is None or room.annulled:
-            raise ItemError(NOT_FOUND, f"Living room {place.ref} is not registered (or annulled).")
+            raise ItemError(
+                Code.NOT_FOUND, f"Living room {place.ref} is not registered (or annulled)."
+            )
         self._check_house(self.houses[room.house_guid], f"Living room {place.ref}")
         return AccountPlace(
             house_guid=room.house_guid,
@@ -290,11 +281,13 @@ class _AccountImport:
         self.packet = packet
 
     def _check_kind(self, it: _Item) -> None:
-        allowed = KINDS_BY_ROLE.get(self.ctx.org_role, ())
+        allowed: tuple[str, ...] = (
+            KINDS_BY_ROLE.get(self.ctx.org_role, ()) if self.ctx.org_role else ()
+        )
         if it.kind not in allowed:
             flags = ", ".join(KIND_FLAGS[k] for k in allowed) or "none"
             raise ItemError(
-                KIND_NOT_ALLOWED,
+                Code.ACCOUNT_KIND_NOT_ALLOWED,
                 f"{KIND_FLAGS[it.kind]} accounts are not kept by organisations of role "
                 f"'{self.ctx.org_role}' (yours: {flags}).",
             )
@@ -302,21 +295,21 @@ class _AccountImport:
     def _existing(self, it: _Item) -> Account:
         account = self.packet.accounts.get(it.account_guid or "")
         if account is None:
-            raise ItemError(NOT_FOUND, f"Account {it.account_guid} is not registered.")
+            raise ItemError(Code.NOT_FOUND, f"Account {it.account_guid} is not registered.")
         if account.org_guid != self.ctx.org_guid:
             raise ItemError(
-                NOT_YOURS, f"Account {it.account_guid} is kept by another organisation."
+                Code.NOT_ALLOWED, f"Account {it.account_guid} is kept by another organisation."
             )
         if account.closed:
             closed_on = account.close_date.date().isoformat() if account.close_date else "?"
             raise ItemError(
-                ACCOUNT_CLOSED,
+                Code.ACCOUNT_CLOSED,
                 f"Account {account.unique_number} was closed on {closed_on}; a closed account "
                 "cannot be changed or reopened. Create a new account (without AccountGUID).",
             )
         if account.kind != it.kind:
             raise ItemError(
-                KIND_NOT_ALLOWED,
+                Code.ACCOUNT_KIND_NOT_ALLOWED,
                 f"Account {account.unique_number} is an {KIND_FLAGS[account.kind]} account; "
                 f"its kind cannot change to {KIND_FLAGS[it.kind]}.",
             )
@@ -325,14 +318,14 @@ class _AccountImport:
     def _places(self, it: _Item) -> list[AccountPlace]:
         if not it.places:
             raise ItemError(
-                NO_ACCOMMODATION,
+                Code.ACCOUNT_NO_ACCOMMODATION,
                 "An open account needs at least one Accommodation (premises, living room or house).",
             )
         seen: set[tuple[str, str]] = set()
         for place in it.places:
             if (place.tag, place.ref) in seen:
                 raise ItemError(
-                    DUPLICATE_ACCOMMODATION,
+                    Code.ACCOUNT_DUPLICATE_ACCOMMODATION,
                     f"{place.tag} {place.ref} is listed twice in the account's Accommodation.",
                 )
             seen.add((place.tag, place.ref))
@@ -340,7 +333,7 @@ class _AccountImport:
         total = sum((p.share for p in it.places if p.share is not None), Decimal(0))
         if total > 100:
             raise ItemError(
-                SHARES_OVER_100,
+                Code.ACCOUNT_SHARES_OVER_100,
                 f"SharePercent of the account's accommodations adds up to {total}; at most 100.",
             )
         return places
@@ -349,7 +342,7 @@ class _AccountImport:
         holder = self.packet.open_numbers.get(it.number or "")
         if it.number and holder is not None and holder != account_guid:
             raise ItemError(
-                NUMBER_IN_USE,
+                Code.ACCOUNT_NUMBER_IN_USE,
                 f"AccountNumber {it.number} is already used by your open account {holder}; "
                 "close that account first or use another number.",
             )
@@ -366,7 +359,7 @@ class _AccountImport:
         self._check_kind(it)
         if it.closed is not None:
             raise ItemError(
-                CLOSED_NEW_ACCOUNT,
+                Code.ACCOUNT_CLOSED_NEW,
                 "Closed is only for an existing account: send its AccountGUID, or create the "
                 "account open.",
             )
@@ -414,7 +407,7 @@ class _AccountImport:
         latest = (self.ctx.now.astimezone(UTC) + _LATEST_UTC_OFFSET).date()
         if close_date > latest:
             raise ItemError(
-                CLOSE_DATE_IN_FUTURE,
+                Code.ACCOUNT_CLOSE_DATE_IN_FUTURE,
                 f"CloseDate {close_date.isoformat()} is in the future; an account is closed on "
                 "or after the day it stops being used.",
             )

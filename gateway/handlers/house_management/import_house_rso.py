@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from lxml import etree
 
+from gateway.codes import Code
 from gateway.handlers.base import (
     HandlerContext,
     HandlerResult,
@@ -31,9 +32,6 @@ from gateway.handlers.base import (
     text,
 )
 from gateway.handlers.house_management.import_house_uo import (
-    HOUSE_EXISTS,
-    NOT_FOUND,
-    NOT_MANAGER,
     _Done,
     _house_values,
     _HouseImport,
@@ -51,7 +49,7 @@ def _check_unmanaged(house: House) -> House:
     """A supplier changes a house and its parts only while no UO manages it."""
     if house.org_guid is not None:
         raise ItemError(
-            NOT_MANAGER,
+            Code.NOT_ALLOWED,
             f"House {house.fias_house_guid} is managed by another organisation, which "
             "describes it; send …ToCreate items to link to its parts or add missing ones.",
         )
@@ -82,7 +80,7 @@ class _RSOHouseImport(_HouseImport):
                 repo.add(session, house)
             elif house.kind != kind:
                 raise ItemError(
-                    HOUSE_EXISTS,
+                    Code.HOUSE_EXISTS,
                     f"House {fias} is registered as a {house.kind} house (unique number "
                     f"{house.unique_number}); send {_TAGS[house.kind]}ToCreate.",
                 )
@@ -102,11 +100,11 @@ class _RSOHouseImport(_HouseImport):
             house = repo.house_by_fias(session, fias)
             if house is None or house.kind != kind:
                 raise ItemError(
-                    NOT_FOUND, f"No {kind} house with FIASHouseGuid {fias} is registered."
+                    Code.NOT_FOUND, f"No {kind} house with FIASHouseGuid {fias} is registered."
                 )
             if not supplier_repo.is_supplier(session, house.guid, self.ctx.org_guid):
                 raise ItemError(
-                    NOT_MANAGER,
+                    Code.NOT_ALLOWED,
                     f"You are not registered as a supplier of house {fias}; send "
                     f"{_TAGS[kind]}ToCreate to register.",
                 )

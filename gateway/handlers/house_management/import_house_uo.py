@@ -19,6 +19,7 @@ from typing import Any
 
 from lxml import etree
 
+from gateway.codes import Code
 from gateway.handlers.base import (
     HandlerContext,
     HandlerResult,
@@ -34,6 +35,7 @@ from gateway.handlers.base import (
     item,
     local,
     nsi_ref,
+    required,
     text,
 )
 from gateway.namespaces import BASE
@@ -42,12 +44,6 @@ from persistence import houses as repo
 from persistence.models import Entrance, House, Lift, LivingRoom, Premises
 
 # Business-rule error codes of this operation (INT002000 is the GIS "not in the registry").
-NOT_FOUND = "INT002000"
-NOT_MANAGER = "AUT011003"
-HOUSE_EXISTS = "HCS001001"
-DUPLICATE_NUMBER = "HCS001002"
-NO_SUCH_ENTRANCE = "HCS001003"
-PARENT_FAILED = "HCS001004"
 
 #: ImportResult/@base:version is fixed by the format.
 IMPORT_RESULT_VERSION = "10.0.1.1"
@@ -117,7 +113,7 @@ def _cadastral(element: etree._Element) -> dict[str, Any]:
 
 
 def _house_values(element: etree._Element) -> dict[str, Any]:
-    basic = child(element, "BasicCharacteristicts")
+    basic = required(element, "BasicCharacteristicts")
     state_code, state_guid = nsi_ref(basic, "State")
     stage_code, stage_guid = nsi_ref(basic, "LifeCycleStage")
     tz_code, tz_guid = nsi_ref(basic, "OlsonTZ")
@@ -170,10 +166,10 @@ class _HouseImport:
             if existing is not None:
                 if existing.org_guid != self.ctx.org_guid:
                     raise ItemError(
-                        NOT_MANAGER, f"House {fias} is managed by another organisation."
+                        Code.NOT_ALLOWED, f"House {fias} is managed by another organisation."
                     )
                 raise ItemError(
-                    HOUSE_EXISTS,
+                    Code.HOUSE_EXISTS,
                     f"House {fias} is already registered (unique number {existing.unique_number}); "
                     "send ApartmentHouseToUpdate/LivingHouseToUpdate to change it.",
                 )
@@ -198,7 +194,7 @@ class _HouseImport:
         if house.kind != kind:
             tag = "ApartmentHouseToCreate" if house.kind == "apartment" else "LivingHouseToCreate"
             raise ItemError(
-                HOUSE_EXISTS,
+                Code.HOUSE_EXISTS,
                 f"House {house.fias_house_guid} is registered as a {house.kind} house "
                 f"(unique number {house.unique_number}); send {tag} to take it over.",
             )
@@ -217,17 +213,19 @@ class _HouseImport:
             house = repo.house_by_fias(self.ctx.session, fias)
             if house is None or house.kind != kind:
                 raise ItemError(
-                    NOT_FOUND, f"No {kind} house with FIASHouseGuid {fias} is registered."
+                    Code.NOT_FOUND, f"No {kind} house with FIASHouseGuid {fias} is registered."
                 )
             if house.org_guid is None:
                 raise ItemError(
-                    NOT_MANAGER,
+                    Code.NOT_ALLOWED,
                     f"House {fias} has no managing organisation yet; send "
                     f"{'ApartmentHouseToCreate' if kind == 'apartment' else 'LivingHouseToCreate'}"
                     " to take it over.",
                 )
             if house.org_guid != self.ctx.org_guid:
-                raise ItemError(NOT_MANAGER, f"House {fias} is managed by another organisation.")
+                raise ItemError(
+                    Code.NOT_ALLOWED, f"House {fias} is managed by another organisation."
+                )
             repo.update(house, _house_values(element))
             house.updated_at = self.ctx.now
             self.house = house
@@ -240,7 +238,7 @@ class _HouseImport:
     def _require_house(self) -> House:
         if self.house is None:
             raise ItemError(
-                PARENT_FAILED,
+                Code.HOUSE_PARENT_FAILED,
                 "The house of this item was not imported; see the house item's error.",
             )
         return self.house
@@ -262,7 +260,7 @@ class _HouseImport:
             return _Done(entrance.guid, None)
         if number in self.index.entrances:
             raise ItemError(
-                DUPLICATE_NUMBER,
+                Code.HOUSE_DUPLICATE_NUMBER,
                 f"Entrance {number} already exists in house {house.fias_house_guid}.",
             )
         entrance = Entrance(
@@ -283,14 +281,14 @@ class _HouseImport:
         entrance = repo.entrance(self.ctx.session, house.guid, guid=entrance_guid)
         if entrance is None:
             raise ItemError(
-                NOT_FOUND,
+                Code.NOT_FOUND,
                 f"Entrance {entrance_guid} does not exist in house {house.fias_house_guid}.",
             )
         number = text(element, "EntranceNum")
         if number and number != entrance.entrance_num:
             if number in self.index.entrances:
                 raise ItemError(
-                    DUPLICATE_NUMBER,
+                    Code.HOUSE_DUPLICATE_NUMBER,
                     f"Entrance {number} already exists in house {house.fias_house_guid}.",
                 )
             self.index.entrances.discard(entrance.entrance_num)
@@ -312,7 +310,7 @@ class _HouseImport:
         entrance_num = text(element, "EntranceNum")
         if entrance_num is not None and entrance_num not in self.index.entrances:
             raise ItemError(
-                NO_SUCH_ENTRANCE,
+                Code.HOUSE_NO_SUCH_ENTRANCE,
                 f"Entrance {entrance_num} does not exist in house {house.fias_house_guid}; create it first.",
             )
         code, nsi_guid = nsi_ref(element, "PremisesCharacteristic")
@@ -339,7 +337,7 @@ class _HouseImport:
                 return _Done(existing.guid, existing.unique_number, existing)
             if (kind, number) in self.index.premises:
                 raise ItemError(
-                    DUPLICATE_NUMBER,
+                    Code.HOUSE_DUPLICATE_NUMBER,
                     f"Premises {number} already exists in house {house.fias_house_guid}.",
                 )
             values = self._premises_values(element, house)
@@ -369,14 +367,14 @@ class _HouseImport:
             premises = repo.premises(self.ctx.session, house.guid, kind=kind, guid=premises_guid)
             if premises is None:
                 raise ItemError(
-                    NOT_FOUND,
+                    Code.NOT_FOUND,
                     f"Premises {premises_guid} does not exist in house {house.fias_house_guid}.",
                 )
             number = text(element, number_tag)
             if number and number != premises.number:
                 if (kind, number) in self.index.premises:
                     raise ItemError(
-                        DUPLICATE_NUMBER,
+                        Code.HOUSE_DUPLICATE_NUMBER,
                         f"Premises {number} already exists in house {house.fias_house_guid}.",
                     )
                 self.index.premises.discard((kind, premises.number))
@@ -402,7 +400,7 @@ class _HouseImport:
                 existing.updated_at = self.ctx.now
                 return _Done(existing.guid, existing.unique_number)
             if existing is not None:
-                raise ItemError(DUPLICATE_NUMBER, f"Room {number} already exists there.")
+                raise ItemError(Code.HOUSE_DUPLICATE_NUMBER, f"Room {number} already exists there.")
             serial = self.index.rooms_count + 1
             prefix = premises.unique_number if premises else house.unique_number
             room = LivingRoom(
@@ -427,7 +425,7 @@ class _HouseImport:
         room = repo.living_room(self.ctx.session, house.guid, premises_guid=None, guid=room_guid)
         if room is None:
             raise ItemError(
-                NOT_FOUND,
+                Code.NOT_FOUND,
                 f"Living room {room_guid} does not exist in house {house.fias_house_guid}.",
             )
         repo.update(
@@ -443,13 +441,13 @@ class _HouseImport:
         factory_num = text(element, "FactoryNum") or ""
         if repo.lift(self.ctx.session, house.guid, factory_num=factory_num) is not None:
             raise ItemError(
-                DUPLICATE_NUMBER,
+                Code.HOUSE_DUPLICATE_NUMBER,
                 f"Lift {factory_num} already exists in house {house.fias_house_guid}.",
             )
         entrance_num = text(element, "EntranceNum") or ""
         if entrance_num not in self.index.entrances:
             raise ItemError(
-                NO_SUCH_ENTRANCE,
+                Code.HOUSE_NO_SUCH_ENTRANCE,
                 f"Entrance {entrance_num} does not exist in house {house.fias_house_guid}.",
             )
         code, nsi_guid = nsi_ref(element, "Type")
@@ -471,7 +469,7 @@ class _HouseImport:
         lift = repo.lift(self.ctx.session, house.guid, guid=lift_guid)
         if lift is None:
             raise ItemError(
-                NOT_FOUND, f"Lift {lift_guid} does not exist in house {house.fias_house_guid}."
+                Code.NOT_FOUND, f"Lift {lift_guid} does not exist in house {house.fias_house_guid}."
             )
         code, nsi_guid = nsi_ref(element, "Type")
         repo.update(
@@ -525,7 +523,8 @@ def _premises_group(
             results.fail(
                 room,
                 ItemError(
-                    PARENT_FAILED, "The premises of this room was not imported; see its error."
+                    Code.HOUSE_PARENT_FAILED,
+                    "The premises of this room was not imported; see its error.",
                 ),
             )
     if premises is not None:

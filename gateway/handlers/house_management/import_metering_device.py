@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from lxml import etree
 
+from gateway.codes import Code
 from gateway.handlers.base import (
     HandlerContext,
     HandlerResult,
@@ -29,6 +30,7 @@ from gateway.handlers.base import (
     item,
     local,
     nsi_ref,
+    required,
     sub,
     text,
 )
@@ -40,16 +42,6 @@ from persistence.models import DeviceLink, DeviceResource, House, MeteringDevice
 IMPORT_RESULT_VERSION = "10.0.1.1"
 ELECTRICITY = "3"  # NSI 2: MunicipalResourceEnergy carries no resource reference
 
-NOT_FOUND = "INT002000"
-NOT_SERVED = "AUT011003"
-NO_HOUSE = "HCS002010"
-DUPLICATE_NUMBER = "HCS002011"
-LINK_ELSEWHERE = "HCS002012"
-ACCOUNT_CLOSED = "HCS002013"
-HAS_READINGS = "HCS002014"
-ALREADY_ARCHIVED = "HCS002015"
-BAD_DATES = "HCS002016"
-BAD_UNIT = "HCS002017"
 
 # OKEI units a resource may be measured in (per the format's documentation of readings).
 UNITS = {
@@ -133,7 +125,7 @@ def _resources(data: etree._Element, device_guid: str) -> list[DeviceResource]:
         allowed = UNITS.get(res.resource_code)
         if res.unit and allowed and res.unit not in allowed:
             raise ItemError(
-                BAD_UNIT,
+                Code.DEVICE_BAD_UNIT,
                 f"Unit {res.unit} is not allowed for resource {res.resource_code} (allowed: {', '.join(sorted(allowed))}).",
             )
     return resources
@@ -185,7 +177,7 @@ class _DeviceImport:
         if house_guid not in self.served:
             house = self.houses.get(house_guid)
             raise ItemError(
-                NOT_SERVED,
+                Code.NOT_ALLOWED,
                 f"House {house.fias_house_guid if house else house_guid} is not managed or supplied by you.",
             )
         return self.houses[house_guid]
@@ -199,42 +191,44 @@ class _DeviceImport:
         for premises_guid in (g.lower() for g in _texts(placement, "PremiseGUID")):
             premises = self.premises.get(premises_guid)
             if premises is None:
-                raise ItemError(NOT_FOUND, f"Premises {premises_guid} is not registered.")
+                raise ItemError(Code.NOT_FOUND, f"Premises {premises_guid} is not registered.")
             house_guids.add(premises.house_guid)
             links.append(DeviceLink(premises_guid=premises_guid))
         for room_guid in (g.lower() for g in _texts(placement, "LivingRoomGUID")):
             room = self.rooms.get(room_guid)
             if room is None:
-                raise ItemError(NOT_FOUND, f"Living room {room_guid} is not registered.")
+                raise ItemError(Code.NOT_FOUND, f"Living room {room_guid} is not registered.")
             house_guids.add(room.house_guid)
             links.append(DeviceLink(living_room_guid=room_guid))
         for fias in (g.lower() for g in _texts(placement, "FIASHouseGuid")):
             house = self.houses_by_fias.get(fias)
             if house is None:
-                raise ItemError(NOT_FOUND, f"House {fias} is not registered.")
+                raise ItemError(Code.NOT_FOUND, f"House {fias} is not registered.")
             house_guids.add(house.guid)
         for account_guid in (g.lower() for g in _texts(placement, "AccountGUID")):
             account = self.accounts.get(account_guid)
             if account is None:
-                raise ItemError(NOT_FOUND, f"Account {account_guid} is not registered.")
+                raise ItemError(Code.NOT_FOUND, f"Account {account_guid} is not registered.")
             if account.org_guid != self.ctx.org_guid:
                 raise ItemError(
-                    NOT_SERVED, f"Account {account_guid} is kept by another organisation."
+                    Code.NOT_ALLOWED, f"Account {account_guid} is kept by another organisation."
                 )
             if account.closed:
-                raise ItemError(ACCOUNT_CLOSED, f"Account {account.unique_number} is closed.")
+                raise ItemError(
+                    Code.DEVICE_ACCOUNT_CLOSED, f"Account {account.unique_number} is closed."
+                )
             house_guids |= self.account_houses.get(account_guid, set())
             links.append(DeviceLink(account_guid=account_guid))
         if self.request_house is not None:
             house_guids.add(self.request_house.guid)
         if not house_guids:
             raise ItemError(
-                NO_HOUSE,
+                Code.DEVICE_NO_HOUSE,
                 "The house of the device is unknown: give FIASHouseGuid or link premises, rooms or accounts.",
             )
         if len(house_guids) > 1:
             raise ItemError(
-                LINK_ELSEWHERE,
+                Code.DEVICE_LINK_ELSEWHERE,
                 "The premises, rooms and accounts of a device must all be in one house (the request's FIASHouseGuid).",
             )
         return _Target(kind, self._house(house_guids.pop()), links)
@@ -247,7 +241,7 @@ class _DeviceImport:
         number = text(basic, "MeteringDeviceNumber") or ""
         if (target.house.guid, number) in self.numbers:
             raise ItemError(
-                DUPLICATE_NUMBER,
+                Code.DEVICE_DUPLICATE_NUMBER,
                 f"A device numbered {number} is already active in house {target.house.fias_house_guid}.",
             )
         root = str(uuid.uuid4())
@@ -295,29 +289,30 @@ class _DeviceImport:
                 setattr(device, attr, value)
         if device.installation_date and device.installation_date > self.ctx.now.date():
             raise ItemError(
-                BAD_DATES, f"InstallationDate {device.installation_date} is in the future."
+                Code.DEVICE_BAD_DATES,
+                f"InstallationDate {device.installation_date} is in the future.",
             )
         if (
             device.installation_date
             and device.commissioning_date
             and device.commissioning_date < device.installation_date
         ):
-            raise ItemError(BAD_DATES, "CommissioningDate is before InstallationDate.")
+            raise ItemError(Code.DEVICE_BAD_DATES, "CommissioningDate is before InstallationDate.")
 
     def _current(self, update: etree._Element) -> MeteringDevice:
         ref = guid(update, "MeteringDeviceVersionGUID") or ""
         device = self.devices.get(ref)
         if device is None:
-            raise ItemError(NOT_FOUND, f"Metering device version {ref} is not registered.")
+            raise ItemError(Code.NOT_FOUND, f"Metering device version {ref} is not registered.")
         if device.version_guid != ref:
             raise ItemError(
-                NOT_FOUND,
+                Code.NOT_FOUND,
                 f"{ref} is not the current version of device {device.guid}; export the device for its current version.",
             )
         if device.org_guid != self.ctx.org_guid and device.house_guid not in self.served:
-            raise ItemError(NOT_SERVED, f"Device {device.number} is not yours.")
+            raise ItemError(Code.NOT_ALLOWED, f"Device {device.number} is not yours.")
         if device.archived:
-            raise ItemError(ALREADY_ARCHIVED, f"Device {device.number} is archived.")
+            raise ItemError(Code.DEVICE_ALREADY_ARCHIVED, f"Device {device.number} is archived.")
         return device
 
     def _new_version(self, device: MeteringDevice) -> None:
@@ -337,7 +332,7 @@ class _DeviceImport:
         if before is not None:
             if repo.has_readings(session, device.guid):
                 raise ItemError(
-                    HAS_READINGS,
+                    Code.DEVICE_HAS_READINGS,
                     f"Device {device.number} already has readings; use UpdateAfterDevicesValues.",
                 )
             basic = child(before, "BasicChatacteristicts")
@@ -358,7 +353,7 @@ class _DeviceImport:
             if number and number != device.number:
                 if (device.house_guid, number) in self.numbers:
                     raise ItemError(
-                        DUPLICATE_NUMBER,
+                        Code.DEVICE_DUPLICATE_NUMBER,
                         f"A device numbered {number} is already active in this house.",
                     )
                 device.number = number
@@ -373,11 +368,11 @@ class _DeviceImport:
             replacing = self.devices.get(replacing_ref)
             if replacing is None:
                 raise ItemError(
-                    NOT_FOUND, f"Replacing device version {replacing_ref} is not registered."
+                    Code.NOT_FOUND, f"Replacing device version {replacing_ref} is not registered."
                 )
             if replacing.house_guid != device.house_guid or replacing.archived:
                 raise ItemError(
-                    LINK_ELSEWHERE,
+                    Code.DEVICE_LINK_ELSEWHERE,
                     "The replacing device must be an active device of the same house.",
                 )
             device.archived = True
@@ -412,8 +407,8 @@ def import_metering_device(ctx: HandlerContext, request: etree._Element) -> Hand
                 device = (
                     importer.create(create)
                     if create is not None
-                    else importer.update(child(element, "DeviceDataToUpdate"))
-                )  # type: ignore[arg-type]
+                    else importer.update(required(element, "DeviceDataToUpdate"))
+                )
         except ItemError as error:
             common_result_error(result, HM, transport_guid=transport_guid, error=error)
             continue

@@ -21,16 +21,14 @@ from datetime import date
 
 from lxml import etree
 
+from gateway.codes import Code
 from gateway.handlers.base import HandlerContext, HandlerResult, ItemError, children, text
 from gateway.handlers.bills.common import (
-    BAD_DATE,
-    NOT_FOUND,
-    NOTICE_IS_CANCELLED,
-    PAYMENT,
     failure,
     latest_today,
     success,
 )
+from gateway.namespaces import PAYMENT
 from persistence import payments as repo
 
 
@@ -47,12 +45,14 @@ def import_cancellations(ctx: HandlerContext, request: etree._Element) -> Handle
         try:
             notice = notices.get((ctx.org_guid, order_id))
             if notice is None:
-                raise ItemError(NOT_FOUND, f"You posted no payment notice with OrderID {order_id}.")
+                raise ItemError(
+                    Code.NOT_FOUND, f"You posted no payment notice with OrderID {order_id}."
+                )
             if notice.cancelled and notice.cancelled_by == ctx.message_guid:
                 pass  # this very packet cancelled it (a replay): the same answer
             elif notice.cancelled:
                 raise ItemError(
-                    NOTICE_IS_CANCELLED,
+                    Code.NOTICE_CANCELLED,
                     f"The notice of order {order_id} was already cancelled on "
                     f"{notice.cancellation_date}.",
                 )
@@ -60,7 +60,7 @@ def import_cancellations(ctx: HandlerContext, request: etree._Element) -> Handle
                 on = date.fromisoformat(text(element, "CancellationDate") or "")
                 if on < notice.order_date or on > latest_today(ctx.now):
                     raise ItemError(
-                        BAD_DATE,
+                        Code.NOTICE_BAD_DATE,
                         f"CancellationDate {on} must be between the OrderDate "
                         f"{notice.order_date} and today.",
                     )

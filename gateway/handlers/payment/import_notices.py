@@ -35,6 +35,7 @@ from typing import Any
 
 from lxml import etree
 
+from gateway.codes import Code
 from gateway.handlers.base import (
     HandlerContext,
     HandlerResult,
@@ -46,15 +47,6 @@ from gateway.handlers.base import (
     text,
 )
 from gateway.handlers.bills.common import (
-    AMBIGUOUS_ACCOUNT,
-    BAD_DATE,
-    NO_REFERENCE,
-    NOT_FOUND,
-    NOTICE_IS_CANCELLED,
-    ORDER_REUSED,
-    PAYMENT,
-    REFERENCES_DISAGREE,
-    WITHDRAWN,
     failure,
     latest_today,
     period_of,
@@ -63,6 +55,7 @@ from gateway.handlers.bills.common import (
     whole_kopecks,
     year_month,
 )
+from gateway.namespaces import PAYMENT
 from persistence import payments as repo
 from persistence.models import Account, PaymentDocument, PaymentNotice
 
@@ -212,7 +205,7 @@ class Resolver:
             or (ref.fias_house_guid and ref.account_number)
         ):
             raise ItemError(
-                NO_REFERENCE,
+                Code.NOTICE_NO_REFERENCE,
                 "The notice names no payment document or account: send PaymentDocumentID, "
                 "UnifiedAccountNumber, Service/ServiceID or AddressAndConsumer/FIASHouseGuid "
                 "with AccountNumber.",
@@ -223,22 +216,22 @@ class Resolver:
             doc = self.documents.get(ref.payment_document_id)
             if doc is None:
                 raise ItemError(
-                    NOT_FOUND, f"No payment document {ref.payment_document_id} is placed."
+                    Code.NOT_FOUND, f"No payment document {ref.payment_document_id} is placed."
                 )
             if doc.withdrawn:
                 raise ItemError(
-                    WITHDRAWN,
+                    Code.DOCUMENT_WITHDRAWN,
                     f"Payment document {ref.payment_document_id} was withdrawn by the payee.",
                 )
             if ref.document_guid and ref.document_guid != doc.guid:
                 raise ItemError(
-                    REFERENCES_DISAGREE,
+                    Code.NOTICE_REFERENCES_DISAGREE,
                     f"PaymentDocumentGUID {ref.document_guid} is not the GUID of payment document "
                     f"{ref.payment_document_id}.",
                 )
             if ref.period and ref.period != (doc.year, doc.month):
                 raise ItemError(
-                    REFERENCES_DISAGREE,
+                    Code.NOTICE_REFERENCES_DISAGREE,
                     f"Payment document {ref.payment_document_id} is for "
                     f"{period_text((doc.year, doc.month))}, not {period_text(ref.period)}.",
                 )
@@ -250,18 +243,20 @@ class Resolver:
             if value:
                 account = table.get(value)
                 if account is None:
-                    raise ItemError(NOT_FOUND, f"No account with {label} {value} is registered.")
+                    raise ItemError(
+                        Code.NOT_FOUND, f"No account with {label} {value} is registered."
+                    )
                 accounts.append((label, account))
         if ref.fias_house_guid and ref.account_number:
             found = self.by_house.get((ref.fias_house_guid, ref.account_number), [])
             if not found and not accounts:
                 raise ItemError(
-                    NOT_FOUND,
+                    Code.NOT_FOUND,
                     f"No account {ref.account_number} in house {ref.fias_house_guid} is registered.",
                 )
             if len(found) > 1 and not accounts:
                 raise ItemError(
-                    AMBIGUOUS_ACCOUNT,
+                    Code.NOTICE_AMBIGUOUS_ACCOUNT,
                     f"Account number {ref.account_number} in house {ref.fias_house_guid} names "
                     f"{len(found)} accounts; send UnifiedAccountNumber or PaymentDocumentID.",
                 )
@@ -271,13 +266,13 @@ class Resolver:
         for other_label, other in accounts[1:]:
             if other.guid != account.guid:
                 raise ItemError(
-                    REFERENCES_DISAGREE,
+                    Code.NOTICE_REFERENCES_DISAGREE,
                     f"{label} names account {account.unique_number}, {other_label} names "
                     f"account {other.unique_number}.",
                 )
         if ref.account_guid and ref.account_guid != account.guid:
             raise ItemError(
-                REFERENCES_DISAGREE,
+                Code.NOTICE_REFERENCES_DISAGREE,
                 f"ServiceIDGUID {ref.account_guid} is not the GUID of the service {ref.service_id} "
                 f"(account {account.guid}).",
             )
@@ -317,7 +312,7 @@ def notice_row(
 
 def check_order_date(ctx: HandlerContext, notice: Notice) -> None:
     if notice.order_date > latest_today(ctx.now):
-        raise ItemError(BAD_DATE, f"OrderDate {notice.order_date} is in the future.")
+        raise ItemError(Code.NOTICE_BAD_DATE, f"OrderDate {notice.order_date} is in the future.")
 
 
 _SAME = (
@@ -399,13 +394,13 @@ def _repost(existing: PaymentNotice | dict[str, Any], notice: Notice) -> str:
     value = existing.__getitem__ if isinstance(existing, dict) else existing.__getattribute__
     if value("cancelled"):
         raise ItemError(
-            NOTICE_IS_CANCELLED,
+            Code.NOTICE_CANCELLED,
             f"The notice of order {notice.order_id} ({value('guid')}) was cancelled; a cancelled "
             "notice is final: post the payment again under a new OrderID.",
         )
     if not _same_payment(existing, notice):
         raise ItemError(
-            ORDER_REUSED,
+            Code.NOTICE_ORDER_REUSED,
             f"OrderID {notice.order_id} is already posted as notice {value('guid')} with other "
             "data (amount, date or what was paid); the same order is one notice.",
         )

@@ -26,6 +26,7 @@ from datetime import date
 
 from lxml import etree
 
+from gateway.codes import Code
 from gateway.handlers.base import (
     HandlerContext,
     HandlerResult,
@@ -35,8 +36,6 @@ from gateway.handlers.base import (
     text,
 )
 from gateway.handlers.bills.common import (
-    NOT_YOURS,
-    PAYMENT,
     failure,
     period_of,
     rouble_kopecks,
@@ -49,6 +48,7 @@ from gateway.handlers.payment.import_notices import (
     check_order_date,
     notice_row,
 )
+from gateway.namespaces import PAYMENT
 from persistence import payments as repo
 
 #: namespace of the order ids the gateway derives for supplier notices
@@ -101,7 +101,7 @@ def import_supplier_notices(ctx: HandlerContext, request: etree._Element) -> Han
             account, doc = resolver.resolve(notice.ref)
             if account.org_guid != ctx.org_guid:
                 raise ItemError(
-                    NOT_YOURS,
+                    Code.NOT_ALLOWED,
                     f"Account {account.unique_number} is kept by another organisation; a supplier "
                     "posts the payments it received for its own documents and accounts.",
                 )
