@@ -116,9 +116,9 @@ def start_server(
         if process.poll() is not None:
             raise AssertionError(f"server exited:\n{log.read_text()}")
         try:
-            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+            if requests.get(url + "/healthz", timeout=5).status_code == 200:
                 return Server(url, data_dir, process, log)
-        except requests.ConnectionError:
+        except requests.RequestException:  # not up yet, or slow on a loaded machine
             pass
         time.sleep(0.2)
     process.kill()
