@@ -1,31 +1,65 @@
-"""The ``gateway`` command."""
+"""The ``gateway`` command.
+
+Exit codes, the same for every command: 0 done (a packet processed without item errors);
+1 a packet processed with item errors, or failed or dead-lettered; 2 a usage, configuration
+or connection error (one line saying what to do, never a traceback); 3 the gateway refused
+the packet with a SOAP Fault.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from lxml import etree
 
 from gateway.config import Settings, load_settings
 
+log = logging.getLogger("gateway.cli")
+
+#: Exit codes (README "Exit codes").
+EXIT_OK, EXIT_ITEM_ERRORS, EXIT_USAGE, EXIT_FAULT = 0, 1, 2, 3
+#: Commands that run a server for a long time: their library INFO lines are worth keeping.
+_SERVERS = {"serve", "worker"}
+
+
+class CliError(click.ClickException):
+    """A refusal with one line saying what to do; exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+class CheckFailed(click.ClickException):
+    """A check that ran and found a difference (``db check``); exit code 1."""
+
+    exit_code = 1
+
 
 def _settings(data_dir: str | None, database_url: str | None) -> Settings:
-    return load_settings().with_overrides(data_dir=data_dir, database_url=database_url)
+    """The settings of this command (kept on the context for error messages)."""
+    settings = load_settings().with_overrides(data_dir=data_dir, database_url=database_url)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.find_root().meta["gateway.settings"] = settings
+    return settings
 
 
 def _store_options(func):  # type: ignore[no-untyped-def]
     func = click.option(
-        "--database-url", default=None, help="SQLAlchemy URL (default: SQLite in the data dir)."
+        "--database-url",
+        default=None,
+        help="SQLAlchemy URL (default: GATEWAY_DATABASE_URL, gateway.toml, SQLite in the data dir).",
     )(func)
     func = click.option(
         "--data-dir",
         default=None,
         type=click.Path(file_okay=False),
-        help="Data directory (default: ./var).",
+        help="Data directory (default: GATEWAY_DATA_DIR, gateway.toml, ./var).",
     )(func)
     return func
 
@@ -40,16 +74,73 @@ def _runtime(data_dir: str | None, database_url: str | None):  # type: ignore[no
     try:
         ensure_schema(engine)
     except SchemaOutdated as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise CliError(str(exc)) from exc
     return make_session_factory(engine)
 
 
-@click.group()
-def main() -> None:
-    """hcs-gateway: GIS ZhKKh-shaped SOAP integration gateway."""
+def _explain(exc: BaseException, ctx: click.Context) -> str | None:
+    """The one line for an error a user can fix, or None (a bug: let it show)."""
+    from requests.exceptions import ConnectionError as HttpConnectionError
+    from requests.exceptions import Timeout
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.config import ConfigError
+    from gateway.runtime import DatabaseUnavailable, describe_connect_error
+
+    if isinstance(exc, ConfigError | DatabaseUnavailable):
+        return str(exc)
+    if isinstance(exc, OperationalError):
+        settings = ctx.find_root().meta.get("gateway.settings")
+        url = settings.resolved_database_url if settings else "sqlite://"
+        return describe_connect_error(exc, url)[0]
+    if isinstance(exc, HttpConnectionError | Timeout):
+        target = getattr(exc.request, "url", None) if exc.request is not None else None
+        return (
+            f"cannot connect to {target or 'the gateway'}: is the gateway running there? "
+            f"({type(exc).__name__})"
+        )
+    return None
+
+
+class _Gateway(click.Group):
+    """The ``gateway`` group: errors a user can fix become one line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException as exc:
+            if type(exc) is click.ClickException:  # a command's refusal: usage, exit 2
+                exc.exit_code = EXIT_USAGE
+            raise
+        except Exception as exc:
+            message = _explain(exc, ctx)
+            if message is None:
+                raise
+            raise CliError(message) from exc
+
+
+@click.group(cls=_Gateway)
+@click.version_option(package_name="hcs-gateway", prog_name="gateway")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """hcs-gateway: GIS ZhKKh-shaped SOAP integration gateway.
+
+    \b
+    Every command finds the store the same way: --data-dir / --database-url, else
+    GATEWAY_DATA_DIR / GATEWAY_DATABASE_URL, else gateway.toml in the working directory
+    (or the file GATEWAY_CONFIG names), else ./var. Exit codes: 0 ok, 1 item errors or a
+    failed packet, 2 usage or connection error, 3 refused with a Fault.
+    """
     from gateway.ops.logs import configure_logging
 
     configure_logging(load_settings().logging)  # JSON lines unless on a terminal ([logging])
+    if ctx.invoked_subcommand not in _SERVERS:
+        # A command's user wants its answer, not the libraries' chatter ("Context impl
+        # SQLiteImpl."); warnings and errors still show.
+        for name in ("alembic", "sqlalchemy", "zeep", "urllib3"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 # --- serve / worker ---------------------------------------------------------------------
@@ -88,25 +179,19 @@ def serve(
         settings = replace(settings, formats_dir=os.pathsep.join(formats_dirs))
     try:
         for line in load_formats(settings, build_registry()).describe():
-            click.echo(line, err=True)
+            log.info(line)
     except FormatsError as exc:
         raise click.ClickException(str(exc)) from exc
     server = settings.server
     server = replace(server, bind=bind or server.bind, workers=workers or server.workers)
     settings = replace(settings, server=server)
-    click.echo(f"hcs-gateway on http://{server.bind} (database {_safe_url(settings)})", err=True)
+    log.info("hcs-gateway on http://%s (store %s)", server.bind, settings.describe_store())
     from persistence.migrations import SchemaOutdated
 
     try:
         run(settings, run_worker=server.run_worker and not no_worker)
     except SchemaOutdated as exc:
         raise click.ClickException(str(exc)) from exc
-
-
-def _safe_url(settings: Settings) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(settings.resolved_database_url).render_as_string(hide_password=True)
 
 
 @main.command()
@@ -175,7 +260,7 @@ def worker(
         except OSError as exc:
             runtime.close()
             raise click.ClickException(f"cannot serve metrics on {bind}: {exc}") from exc
-        click.echo(f"worker metrics on {server.url}/metrics", err=True)
+        log.info("worker metrics on %s/metrics", server.url)
     try:
         group.run()
     finally:
@@ -233,11 +318,11 @@ def db_check(data_dir: str | None, database_url: str | None) -> None:
     engine = open_engine(_settings(data_dir, database_url), "migrate")
     at, head = migrations.current(engine), migrations.head()
     if at != head:
-        raise click.ClickException(f"database at {at or 'empty'}, code at {head}")
+        raise CheckFailed(f"database at {at or 'empty'}, code at {head}")
     diffs = migrations.drift(engine)
     engine.dispose()
     if diffs:
-        raise click.ClickException(
+        raise CheckFailed(
             "models.py and the migrations differ:\n" + "\n".join(str(d) for d in diffs)
         )
     click.echo(f"schema {head}: database and models agree")
@@ -334,6 +419,11 @@ def orgs() -> None:
     help="Signing certificate (PEM).",
 )
 @click.option("--password", default=None, help="Use this HTTP password instead of a generated one.")
+@click.option(
+    "--rotate-password",
+    is_flag=True,
+    help="The organisation exists: give it a new password (the old one stops working).",
+)
 @_store_options
 def orgs_add(
     org_guid: str,
@@ -341,10 +431,13 @@ def orgs_add(
     role: str,
     cert_file: str | None,
     password: str | None,
+    rotate_password: bool,
     data_dir: str | None,
     database_url: str | None,
 ) -> None:
     """Register an organisation; prints its HTTP password once."""
+    import uuid
+
     from cryptography.hazmat.primitives.serialization import Encoding
 
     from gateway.passwords import hash_password, new_password
@@ -352,9 +445,21 @@ def orgs_add(
     from signing import fingerprint
     from signing.pki import load_certificate
 
+    try:
+        uuid.UUID(org_guid)
+    except ValueError:
+        raise click.BadParameter("not a GUID (orgPPAGUID)", param_hint="--guid") from None
     password = password or new_password()
+    settings = _settings(data_dir, database_url)
     sessions = _runtime(data_dir, database_url)
     with sessions.begin() as session:
+        existing = organizations.get_organization(session, org_guid)
+        if existing is not None and not rotate_password:
+            raise CliError(
+                f"organisation {existing.guid} ({existing.role}, {existing.name}) is registered "
+                f"already in {settings.describe_store()}; add --rotate-password to give it a new "
+                "password (its current one stops working)"
+            )
         organizations.add_organization(session, org_guid, name, role, hash_password(password))
         if cert_file:
             cert = load_certificate(Path(cert_file))
@@ -366,7 +471,9 @@ def orgs_add(
                 cert.not_valid_after_utc,
                 cert.public_bytes(Encoding.PEM).decode(),
             )
-    click.echo(f"organisation {org_guid.lower()} ({role}) registered")
+    done = "registered" if existing is None else "updated, new password"
+    click.echo(f"store {settings.describe_store()}")
+    click.echo(f"organisation {org_guid.lower()} ({role}) {done}")
     click.echo(f"HTTP user: {org_guid.lower()}")
     click.echo(f"HTTP password: {password}")
 
@@ -478,11 +585,14 @@ def packets_list(
         )
     except ops.BadFilter as exc:
         raise click.BadParameter(str(exc)) from None
+    settings = _settings(data_dir, database_url)
     with _runtime(data_dir, database_url)() as session:
         rows = ops.list_packets(session, filters)
     if as_json:
+        click.echo(f"store {settings.describe_store()}", err=True)
         click.echo(json.dumps([ops.summary_json(r) for r in rows], indent=1, ensure_ascii=False))
         return
+    click.echo(f"store {settings.describe_store()}")
     table = [("RECEIVED (UTC)", "MESSAGEGUID", "STATE", "OPERATION", "ITEMS", "ERROR")]
     for r in rows:
         items = f"{r.items - min(r.errors, r.items)} ok" if r.items else ""
@@ -783,13 +893,48 @@ def client() -> None:
     """A reference SOAP client."""
 
 
+def _service_option(value: str) -> str:
+    """The name of a served service (``--service``), refused with the known ones."""
+    from gateway.services import build_registry
+
+    names = sorted(s.name for s in build_registry().services.values())
+    if value not in names:
+        raise click.BadParameter(f"unknown service {value!r}; one of: {', '.join(names)}")
+    return value
+
+
+def _base_url(url: str) -> str:
+    from gateway.client import BadUrl, base_url
+
+    try:
+        return base_url(url)
+    except BadUrl as exc:
+        raise click.BadParameter(str(exc), param_hint="--url") from None
+
+
+def _fault(exc: Any) -> None:
+    """A refusal by the gateway: its code and message on stderr, exit 3."""
+    hint = ""
+    if exc.status == 401:
+        hint = (
+            " (the password `gateway orgs add` printed for this organisation, on the store the "
+            "server uses)"
+        )
+    click.echo(f"Fault {exc.code}: {exc.message}{hint}", err=True)
+    sys.exit(EXIT_FAULT)
+
+
 @client.command("send")
-@click.option("--url", required=True)
+@click.option("--url", required=True, help="The gateway's base URL (a service endpoint works too).")
 @click.option("--org", "org_guid", required=True)
 @click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--cert", "cert_file", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--password", default=None)
-@click.option("--wait", is_flag=True, help="Poll getState until processed and print the result.")
+@click.option("--password", default=None, help="HTTP password (needed for --wait: getState).")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Poll getState until processed and print the result; exit 1 if it has item errors.",
+)
 @click.option(
     "--dump-envelope",
     type=click.Path(dir_okay=False),
@@ -807,47 +952,90 @@ def client_send(
     dump_envelope: str | None,
     file: str,
 ) -> None:
-    """Sign FILE (an unsigned operation element) and send it."""
-    from gateway.client import ClientError, GatewayClient, find_target, signed_envelope
+    """Sign FILE (an unsigned operation element) and send it.
+
+    Exit 0: accepted (with --wait: processed without item errors); 1: processed with item
+    errors or failed; 2: usage or connection error; 3: refused with a Fault.
+    """
+    from gateway.client import (
+        ClientError,
+        GatewayClient,
+        find_target,
+        result_has_errors,
+        signed_envelope,
+    )
+    from gateway.errors import MalformedXml
     from gateway.xmlparse import parse_xml
 
-    element = parse_xml(Path(file).read_bytes())
-    target = find_target(element)
+    if wait and not password and not dump_envelope:
+        raise click.UsageError(
+            "--wait polls getState, which needs the organisation's HTTP password: add "
+            "--password (nothing was sent)"
+        )
+    base = _base_url(url) if not dump_envelope else url
+    try:
+        element = parse_xml(Path(file).read_bytes())
+    except MalformedXml as exc:
+        raise click.BadParameter(f"{file}: {exc}", param_hint="FILE") from None
+    try:
+        target = find_target(element)
+    except ValueError:
+        raise click.BadParameter(
+            f"{file}: no operation takes a <{etree.QName(element).localname}> element "
+            f"({etree.QName(element).namespace}); the file must hold one unsigned request "
+            "element such as importHouseUOData (see examples/)",
+            param_hint="FILE",
+        ) from None
     body = signed_envelope(element, org_guid.lower(), Path(key_file), Path(cert_file))
     if dump_envelope:
         Path(dump_envelope).write_bytes(body)
         click.echo(f"signed envelope written to {dump_envelope}")
         return
-    gw = GatewayClient(url, org_guid.lower(), password)
+    gw = GatewayClient(base, org_guid.lower(), password)
     try:
         message_guid = gw.send(target.service, target.operation.name, body)
         click.echo(message_guid)
         if wait:
-            result = gw.wait(target.service, message_guid)
+            try:
+                result = gw.wait(target.service, message_guid)
+            except TimeoutError as exc:
+                raise CliError(
+                    f"{exc}; ask again later: gateway client state --url {base} --org "
+                    f"{org_guid.lower()} --password … --service {target.service.name} "
+                    f"{message_guid}"
+                ) from None
             click.echo(etree.tostring(result, pretty_print=True, encoding="unicode"))
+            if result_has_errors(result):
+                sys.exit(EXIT_ITEM_ERRORS)
     except ClientError as exc:
-        click.echo(f"Fault {exc.code}: {exc.message}", err=True)
-        sys.exit(1)
+        _fault(exc)
 
 
 @client.command("state")
-@click.option("--url", required=True)
+@click.option("--url", required=True, help="The gateway's base URL (a service endpoint works too).")
 @click.option("--org", "org_guid", required=True)
 @click.option("--password", required=True)
-@click.option("--service", default="house-management", show_default=True)
+@click.option(
+    "--service",
+    default="house-management",
+    show_default=True,
+    callback=lambda _ctx, _param, value: _service_option(value),
+    help="The service the packet was sent to.",
+)
 @click.argument("message_guid")
 def client_state(url: str, org_guid: str, password: str, service: str, message_guid: str) -> None:
-    """Print the getState answer for MESSAGE_GUID."""
-    from gateway.client import ClientError, GatewayClient
+    """Print the getState answer for MESSAGE_GUID (exit 1 if the result has item errors)."""
+    from gateway.client import ClientError, GatewayClient, result_has_errors
     from gateway.services import build_registry
 
-    gw = GatewayClient(url, org_guid.lower(), password)
+    gw = GatewayClient(_base_url(url), org_guid.lower(), password)
     try:
         result = gw.state(build_registry().by_name(service), message_guid)
     except ClientError as exc:
-        click.echo(f"Fault {exc.code}: {exc.message}", err=True)
-        sys.exit(1)
+        _fault(exc)
     click.echo(etree.tostring(result, pretty_print=True, encoding="unicode"))
+    if result_has_errors(result):
+        sys.exit(EXIT_ITEM_ERRORS)
 
 
 @main.group()
@@ -883,17 +1071,26 @@ def demo(url: str, houses: int, flats: int, data_dir: str | None, database_url: 
     """
     from rich.console import Console
 
-    from gateway.demo import run_demo
+    from gateway.demo import ServerUsesAnotherStore, run_demo
 
     settings = _settings(data_dir, database_url)
-    tally = run_demo(
-        url,
-        _runtime(data_dir, database_url),
-        settings.data_dir / "demo-pki",
-        houses,
-        flats,
-        Console(),
-    )
+    url = _base_url(url)
+    try:
+        tally = run_demo(
+            url,
+            _runtime(data_dir, database_url),
+            settings.data_dir / "demo-pki",
+            houses,
+            flats,
+            Console(),
+        )
+    except ServerUsesAnotherStore as exc:
+        raise CliError(
+            f"{exc}. The demo registered it in {settings.describe_store()}; point both at one "
+            "store: start the server with the same --data-dir / --database-url (or the same "
+            "GATEWAY_DATA_DIR / GATEWAY_DATABASE_URL, or one gateway.toml in the working "
+            "directory of both), or give the demo the server's"
+        ) from None
     if tally.errors or tally.failed_steps:
         sys.exit(1)
 

@@ -32,7 +32,8 @@ def test_list_filters_failed_packets_and_packets_with_item_errors(ops_stand: Ops
     assert ops_stand.processed not in {r["message_guid"] for r in with_errors}
 
     table = ops_stand.cli("packets", "list", "--org", ops_stand.org.guid, "--limit", "100").stdout
-    lines = {line.split()[2]: line for line in table.splitlines()[1:-1]}
+    assert table.splitlines()[0].startswith("store sqlite:///")
+    lines = {line.split()[2]: line for line in table.splitlines()[2:-1]}
     assert "failed" in lines[ops_stand.failed[0]] and "EXP001000" in lines[ops_stand.failed[0]]
     assert "1 err" in lines[ops_stand.with_item_errors]
     nobody = ops_stand.cli(
