@@ -899,7 +899,7 @@ def _service_option(value: str) -> str:
 
     names = sorted(s.name for s in build_registry().services.values())
     if value not in names:
-        raise click.BadParameter(f"unknown service {value!r}; one of: {', '.join(names)}")
+        raise CliError(f"--service: unknown service {value!r}; one of: {', '.join(names)}")
     return value
 
 
@@ -909,7 +909,7 @@ def _base_url(url: str) -> str:
     try:
         return base_url(url)
     except BadUrl as exc:
-        raise click.BadParameter(str(exc), param_hint="--url") from None
+        raise CliError(f"--url: {exc}") from None
 
 
 def _fault(exc: Any) -> None:
@@ -968,7 +968,7 @@ def client_send(
     from gateway.xmlparse import parse_xml
 
     if wait and not password and not dump_envelope:
-        raise click.UsageError(
+        raise CliError(
             "--wait polls getState, which needs the organisation's HTTP password: add "
             "--password (nothing was sent)"
         )
@@ -976,15 +976,14 @@ def client_send(
     try:
         element = parse_xml(Path(file).read_bytes())
     except MalformedXml as exc:
-        raise click.BadParameter(f"{file}: {exc}", param_hint="FILE") from None
+        raise CliError(f"{file}: {exc}") from None
     try:
         target = find_target(element)
     except ValueError:
-        raise click.BadParameter(
+        raise CliError(
             f"{file}: no operation takes a <{etree.QName(element).localname}> element "
             f"({etree.QName(element).namespace}); the file must hold one unsigned request "
             "element such as importHouseUOData (see examples/)",
-            param_hint="FILE",
         ) from None
     body = signed_envelope(element, org_guid.lower(), Path(key_file), Path(cert_file))
     if dump_envelope:
