@@ -34,6 +34,12 @@ class CliError(click.ClickException):
     exit_code = EXIT_USAGE
 
 
+class RefusedPacket(click.ClickException):
+    """The packet asked about was refused with a SOAP Fault; exit code 3."""
+
+    exit_code = EXIT_FAULT
+
+
 class CheckFailed(click.ClickException):
     """A check that ran and found a difference (``db check``); exit code 1."""
 
@@ -648,8 +654,8 @@ def packets_show(
         if result:
             try:
                 click.echo(ops.state_answer(session, build_registry(), found.packet), nl=False)
-            except LookupError as exc:
-                raise click.ClickException(str(exc)) from None
+            except LookupError as exc:  # a rejected packet: the Fault was its answer
+                raise RefusedPacket(str(exc)) from None
             return
     if as_json:
         click.echo(json.dumps(ops.detail_json(found), indent=1, ensure_ascii=False))

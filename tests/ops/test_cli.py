@@ -74,7 +74,7 @@ def test_show_raw_is_the_packet_as_received_and_result_the_getstate_answer(
     assert answer.findtext(f"{{{BASE}}}RequestState") == "3"
     assert answer.findtext(f"{{{BASE}}}MessageGUID") == ops_stand.processed
     refused = ops_stand.cli("packets", "show", ops_stand.rejected, "--result", check=False)
-    assert refused.returncode == 1 and "AUT011005" in refused.stderr
+    assert refused.returncode == 3 and "AUT011005" in refused.stderr  # refused with a Fault
     rejected = _show(ops_stand, ops_stand.rejected)
     assert rejected["state"] == "rejected" and rejected["error_code"] == "AUT011005"
     assert "digest" in rejected["error_message"].lower()
