@@ -782,7 +782,7 @@ def packets_replay(
 def packets_purge(
     before: str | None, dry_run: bool, data_dir: str | None, database_url: str | None
 ) -> None:
-    """Delete old processed and rejected packets ([retention] in conf/gateway.toml).
+    """Delete old processed and rejected packets ([retention] in gateway.toml).
 
     Queued, processing, failed and dead packets are never purged.
     """
