@@ -78,10 +78,13 @@ def test_installed_wheel_serves_a_wsdl_and_a_signed_import_outside_the_checkout(
     located = _run(
         venv / "bin" / "python",
         "-c",
-        "import gateway, gateway.config as c; print(gateway.__file__); print(c.data_path('xsd'))",
+        "import gateway, gateway.config as c; from importlib import resources as r; "
+        "print(gateway.__file__); print(c.data_path('xsd')); print(c.DEFAULT_CONFIG_FILE); "
+        "print(r.files('gateway.ops') / 'grafana' / 'hcs-gateway.json')",
         cwd=work,
     ).split()
-    assert all(str(venv) in line for line in located), located
+    assert len(located) == 4 and all(str(venv) in line for line in located), located
+    assert all(Path(line).exists() for line in located), located
 
     _run(gateway, "pki", "init", "--out", "pki/ca", cwd=work)
     _run(gateway, "trust", "add", "pki/ca/ca.pem", cwd=work)
