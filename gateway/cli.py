@@ -398,6 +398,7 @@ def trust_add(ca_pem: str, data_dir: str | None, database_url: str | None) -> No
     from signing.pki import load_certificate
 
     cert = load_certificate(Path(ca_pem))
+    settings = _settings(data_dir, database_url)
     sessions = _runtime(data_dir, database_url)
     with sessions.begin() as session:
         added = add_trust_anchor(
@@ -406,6 +407,7 @@ def trust_add(ca_pem: str, data_dir: str | None, database_url: str | None) -> No
             cert.subject.rfc4514_string(),
             cert.public_bytes(Encoding.PEM).decode(),
         )
+    click.echo(f"store {settings.describe_store()}")
     click.echo(("added " if added else "already trusted ") + cert.subject.rfc4514_string())
 
 
