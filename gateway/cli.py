@@ -921,7 +921,14 @@ def _base_url(url: str) -> str:
 
 
 def _fault(exc: Any) -> None:
-    """A refusal by the gateway: its code and message on stderr, exit 3."""
+    """A refusal by the gateway: its code and message on stderr, exit 3. An answer that is
+    no SOAP Fault at all (a proxy, another server, a wrong path) is a usage error, exit 2."""
+    if exc.code == "HTTP":
+        first = " ".join(exc.message.split())[:120]
+        raise CliError(
+            f"the server answered HTTP {exc.status} without a SOAP Fault ({first!r}): is --url "
+            "the gateway's base URL, e.g. http://127.0.0.1:8080?"
+        )
     hint = ""
     if exc.status == 401:
         hint = (

@@ -100,6 +100,12 @@ def test_service_endpoint_works_as_the_url_too(stand, tmp_path: Path) -> None:
         assert "RequestState>3<" in result.stdout
 
 
+def test_a_url_that_is_not_the_gateway(stand, tmp_path: Path) -> None:
+    url = stand["server"].url + "/somewhere/else"
+    line = one_line_error(send(stand, "--url", url, str(_house_file(tmp_path))))
+    assert "HTTP 404" in line and "base URL" in line
+
+
 def test_a_file_that_is_not_xml_or_no_operation_element(stand, tmp_path: Path) -> None:
     url = stand["server"].url
     text = tmp_path / "notes.txt"
