@@ -79,8 +79,7 @@ def check_server_knows(url: str, org_guid: str, password: str) -> None:
     from gateway.client import ClientError, GatewayClient
     from gateway.services import build_registry
 
-    registry = build_registry()
-    service = registry.service_for_path(HM_PATH) or next(iter(registry.services.values()))
+    service = build_registry().by_name("house-management")
     try:
         GatewayClient(url, org_guid, password, timeout=30).state(service, str(uuid.uuid4()))
     except ClientError as exc:
