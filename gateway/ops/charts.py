@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT = 720, 170
-LEFT, RIGHT, TOP, BOTTOM = 48, 10, 26, 22
+WIDTH, HEIGHT = 640, 180
+LEFT, RIGHT, TOP, BOTTOM = 48, 10, 40, 22
 COLOURS = {
     "received": "#3b6ea8",
     "processed": "#2f8a4c",
@@ -50,7 +50,7 @@ def _format(value: float, unit: str) -> str:
             return f"{value / 3600:.1f} h"
         if value >= 60:
             return f"{value / 60:.0f} min"
-        return f"{value:.0f} s"
+        return f"{value:.0f} s" if value >= 10 or value == int(value) else f"{value:.1f} s"
     return f"{value:g}"
 
 
@@ -99,7 +99,7 @@ def line_chart(
                 f'<text class="axis" x="{x(i):.1f}" y="{HEIGHT - 6}" text-anchor="middle" '
                 f'font-size="10">{at:%H:%M}</text>'
             )
-    legend_x = LEFT + 150
+    legend_x = float(LEFT)
     for s in series:
         colour = COLOURS.get(s.name, "#1d232a")
         points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(s.values))
@@ -111,7 +111,7 @@ def line_chart(
         )
         label = f"{s.label} ({'peak ' if unit else ''}{summary})"
         parts.append(
-            f'<text class="legend series-{escape(s.name)}" x="{legend_x}" y="14" '
+            f'<text class="legend series-{escape(s.name)}" x="{legend_x:.0f}" y="30" '
             f'font-size="11" fill="{colour}">{escape(label)}</text>'
         )
         legend_x += 14 + 6.2 * len(label)

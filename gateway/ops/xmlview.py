@@ -25,6 +25,8 @@ class Segment:
     text: str
     folded: bool = False
     summary: str = ""
+    #: the folded element's indentation, shown before its summary
+    indent: str = ""
 
 
 def _strip_blank(root: etree._Element) -> None:
@@ -81,7 +83,7 @@ def pretty_segments(raw: bytes) -> list[Segment] | None:
         indent, index = found.group(1), int(found.group(2))
         body, summary = folded[index]
         indented = "\n".join(indent + line for line in body.splitlines())
-        segments.append(Segment(indented + "\n", folded=True, summary=indent + summary))
+        segments.append(Segment(indented + "\n", folded=True, summary=summary, indent=indent))
         position = found.end()
     if position < len(text):
         segments.append(Segment(text[position:]))
