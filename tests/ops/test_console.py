@@ -152,7 +152,7 @@ def test_names_beside_guids_and_the_raw_packet_pretty_with_the_signature_folded(
     shown = "".join(p.text_content() for p in raw.xpath("./pre"))
     folded = raw.xpath("./details[@class='signature']")
     assert len(folded) == 1  # the signature: folded, not gone
-    assert "ds:Signature> folded" in folded[0].findtext("summary")
+    assert "ds:Signature> folded" in folded[0].find("summary").text_content()
     assert "SignatureValue" in folded[0].findtext("pre") and "SignatureValue" not in shown
     assert re.search(r"\n  <[\w-]+:Body>\n    <", shown)  # indented, two spaces a level
     assert not doc.xpath("//script")
