@@ -1,8 +1,8 @@
-"""The console's queue charts: peak depth and longest wait per minute, from job stints."""
+"""The console's oldest-wait series: the oldest job still queued at each minute's end."""
 
 from datetime import UTC, datetime, timedelta
 
-from gateway.ops.activity import _queue
+from gateway.ops.activity import _oldest_waiting
 from persistence.activity import Stint
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
@@ -12,23 +12,15 @@ def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
-def test_peaks_within_a_minute_and_waits_of_finished_and_pending_jobs() -> None:
+def test_the_oldest_still_waiting_at_each_minutes_end() -> None:
     stints = [
-        Stint(at(-5), at(1.5), "processed", 0),  # waited since before the window
-        Stint(at(0.2), at(0.3), "processed", 0),  # in and out within minute 0
-        Stint(at(0.25), at(0.4), "processed", 0),
-        Stint(at(2.5), None, "received", 0),  # still queued
-        Stint(at(3.0), at(2.0), "processed", 0),  # finished before it started: ignored
+        Stint(at(-5), at(1.5)),  # waited since before the window
+        Stint(at(0.2), at(0.3)),  # in and out within minute 0: never the oldest at an end
+        Stint(at(2.5), None),  # still queued
+        Stint(at(3.0), at(2.0)),  # ended before it began: ignored
     ]
-    depth, oldest = _queue(stints, T0, at(4.5), 5)
-    assert depth == [3, 1, 1, 1, 1]  # three at once in minute 0, never 4
-    assert oldest[0] == 6 * 60  # the job enqueued at -5 min, still waiting at 1 min
-    assert oldest[1] == 6.5 * 60  # it finished at 1.5 min after 6.5 min
-    assert oldest[2] == 0.5 * 60  # the pending one, at the end of minute 2
+    oldest = _oldest_waiting(stints, T0, at(4.5), 5)
+    assert oldest[0] == 6 * 60  # the job enqueued at -5 min, at the end of minute 0
+    assert oldest[1] == 0  # it ended at 1.5; nothing waited at 2.0
+    assert oldest[2] == 0.5 * 60  # the pending one at 3.0
     assert oldest[4] == 2.0 * 60  # ... and at "now" (4.5 min) in the current minute
-
-
-def test_a_job_handed_on_at_the_same_instant_is_not_counted_twice() -> None:
-    stints = [Stint(at(0.1), at(0.5), "processed", 0), Stint(at(0.5), at(0.9), "processed", 0)]
-    depth, _ = _queue(stints, T0, at(2), 2)
-    assert depth == [1, 0]
