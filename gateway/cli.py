@@ -1052,6 +1052,55 @@ def client_state(url: str, org_guid: str, password: str, service: str, message_g
         sys.exit(EXIT_ITEM_ERRORS)
 
 
+@main.group("config")
+def config_group() -> None:
+    """The configuration every command resolves (flag ► GATEWAY_* ► gateway.toml ► defaults)."""
+
+
+@config_group.command("show")
+@_store_options
+def config_show(data_dir: str | None, database_url: str | None) -> None:
+    """Print the store, the file read, and every key with its value and where it came from."""
+    from dataclasses import fields
+
+    settings = _settings(data_dir, database_url)
+    click.echo(f"store        {settings.describe_store()}")
+    click.echo(
+        f"config file  {settings.config_file or '(none: no ./gateway.toml, no GATEWAY_CONFIG)'}"
+    )
+
+    def walk(obj: Any, prefix: str) -> None:
+        for f in fields(obj):
+            if f.name in ("sources", "config_file"):
+                continue
+            value = getattr(obj, f.name)
+            if hasattr(value, "__dataclass_fields__"):
+                walk(value, f"{prefix}{f.name}.")
+                continue
+            key = prefix + f.name
+            shown = "***" if f.name in ("secret", "database_url") and value else repr(str(value))
+            if f.name == "database_url" and value:
+                from sqlalchemy.engine import make_url
+
+                shown = repr(make_url(value).render_as_string(hide_password=True))
+            click.echo(f"{key:<42} {shown:<40} {settings.source_of(key)}")
+
+    walk(settings, "")
+
+
+@config_group.command("init")
+@click.option("--force", is_flag=True, help="Overwrite an existing ./gateway.toml.")
+def config_init(force: bool) -> None:
+    """Write ./gateway.toml: every key with its default and meaning, to edit."""
+    from gateway.config import CONFIG_FILE_NAME, DEFAULT_CONFIG_FILE
+
+    target = Path.cwd() / CONFIG_FILE_NAME
+    if target.exists() and not force:
+        raise CliError(f"{target} exists; edit it, or add --force to replace it")
+    target.write_text(DEFAULT_CONFIG_FILE.read_text(encoding="utf-8"), encoding="utf-8")
+    click.echo(f"written {target}; every command run in this directory reads it")
+
+
 @main.group()
 def formats() -> None:
     """Published format bundles."""

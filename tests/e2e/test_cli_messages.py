@@ -264,3 +264,23 @@ def test_server_log_lines_are_all_json_gunicorn_ones_too(tmp_path: Path) -> None
     access = next(r for r in records if r.get("path") == HM_PATH)
     assert access["logger"] == "gunicorn.access"
     assert access["status"] == 200 and access["path"] == HM_PATH and access["query"] == "wsdl"
+
+
+def test_config_init_and_show_say_where_each_value_comes_from(tmp_path: Path) -> None:
+    assert run("config", "init", cwd=tmp_path).returncode == 0
+    assert "exists" in one_line_error(run("config", "init", cwd=tmp_path))
+    conf = tmp_path / "gateway.toml"
+    conf.write_text(conf.read_text().replace("workers = 2", "workers = 5"))
+    shown = run(
+        "config",
+        "show",
+        "--database-url",
+        "postgresql+psycopg://gw:secret@db/gw",
+        cwd=tmp_path,
+        env={"GATEWAY_WORKER_CONCURRENCY": "3"},
+    )
+    assert shown.returncode == 0, shown.stderr
+    rows = {line.split()[0]: line.split() for line in shown.stdout.splitlines()[2:]}
+    assert rows["server.workers"][1:] == ["'5'", str(conf.resolve())]
+    assert rows["worker.concurrency"][1:] == ["'3'", "GATEWAY_WORKER_CONCURRENCY"]
+    assert rows["database_url"][2] == "--database-url" and "gw:secret" not in shown.stdout
