@@ -118,7 +118,7 @@ class _Gateway(click.Group):
             raise
         except click.ClickException as exc:
             if type(exc) is click.ClickException:  # a command's refusal: usage, exit 2
-                exc.exit_code = EXIT_USAGE
+                raise CliError(exc.message) from exc
             raise
         except Exception as exc:
             message = _explain(exc, ctx)

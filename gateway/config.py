@@ -232,8 +232,8 @@ def _check_keys(cls: type, table: dict[str, Any], prefix: str, origin: str) -> N
                 f"{origin}: unknown {'section' if isinstance(value, dict) else 'key'} "
                 f"{name!r} (known at {where}: {', '.join(sorted(known))})"
             )
-        default = known[key].default_factory() if callable(known[key].default_factory) else None
-        nested = default is not None and hasattr(default, "__dataclass_fields__")
+        default = getattr(cls(), key)
+        nested = hasattr(default, "__dataclass_fields__")
         if nested != isinstance(value, dict):
             raise ConfigError(
                 f"{origin}: {name!r} is {'a section ([' + name + '])' if nested else 'a key'}"
@@ -321,5 +321,5 @@ def load_settings(
             raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
         _check_keys(Settings, table, "", origin)
     sources: dict[str, str] = {}
-    settings = _build(Settings, table, "", environ, origin, base, sources)
+    settings: Settings = _build(Settings, table, "", environ, origin, base, sources)
     return replace(settings, sources=sources, config_file=path.resolve() if path else None)

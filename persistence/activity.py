@@ -49,7 +49,7 @@ def _minute(session: Session, column: Any) -> ColumnElement[str]:
     return func.substr(column, 1, 16)  # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" (UTC)
 
 
-def _seconds(session: Session, later: Any, earlier: Any) -> ColumnElement[float]:
+def _seconds(session: Session, later: Any, earlier: Any) -> ColumnElement[Any]:
     if session.get_bind().dialect.name == "postgresql":
         return func.extract("epoch", later - earlier)
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
