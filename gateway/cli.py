@@ -87,7 +87,7 @@ def _runtime(data_dir: str | None, database_url: str | None):  # type: ignore[no
 def _explain(exc: BaseException, ctx: click.Context) -> str | None:
     """The one line for an error a user can fix, or None (a bug: let it show)."""
     from requests.exceptions import ConnectionError as HttpConnectionError
-    from requests.exceptions import Timeout
+    from requests.exceptions import ReadTimeout, Timeout
     from sqlalchemy.exc import OperationalError
 
     from gateway.config import ConfigError
@@ -101,6 +101,8 @@ def _explain(exc: BaseException, ctx: click.Context) -> str | None:
         return describe_connect_error(exc, url)[0]
     if isinstance(exc, HttpConnectionError | Timeout):
         target = getattr(exc.request, "url", None) if exc.request is not None else None
+        if isinstance(exc, ReadTimeout):
+            return f"no answer from {target or 'the gateway'} in time; is it overloaded? ({exc})"
         return (
             f"cannot connect to {target or 'the gateway'}: is the gateway running there? "
             f"({type(exc).__name__})"
