@@ -1140,6 +1140,7 @@ def demo(url: str, houses: int, flats: int, data_dir: str | None, database_url: 
 
     settings = _settings(data_dir, database_url)
     url = _base_url(url)
+    click.echo(f"store {settings.describe_store()}")
     try:
         tally = run_demo(
             url,
