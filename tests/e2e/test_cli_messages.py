@@ -225,6 +225,8 @@ def test_a_postgresql_database_that_does_not_exist_fails_at_once_with_its_name(
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     line = one_line_error(run("orgs", "list", "--database-url", url, cwd=tmp_path))
     assert f'database "{name}" does not exist' in line and "createdb" in line
+    worker = run("worker", "--database-url", url, cwd=tmp_path)  # does not wait either
+    assert f'database "{name}" does not exist' in one_line_error(worker)
     # serve logs its start-up first, then stops at once (it does not wait for the database)
     served = run("serve", "--bind", f"127.0.0.1:{free_port()}", "--database-url", url, cwd=tmp_path)
     assert served.returncode == 2 and "Traceback" not in served.stderr
