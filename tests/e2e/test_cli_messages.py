@@ -15,11 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from gateway.services import build_registry
 from tests.conftest import ROOT, free_port, start_server, stop_server
 from tests.postgres import admin_engine
 
 EXAMPLES = ROOT / "examples" / "house-management"
-HM_PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
+# asked of the registry, never retyped (tests/paths.py on main does the same)
+HM_PATH = build_registry().by_name("house-management").path
 
 
 def run(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]

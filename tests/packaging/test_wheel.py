@@ -20,9 +20,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from gateway.services import build_registry
 from tests.conftest import ROOT, free_port
 
-HM_PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
+# asked of the registry, never retyped (tests/paths.py on main does the same)
+HM_PATH = build_registry().by_name("house-management").path
 ORG = "7d0f6a3e-4c1b-4d55-9a0e-1f2a3b4c5d6e"
 
 pytestmark = [pytest.mark.packaging, pytest.mark.timeout(900)]
