@@ -21,13 +21,12 @@ window whose job ended within it is not seen, unless its job is still pending.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from persistence.clock import as_utc
 from persistence.models import Job, Packet
 
 #: How far before the window a packet may have arrived and still be charted when it ends.
@@ -166,6 +165,11 @@ def spanning(session: Session, since: datetime, limit: int) -> list[Stint]:
         .limit(limit)
     ).all()
     return [
-        Stint(as_utc(created), None if state in PENDING else as_utc(processed))  # type: ignore[arg-type]
+        Stint(_utc(created), None if state in PENDING or processed is None else _utc(processed))
         for created, state, processed in rows
     ]
+
+
+def _utc(value: datetime) -> datetime:
+    """A stored instant as an aware UTC datetime (SQLite hands back naive UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
