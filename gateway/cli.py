@@ -1,7 +1,14 @@
-"""The ``gateway`` command."""
+"""The ``gateway`` command.
+
+Exit codes, the same for every command: 0 done (a packet processed without item errors);
+1 a packet processed with item errors, or failed or dead-lettered; 2 a usage, configuration
+or connection error (one line saying what to do, never a traceback); 3 the gateway refused
+the packet with a SOAP Fault.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from collections.abc import Callable
@@ -23,20 +30,52 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+log = logging.getLogger("gateway.cli")
+
+#: Exit codes (README "Exit codes").
+EXIT_OK, EXIT_ITEM_ERRORS, EXIT_USAGE, EXIT_FAULT = 0, 1, 2, 3
+#: Commands that run a server for a long time: their library INFO lines are worth keeping.
+_SERVERS = {"serve", "worker"}
+
+
+class CliError(click.ClickException):
+    """A refusal with one line saying what to do; exit code 2."""
+
+    exit_code = EXIT_USAGE
+
+
+class RefusedPacket(click.ClickException):
+    """The packet asked about was refused with a SOAP Fault; exit code 3."""
+
+    exit_code = EXIT_FAULT
+
+
+class CheckFailed(click.ClickException):
+    """A check that ran and found a difference (``db check``); exit code 1."""
+
+    exit_code = 1
+
 
 def _settings(data_dir: str | None, database_url: str | None) -> Settings:
-    return load_settings().with_overrides(data_dir=data_dir, database_url=database_url)
+    """The settings of this command (kept on the context for error messages)."""
+    settings = load_settings().with_overrides(data_dir=data_dir, database_url=database_url)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.find_root().meta["gateway.settings"] = settings
+    return settings
 
 
 def _store_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option(
-        "--database-url", default=None, help="SQLAlchemy URL (default: SQLite in the data dir)."
+        "--database-url",
+        default=None,
+        help="SQLAlchemy URL (default: GATEWAY_DATABASE_URL, gateway.toml, SQLite in the data dir).",
     )(func)
     func = click.option(
         "--data-dir",
         default=None,
         type=click.Path(file_okay=False),
-        help="Data directory (default: ./var).",
+        help="Data directory (default: GATEWAY_DATA_DIR, gateway.toml, ./var).",
     )(func)
     return func
 
@@ -51,16 +90,75 @@ def _runtime(data_dir: str | None, database_url: str | None) -> sessionmaker[Ses
     try:
         ensure_schema(engine)
     except SchemaOutdated as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise CliError(str(exc)) from exc
     return make_session_factory(engine)
 
 
-@click.group()
-def main() -> None:
-    """hcs-gateway: GIS ZhKKh-shaped SOAP integration gateway."""
+def _explain(exc: BaseException, ctx: click.Context) -> str | None:
+    """The one line for an error a user can fix, or None (a bug: let it show)."""
+    from requests.exceptions import ConnectionError as HttpConnectionError
+    from requests.exceptions import ReadTimeout, Timeout
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.config import ConfigError
+    from gateway.runtime import DatabaseUnavailable, describe_connect_error
+
+    if isinstance(exc, ConfigError | DatabaseUnavailable):
+        return str(exc)
+    if isinstance(exc, OperationalError):
+        settings = ctx.find_root().meta.get("gateway.settings")
+        url = settings.resolved_database_url if settings else "sqlite://"
+        return describe_connect_error(exc, url)[0]
+    if isinstance(exc, HttpConnectionError | Timeout):
+        target = getattr(exc.request, "url", None) if exc.request is not None else None
+        if isinstance(exc, ReadTimeout):
+            return f"no answer from {target or 'the gateway'} in time; is it overloaded? ({exc})"
+        return (
+            f"cannot connect to {target or 'the gateway'}: is the gateway running there? "
+            f"({type(exc).__name__})"
+        )
+    return None
+
+
+class _Gateway(click.Group):
+    """The ``gateway`` group: errors a user can fix become one line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException as exc:
+            if type(exc) is click.ClickException:  # a command's refusal: usage, exit 2
+                raise CliError(exc.message) from exc
+            raise
+        except Exception as exc:
+            message = _explain(exc, ctx)
+            if message is None:
+                raise
+            raise CliError(message) from exc
+
+
+@click.group(cls=_Gateway)
+@click.version_option(package_name="hcs-gateway", prog_name="gateway")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """hcs-gateway: GIS ZhKKh-shaped SOAP integration gateway.
+
+    \b
+    Every command finds the store the same way: --data-dir / --database-url, else
+    GATEWAY_DATA_DIR / GATEWAY_DATABASE_URL, else gateway.toml in the working directory
+    (or the file GATEWAY_CONFIG names), else ./var. Exit codes: 0 ok, 1 item errors or a
+    failed packet, 2 usage or connection error, 3 refused with a Fault.
+    """
     from gateway.ops.logs import configure_logging
 
     configure_logging(load_settings().logging)  # JSON lines unless on a terminal ([logging])
+    if ctx.invoked_subcommand not in _SERVERS:
+        # A command's user wants its answer, not the libraries' chatter ("Context impl
+        # SQLiteImpl."); warnings and errors still show.
+        for name in ("alembic", "sqlalchemy", "zeep", "urllib3"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 # --- serve / worker ---------------------------------------------------------------------
@@ -99,25 +197,19 @@ def serve(
         settings = replace(settings, formats_dir=os.pathsep.join(formats_dirs))
     try:
         for line in load_formats(settings, build_registry()).describe():
-            click.echo(line, err=True)
+            log.info(line)
     except FormatsError as exc:
         raise click.ClickException(str(exc)) from exc
     server = settings.server
     server = replace(server, bind=bind or server.bind, workers=workers or server.workers)
     settings = replace(settings, server=server)
-    click.echo(f"hcs-gateway on http://{server.bind} (database {_safe_url(settings)})", err=True)
+    log.info("hcs-gateway on http://%s (store %s)", server.bind, settings.describe_store())
     from persistence.migrations import SchemaOutdated
 
     try:
         run(settings, run_worker=server.run_worker and not no_worker)
     except SchemaOutdated as exc:
         raise click.ClickException(str(exc)) from exc
-
-
-def _safe_url(settings: Settings) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(settings.resolved_database_url).render_as_string(hide_password=True)
 
 
 @main.command()
@@ -186,7 +278,7 @@ def worker(
         except OSError as exc:
             runtime.close()
             raise click.ClickException(f"cannot serve metrics on {bind}: {exc}") from exc
-        click.echo(f"worker metrics on {server.url}/metrics", err=True)
+        log.info("worker metrics on %s/metrics", server.url)
     try:
         group.run()
     finally:
@@ -244,11 +336,11 @@ def db_check(data_dir: str | None, database_url: str | None) -> None:
     engine = open_engine(_settings(data_dir, database_url), "migrate")
     at, head = migrations.current(engine), migrations.head()
     if at != head:
-        raise click.ClickException(f"database at {at or 'empty'}, code at {head}")
+        raise CheckFailed(f"database at {at or 'empty'}, code at {head}")
     diffs = migrations.drift(engine)
     engine.dispose()
     if diffs:
-        raise click.ClickException(
+        raise CheckFailed(
             "models.py and the migrations differ:\n" + "\n".join(str(d) for d in diffs)
         )
     click.echo(f"schema {head}: database and models agree")
@@ -349,6 +441,7 @@ def trust_add(ca_pem: str, data_dir: str | None, database_url: str | None) -> No
     from signing.pki import load_certificate
 
     cert = load_certificate(Path(ca_pem))
+    settings = _settings(data_dir, database_url)
     sessions = _runtime(data_dir, database_url)
     with sessions.begin() as session:
         added = add_trust_anchor(
@@ -357,6 +450,7 @@ def trust_add(ca_pem: str, data_dir: str | None, database_url: str | None) -> No
             cert.subject.rfc4514_string(),
             cert.public_bytes(Encoding.PEM).decode(),
         )
+    click.echo(f"store {settings.describe_store()}")
     click.echo(("added " if added else "already trusted ") + cert.subject.rfc4514_string())
 
 
@@ -376,6 +470,11 @@ def orgs() -> None:
     help="Signing certificate (PEM).",
 )
 @click.option("--password", default=None, help="Use this HTTP password instead of a generated one.")
+@click.option(
+    "--rotate-password",
+    is_flag=True,
+    help="The organisation exists: give it a new password (the old one stops working).",
+)
 @_store_options
 def orgs_add(
     org_guid: str,
@@ -383,10 +482,13 @@ def orgs_add(
     role: str,
     cert_file: str | None,
     password: str | None,
+    rotate_password: bool,
     data_dir: str | None,
     database_url: str | None,
 ) -> None:
     """Register an organisation; prints its HTTP password once."""
+    import uuid
+
     from cryptography.hazmat.primitives.serialization import Encoding
 
     from gateway.passwords import hash_password, new_password
@@ -394,9 +496,21 @@ def orgs_add(
     from signing import fingerprint
     from signing.pki import load_certificate
 
+    try:
+        uuid.UUID(org_guid)
+    except ValueError:
+        raise click.BadParameter("not a GUID (orgPPAGUID)", param_hint="--guid") from None
     password = password or new_password()
+    settings = _settings(data_dir, database_url)
     sessions = _runtime(data_dir, database_url)
     with sessions.begin() as session:
+        existing = organizations.get_organization(session, org_guid)
+        if existing is not None and not rotate_password:
+            raise CliError(
+                f"organisation {existing.guid} ({existing.role}, {existing.name}) is registered "
+                f"already in {settings.describe_store()}; add --rotate-password to give it a new "
+                "password (its current one stops working)"
+            )
         organizations.add_organization(session, org_guid, name, role, hash_password(password))
         if cert_file:
             cert = load_certificate(Path(cert_file))
@@ -408,7 +522,9 @@ def orgs_add(
                 cert.not_valid_after_utc,
                 cert.public_bytes(Encoding.PEM).decode(),
             )
-    click.echo(f"organisation {org_guid.lower()} ({role}) registered")
+    done = "registered" if existing is None else "updated, new password"
+    click.echo(f"store {settings.describe_store()}")
+    click.echo(f"organisation {org_guid.lower()} ({role}) {done}")
     click.echo(f"HTTP user: {org_guid.lower()}")
     click.echo(f"HTTP password: {password}")
 
@@ -520,11 +636,14 @@ def packets_list(
         )
     except ops.BadFilter as exc:
         raise click.BadParameter(str(exc)) from None
+    settings = _settings(data_dir, database_url)
     with _runtime(data_dir, database_url)() as session:
         rows = ops.list_packets(session, filters)
     if as_json:
+        click.echo(f"store {settings.describe_store()}", err=True)
         click.echo(json.dumps([ops.summary_json(r) for r in rows], indent=1, ensure_ascii=False))
         return
+    click.echo(f"store {settings.describe_store()}")
     table = [("RECEIVED (UTC)", "MESSAGEGUID", "STATE", "OPERATION", "ITEMS", "ERROR")]
     for r in rows:
         items = f"{r.items - min(r.errors, r.items)} ok" if r.items else ""
@@ -580,8 +699,8 @@ def packets_show(
         if result:
             try:
                 click.echo(ops.state_answer(session, build_registry(), found.packet), nl=False)
-            except LookupError as exc:
-                raise click.ClickException(str(exc)) from None
+            except LookupError as exc:  # a rejected packet: the Fault was its answer
+                raise RefusedPacket(str(exc)) from None
             return
     if as_json:
         click.echo(json.dumps(ops.detail_json(found), indent=1, ensure_ascii=False))
@@ -708,7 +827,7 @@ def packets_replay(
 def packets_purge(
     before: str | None, dry_run: bool, data_dir: str | None, database_url: str | None
 ) -> None:
-    """Delete old processed and rejected packets ([retention] in conf/gateway.toml).
+    """Delete old processed and rejected packets ([retention] in gateway.toml).
 
     Queued, processing, failed and dead packets are never purged.
     """
@@ -825,13 +944,55 @@ def client() -> None:
     """A reference SOAP client."""
 
 
+def _service_option(value: str) -> str:
+    """The name of a served service (``--service``), refused with the known ones."""
+    from gateway.services import build_registry
+
+    names = sorted(s.name for s in build_registry().services.values())
+    if value not in names:
+        raise CliError(f"--service: unknown service {value!r}; one of: {', '.join(names)}")
+    return value
+
+
+def _base_url(url: str) -> str:
+    from gateway.client import BadUrl, base_url
+
+    try:
+        return base_url(url)
+    except BadUrl as exc:
+        raise CliError(f"--url: {exc}") from None
+
+
+def _fault(exc: Any) -> None:
+    """A refusal by the gateway: its code and message on stderr, exit 3. An answer that is
+    no SOAP Fault at all (a proxy, another server, a wrong path) is a usage error, exit 2."""
+    if exc.code == "HTTP":
+        first = " ".join(exc.message.split())[:120]
+        raise CliError(
+            f"the server answered HTTP {exc.status} without a SOAP Fault ({first!r}): is --url "
+            "the gateway's base URL, e.g. http://127.0.0.1:8080?"
+        )
+    hint = ""
+    if exc.status == 401:
+        hint = (
+            " (the password `gateway orgs add` printed for this organisation, on the store the "
+            "server uses)"
+        )
+    click.echo(f"Fault {exc.code}: {exc.message}{hint}", err=True)
+    sys.exit(EXIT_FAULT)
+
+
 @client.command("send")
-@click.option("--url", required=True)
+@click.option("--url", required=True, help="The gateway's base URL (a service endpoint works too).")
 @click.option("--org", "org_guid", required=True)
 @click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--cert", "cert_file", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--password", default=None)
-@click.option("--wait", is_flag=True, help="Poll getState until processed and print the result.")
+@click.option("--password", default=None, help="HTTP password (needed for --wait: getState).")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Poll getState until processed and print the result; exit 1 if it has item errors.",
+)
 @click.option(
     "--dump-envelope",
     type=click.Path(dir_okay=False),
@@ -849,47 +1010,138 @@ def client_send(
     dump_envelope: str | None,
     file: str,
 ) -> None:
-    """Sign FILE (an unsigned operation element) and send it."""
-    from gateway.client import ClientError, GatewayClient, find_target, signed_envelope
+    """Sign FILE (an unsigned operation element) and send it.
+
+    Exit 0: accepted (with --wait: processed without item errors); 1: processed with item
+    errors or failed; 2: usage or connection error; 3: refused with a Fault.
+    """
+    from gateway.client import (
+        ClientError,
+        GatewayClient,
+        find_target,
+        result_has_errors,
+        signed_envelope,
+    )
+    from gateway.errors import MalformedXml
     from gateway.xmlparse import parse_xml
 
-    element = parse_xml(Path(file).read_bytes())
-    target = find_target(element)
+    if wait and not password and not dump_envelope:
+        raise CliError(
+            "--wait polls getState, which needs the organisation's HTTP password: add "
+            "--password (nothing was sent)"
+        )
+    base = _base_url(url) if not dump_envelope else url
+    try:
+        element = parse_xml(Path(file).read_bytes())
+    except MalformedXml as exc:
+        raise CliError(f"{file}: {exc}") from None
+    try:
+        target = find_target(element)
+    except ValueError:
+        raise CliError(
+            f"{file}: no operation takes a <{etree.QName(element).localname}> element "
+            f"({etree.QName(element).namespace}); the file must hold one unsigned request "
+            "element such as importHouseUOData (see examples/)",
+        ) from None
     body = signed_envelope(element, org_guid.lower(), Path(key_file), Path(cert_file))
     if dump_envelope:
         Path(dump_envelope).write_bytes(body)
         click.echo(f"signed envelope written to {dump_envelope}")
         return
-    gw = GatewayClient(url, org_guid.lower(), password)
+    gw = GatewayClient(base, org_guid.lower(), password)
     try:
         message_guid = gw.send(target.service, target.operation.name, body)
         click.echo(message_guid)
         if wait:
-            result = gw.wait(target.service, message_guid)
+            try:
+                result = gw.wait(target.service, message_guid)
+            except TimeoutError as exc:
+                raise CliError(
+                    f"{exc}; ask again later: gateway client state --url {base} --org "
+                    f"{org_guid.lower()} --password … --service {target.service.name} "
+                    f"{message_guid}"
+                ) from None
             click.echo(etree.tostring(result, pretty_print=True, encoding="unicode"))
+            if result_has_errors(result):
+                sys.exit(EXIT_ITEM_ERRORS)
     except ClientError as exc:
-        click.echo(f"Fault {exc.code}: {exc.message}", err=True)
-        sys.exit(1)
+        _fault(exc)
 
 
 @client.command("state")
-@click.option("--url", required=True)
+@click.option("--url", required=True, help="The gateway's base URL (a service endpoint works too).")
 @click.option("--org", "org_guid", required=True)
 @click.option("--password", required=True)
-@click.option("--service", default="house-management", show_default=True)
+@click.option(
+    "--service",
+    default="house-management",
+    show_default=True,
+    callback=lambda _ctx, _param, value: _service_option(value),
+    help="The service the packet was sent to.",
+)
 @click.argument("message_guid")
 def client_state(url: str, org_guid: str, password: str, service: str, message_guid: str) -> None:
-    """Print the getState answer for MESSAGE_GUID."""
-    from gateway.client import ClientError, GatewayClient
+    """Print the getState answer for MESSAGE_GUID (exit 1 if the result has item errors)."""
+    from gateway.client import ClientError, GatewayClient, result_has_errors
     from gateway.services import build_registry
 
-    gw = GatewayClient(url, org_guid.lower(), password)
+    gw = GatewayClient(_base_url(url), org_guid.lower(), password)
     try:
         result = gw.state(build_registry().by_name(service), message_guid)
     except ClientError as exc:
-        click.echo(f"Fault {exc.code}: {exc.message}", err=True)
-        sys.exit(1)
+        _fault(exc)
     click.echo(etree.tostring(result, pretty_print=True, encoding="unicode"))
+    if result_has_errors(result):
+        sys.exit(EXIT_ITEM_ERRORS)
+
+
+@main.group("config")
+def config_group() -> None:
+    """The configuration every command resolves (flag ► GATEWAY_* ► gateway.toml ► defaults)."""
+
+
+@config_group.command("show")
+@_store_options
+def config_show(data_dir: str | None, database_url: str | None) -> None:
+    """Print the store, the file read, and every key with its value and where it came from."""
+    from dataclasses import fields
+
+    settings = _settings(data_dir, database_url)
+    click.echo(f"store        {settings.describe_store()}")
+    click.echo(
+        f"config file  {settings.config_file or '(none: no ./gateway.toml, no GATEWAY_CONFIG)'}"
+    )
+
+    def walk(obj: Any, prefix: str) -> None:
+        for f in fields(obj):
+            if f.name in ("sources", "config_file"):
+                continue
+            value = getattr(obj, f.name)
+            if hasattr(value, "__dataclass_fields__"):
+                walk(value, f"{prefix}{f.name}.")
+                continue
+            key = prefix + f.name
+            shown = "***" if f.name in ("secret", "database_url") and value else repr(str(value))
+            if f.name == "database_url" and value:
+                from sqlalchemy.engine import make_url
+
+                shown = repr(make_url(value).render_as_string(hide_password=True))
+            click.echo(f"{key:<42} {shown:<40} {settings.source_of(key)}")
+
+    walk(settings, "")
+
+
+@config_group.command("init")
+@click.option("--force", is_flag=True, help="Overwrite an existing ./gateway.toml.")
+def config_init(force: bool) -> None:
+    """Write ./gateway.toml: every key with its default and meaning, to edit."""
+    from gateway.config import CONFIG_FILE_NAME, DEFAULT_CONFIG_FILE
+
+    target = Path.cwd() / CONFIG_FILE_NAME
+    if target.exists() and not force:
+        raise CliError(f"{target} exists; edit it, or add --force to replace it")
+    target.write_text(DEFAULT_CONFIG_FILE.read_text(encoding="utf-8"), encoding="utf-8")
+    click.echo(f"written {target}; every command run in this directory reads it")
 
 
 @main.group()
@@ -1012,18 +1264,28 @@ def demo(
     """
     from rich.console import Console
 
-    from gateway.demo import run_demo
+    from gateway.demo import ServerUsesAnotherStore, run_demo
 
     settings = _settings(data_dir, database_url)
-    tally = run_demo(
-        url,
-        _runtime(data_dir, database_url),
-        settings.data_dir / "demo-pki",
-        houses,
-        flats,
-        Console(),
-        algorithm=algorithm,  # type: ignore[arg-type]
-    )
+    url = _base_url(url)
+    click.echo(f"store {settings.describe_store()}")
+    try:
+        tally = run_demo(
+            url,
+            _runtime(data_dir, database_url),
+            settings.data_dir / "demo-pki",
+            houses,
+            flats,
+            Console(),
+            algorithm=algorithm,  # type: ignore[arg-type]
+        )
+    except ServerUsesAnotherStore as exc:
+        raise CliError(
+            f"{exc}. The demo registered it in {settings.describe_store()}; point both at one "
+            "store: start the server with the same --data-dir / --database-url (or the same "
+            "GATEWAY_DATA_DIR / GATEWAY_DATABASE_URL, or one gateway.toml in the working "
+            "directory of both), or give the demo the server's"
+        ) from None
     if tally.errors or tally.failed_steps:
         sys.exit(1)
 

@@ -133,3 +133,33 @@ class GatewayClient:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{message_guid} was not processed within {timeout} s")
             time.sleep(interval)
+
+
+class BadUrl(ValueError):
+    """A --url the client cannot use; the message says what to give instead."""
+
+
+def base_url(url: str, registry: Registry | None = None) -> str:
+    """The gateway's base URL from what a user typed: the base URL itself, or a service
+    endpoint (``…/HomeManagementAsync``, with or without ``?wsdl``), whose path is dropped."""
+    from urllib.parse import urlsplit
+
+    text = url.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        hint = f"http://{text}" if "://" not in text else "http://HOST:PORT"
+        raise BadUrl(f"{url!r} is not an http(s) URL; give the gateway's base URL, e.g. {hint}")
+    path = parts.path.rstrip("/")
+    for service in (registry or build_registry()).services.values():
+        if path.endswith(service.path):
+            path = path[: -len(service.path)]
+            break
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def result_has_errors(result: etree._Element) -> bool:
+    """A getStateResult carries an error: a failed item's ``Error`` or an ``ErrorMessage``."""
+    return any(
+        isinstance(el.tag, str) and etree.QName(el).localname in ("Error", "ErrorMessage")
+        for el in result.iter()
+    )

@@ -1,15 +1,50 @@
-"""Configuration: the TOML defaults in ``conf/`` overridden by ``GATEWAY_*`` environment variables."""
+"""Configuration: defaults, then a ``gateway.toml``, then ``GATEWAY_*`` environment variables.
+
+One resolution order for every command (``serve``, ``worker``, ``demo``, ``orgs``, ``trust``,
+``packets``, ``operators``, ``db`` …), so they all find the same store:
+
+    command-line flag (--data-dir, --database-url)
+    ► environment (GATEWAY_DATA_DIR, GATEWAY_DATABASE_URL, any GATEWAY_<SECTION>_<KEY>)
+    ► the file GATEWAY_CONFIG names, else ``gateway.toml`` in the working directory
+    ► the defaults (``conf/gateway.toml`` lists each with its meaning; data in ``./var``)
+
+Relative paths in a configuration file are relative to that file's directory; relative paths
+from a flag or the environment are relative to the working directory. Unknown sections and
+keys are refused with their name, and so are values of the wrong type.
+"""
 
 from __future__ import annotations
 
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG_FILE = PROJECT_ROOT / "conf" / "gateway.toml"
+#: The configuration file looked for in the working directory.
+CONFIG_FILE_NAME = "gateway.toml"
+
+
+def data_path(name: str) -> Path:
+    """A directory the gateway reads at run time (``conf``, ``xsd``, ``wsdl``).
+
+    In an installed wheel they live in the package (``gateway/_data/<name>``, copied there by
+    the build); in a checkout they are the top-level directories of the repository.
+    """
+    packaged = Path(str(resources.files("gateway") / "_data" / name))
+    if packaged.is_dir():
+        return packaged
+    return PROJECT_ROOT / name
+
+
+#: Every key with its default and what it means; a template for your own gateway.toml.
+DEFAULT_CONFIG_FILE = data_path("conf") / "gateway.toml"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used: unknown key, wrong type, missing file."""
 
 
 @dataclass(frozen=True)
@@ -98,8 +133,8 @@ class LoggingSettings:
 class Settings:
     data_dir: Path = Path("var")
     database_url: str = ""
-    xsd_dir: Path = PROJECT_ROOT / "xsd"
-    wsdl_dir: Path = PROJECT_ROOT / "wsdl"
+    xsd_dir: Path = field(default_factory=lambda: data_path("xsd"))
+    wsdl_dir: Path = field(default_factory=lambda: data_path("wsdl"))
     # Published format bundle directories (os.pathsep-separated); empty: the own xsd/ + wsdl/.
     formats_dir: str = ""
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -110,6 +145,11 @@ class Settings:
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    #: Where each key set explicitly came from ("--data-dir", "GATEWAY_DATA_DIR",
+    #: "/srv/gw/gateway.toml"); keys missing here are defaults.
+    sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    #: The configuration file read, if any.
+    config_file: Path | None = field(default=None, compare=False)
 
     @property
     def resolved_database_url(self) -> str:
@@ -123,54 +163,163 @@ class Settings:
         return [Path(p) for p in self.formats_dir.split(os.pathsep) if p.strip()]
 
     def with_overrides(self, **overrides: Any) -> Settings:
-        """A copy with the given top-level keys replaced (``None`` values are ignored)."""
+        """A copy with the given top-level keys replaced (``None`` values are ignored); each
+        is recorded as coming from its command-line flag (``--data-dir``)."""
         given = {k: v for k, v in overrides.items() if v is not None}
         if "data_dir" in given:
             given["data_dir"] = Path(given["data_dir"])
-        return replace(self, **given)
+        sources = dict(self.sources)
+        for key in given:
+            sources[key] = "--" + key.replace("_", "-")
+        return replace(self, **given, sources=sources)
+
+    def source_of(self, key: str) -> str:
+        """Where a key's value came from: a flag, a variable, a file, or "default"."""
+        return self.sources.get(key, "default")
+
+    def describe_store(self) -> str:
+        """The store in one line, password hidden, with where it was chosen: what the commands
+        print so that a wrong store is visible at once."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.resolved_database_url).render_as_string(hide_password=True)
+        if self.database_url:
+            return f"{url} (database_url from {self.source_of('database_url')})"
+        return f"{url} (data_dir from {self.source_of('data_dir')})"
 
 
-def _coerce(value: str, like: Any) -> Any:
-    if isinstance(like, bool):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    if isinstance(like, int):
-        return int(value)
-    if isinstance(like, float):
-        return float(value)
-    if isinstance(like, Path):
-        return Path(value)
-    return value
+def _coerce(value: Any, like: Any, key: str, origin: str) -> Any:
+    """``value`` (a TOML value or an environment string) as the type of the default ``like``."""
+    try:
+        if isinstance(like, bool):
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(value)
+        if isinstance(like, int):
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
+            return int(value)
+        if isinstance(like, float):
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        if isinstance(like, Path):
+            return Path(str(value))
+        if isinstance(value, dict | list):
+            raise ValueError(value)
+        return str(value)
+    except ValueError:
+        kind = type(like).__name__.replace("PosixPath", "path").replace("WindowsPath", "path")
+        raise ConfigError(f"{origin}: {key} = {value!r} is not a valid {kind}") from None
 
 
-def _build(cls: type, table: dict[str, Any], env_prefix: str, environ: dict[str, str]) -> Any:
-    """A settings dataclass from a TOML table, then ``<env_prefix><KEY>`` variables on top."""
+#: Keys holding paths; in a configuration file they are relative to the file's directory.
+_PATH_KEYS = {"data_dir", "xsd_dir", "wsdl_dir", "formats_dir", "metrics.multiproc_dir"}
+
+
+def _check_keys(cls: type, table: dict[str, Any], prefix: str, origin: str) -> None:
+    known = {f.name: f for f in fields(cls) if f.name not in ("sources", "config_file")}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if key not in known:
+            where = f"[{prefix[:-1]}]" if prefix else "the top level"
+            raise ConfigError(
+                f"{origin}: unknown {'section' if isinstance(value, dict) else 'key'} "
+                f"{name!r} (known at {where}: {', '.join(sorted(known))})"
+            )
+        default = getattr(cls(), key)
+        nested = hasattr(default, "__dataclass_fields__")
+        if nested != isinstance(value, dict):
+            raise ConfigError(
+                f"{origin}: {name!r} is {'a section ([' + name + '])' if nested else 'a key'}"
+                f", not {'a key' if nested else 'a section'}"
+            )
+        if nested:
+            _check_keys(type(default), value, f"{name}.", origin)
+
+
+def _relative_to(value: str, base: Path, key: str) -> str:
+    if key == "formats_dir":
+        parts = [p for p in value.split(os.pathsep) if p.strip()]
+        return os.pathsep.join(str(base / p) for p in parts)
+    return str(base / value) if value else value
+
+
+def _build(
+    cls: type,
+    table: dict[str, Any],
+    prefix: str,
+    environ: dict[str, str],
+    origin: str,
+    base: Path | None,
+    sources: dict[str, str],
+) -> Any:
+    """A settings dataclass from a TOML table, then ``GATEWAY_<KEY>`` variables on top."""
     defaults = cls()
     values: dict[str, Any] = {}
     for f in fields(cls):
+        if f.name in ("sources", "config_file"):
+            continue
+        key = f"{prefix}{f.name}"
         current = getattr(defaults, f.name)
         if hasattr(current, "__dataclass_fields__"):
             values[f.name] = _build(
-                type(current), table.get(f.name, {}), f"{env_prefix}{f.name.upper()}_", environ
+                type(current), table.get(f.name, {}), f"{key}.", environ, origin, base, sources
             )
             continue
         if f.name in table:
-            current = _coerce(str(table[f.name]), current)
-        env_key = f"{env_prefix}{f.name.upper()}"
+            value = table[f.name]
+            if key in _PATH_KEYS and base is not None and isinstance(value, str):
+                value = _relative_to(value, base, key)
+            current = _coerce(value, current, key, origin)
+            sources[key] = origin
+        env_key = "GATEWAY_" + key.replace(".", "_").upper()
         if env_key in environ:
-            current = _coerce(environ[env_key], current)
+            current = _coerce(environ[env_key], current, key, env_key)
+            sources[key] = env_key
         values[f.name] = current
     return cls(**values)
 
 
+def find_config_file(environ: dict[str, str], cwd: Path | None = None) -> Path | None:
+    """``GATEWAY_CONFIG`` (which must exist), else ``./gateway.toml`` if there is one."""
+    named = environ.get("GATEWAY_CONFIG", "").strip()
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"GATEWAY_CONFIG={named}: no such file")
+        return path
+    local = (cwd or Path.cwd()) / CONFIG_FILE_NAME
+    return local if local.is_file() else None
+
+
 def load_settings(
-    config_file: Path | None = None, environ: dict[str, str] | None = None
+    config_file: Path | None = None,
+    environ: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> Settings:
-    """Read ``conf/gateway.toml`` (or ``GATEWAY_CONFIG``) and apply ``GATEWAY_*`` overrides."""
+    """Settings in the resolution order of the module docstring (flags come on top, through
+    ``Settings.with_overrides``). ``config_file`` replaces the search for one."""
     environ = dict(os.environ if environ is None else environ)
-    path = config_file or Path(environ.get("GATEWAY_CONFIG", DEFAULT_CONFIG_FILE))
+    path = config_file if config_file is not None else find_config_file(environ, cwd)
     table: dict[str, Any] = {}
-    if path.exists():
-        with path.open("rb") as fh:
-            table = tomllib.load(fh)
-    settings: Settings = _build(Settings, table, "GATEWAY_", environ)
-    return settings
+    origin, base = "defaults", None
+    if path is not None:
+        origin = str(path.resolve())
+        base = path.resolve().parent
+        try:
+            with path.open("rb") as fh:
+                table = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
+        _check_keys(Settings, table, "", origin)
+    sources: dict[str, str] = {}
+    settings: Settings = _build(Settings, table, "", environ, origin, base, sources)
+    return replace(settings, sources=sources, config_file=path.resolve() if path else None)

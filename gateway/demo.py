@@ -71,6 +71,28 @@ def _tg() -> str:
     return str(uuid.uuid4())
 
 
+class ServerUsesAnotherStore(RuntimeError):
+    """The server at the demo's URL does not know the organisation the demo registered."""
+
+
+def check_server_knows(url: str, org_guid: str, password: str) -> None:
+    """Ask the server for the state of an unknown packet with the organisation's credentials:
+    a server on the same store answers INT002013 (no such packet); one on another store
+    answers 401 (AUT011000) or AUT011002, and nothing the demo sends would get through."""
+    from gateway.client import ClientError, GatewayClient
+    from gateway.services import build_registry
+
+    service = build_registry().by_name("house-management")
+    try:
+        GatewayClient(url, org_guid, password, timeout=30).state(service, str(uuid.uuid4()))
+    except ClientError as exc:
+        if exc.status == 401 or exc.code in (Code.UNAUTHENTICATED, Code.UNKNOWN_ORGANIZATION):
+            raise ServerUsesAnotherStore(
+                f"the server at {url} does not know the organisation {org_guid} the demo has "
+                f"just registered ({exc.code or 'HTTP'} {exc.status}): it uses another store"
+            ) from None
+
+
 #: how long to wait for the server to trust a CA the demo has just registered
 TRUST_WAIT_SECONDS = 30.0
 
@@ -597,6 +619,7 @@ def run_demo(
         sessions, pki_dir, DEMO_BANK, "Demo bank", Role.BANK, algorithm=algorithm
     )
     url = url.rstrip("/")
+    check_server_knows(url, org_guid, password)
     hm = GisClient(url + HM_PATH + "?wsdl", org_guid, key, cert, password=password)
     dm = GisClient(url + DM_PATH + "?wsdl", org_guid, key, cert, password=password)
     bills = GisClient(url + BILLS_PATH + "?wsdl", org_guid, key, cert, password=password)

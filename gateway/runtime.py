@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from functools import cached_property
 
@@ -42,10 +43,40 @@ def open_engine(settings: Settings, role: str = "cli", *, read_only: bool = Fals
     return make_engine(settings.resolved_database_url, read_only=read_only, options=options)
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The store cannot be used as configured; the message names it and says what to do."""
+
+
+#: Answers that waiting will not change: the server is there and said no.
+_PERMANENT = (
+    (re.compile(r'database "([^"]+)" does not exist'), "create it (createdb {0}) or fix the URL"),
+    (re.compile(r'role "([^"]+)" does not exist'), "create the role or fix the user in the URL"),
+    (re.compile(r"password authentication failed"), "fix the password"),
+    (re.compile(r"no pg_hba\.conf entry"), "allow this client in the server's pg_hba.conf"),
+)
+
+
+def describe_connect_error(exc: BaseException, url: str) -> tuple[str, bool]:
+    """One line for a failed connection to ``url`` and whether it is permanent (retrying
+    will not help): a database or role that does not exist, a refused password."""
+    from sqlalchemy.engine import make_url
+
+    shown = make_url(url).render_as_string(hide_password=True)
+    detail = " ".join(str(getattr(exc, "orig", None) or exc).split())
+    detail = detail.split("[SQL:", 1)[0].split("(Background on this error", 1)[0].strip()
+    for pattern, advice in _PERMANENT:
+        found = pattern.search(detail)
+        if found:
+            return f"database {shown}: {found.group(0)}; {advice.format(*found.groups())}", True
+    return f"cannot reach the database {shown}: {detail[:300]}", False
+
+
 def wait_for_database(engine: Engine, timeout: float | None = None) -> None:
     """Block until the database answers (a worker or node started before its database).
 
     Retries with backoff up to 5 s between attempts; raises the last error after ``timeout``.
+    A database that does not exist or refuses the credentials fails at once with
+    ``DatabaseUnavailable``: waiting would never end.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     delay, warned, next_warning = 0.5, False, 0.0
@@ -57,6 +88,9 @@ def wait_for_database(engine: Engine, timeout: float | None = None) -> None:
                 log.info("database reachable")
             return
         except (OperationalError, DBAPIError) as exc:
+            message, permanent = describe_connect_error(exc, str(engine.url))
+            if permanent:
+                raise DatabaseUnavailable(message) from exc
             now = time.monotonic()
             if deadline is not None and now + delay > deadline:
                 raise

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
 
 from gateway.config import Settings
 
@@ -67,6 +68,7 @@ class GatewayServer(BaseApplication):
         self.cfg.set("timeout", server.timeout)
         self.cfg.set("graceful_timeout", 10)
         self.cfg.set("accesslog", "-")
+        self.cfg.set("logger_class", GatewayLogger)
         self.cfg.set("preload_app", False)
         self.cfg.set("worker_exit", _worker_exit)
         self.cfg.set("child_exit", _child_exit)
@@ -98,3 +100,35 @@ def serve(settings: Settings, run_worker: bool) -> None:
     prepare_multiprocess(settings)  # before any process imports prometheus_client
     prepare_database(settings)
     GatewayServer(settings, run_worker).run()
+
+
+class GatewayLogger(GunicornLogger):
+    """gunicorn's error and access lines through the process's own logging (structlog: JSON
+    lines in JSON mode, like every other line), the access line as fields, not a format."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            for handler in list(log.handlers):
+                log.removeHandler(handler)
+            log.propagate = True
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+        if not self.access_log_enabled:
+            return
+        status = resp.status
+        if isinstance(status, str):
+            status = status.split(None, 1)[0]
+        self.access_log.info(
+            "request",
+            extra={
+                "remote_addr": environ.get("REMOTE_ADDR", "-"),
+                "method": environ.get("REQUEST_METHOD"),
+                "path": environ.get("PATH_INFO"),
+                "query": environ.get("QUERY_STRING") or None,
+                "status": int(status) if str(status).isdigit() else status,
+                "bytes": getattr(resp, "sent", None),
+                "duration_ms": round(request_time.total_seconds() * 1000, 3),
+                "user_agent": environ.get("HTTP_USER_AGENT"),
+            },
+        )

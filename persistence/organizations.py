@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -112,3 +113,14 @@ def add_trust_anchor(session: Session, fingerprint: str, subject: str, pem: str)
 
 def trust_anchor_pems(session: Session) -> list[str]:
     return list(session.scalars(select(TrustAnchor.pem).order_by(TrustAnchor.added_at)))
+
+
+def names_of(session: Session, guids: Iterable[str]) -> dict[str, str]:
+    """The names of the given organisations (those registered), by GUID."""
+    wanted = {g.lower() for g in guids if g}
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Organization.guid, Organization.name).where(Organization.guid.in_(wanted))
+    ).all()
+    return {guid: name for guid, name in rows}

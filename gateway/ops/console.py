@@ -4,8 +4,10 @@ Server-rendered HTML (jinja2, autoescaping everything: packets are hostile input
 scripts at all (CSP ``default-src 'none'``), its own operator logins
 (``gateway operators add``), signed session cookies and a CSRF token on every POST.
 
-    GET  /console                          overview (queue, error rate) + packet list, filters
+    GET  /console                          overview (queue, error rate, per-minute charts of
+                                           the last hours) + packet list, filters
     GET  /console/packets/<MessageGUID>    header, signer, state history, items, raw XML
+                                           (pretty-printed, the signature folded)
     GET  /console/packets/<MessageGUID>/raw  the packet as received (text/plain)
     POST /console/packets/<MessageGUID>/replay
     GET  /console/login, POST /console/login, POST /console/logout
@@ -27,6 +29,8 @@ import jinja2
 
 from gateway.ops import packets as ops_packets
 from gateway.ops import replay as ops_replay
+from gateway.ops.activity import activity
+from gateway.ops.charts import Series, line_chart
 from gateway.ops.web import (
     COOKIE,
     Request,
@@ -36,9 +40,10 @@ from gateway.ops.web import (
     new_session,
     password_fingerprint,
 )
+from gateway.ops.xmlview import pretty_segments
 from gateway.passwords import verify_password
 from gateway.runtime import Runtime
-from persistence import operators, packets, queue
+from persistence import operators, organizations, packets, queue
 from persistence.operators import OperatorRecord
 
 log = logging.getLogger("gateway.ops.console")
@@ -47,6 +52,8 @@ HERE = Path(__file__).resolve().parent
 PREFIX = "/console"
 #: the raw packet shown inline on the detail page; the /raw link serves all of it
 RAW_INLINE_LIMIT = 512 * 1024
+#: the overview charts cover this many hours, per minute
+CHART_HOURS = 3
 
 NOTICES = {
     "replayed": ("ok", "Replay queued: the packet will be processed again from its stored bytes."),
@@ -267,6 +274,7 @@ class Console:
         with self.rt.reader() as db:
             rows = ops_packets.list_packets(db, filters)
             overview = self._overview(db)
+            names = organizations.names_of(db, {r.org_guid for r in rows if r.org_guid})
         older = None
         if len(rows) == filters.limit:
             kept = {k: v for k, v in q.items() if k != "before" and v}
@@ -280,6 +288,7 @@ class Console:
             query=q,
             error=error,
             overview=overview,
+            names=names,
             states=ops_packets.STATES,
             services=services,
             older=older,
@@ -305,7 +314,45 @@ class Console:
                 "with_errors": with_errors,
                 "error_rate": (bad + with_errors) / total if total else 0.0,
             }
-        return {"queue": stats, "windows": windows}
+        return {"queue": stats, "windows": windows, "charts": self._charts(db, now)}
+
+    def _charts(self, db: Any, now: datetime) -> dict[str, Any]:
+        """The overview's SVG charts (server-rendered: the CSP allows no scripts)."""
+        a = activity(db, now, CHART_HOURS)
+        span = f"per minute, last {CHART_HOURS} h (UTC)"
+        return {
+            "truncated": a.truncated,
+            "packets": line_chart(
+                "chart-packets",
+                f"Packets {span}",
+                a.start,
+                [
+                    Series("received", "received", a.received),
+                    Series("processed", "processed", a.processed),
+                    Series("failed", "failed / dead", a.failed),
+                    Series("refused", "refused", a.refused),
+                ],
+            ),
+            "item_errors": line_chart(
+                "chart-item-errors",
+                f"Item errors {span}",
+                a.start,
+                [Series("item-errors", "item errors", a.item_errors)],
+            ),
+            "depth": line_chart(
+                "chart-queue-depth",
+                f"Queue depth: most jobs queued or running at once, per minute, last {CHART_HOURS} h",
+                a.start,
+                [Series("depth", "jobs", a.depth)],
+            ),
+            "age": line_chart(
+                "chart-oldest-age",
+                f"Oldest job's age: the longest wait seen, per minute, last {CHART_HOURS} h",
+                a.start,
+                [Series("oldest-age", "longest wait", a.oldest_age)],
+                unit="s",
+            ),
+        }
 
     def _detail(
         self, request: Request, session: dict[str, Any], operator: OperatorRecord, guid: str
@@ -314,6 +361,13 @@ class Console:
             found = ops_packets.detail(db, guid)
             raw = ops_packets.raw_bytes(db, found.packet) if found else b""
             diagnosis = self._signature_diagnosis(db, found, raw)
+            org_name = (
+                organizations.names_of(db, [found.packet.org_guid]).get(
+                    found.packet.org_guid.lower()
+                )
+                if found and found.packet.org_guid
+                else None
+            )
         if found is None:
             return self._render(
                 "missing.html", 404, guid=guid, operator=operator, csrf=session["csrf"]
@@ -325,6 +379,9 @@ class Console:
             p=found.packet,
             raw=raw[:RAW_INLINE_LIMIT].decode("utf-8", "replace"),
             raw_truncated=len(raw) > RAW_INLINE_LIMIT,
+            # pretty-printed with the signature folded; None: shown as received
+            segments=pretty_segments(raw) if len(raw) <= RAW_INLINE_LIMIT else None,
+            org_name=org_name,
             notice=notice,
             csrf=session["csrf"],
             operator=operator,

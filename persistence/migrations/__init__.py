@@ -24,6 +24,17 @@ from typing import Any
 # alembic announces each of its plugins at INFO when it is imported: not worth a log line.
 logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
+
+class _NoDialectChatter(logging.Filter):
+    """Drop alembic's "Context impl SQLiteImpl." / "Will assume transactional DDL." lines,
+    printed on every connection it configures; the migrations it runs are still logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
+logging.getLogger("alembic.runtime.migration").addFilter(_NoDialectChatter())
+
 from alembic import command  # noqa: E402
 from alembic.autogenerate import compare_metadata  # noqa: E402
 from alembic.config import Config  # noqa: E402

@@ -32,7 +32,8 @@ def test_list_filters_failed_packets_and_packets_with_item_errors(ops_stand: Ops
     assert ops_stand.processed not in {r["message_guid"] for r in with_errors}
 
     table = ops_stand.cli("packets", "list", "--org", ops_stand.org.guid, "--limit", "100").stdout
-    lines = {line.split()[2]: line for line in table.splitlines()[1:-1]}
+    assert table.splitlines()[0].startswith("store sqlite:///")
+    lines = {line.split()[2]: line for line in table.splitlines()[2:-1]}
     assert "failed" in lines[ops_stand.failed[0]] and "EXP001000" in lines[ops_stand.failed[0]]
     assert "1 err" in lines[ops_stand.with_item_errors]
     nobody = ops_stand.cli(
@@ -73,7 +74,7 @@ def test_show_raw_is_the_packet_as_received_and_result_the_getstate_answer(
     assert answer.findtext(f"{{{BASE}}}RequestState") == "3"
     assert answer.findtext(f"{{{BASE}}}MessageGUID") == ops_stand.processed
     refused = ops_stand.cli("packets", "show", ops_stand.rejected, "--result", check=False)
-    assert refused.returncode == 1 and "AUT011005" in refused.stderr
+    assert refused.returncode == 3 and "AUT011005" in refused.stderr  # refused with a Fault
     rejected = _show(ops_stand, ops_stand.rejected)
     assert rejected["state"] == "rejected" and rejected["error_code"] == "AUT011005"
     assert "digest" in rejected["error_message"].lower()

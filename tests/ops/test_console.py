@@ -148,3 +148,60 @@ def test_rejected_signature_page_shows_the_diagnosis(ops_stand: OpsStand) -> Non
     # A packet refused before any signature check gets no diagnosis section.
     other = session.get(f"{ops_stand.url}/console/packets/{ops_stand.script_rejected}", timeout=10)
     assert "signature-diagnosis" not in other.text
+
+
+def test_names_beside_guids_and_the_raw_packet_pretty_with_the_signature_folded(
+    ops_stand: OpsStand,
+) -> None:
+    from lxml import html as lxml_html
+
+    session = login(ops_stand)
+    listing = lxml_html.fromstring(session.get(ops_stand.url + "/console/", timeout=10).text)
+    cells = listing.xpath("//table[@id='packets']//td[@class='org']")
+    assert any(
+        c.findtext(".//span[@class='org-name']") == "UK Ops"
+        and c.findtext(".//span[@class='guid']") == ops_stand.org.guid
+        for c in cells
+    )
+    page = session.get(f"{ops_stand.url}/console/packets/{ops_stand.processed}", timeout=10)
+    doc = lxml_html.fromstring(page.text)
+    assert "UK Ops" in doc.get_element_by_id("organisation").text_content()
+    raw = doc.get_element_by_id("raw")
+    shown = "".join(p.text_content() for p in raw.xpath("./pre"))
+    folded = raw.xpath("./details[@class='signature']")
+    assert len(folded) == 1  # the signature: folded, not gone
+    assert "ds:Signature> folded" in folded[0].find("summary").text_content()
+    assert "SignatureValue" in folded[0].findtext("pre") and "SignatureValue" not in shown
+    assert re.search(r"\n  <[\w-]+:Body>\n    <", shown)  # indented, two spaces a level
+    assert not doc.xpath("//script")
+    # the stored bytes stay the record
+    assert (
+        session.get(
+            f"{ops_stand.url}/console/packets/{ops_stand.processed}/raw", timeout=10
+        ).content
+        == ops_stand.processed_bytes
+    )
+
+
+def test_overview_charts_count_what_the_stand_went_through(ops_stand: OpsStand) -> None:
+    from lxml import html as lxml_html
+
+    session = login(ops_stand)
+    doc = lxml_html.fromstring(session.get(ops_stand.url + "/console/", timeout=10).text)
+
+    def total(chart: str, series: str) -> float:
+        (line,) = doc.xpath(f"//*[@id='{chart}']//*[@data-series='{series}']")
+        assert len(line.get("points").split()) == 180  # one point a minute, 3 hours
+        return float(line.get("data-total"))
+
+    states = dict(ops_stand.sql("SELECT state, COUNT(*) FROM packets GROUP BY state"))
+    errors = ops_stand.sql("SELECT SUM(result_errors) FROM packets WHERE state = 'processed'")
+    assert total("chart-packets", "received") == sum(states.values())
+    assert total("chart-packets", "refused") == states["rejected"]
+    assert total("chart-packets", "processed") == states["processed"]
+    assert total("chart-packets", "failed") == states.get("failed", 0) + states.get("dead", 0)
+    assert total("chart-item-errors", "item-errors") == errors[0][0] >= 1
+    depth = doc.xpath("//*[@id='chart-queue-depth']//*[@data-series='depth']")[0]
+    assert float(depth.get("data-peak")) >= 1  # every accepted packet waited in the queue
+    age = doc.xpath("//*[@id='chart-oldest-age']//*[@data-series='oldest-age']")[0]
+    assert float(age.get("data-peak")) > 0

@@ -87,6 +87,12 @@ def test_log_in_filter_failed_open_replay_and_see_it_processed(
     browser.find_element(By.ID, "login-submit").click()
     wait.until(lambda d: d.find_elements(By.ID, "filters"))
     assert browser.find_element(By.ID, "overview").is_displayed()
+    for chart in ("chart-packets", "chart-item-errors", "chart-queue-depth", "chart-oldest-age"):
+        svg = browser.find_element(By.ID, chart)
+        assert svg.is_displayed() and svg.size["width"] > 300, chart
+        assert svg.find_elements(By.CSS_SELECTOR, "polyline.series")
+    # organisation names beside their GUIDs
+    assert "UK Ops" in browser.find_element(By.ID, "packets").text
 
     # the other kind of "failed": processed packets whose items carry errors
     Select(browser.find_element(By.ID, "filter-state")).select_by_value("processed")
@@ -111,6 +117,15 @@ def test_log_in_filter_failed_open_replay_and_see_it_processed(
     assert ops_stand.org.guid in browser.find_element(By.ID, "signer").text
     raw = browser.find_element(By.ID, "raw").text
     assert "exportMeteringDeviceDataRequest" in raw and "<" in raw  # shown as text
+    # the signature is folded away: its summary shows, its content only once opened
+    signature = browser.find_element(By.CSS_SELECTOR, "#raw details.signature")
+    value = signature.find_element(By.TAG_NAME, "pre")
+    assert "SignatureValue" not in raw and not value.is_displayed()
+    summary = signature.find_element(By.TAG_NAME, "summary")
+    assert "ds:Signature> folded" in summary.text
+    summary.click()
+    wait.until(lambda d: value.is_displayed())
+    assert "SignatureValue" in value.text
     assert browser.find_elements(By.TAG_NAME, "script") == []
 
     browser.find_element(By.ID, "replay").click()

@@ -270,5 +270,5 @@ def test_worker_refuses_a_metrics_bind_it_cannot_serve(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         busy = worker("--metrics-bind", f"127.0.0.1:{port}")
-    assert busy.returncode == 1
+    assert busy.returncode == 2  # a usage error, like every refusal of the CLI
     assert f"cannot serve metrics on 127.0.0.1:{port}" in busy.stderr
