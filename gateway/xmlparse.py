@@ -2,6 +2,12 @@
 
 No DTD, no entity expansion, no network access, no huge trees: a packet that needs any of
 these is refused as malformed (FMT001300).
+
+Comments and processing instructions are dropped while parsing (CDATA sections and character
+references become plain text). The signature digests the canonical form without comments, so
+a comment inside a value (``<GUID>5b4a<!-- -->9c2e…</GUID>``) would otherwise split the text
+that handlers read from the text that was signed; without them, the tree every step reads
+(validation, signature, handlers, the worker re-reading the stored bytes) is the one digested.
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ def _parser() -> etree.XMLParser:
             dtd_validation=False,
             load_dtd=False,
             huge_tree=False,
-            remove_comments=False,
-            remove_pis=False,
+            remove_comments=True,
+            remove_pis=True,
+            strip_cdata=True,
             collect_ids=False,
         )
         _local.parser = parser
