@@ -20,6 +20,18 @@ class ServerSettings:
     timeout: int = 60
     run_worker: bool = True
     max_body_bytes: int = 10 * 1024 * 1024
+    #: buffered: requests are read whole on an asyncio loop before they take a thread
+    #: (gateway.http_worker); gthread: gunicorn's own (a slow client holds a thread).
+    worker_class: str = "buffered"
+    #: A request's headers must arrive within this many seconds of its first byte.
+    header_timeout_seconds: float = 10.0
+    #: A body may take body_timeout_seconds + one second per body_min_rate_bytes received.
+    body_timeout_seconds: float = 10.0
+    body_min_rate_bytes: int = 500
+    #: An idle keep-alive connection is closed after this many seconds.
+    keepalive_seconds: float = 5.0
+    #: Open connections per process beyond which new ones are closed at once.
+    max_connections: int = 1000
 
 
 @dataclass(frozen=True)

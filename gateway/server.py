@@ -13,7 +13,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from gateway.config import Settings
+from gateway.config import ServerSettings, Settings
 
 log = logging.getLogger("gateway.server")
 
@@ -62,8 +62,9 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
         server = self.settings.server
         self.cfg.set("bind", [server.bind])
         self.cfg.set("workers", server.workers)
-        self.cfg.set("worker_class", "gthread")
+        self.cfg.set("worker_class", _worker_class(server))
         self.cfg.set("threads", server.threads)
+        self.cfg.set("keepalive", max(1, int(server.keepalive_seconds)))
         self.cfg.set("timeout", server.timeout)
         self.cfg.set("graceful_timeout", 10)
         self.cfg.set("accesslog", "-")
@@ -77,6 +78,29 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         return build_wsgi(self.settings, self.run_worker)
+
+
+def _worker_class(server: ServerSettings) -> str:
+    """The gunicorn worker class; ``buffered`` also hands it the request time limits."""
+    if server.worker_class == "gthread":
+        return "gthread"
+    if server.worker_class != "buffered":
+        raise ValueError(
+            f"[server] worker_class must be buffered or gthread, not {server.worker_class!r}"
+        )
+    from gateway import http_worker
+
+    http_worker.configure(
+        http_worker.Limits(
+            header_timeout=server.header_timeout_seconds,
+            body_timeout=server.body_timeout_seconds,
+            body_min_rate=server.body_min_rate_bytes,
+            keepalive_timeout=server.keepalive_seconds,
+            max_body_bytes=server.max_body_bytes,
+            max_connections=server.max_connections,
+        )
+    )
+    return "gateway.http_worker.BufferingWorker"
 
 
 def prepare_database(settings: Settings) -> None:
