@@ -99,7 +99,7 @@ class AcceptPipeline:
 
     def _accept(self, request: HttpRequest, known: _Known) -> Reply:
         service = known.service = self._service(request.path)
-        root = parse_xml(request.body)  # 1 transport guard: hardened parse
+        root = parse_xml(request.body, self.rt.xml_limits)  # 1 transport guard: hardened parse
         envelope = split_envelope(root)
         operation = known.operation = self.registry.route(  # 2 route
             service, request.soap_action, envelope.body.tag

@@ -32,12 +32,21 @@ class ServerSettings:
     keepalive_seconds: float = 5.0
     #: Open connections per process beyond which new ones are closed at once.
     max_connections: int = 1000
+    #: A gunicorn worker process is replaced after this many requests (+ a random jitter up
+    #: to max_requests_jitter), so whatever memory it kept is returned; 0: never.
+    max_requests: int = 20000
+    max_requests_jitter: int = 2000
 
 
 @dataclass(frozen=True)
 class SecuritySettings:
     require_xades: bool = True
     max_clock_skew_seconds: int = 0
+    #: Limits of one packet's XML, checked while parsing (gateway.xmlparse.XmlLimits).
+    max_xml_elements: int = 150_000
+    max_xml_depth: int = 64
+    max_xml_attributes: int = 150_000
+    max_xml_text_bytes: int = 1_000_000
 
 
 @dataclass(frozen=True)

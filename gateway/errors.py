@@ -29,6 +29,10 @@ class MalformedXml(GatewayError):
     code = "FMT001300"
 
 
+class TooComplex(MalformedXml):
+    """The document crosses a size limit (elements, depth, attributes, value length)."""
+
+
 class FormatError(GatewayError):
     """The packet is XML but not of the expected SOAP/GIS shape."""
 

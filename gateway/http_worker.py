@@ -16,6 +16,8 @@ recycling with jitter, the worker_exit hook. HTTP/1.1 framing is h11's.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import gc
 import io
 import os
 import ssl
@@ -54,6 +56,28 @@ def configure(limits: Limits) -> None:
     LIMITS = limits
 
 
+#: After a request body this large the process gives freed memory back to the system.
+_TRIM_AFTER_BYTES = 1024 * 1024
+_M_ARENA_MAX = -8
+
+
+def _libc() -> Any:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return None
+
+
+def _trim() -> None:
+    """Free what a large request left behind and return the free pages of every malloc arena
+    to the system (glibc's malloc_trim): parsing a large packet, a refused bomb above all,
+    leaves tens of MB that the process would otherwise keep for its whole life."""
+    gc.collect()  # refusals leave cycles (exception, traceback, frames) holding the tree
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
 class _Drop(Exception):
     """The connection is closed without an answer (timeout, protocol error, peer gone)."""
 
@@ -66,6 +90,9 @@ class BufferingWorker(Worker):  # type: ignore[misc]
     """Reads whole requests on an asyncio loop; runs the WSGI app on ``threads`` threads."""
 
     def init_process(self) -> None:
+        libc = _libc()
+        if libc is not None and hasattr(libc, "mallopt"):
+            libc.mallopt(_M_ARENA_MAX, 2)  # not one heap per thread, each keeping its peak
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.limits = LIMITS
@@ -156,6 +183,8 @@ class BufferingWorker(Worker):  # type: ignore[misc]
                 finally:
                     self.in_app -= 1
                     self.nr += 1
+                if len(body or b"") >= _TRIM_AFTER_BYTES or body is None:
+                    await self.loop.run_in_executor(self.pool, _trim)
                 keep = not conn_close and self.alive and conn.our_state is h11.SEND_RESPONSE
                 keep = keep and conn.their_state is h11.DONE and request.http_version == b"1.1"
                 await self._write(conn, writer, status, headers, payload, keep)

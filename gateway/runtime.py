@@ -16,6 +16,7 @@ from gateway.formats import Formats, load_formats
 from gateway.registry import Registry
 from gateway.services import build_registry
 from gateway.signature import TrustCache
+from gateway.xmlparse import XmlLimits
 from persistence import organizations
 from persistence.db import EngineOptions, make_engine, make_session_factory
 from persistence.migrations import ensure_schema
@@ -99,6 +100,13 @@ class Runtime:
         self.registry: Registry = build_registry()
         self.trust = TrustCache(self._trust_pems)
         self.verify_policy = VerifyPolicy(require_xades=settings.security.require_xades)
+        security = settings.security
+        self.xml_limits = XmlLimits(
+            max_elements=security.max_xml_elements,
+            max_depth=security.max_xml_depth,
+            max_attributes=security.max_xml_attributes,
+            max_text_bytes=security.max_xml_text_bytes,
+        )
 
     @cached_property
     def formats(self) -> Formats:

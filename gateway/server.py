@@ -65,6 +65,8 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
         self.cfg.set("worker_class", _worker_class(server))
         self.cfg.set("threads", server.threads)
         self.cfg.set("keepalive", max(1, int(server.keepalive_seconds)))
+        self.cfg.set("max_requests", server.max_requests)
+        self.cfg.set("max_requests_jitter", server.max_requests_jitter)
         self.cfg.set("timeout", server.timeout)
         self.cfg.set("graceful_timeout", 10)
         self.cfg.set("accesslog", "-")

@@ -23,7 +23,7 @@ from gateway.ops.console import Console
 from gateway.ops.health import readiness
 from gateway.runtime import Runtime
 from gateway.soap.envelope import fault_envelope
-from gateway.soap.protocol import build_application
+from gateway.soap.protocol import RAW_BODY, build_application
 
 log = logging.getLogger("gateway.wsgi")
 
@@ -86,6 +86,9 @@ class GatewayApp:
         too_large = self._guard(environ)
         if too_large is not None:
             return _fault(start_response, too_large)
+        # One bytes object for the whole pipeline (a BytesIO over the buffered body returns
+        # that very object); spyne's own reading would hold the body twice more.
+        environ[RAW_BODY] = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         return self.soap(environ, start_response)
 
     # --- transport guard -------------------------------------------------------------------

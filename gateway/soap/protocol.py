@@ -20,6 +20,8 @@ from spyne.protocol.soap import Soap11
 from gateway.accept import AcceptPipeline, HttpRequest, Reply, internal_error_reply
 
 TNS = "urn:hcs-gateway:dispatch"
+#: WSGI environ key of the request body as one bytes object (set by gateway.wsgi).
+RAW_BODY = "hcs.raw_body"
 _DISPATCH = f"{{{TNS}}}dispatch"
 
 
@@ -27,7 +29,9 @@ class GisSoapIn(Soap11):
     """Keeps the raw body for the pipeline (which parses it with the hardened parser)."""
 
     def create_in_document(self, ctx: Any, charset: str | None = None) -> None:
-        raw = b"".join(s if isinstance(s, bytes) else s.encode() for s in (ctx.in_string or []))
+        raw = ctx.transport.req_env.get(RAW_BODY)  # read once by the WSGI layer, not copied
+        if raw is None:
+            raw = b"".join(s if isinstance(s, bytes) else s.encode() for s in (ctx.in_string or []))
         ctx.udc = _Udc(raw)
         ctx.in_document = None
 
