@@ -19,7 +19,12 @@ from lxml import etree
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gateway import errors
-from gateway.authn import check_credentials, check_not_locked, parse_basic
+from gateway.authn import (
+    check_credentials,
+    check_not_locked,
+    client_certificate_org,
+    parse_basic,
+)
 from gateway.errors import GatewayError
 from gateway.formats import Bundle
 from gateway.header import RequestHeader, read_request_header
@@ -52,6 +57,7 @@ class HttpRequest:
     authorization: str | None
     body: bytes
     remote_addr: str | None = None
+    client_cert: bytes | None = None  # DER of a verified TLS client certificate
 
 
 @dataclass(frozen=True)
@@ -151,6 +157,9 @@ class AcceptPipeline:
         # one read session for the organisation and the owner of the signing certificate
         with self.rt.reader() as session:
             org = organizations.get_organization(session, header.org_guid)
+            by_certificate = client_certificate_org(
+                request.client_cert, partial(organizations.certificate_owner, session), header
+            )
             if credentials is not None:
                 check_credentials(credentials, org, header.org_guid)
             signed = operation.kind != "state" and has_signature(envelope.body)
@@ -158,7 +167,7 @@ class AcceptPipeline:
                 raise errors.SignatureInvalid(
                     f"{operation.name} must be signed: ds:Signature is missing from the request element."
                 )
-            if credentials is None and not signed:
+            if credentials is None and not signed and not by_certificate:
                 raise errors.Unauthenticated(
                     "This call needs HTTP Basic credentials (user: your orgPPAGUID)."
                 )

@@ -36,6 +36,13 @@ class ServerSettings:
     #: to max_requests_jitter), so whatever memory it kept is returned; 0: never.
     max_requests: int = 20000
     max_requests_jitter: int = 2000
+    #: TLS: the server's certificate chain and key (PEM); empty: plain HTTP.
+    tls_cert: str = ""
+    tls_key: str = ""
+    #: Mutual TLS: CA certificates (PEM) client certificates must chain to; empty: none asked.
+    client_ca: str = ""
+    #: Refuse a TLS handshake without a client certificate (needs client_ca).
+    require_client_cert: bool = False
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,13 @@ class Locked(GatewayError):
     http_status = 403
 
 
+class WrongOrganization(GatewayError):
+    """The client certificate belongs to another organisation than the RequestHeader's."""
+
+    code = "AUT011000"
+    http_status = 403
+
+
 class UnknownOrganization(GatewayError):
     code = "AUT011002"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import ssl
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -65,6 +66,7 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
         self.cfg.set("worker_class", _worker_class(server))
         self.cfg.set("threads", server.threads)
         self.cfg.set("keepalive", max(1, int(server.keepalive_seconds)))
+        self._tls(server)
         self.cfg.set("max_requests", server.max_requests)
         self.cfg.set("max_requests_jitter", server.max_requests_jitter)
         self.cfg.set("timeout", server.timeout)
@@ -77,6 +79,24 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
             # gunicorn >= 25 opens one control socket per user by default: several nodes on
             # one host would take it from each other.
             self.cfg.set("control_socket_disable", True)
+
+    def _tls(self, server: ServerSettings) -> None:
+        if not (server.tls_cert or server.tls_key):
+            if server.client_ca or server.require_client_cert:
+                raise ValueError("client certificates need TLS: set tls_cert and tls_key")
+            return
+        if not (server.tls_cert and server.tls_key):
+            raise ValueError("TLS needs both tls_cert and tls_key")
+        self.cfg.set("certfile", server.tls_cert)
+        self.cfg.set("keyfile", server.tls_key)
+        if server.client_ca:
+            if server.worker_class == "gthread":
+                raise ValueError("client certificates need worker_class = buffered")
+            self.cfg.set("ca_certs", server.client_ca)
+            required = server.require_client_cert
+            self.cfg.set("cert_reqs", ssl.CERT_REQUIRED if required else ssl.CERT_OPTIONAL)
+        elif server.require_client_cert:
+            raise ValueError("require_client_cert needs client_ca")
 
     def load(self) -> Any:
         return build_wsgi(self.settings, self.run_worker)

@@ -22,6 +22,8 @@ from gateway.accept import AcceptPipeline, HttpRequest, Reply, internal_error_re
 TNS = "urn:hcs-gateway:dispatch"
 #: WSGI environ key of the request body as one bytes object (set by gateway.wsgi).
 RAW_BODY = "hcs.raw_body"
+#: WSGI environ key of the TLS client certificate (DER), set by gateway.http_worker.
+CLIENT_CERT = "SSL_CLIENT_CERT_DER"
 _DISPATCH = f"{{{TNS}}}dispatch"
 
 
@@ -83,6 +85,7 @@ def build_application(pipeline: AcceptPipeline) -> Application:
                 authorization=env.get("HTTP_AUTHORIZATION"),
                 body=ctx.udc.raw,
                 remote_addr=env.get("REMOTE_ADDR"),
+                client_cert=env.get(CLIENT_CERT),
             )
             reply = pipeline.handle(request)
             ctx.udc.reply = reply
