@@ -13,6 +13,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from lxml import etree
@@ -27,7 +28,7 @@ from gateway.authn import (
 )
 from gateway.errors import GatewayError
 from gateway.formats import Bundle
-from gateway.header import RequestHeader, read_request_header
+from gateway.header import RequestHeader, check_date, read_request_header
 from gateway.namespaces import BASE, qname
 from gateway.ops import observe
 from gateway.registry import Operation, Registry, Service
@@ -41,7 +42,7 @@ from gateway.soap.envelope import (
     split_envelope,
 )
 from gateway.state import state_result
-from gateway.validation import request_version, validate
+from gateway.validation import request_version, validate, validate_header
 from gateway.xmlparse import parse_xml
 from persistence import organizations, packets
 from persistence.organizations import OrgRecord
@@ -83,6 +84,8 @@ class AcceptPipeline:
         self.rt = runtime
         self.registry: Registry = runtime.registry
         self.on_enqueued = on_enqueued or (lambda: None)
+        hours = runtime.settings.security.request_date_window_hours
+        self.date_window = timedelta(hours=hours) if hours > 0 else None
 
     @observe.request
     def handle(self, request: HttpRequest) -> Reply:
@@ -113,6 +116,7 @@ class AcceptPipeline:
         header = known.header = read_request_header(envelope)  # 3 header
         known.version = request_version(envelope.body)
         bundle = self.rt.formats.select(service, operation, known.version)  # format version
+        self._check_header(bundle, service, envelope, header)
         self._validate(bundle, service, envelope.body)  # 4 validate
         org = self._authenticate(request, operation, header, envelope, known)  # 5 verify
         self._authorize(operation, org)  # 6 authorize
@@ -135,6 +139,16 @@ class AcceptPipeline:
         if service is None:
             raise errors.UnsupportedOperation(f"No service is served at {path}.")
         return service
+
+    def _check_header(
+        self, bundle: Bundle, service: Service, envelope: Envelope, header: RequestHeader
+    ) -> None:
+        """The whole RequestHeader against the base schema, and its Date within the window."""
+        element = envelope.header(qname(BASE, "RequestHeader"))
+        assert element is not None  # read_request_header refused a missing one
+        validate_header(bundle, service, element)
+        if self.date_window:
+            check_date(header.date, datetime.now(UTC), self.date_window)
 
     def _validate(self, bundle: Bundle, service: Service, element: etree._Element) -> None:
         if element.get("version") is not None and element.get(_VERSION) is None:
@@ -185,6 +199,14 @@ class AcceptPipeline:
                     org_guid=org.guid,
                 )
                 known.signer_subject = verified.certificate.subject.rfc4514_string()
+                if self.date_window and verified.signing_time is not None:
+                    check_date(
+                        verified.signing_time.isoformat(),
+                        datetime.now(UTC),
+                        self.date_window,
+                        "The signature's SigningTime",
+                        errors.SignatureInvalid,
+                    )
         return org
 
     def _authorize(self, operation: Operation, org: OrgRecord) -> None:

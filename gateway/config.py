@@ -49,6 +49,9 @@ class ServerSettings:
 class SecuritySettings:
     require_xades: bool = True
     max_clock_skew_seconds: int = 0
+    #: RequestHeader/Date (and the XAdES SigningTime, which is signed) must be within this
+    #: many hours of the gateway's time; 0 disables the check.
+    request_date_window_hours: float = 24.0
     #: Limits of one packet's XML, checked while parsing (gateway.xmlparse.XmlLimits).
     max_xml_elements: int = 150_000
     max_xml_depth: int = 64
