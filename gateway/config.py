@@ -116,6 +116,11 @@ class MetricsSettings:
     multiproc_dir: str = ""
     #: ``/readyz`` fails when a ready job has waited longer than this (the queue is stalled).
     queue_stall_seconds: int = 300
+    #: ``/metrics`` answers only ``Authorization: Bearer <token>``; empty: no token asked.
+    token: str = ""
+    #: Serve ``/metrics`` (with /healthz, /readyz) only on this extra HOST:PORT, an internal
+    #: address; empty: on the main bind.
+    bind: str = ""
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,10 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
 
     def load_config(self) -> None:
         server = self.settings.server
-        self.cfg.set("bind", [server.bind])
+        binds = [server.bind]
+        if self.settings.metrics.bind:
+            binds.append(self.settings.metrics.bind)
+        self.cfg.set("bind", binds)
         self.cfg.set("workers", server.workers)
         self.cfg.set("worker_class", _worker_class(server))
         self.cfg.set("threads", server.threads)
