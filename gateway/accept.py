@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+from cryptography import x509
 from lxml import etree
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -46,6 +47,7 @@ from gateway.validation import request_version, validate, validate_header
 from gateway.xmlparse import parse_xml
 from persistence import organizations, packets
 from persistence.organizations import OrgRecord
+from signing import CertificateError
 
 log = logging.getLogger("gateway.accept")
 _VERSION = qname(BASE, "version")
@@ -171,6 +173,11 @@ class AcceptPipeline:
         # one read session for the organisation and the owner of the signing certificate
         with self.rt.reader() as session:
             org = organizations.get_organization(session, header.org_guid)
+            if request.client_cert:
+                self.rt.revocation.check(
+                    self._chain(x509.load_der_x509_certificate(request.client_cert)),
+                    "TLS client certificate",
+                )
             by_certificate = client_certificate_org(
                 request.client_cert, partial(organizations.certificate_owner, session), header
             )
@@ -199,6 +206,7 @@ class AcceptPipeline:
                     org_guid=org.guid,
                 )
                 known.signer_subject = verified.certificate.subject.rfc4514_string()
+                self.rt.revocation.check(self._chain(verified.certificate), "Signer certificate")
                 if self.date_window and verified.signing_time is not None:
                     check_date(
                         verified.signing_time.isoformat(),
@@ -208,6 +216,13 @@ class AcceptPipeline:
                         errors.SignatureInvalid,
                     )
         return org
+
+    def _chain(self, cert: x509.Certificate) -> list[x509.Certificate]:
+        """``cert`` and the certificates above it in the trust store (as far as it knows)."""
+        try:
+            return self.rt.trust.get().chain(cert)
+        except CertificateError:
+            return [cert]
 
     def _authorize(self, operation: Operation, org: OrgRecord) -> None:
         if org.role not in operation.roles:

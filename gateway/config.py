@@ -52,6 +52,8 @@ class SecuritySettings:
     #: RequestHeader/Date (and the XAdES SigningTime, which is signed) must be within this
     #: many hours of the gateway's time; 0 disables the check.
     request_date_window_hours: float = 24.0
+    #: CRL files (PEM or DER), separated by os.pathsep; re-read when they change.
+    crl_files: str = ""
     #: Limits of one packet's XML, checked while parsing (gateway.xmlparse.XmlLimits).
     max_xml_elements: int = 150_000
     max_xml_depth: int = 64

@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from functools import cached_property
+from pathlib import Path
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.config import Settings
 from gateway.formats import Formats, load_formats
 from gateway.registry import Registry
+from gateway.revocation import Revocation
 from gateway.services import build_registry
 from gateway.signature import TrustCache
 from gateway.xmlparse import XmlLimits
@@ -99,6 +101,10 @@ class Runtime:
         self.reader: sessionmaker[Session] = make_session_factory(self.read_engine)
         self.registry: Registry = build_registry()
         self.trust = TrustCache(self._trust_pems)
+        self.revocation = Revocation(
+            [Path(p) for p in settings.security.crl_files.split(os.pathsep) if p.strip()],
+            anchors=lambda: self.trust.get().anchors,
+        )
         self.verify_policy = VerifyPolicy(require_xades=settings.security.require_xades)
         security = settings.security
         self.xml_limits = XmlLimits(
