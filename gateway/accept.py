@@ -20,7 +20,7 @@ from cryptography import x509
 from lxml import etree
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from gateway import errors
+from gateway import errors, limits
 from gateway.authn import (
     check_credentials,
     check_not_locked,
@@ -86,6 +86,8 @@ class AcceptPipeline:
         self.rt = runtime
         self.registry: Registry = runtime.registry
         self.on_enqueued = on_enqueued or (lambda: None)
+        self.limits = runtime.settings.limits
+        self.basic_throttle = limits.LoginThrottle(runtime.session, self.limits, "basic")
         hours = runtime.settings.security.request_date_window_hours
         self.date_window = timedelta(hours=hours) if hours > 0 else None
 
@@ -122,9 +124,10 @@ class AcceptPipeline:
         self._validate(bundle, service, envelope.body)  # 4 validate
         org = self._authenticate(request, operation, header, envelope, known)  # 5 verify
         self._authorize(operation, org)  # 6 authorize
-        if operation.kind == "state":
-            return self._get_state(service, envelope, org)
-        outcome = self._persist(request, operation, header, envelope, known)  # 7 persist
+        with limits.in_progress(self.rt.session, self.limits, org.guid):
+            if operation.kind == "state":
+                return self._get_state(service, envelope, org)
+            outcome = self._persist(request, operation, header, envelope, known)  # 7 persist
         if outcome.status == "conflict":
             raise errors.DuplicateMessage(
                 f"MessageGUID {header.message_guid} was already used by this organisation for a "
@@ -182,7 +185,12 @@ class AcceptPipeline:
                 request.client_cert, partial(organizations.certificate_owner, session), header
             )
             if credentials is not None:
-                check_credentials(credentials, org, header.org_guid)
+                self.basic_throttle.check(session, header.org_guid, request.remote_addr)
+                try:
+                    check_credentials(credentials, org, header.org_guid)
+                except errors.Unauthenticated:
+                    self.basic_throttle.failed(header.org_guid, request.remote_addr)
+                    raise
             signed = operation.kind != "state" and has_signature(envelope.body)
             if operation.kind == "import" and not signed:
                 raise errors.SignatureInvalid(
@@ -259,7 +267,10 @@ class AcceptPipeline:
             remote_addr=request.remote_addr,
         )
         with self.rt.session.begin() as session:
-            return packets.accept(session, new)
+            outcome = packets.accept(session, new)
+            if outcome.status == "new":  # a refusal rolls the packet back, uncounted
+                limits.admit_packet(session, self.limits, header.org_guid)
+            return outcome
 
     # --- refusals --------------------------------------------------------------------------
 
@@ -270,6 +281,9 @@ class AcceptPipeline:
         headers: tuple[tuple[str, str], ...] = ()
         if error.http_status == 401:
             headers = (("WWW-Authenticate", 'Basic realm="hcs-gateway"'),)
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            headers = (*headers, ("Retry-After", str(retry_after)))
         return Reply(error.http_status, fault_envelope(error), headers)
 
     def _record(self, request: HttpRequest, error: GatewayError, known: _Known) -> None:

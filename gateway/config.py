@@ -126,6 +126,22 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class LimitSettings:
+    """Limits shared by all processes and nodes (gateway.limits); 0 turns one off."""
+
+    packets_per_minute: int = 1200
+    queued_packets: int = 10_000
+    #: off by default: two more commits per request (~10 ms each on SQLite; asynchronous,
+    #: so cheap, on PostgreSQL)
+    concurrent_requests: int = 0
+    #: a request's lease outlives a process that died by this much at most
+    lease_seconds: int = 120
+    failed_logins_per_name: int = 10
+    failed_logins_per_address: int = 100
+    failed_login_window_seconds: int = 900
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     #: json | text | auto (text on a terminal, JSON otherwise)
     format: str = "auto"
@@ -147,6 +163,7 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
 
     @property

@@ -132,6 +132,25 @@ class TemporarilyUnavailable(GatewayError):
     sender_fault = False
 
 
+class LimitExceeded(TemporarilyUnavailable):
+    """A per-organisation limit (packets per minute, queue, concurrent requests)."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class LoginThrottled(Unauthenticated):
+    """Too many failed logins for a name or an address; the password is not even checked."""
+
+    http_status = 429
+    record = False
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class InternalError(GatewayError):
     code = "EXP001000"
     sender_fault = False

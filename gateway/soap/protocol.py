@@ -109,6 +109,7 @@ _REASONS = {
     401: "Unauthorized",
     403: "Forbidden",
     413: "Payload Too Large",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
