@@ -57,7 +57,7 @@ class SecuritySettings:
     #: Limits of one packet's XML, checked while parsing (gateway.xmlparse.XmlLimits).
     max_xml_elements: int = 150_000
     max_xml_depth: int = 64
-    max_xml_attributes: int = 150_000
+    max_xml_attributes: int = 20_000
     max_xml_text_bytes: int = 1_000_000
 
 

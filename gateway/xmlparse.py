@@ -46,7 +46,7 @@ class XmlLimits:
 
     max_elements: int = 150_000
     max_depth: int = 64
-    max_attributes: int = 150_000  # in the whole document
+    max_attributes: int = 20_000  # in the whole document (GIS formats use few)
     max_text_bytes: int = 1_000_000  # one text value or attribute value (characters)
 
 

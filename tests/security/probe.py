@@ -7,6 +7,9 @@ python -m tests.security.probe slow URL      # 200 trickling connections + norma
 from __future__ import annotations
 
 import argparse
+import contextlib
+import select
+import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -131,13 +134,85 @@ def memory(url: str, server_pid: int, burst: int = 8) -> None:
     )
 
 
+def _trickler(url: str, body: bool) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=5)
+    head = f"POST {HM_PATH} HTTP/1.1\r\nHost: x\r\n".encode()
+    if body:
+        head += b"Content-Type: text/xml\r\nContent-Length: 100000\r\n\r\n"
+    sock.sendall(head)
+    return sock
+
+
+def _is_closed(sock: socket.socket) -> bool:
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(4096) == b""
+    except OSError:
+        return True
+
+
+def slow(url: str, org_guid: str, password: str, connections: int = 200) -> None:
+    """``connections`` clients sending one byte every 2 s (half in their headers, half in
+    their body) while a normal client calls getState five times."""
+    socks = [_trickler(url, body=n % 2 == 1) for n in range(connections)]
+    opened = time.monotonic()
+    body = envelope(b"", org_guid)  # only its header is used: a getState body follows
+    get_state = body.replace(
+        b'<hm:importHouseUORequest Id="x"></hm:importHouseUORequest>',
+        f"<base:getStateRequest><base:MessageGUID>{uuid.uuid4()}</base:MessageGUID>"
+        "</base:getStateRequest>".encode(),
+    )
+    times: list[float] = []
+    status, timeouts = 0, 0
+    for _ in range(5):
+        started = time.perf_counter()
+        try:
+            status = requests.post(
+                url + HM_PATH,
+                data=get_state,
+                headers={"Content-Type": "text/xml", "SOAPAction": "urn:getState"},
+                auth=(org_guid, password),
+                timeout=15,
+            ).status_code
+            times.append(time.perf_counter() - started)
+        except requests.RequestException:
+            timeouts += 1
+        for sock in socks:
+            if not _is_closed(sock):
+                with contextlib.suppress(OSError):
+                    sock.send(b"a")
+        time.sleep(0.4)
+    open_after = sum(not _is_closed(s) for s in socks)
+    answered = f"worst {max(times) * 1000:.0f} ms" if times else "none answered"
+    print(
+        f"{connections} trickling connections; getState: {len(times)}/5 answered (HTTP "
+        f"{status}), {timeouts} timed out after 15 s, {answered}; {open_after} still open"
+    )
+    while time.monotonic() - opened < 120 and not all(_is_closed(s) for s in socks):
+        for sock in socks:
+            if not _is_closed(sock):
+                with contextlib.suppress(OSError):
+                    sock.send(b"a")
+        time.sleep(2)
+    closed = sum(_is_closed(s) for s in socks)
+    print(f"dropped by the server: {closed}/{connections} after {time.monotonic() - opened:.0f} s")
+    for sock in socks:
+        sock.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["memory"])
+    parser.add_argument("what", choices=["memory", "slow"])
     parser.add_argument("url")
-    parser.add_argument("--pid", type=int, required=True, help="the gateway serve process")
+    parser.add_argument("--pid", type=int, help="memory: the gateway serve process")
+    parser.add_argument("--org", help="slow: orgPPAGUID with HTTP Basic")
+    parser.add_argument("--password", help="slow: its HTTP password")
     args = parser.parse_args()
-    memory(args.url.rstrip("/"), args.pid)
+    if args.what == "memory":
+        memory(args.url.rstrip("/"), args.pid)
+    else:
+        slow(args.url.rstrip("/"), args.org, args.password)
 
 
 if __name__ == "__main__":
