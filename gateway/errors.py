@@ -135,6 +135,10 @@ class TemporarilyUnavailable(GatewayError):
 class LimitExceeded(TemporarilyUnavailable):
     """A per-organisation limit (packets per minute, queue, concurrent requests)."""
 
+    # 503 + Retry-After: "retry later" to HTTP clients (WCF: ServerTooBusyException), and the
+    # body is still the Fault with EXP002001 (zeep reads a Fault from any status).
+    http_status = 503
+
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after

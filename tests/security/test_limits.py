@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 from lxml import etree
+from zeep.exceptions import Fault
 
 from gateway.client import envelope
 from gateway.config import LimitSettings
@@ -22,6 +23,8 @@ from persistence.db import make_engine, make_session_factory
 from persistence.migrations import ensure_schema
 from signing import pki, sign
 from tests.conftest import gateway_cli, register_org, start_server, stop_server
+from tests.e2e.house_data import export_request
+from tests.gis_client import GisClient, fault_code
 from tests.security.servers import side_server
 from tests.security.splitting import example, serialize
 
@@ -101,9 +104,14 @@ def test_packets_per_minute_are_counted_across_nodes(nodes, new_org) -> None:  #
     assert len(accepted) == 3, [r.text[:300] for r in answers]
     for response in refused:
         code, message = _fault(response)
-        assert (response.status_code, code) == (500, "EXP002001")
+        assert (response.status_code, code) == (503, "EXP002001")
         assert "more than 3 packets this minute" in message
         assert 1 <= int(response.headers["Retry-After"]) <= 60
+    # zeep reads the Fault from the 503 like any other
+    client = GisClient(b.url + HM_PATH + "?wsdl", new_org)
+    with pytest.raises(Fault) as refused:
+        client.call(OPERATION, **export_request(str(uuid.uuid4())))
+    assert fault_code(refused.value) == "EXP002001"
 
 
 def test_failed_logins_are_counted_across_nodes_and_then_refused_unchecked(  # type: ignore[no-untyped-def]
@@ -138,7 +146,7 @@ def test_the_queue_limit_refuses_once_the_organisation_has_enough_waiting(  # ty
     )
     try:
         answers = [_post(server.url, _packet(org), OPERATION) for _ in range(3)]
-        assert [r.status_code for r in answers] == [200, 200, 500]
+        assert [r.status_code for r in answers] == [200, 200, 503]
         code, message = _fault(answers[2])
         assert code == "EXP002001" and "packets waiting to be processed" in message
         assert answers[2].headers["Retry-After"] == "30"
