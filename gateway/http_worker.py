@@ -166,7 +166,7 @@ class BufferingWorker(Worker):  # type: ignore[misc]
                     break
                 first = False
                 try:
-                    body = await self._read_body(conn, reader, request)
+                    body = await self._read_body(conn, reader, request, writer)
                 except _TooLarge:
                     body = None
                 environ = self._environ(request, body or b"", writer)
@@ -238,13 +238,19 @@ class BufferingWorker(Worker):  # type: ignore[misc]
             conn.receive_data(data)
 
     async def _read_body(
-        self, conn: h11.Connection, reader: asyncio.StreamReader, request: h11.Request
+        self,
+        conn: h11.Connection,
+        reader: asyncio.StreamReader,
+        request: h11.Request,
+        writer: asyncio.StreamWriter,
     ) -> bytes:
         limits = self.limits
         declared = _content_length(request)
         if declared is not None and declared > limits.max_body_bytes:
             raise _TooLarge
         started = time.monotonic()
+        if conn.they_are_waiting_for_100_continue:  # curl, .NET: no 1 s wait before the body
+            writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
         chunks: list[bytes] = []
         received = 0
         while True:

@@ -136,3 +136,27 @@ def test_headers_never_finished_are_dropped(slow_server) -> None:  # type: ignor
         assert _closed(sock)
     finally:
         sock.close()
+
+
+def test_expect_100_continue_is_answered_before_the_body(slow_server) -> None:  # type: ignore[no-untyped-def]
+    """curl and .NET ask before sending a large body; the answer comes at once."""
+    host, port = slow_server.url.removeprefix("http://").split(":")
+    body = b"<x/>"
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(
+            b"POST /ext-bus-home-management-service/services/HomeManagementAsync HTTP/1.1\r\n"
+            b"Host: x\r\nContent-Type: text/xml\r\nExpect: 100-continue\r\nContent-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+        )
+        interim = sock.recv(4096)
+        assert interim.startswith(b"HTTP/1.1 100 "), interim
+        sock.sendall(body)
+        answer = b""
+        while b"</soap:Envelope>" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 500 "), answer[:100]
+    assert b"FMT001301" in answer or b"FMT001300" in answer
