@@ -4,6 +4,7 @@ EXP002001 with a Retry-After (never a 500 of ours), a throttled login 429 AUT011
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -171,3 +172,33 @@ def test_concurrent_requests_are_leased_in_the_database(tmp_path: Path) -> None:
     with in_progress(sessions, settings, org), in_progress(sessions, settings, org):
         pass  # the leases were given back
     engine.dispose()
+
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def _console_login(url: str, login: str, password: str) -> requests.Response:
+    session = requests.Session()
+    page = session.get(url + "/console/login", timeout=30)
+    match = CSRF.search(page.text)
+    assert match, page.text
+    return session.post(
+        url + "/console/login",
+        data={"csrf": match.group(1), "login": login, "password": password},
+        headers={"Origin": url},
+        allow_redirects=False,
+        timeout=30,
+    )
+
+
+def test_console_logins_are_throttled_across_nodes(stand, nodes) -> None:  # type: ignore[no-untyped-def]
+    a, b = nodes
+    login, password = f"ops-{uuid.uuid4().hex[:8]}", "a-long-enough-password-1"
+    gateway_cli(
+        "operators", "add", login, "--password", password, "--data-dir", str(stand["data_dir"])
+    )
+    for node in (a, b, a):
+        wrong = _console_login(node.url, login, "guess")
+        assert wrong.status_code == 401, wrong.text
+    throttled = _console_login(b.url, login, password)  # right, but too late
+    assert throttled.status_code == 429 and "Too many failed attempts" in throttled.text
