@@ -32,6 +32,8 @@ class ServerSettings:
     keepalive_seconds: float = 5.0
     #: Open connections per process beyond which new ones are closed at once.
     max_connections: int = 1000
+    #: Request bodies being received by one process, all connections together (bytes).
+    max_buffered_bytes: int = 256 * 1024 * 1024
     #: A gunicorn worker process is replaced after this many requests (+ a random jitter up
     #: to max_requests_jitter), so whatever memory it kept is returned; 0: never.
     max_requests: int = 20000

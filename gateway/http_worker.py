@@ -45,6 +45,9 @@ class Limits:
     max_header_bytes: int = 64 * 1024
     max_body_bytes: int = 10 * 1024 * 1024
     max_connections: int = 1000  # open connections per process; more are closed at once
+    #: request bodies being received, all connections of the process together; a body that
+    #: would go past it is dropped (the bodies of slow clients must not add up to gigabytes)
+    max_buffered_bytes: int = 256 * 1024 * 1024
 
 
 #: Set by ``gateway serve`` in the master before it forks; the workers inherit it.
@@ -99,6 +102,7 @@ class BufferingWorker(Worker):  # type: ignore[misc]
         self.pool = ThreadPoolExecutor(max(1, self.cfg.threads), thread_name_prefix="wsgi")
         self.connections: set[asyncio.StreamWriter] = set()
         self.in_app = 0
+        self.buffered = 0  # bytes of request bodies being received
         self.dropped = 0
         super().init_process()
 
@@ -253,23 +257,30 @@ class BufferingWorker(Worker):  # type: ignore[misc]
             writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
         chunks: list[bytes] = []
         received = 0
-        while True:
-            event = conn.next_event()
-            if isinstance(event, h11.Data):
-                chunks.append(bytes(event.data))
-                received += len(event.data)
-                if received > limits.max_body_bytes:
-                    raise _TooLarge
-                continue
-            if isinstance(event, h11.EndOfMessage):
-                return b"".join(chunks)
-            if event is not h11.NEED_DATA:
-                raise _Drop(f"unexpected {event!r}")
-            deadline = started + limits.body_timeout + received / limits.body_min_rate
-            data = await self._receive(reader, deadline)
-            conn.receive_data(data)
-            if not data:
-                raise _Drop("closed mid-body")
+        try:
+            while True:
+                event = conn.next_event()
+                if isinstance(event, h11.Data):
+                    size = len(event.data)
+                    if self.buffered + size > limits.max_buffered_bytes:
+                        raise _Drop("the process holds as many request bodies as it may")
+                    chunks.append(bytes(event.data))
+                    received += size
+                    self.buffered += size
+                    if received > limits.max_body_bytes:
+                        raise _TooLarge
+                    continue
+                if isinstance(event, h11.EndOfMessage):
+                    return b"".join(chunks)
+                if event is not h11.NEED_DATA:
+                    raise _Drop(f"unexpected {event!r}")
+                deadline = started + limits.body_timeout + received / limits.body_min_rate
+                data = await self._receive(reader, deadline)
+                conn.receive_data(data)
+                if not data:
+                    raise _Drop("closed mid-body")
+        finally:
+            self.buffered -= received
 
     async def _write(
         self,

@@ -123,6 +123,7 @@ def _worker_class(server: ServerSettings) -> str:
             keepalive_timeout=server.keepalive_seconds,
             max_body_bytes=server.max_body_bytes,
             max_connections=server.max_connections,
+            max_buffered_bytes=server.max_buffered_bytes,
         )
     )
     return "gateway.http_worker.BufferingWorker"

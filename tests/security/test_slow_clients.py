@@ -7,6 +7,7 @@ late or its body falls under the minimum rate.
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import time
@@ -160,3 +161,37 @@ def test_expect_100_continue_is_answered_before_the_body(slow_server) -> None:  
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 500 "), answer[:100]
     assert b"FMT001301" in answer or b"FMT001300" in answer
+
+
+def _head(length: int) -> bytes:
+    return (
+        b"POST /ext-bus-home-management-service/services/HomeManagementAsync HTTP/1.1\r\n"
+        b"Host: x\r\nContent-Type: text/xml\r\nContent-Length: "
+        + str(length).encode()
+        + b"\r\n\r\n"
+    )
+
+
+def test_bodies_being_received_do_not_add_up_past_the_process_cap(stand, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """1 MB for all bodies in receipt: a second large slow body is dropped, the first is not."""
+    with side_server(stand, tmp_path / "data", server_max_buffered_bytes="1000000") as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        first = socket.create_connection((host, int(port)), timeout=30)
+        second = socket.create_connection((host, int(port)), timeout=30)
+        try:
+            first.sendall(_head(900_000) + b"a" * 800_000)
+            time.sleep(1)  # the server holds 800 KB of it now
+            second.sendall(_head(900_000))
+            with contextlib.suppress(OSError):
+                second.sendall(b"b" * 400_000)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not _closed(second):
+                time.sleep(0.2)
+            assert _closed(second)
+            assert not _closed(first)
+            first.sendall(b"a" * 100_000)  # the first one completes and is answered
+            answer = first.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 "), answer[:100]
+        finally:
+            first.close()
+            second.close()
