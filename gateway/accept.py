@@ -289,9 +289,10 @@ class AcceptPipeline:
     def _record(self, request: HttpRequest, error: GatewayError, known: _Known) -> None:
         try:
             with self.rt.session.begin() as session:
+                keep = getattr(error, "keep_bytes", None)
                 packets.record_rejected(
                     session,
-                    raw=request.body,
+                    raw=request.body if keep is None else request.body[:keep],
                     body_sha256=hashlib.sha256(request.body).hexdigest(),
                     error_code=error.code,
                     error_message=error.message,

@@ -32,6 +32,9 @@ class MalformedXml(GatewayError):
 class TooComplex(MalformedXml):
     """The document crosses a size limit (elements, depth, attributes, value length)."""
 
+    #: a bomb is filed for ops with its first bytes only, not megabytes per refusal
+    keep_bytes = 64 * 1024
+
 
 class FormatError(GatewayError):
     """The packet is XML but not of the expected SOAP/GIS shape."""

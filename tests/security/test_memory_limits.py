@@ -186,3 +186,25 @@ def test_the_largest_house_is_accepted(stand) -> None:  # type: ignore[no-untype
     sign(house, pki.load_private_key(org.key), pki.load_certificate(org.cert))
     client = GatewayClient(stand["server"].url, org.guid, org.password)
     assert client.send(service, "importHouseUOData", serialize(env))
+
+
+def test_a_refused_bomb_is_filed_with_its_first_bytes_only(stand) -> None:  # type: ignore[no-untyped-def]
+    """Ops see the refusal and the start of the packet; the database does not take 10 MB per
+    refusal."""
+    from sqlalchemy import select
+
+    from persistence.db import make_engine, make_session_factory
+    from persistence.models import Packet
+
+    body = probe.BOMBS["2.4M empty elements (9.6 MB)"]
+    assert probe.post(stand["server"].url, body)[:2] == (500, "FMT001300")
+    engine = make_engine(f"sqlite:///{stand['data_dir'] / 'gateway.sqlite3'}")
+    try:
+        with make_session_factory(engine)() as session:
+            packet = session.scalars(
+                select(Packet).where(Packet.state == "rejected").order_by(Packet.id.desc())
+            ).first()
+            assert packet is not None and packet.error_code == "FMT001300"
+            assert len(packet.raw) == 64 * 1024 and body.startswith(packet.raw)
+    finally:
+        engine.dispose()
