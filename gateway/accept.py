@@ -124,7 +124,7 @@ class AcceptPipeline:
         self._validate(bundle, service, envelope.body)  # 4 validate
         org = self._authenticate(request, operation, header, envelope, known)  # 5 verify
         self._authorize(operation, org)  # 6 authorize
-        with limits.in_progress(self.rt.session, self.limits, org.guid):
+        with limits.in_progress(self.rt.leases, self.limits, org.guid):
             if operation.kind == "state":
                 return self._get_state(service, envelope, org)
             outcome = self._persist(request, operation, header, envelope, known)  # 7 persist

@@ -27,7 +27,9 @@ from signing import VerifyPolicy
 log = logging.getLogger("gateway.runtime")
 
 
-def open_engine(settings: Settings, role: str = "cli", *, read_only: bool = False) -> Engine:
+def open_engine(
+    settings: Settings, role: str = "cli", *, read_only: bool = False, durable: bool = True
+) -> Engine:
     """An engine with the pool and timeouts of ``[database]``; ``role`` names the connections
     (``application_name`` ``hcs-gateway <role> <pid>`` in pg_stat_activity)."""
     db = settings.database
@@ -42,7 +44,9 @@ def open_engine(settings: Settings, role: str = "cli", *, read_only: bool = Fals
         connect_timeout_seconds=db.connect_timeout_seconds,
         application_name=f"hcs-gateway {role} {os.getpid()}",
     )
-    return make_engine(settings.resolved_database_url, read_only=read_only, options=options)
+    return make_engine(
+        settings.resolved_database_url, read_only=read_only, options=options, durable=durable
+    )
 
 
 def wait_for_database(engine: Engine, timeout: float | None = None) -> None:
@@ -99,6 +103,14 @@ class Runtime:
             else self.engine
         )
         self.reader: sessionmaker[Session] = make_session_factory(self.read_engine)
+        # Request leases (per-organisation concurrency): lost in a crash they expire anyway, so
+        # on SQLite they are committed without waiting for the disk.
+        self.lease_engine: Engine = (
+            open_engine(settings, role, durable=False)
+            if self.engine.dialect.name == "sqlite"
+            else self.engine
+        )
+        self.leases: sessionmaker[Session] = make_session_factory(self.lease_engine)
         self.registry: Registry = build_registry()
         self.trust = TrustCache(self._trust_pems)
         self.revocation = Revocation(
@@ -126,3 +138,4 @@ class Runtime:
     def close(self) -> None:
         self.engine.dispose()
         self.read_engine.dispose()
+        self.lease_engine.dispose()
