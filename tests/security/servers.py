@@ -7,13 +7,14 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 
-from tests.conftest import ROOT, Server, free_port, stop_server
+from tests.conftest import ROOT, Org, Server, free_port, register_org, stop_server
 
 
 def _start(
@@ -79,3 +80,14 @@ def side_server(
         yield server
     finally:
         stop_server(server)
+
+
+def fresh_orgs(stand: dict[str, object]) -> dict[str, Org]:
+    """One new organisation per role on the stand, so that the example packets these tests
+    import (account numbers, houses) never collide with what other test modules import."""
+    data_dir, pki_dir = stand["data_dir"], stand["pki"]
+    assert isinstance(data_dir, Path) and isinstance(pki_dir, Path)
+    return {
+        role: register_org(data_dir, pki_dir, str(uuid.uuid4()), role, f"Security {role}")
+        for role in ("uo", "rso", "bank")
+    }

@@ -20,7 +20,7 @@ from gateway.errors import MalformedXml, TooComplex
 from gateway.xmlparse import DEFAULT_LIMITS, XmlLimits, parse_xml
 from signing import pki, sign
 from tests.security import probe
-from tests.security.servers import side_server
+from tests.security.servers import fresh_orgs, side_server
 from tests.security.splitting import example, serialize
 
 MB = 1024 * 1024
@@ -179,7 +179,7 @@ def test_after_a_burst_memory_returns(one_worker) -> None:  # type: ignore[no-un
 
 
 def test_the_largest_house_is_accepted(stand) -> None:  # type: ignore[no-untyped-def]
-    org = stand["orgs"]["uo"]
+    org = fresh_orgs(stand)["uo"]
     house = largest_house()
     service = find_target(house).service
     env = envelope(house, org.guid)

@@ -17,6 +17,7 @@ from gateway.namespaces import BASE, qname
 from gateway.services import build_registry
 from gateway.xmlparse import parse_xml
 from signing import pki, sign, verify
+from tests.security.servers import fresh_orgs
 from tests.security.splitting import REWRITES, example, serialize, split_by_both
 
 SIGNED_OPERATIONS = sorted(
@@ -71,9 +72,14 @@ def test_cdata_and_character_references_read_as_their_values() -> None:
 # --- against the real server ----------------------------------------------------------------
 
 
-def _org_for(stand, operation: str):  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def orgs(stand):  # type: ignore[no-untyped-def]
+    return fresh_orgs(stand)
+
+
+def _org_for(orgs, operation: str):  # type: ignore[no-untyped-def]
     roles = find_target(example(operation)).operation.roles
-    return next(org for org in stand["orgs"].values() if org.role in roles)
+    return next(org for org in orgs.values() if org.role in roles)
 
 
 def _signed_and_split(element: etree._Element, org) -> bytes:  # type: ignore[no-untyped-def]
@@ -90,10 +96,10 @@ def _signed_and_split(element: etree._Element, org) -> bytes:  # type: ignore[no
 
 
 @pytest.mark.parametrize("operation", SIGNED_OPERATIONS)
-def test_a_split_signed_packet_is_accepted_and_processed(stand, operation: str) -> None:
+def test_a_split_signed_packet_is_accepted_and_processed(stand, orgs, operation: str) -> None:
     """Comments and PIs inside the values of a signed packet change nothing: the signature
     verifies, the packet is acknowledged and processed (state 3)."""
-    org = _org_for(stand, operation)
+    org = _org_for(orgs, operation)
     target = find_target(example(operation))
     client = GatewayClient(stand["server"].url, org.guid, org.password)
     data = _signed_and_split(example(operation), org)
@@ -103,10 +109,10 @@ def test_a_split_signed_packet_is_accepted_and_processed(stand, operation: str) 
     assert state.findtext(qname(BASE, "RequestState")) == "3"
 
 
-def test_house_imported_with_split_values_is_stored_whole(stand) -> None:
+def test_house_imported_with_split_values_is_stored_whole(stand, orgs) -> None:
     """A house whose FIAS GUID carries a comment and whose year a PI is found by its whole GUID
     and exported with its whole year."""
-    org = stand["orgs"]["uo"]
+    org = orgs["uo"]
     fias = str(uuid.uuid4())
     house = example("importHouseUOData")
     hm = house.nsmap["hm"]
