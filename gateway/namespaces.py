@@ -26,6 +26,7 @@ DS = "http://www.w3.org/2000/09/xmldsig#"
 XS = "http://www.w3.org/2001/XMLSchema"
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
 WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
+SVG = "http://www.w3.org/2000/svg"  # the console's charts
 #: The header namespace of the Action block a .NET WCF client sends on every call.
 WCF_ADDRESSING_NONE = "http://schemas.microsoft.com/ws/2005/05/addressing/none"
 

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 
 from markupsafe import Markup, escape
 
+from gateway.namespaces import SVG
+
 WIDTH, HEIGHT = 640, 180
 LEFT, RIGHT, TOP, BOTTOM = 48, 10, 40, 22
 COLOURS = {
@@ -78,7 +80,7 @@ def line_chart(
     parts = [
         f'<svg class="chart" id="{escape(chart_id)}" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{escape(title)}" '
-        'xmlns="http://www.w3.org/2000/svg">',
+        f'xmlns="{SVG}">',
         f"<title>{escape(title)}</title>",
         f'<text class="chart-title" x="{LEFT}" y="14" font-size="12">{escape(title)}</text>',
     ]
