@@ -378,13 +378,19 @@ class BufferingWorker(Worker):
             self.log.exception("error in the application")
             return "500 Internal Server Error", [("Content-Type", "text/plain")], b"error\n"
         if self.cfg.accesslog:
+            # the same fields as gunicorn's access lines through gateway.server.GatewayLogger
+            status = started[0].split(" ", 1)[0]
             self.log.access_log.info(
-                '%s "%s %s" %s %d',
-                environ.get("REMOTE_ADDR"),
-                environ["REQUEST_METHOD"],
-                environ["RAW_URI"],
-                started[0].split(" ", 1)[0],
-                len(payload),
+                "request",
+                extra={
+                    "remote_addr": environ.get("REMOTE_ADDR", "-"),
+                    "method": environ["REQUEST_METHOD"],
+                    "path": environ.get("PATH_INFO"),
+                    "query": environ.get("QUERY_STRING") or None,
+                    "status": int(status) if status.isdigit() else status,
+                    "bytes": len(payload),
+                    "user_agent": environ.get("HTTP_USER_AGENT"),
+                },
             )
         return started[0], started[1], payload
 

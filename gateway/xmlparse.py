@@ -117,7 +117,9 @@ def _check_encoding(data: bytes) -> None:
         if not ascii_compatible:
             raise MalformedXml(f"The packet must be encoded in UTF-8, not {name}.")
     elif not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
-        raise MalformedXml("The packet must be encoded in UTF-8.")
+        raise MalformedXml(
+            "The packet is not well-formed XML: it must start with '<' and be encoded in UTF-8."
+        )
 
 
 def _parse_counting(data: bytes, limits: XmlLimits) -> etree._Element:
