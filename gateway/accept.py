@@ -14,16 +14,23 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
+from cryptography import x509
 from lxml import etree
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from gateway import errors
-from gateway.authn import check_credentials, check_not_locked, parse_basic
+from gateway import errors, limits
+from gateway.authn import (
+    check_credentials,
+    check_not_locked,
+    client_certificate_org,
+    parse_basic,
+)
 from gateway.errors import GatewayError
 from gateway.formats import Bundle
-from gateway.header import RequestHeader, read_request_header
+from gateway.header import RequestHeader, check_date, read_request_header
 from gateway.namespaces import BASE, qname
 from gateway.ops import observe
 from gateway.registry import Operation, Registry, Service
@@ -38,10 +45,11 @@ from gateway.soap.envelope import (
 )
 from gateway.state import state_result
 from gateway.trace import RequestOutcome, RequestTrace
-from gateway.validation import request_version, validate
+from gateway.validation import request_version, validate, validate_header
 from gateway.xmlparse import parse_xml
 from persistence import organizations, packets
 from persistence.organizations import OrgRecord
+from signing import CertificateError
 
 log = logging.getLogger("gateway.accept")
 _VERSION = qname(BASE, "version")
@@ -54,6 +62,7 @@ class HttpRequest:
     authorization: str | None
     body: bytes
     remote_addr: str | None = None
+    client_cert: bytes | None = None  # DER of a verified TLS client certificate
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,10 @@ class AcceptPipeline:
         self.rt = runtime
         self.registry: Registry = runtime.registry
         self.on_enqueued = on_enqueued or (lambda: None)
+        self.limits = runtime.settings.limits
+        self.basic_throttle = limits.LoginThrottle(runtime.session, self.limits, "basic")
+        hours = runtime.settings.security.request_date_window_hours
+        self.date_window = timedelta(hours=hours) if hours > 0 else None
 
     def handle(self, request: HttpRequest) -> Reply:
         """Answer one SOAP request (an Ack, a getStateResult or a Fault), and hand what it
@@ -133,7 +146,7 @@ class AcceptPipeline:
 
     def _accept(self, request: HttpRequest, known: _Known) -> Reply:
         service = known.service = self._service(request.path)
-        root = parse_xml(request.body)  # 1 transport guard: hardened parse
+        root = parse_xml(request.body, self.rt.xml_limits)  # 1 transport guard: hardened parse
         envelope = split_envelope(root)
         operation = known.operation = self.registry.route(  # 2 route
             service, request.soap_action, envelope.body.tag, envelope.wcf_action
@@ -142,13 +155,15 @@ class AcceptPipeline:
         observe.request_header(header.org_guid, header.message_guid)
         known.version = request_version(envelope.body)
         bundle = self.rt.formats.select(service, operation, known.version)  # format version
+        self._check_header(bundle, service, envelope, header)
         self._validate(bundle, service, envelope.body)  # 4 validate
         org = self._authenticate(request, operation, header, envelope, known)  # 5 verify
         self._authorize(operation, org)  # 6 authorize
-        if operation.kind == "state":
-            known.outcome = "state"
-            return self._get_state(service, envelope, org)
-        outcome = self._persist(request, operation, header, envelope, known)  # 7 persist
+        with limits.in_progress(self.rt.leases, self.limits, org.guid):
+            if operation.kind == "state":
+                known.outcome = "state"
+                return self._get_state(service, envelope, org)
+            outcome = self._persist(request, operation, header, envelope, known)  # 7 persist
         if outcome.status == "conflict":
             raise errors.DuplicateMessage(
                 f"MessageGUID {header.message_guid} was already used by this organisation for a "
@@ -168,6 +183,16 @@ class AcceptPipeline:
         if service is None:
             raise errors.UnsupportedOperation(f"No service is served at {path}.")
         return service
+
+    def _check_header(
+        self, bundle: Bundle, service: Service, envelope: Envelope, header: RequestHeader
+    ) -> None:
+        """The whole RequestHeader against the base schema, and its Date within the window."""
+        element = envelope.header(qname(BASE, "RequestHeader"))
+        assert element is not None  # read_request_header refused a missing one
+        validate_header(bundle, service, element)
+        if self.date_window:
+            check_date(header.date, datetime.now(UTC), self.date_window)
 
     def _validate(self, bundle: Bundle, service: Service, element: etree._Element) -> None:
         if element.get("version") is not None and element.get(_VERSION) is None:
@@ -189,14 +214,27 @@ class AcceptPipeline:
         # one read session for the organisation and the owner of the signing certificate
         with self.rt.reader() as session:
             org = organizations.get_organization(session, header.org_guid)
+            if request.client_cert:
+                self.rt.revocation.check(
+                    self._chain(x509.load_der_x509_certificate(request.client_cert)),
+                    "TLS client certificate",
+                )
+            by_certificate = client_certificate_org(
+                request.client_cert, partial(organizations.certificate_owner, session), header
+            )
             if credentials is not None:
-                check_credentials(credentials, org, header.org_guid)
+                self.basic_throttle.check(session, header.org_guid, request.remote_addr)
+                try:
+                    check_credentials(credentials, org, header.org_guid)
+                except errors.Unauthenticated:
+                    self.basic_throttle.failed(header.org_guid, request.remote_addr)
+                    raise
             signed = operation.kind != "state" and has_signature(envelope.body)
             if operation.kind == "import" and not signed:
                 raise errors.SignatureInvalid(
                     f"{operation.name} must be signed: ds:Signature is missing from the request element."
                 )
-            if credentials is None and not signed:
+            if credentials is None and not signed and not by_certificate:
                 raise errors.Unauthenticated(
                     "This call needs HTTP Basic credentials (user: your orgPPAGUID)."
                 )
@@ -214,7 +252,23 @@ class AcceptPipeline:
                     org_guid=org.guid,
                 )
                 known.signer_subject = verified.certificate.subject.rfc4514_string()
+                self.rt.revocation.check(self._chain(verified.certificate), "Signer certificate")
+                if self.date_window and verified.signing_time is not None:
+                    check_date(
+                        verified.signing_time.isoformat(),
+                        datetime.now(UTC),
+                        self.date_window,
+                        "The signature's SigningTime",
+                        errors.SignatureInvalid,
+                    )
         return org
+
+    def _chain(self, cert: x509.Certificate) -> list[x509.Certificate]:
+        """``cert`` and the certificates above it in the trust store (as far as it knows)."""
+        try:
+            return self.rt.trust.get().chain(cert)
+        except CertificateError:
+            return [cert]
 
     def _authorize(self, operation: Operation, org: OrgRecord) -> None:
         if org.role not in operation.roles:
@@ -250,7 +304,10 @@ class AcceptPipeline:
             remote_addr=request.remote_addr,
         )
         with self.rt.session.begin() as session:
-            return packets.accept(session, new)
+            outcome = packets.accept(session, new)
+            if outcome.status == "new":  # a refusal rolls the packet back, uncounted
+                limits.admit_packet(session, self.limits, header.org_guid)
+            return outcome
 
     # --- refusals --------------------------------------------------------------------------
 
@@ -261,14 +318,18 @@ class AcceptPipeline:
         headers: tuple[tuple[str, str], ...] = ()
         if error.http_status == 401:
             headers = (("WWW-Authenticate", 'Basic realm="hcs-gateway"'),)
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            headers = (*headers, ("Retry-After", str(retry_after)))
         return Reply(error.http_status, fault_envelope(error), headers)
 
     def _record(self, request: HttpRequest, error: GatewayError, known: _Known) -> None:
         try:
             with self.rt.session.begin() as session:
+                keep = getattr(error, "keep_bytes", None)
                 packets.record_rejected(
                     session,
-                    raw=request.body,
+                    raw=request.body if keep is None else request.body[:keep],
                     body_sha256=hashlib.sha256(request.body).hexdigest(),
                     error_code=error.code,
                     error_message=error.message,

@@ -1,14 +1,20 @@
-"""Transport authentication: per-organisation HTTP Basic credentials (user = orgPPAGUID)."""
+"""Transport authentication: per-organisation HTTP Basic credentials (user = orgPPAGUID), or
+a TLS client certificate registered for the organisation (mutual TLS, as in production)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.errors import Locked, Unauthenticated
+from cryptography import x509
+
+from gateway.errors import Locked, Unauthenticated, WrongOrganization
+from gateway.header import RequestHeader
 from gateway.passwords import verify_password
 from persistence.organizations import OrgRecord
+from signing import fingerprint
 
 
 @dataclass(frozen=True)
@@ -47,3 +53,22 @@ def check_credentials(
 def check_not_locked(org: OrgRecord) -> None:
     if org.locked:
         raise Locked(f"Organisation {org.guid} is locked.")
+
+
+def client_certificate_org(
+    der: bytes | None, owner_of: Callable[[str], str | None], header: RequestHeader
+) -> bool:
+    """True when the TLS client certificate (already verified by the handshake against
+    ``client_ca``) is registered for the RequestHeader's organisation; False when there is
+    none or it is registered for no organisation; refused when it belongs to another one."""
+    if not der:
+        return False
+    owner = owner_of(fingerprint(x509.load_der_x509_certificate(der)))
+    if owner is None:
+        return False
+    if owner != header.org_guid:
+        raise WrongOrganization(
+            f"The TLS client certificate is registered for organisation {owner}, not for "
+            f"RequestHeader/orgPPAGUID {header.org_guid}."
+        )
+    return True

@@ -175,12 +175,24 @@ def main(ctx: click.Context) -> None:
     type=click.Path(exists=True, file_okay=False),
     help="A published format bundle to validate with and serve (repeat for several versions).",
 )
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), help="TLS: PEM chain.")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="TLS: PEM key.")
+@click.option(
+    "--client-ca",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Mutual TLS: CA certificates (PEM) that client certificates must chain to.",
+)
+@click.option("--require-client-cert", is_flag=True, help="Refuse TLS without a client cert.")
 @_store_options
 def serve(
     bind: str | None,
     workers: int | None,
     no_worker: bool,
     formats_dirs: tuple[str, ...],
+    tls_cert: str | None,
+    tls_key: str | None,
+    client_ca: str | None,
+    require_client_cert: bool,
     data_dir: str | None,
     database_url: str | None,
 ) -> None:
@@ -201,9 +213,18 @@ def serve(
     except FormatsError as exc:
         raise click.ClickException(str(exc)) from exc
     server = settings.server
-    server = replace(server, bind=bind or server.bind, workers=workers or server.workers)
+    server = replace(
+        server,
+        bind=bind or server.bind,
+        workers=workers or server.workers,
+        tls_cert=tls_cert or server.tls_cert,
+        tls_key=tls_key or server.tls_key,
+        client_ca=client_ca or server.client_ca,
+        require_client_cert=require_client_cert or server.require_client_cert,
+    )
     settings = replace(settings, server=server)
-    log.info("hcs-gateway on http://%s (store %s)", server.bind, settings.describe_store())
+    scheme = "https" if server.tls_cert else "http"
+    log.info("hcs-gateway on %s://%s (store %s)", scheme, server.bind, settings.describe_store())
     from persistence.migrations import SchemaOutdated
 
     try:

@@ -55,12 +55,47 @@ class ServerSettings:
     timeout: int = 60
     run_worker: bool = True
     max_body_bytes: int = 10 * 1024 * 1024
+    #: buffered: requests are read whole on an asyncio loop before they take a thread
+    #: (gateway.http_worker); gthread: gunicorn's own (a slow client holds a thread).
+    worker_class: str = "buffered"
+    #: A request's headers must arrive within this many seconds of its first byte.
+    header_timeout_seconds: float = 10.0
+    #: A body may take body_timeout_seconds + one second per body_min_rate_bytes received.
+    body_timeout_seconds: float = 10.0
+    body_min_rate_bytes: int = 500
+    #: An idle keep-alive connection is closed after this many seconds.
+    keepalive_seconds: float = 5.0
+    #: Open connections per process beyond which new ones are closed at once.
+    max_connections: int = 1000
+    #: Request bodies being received by one process, all connections together (bytes).
+    max_buffered_bytes: int = 256 * 1024 * 1024
+    #: A gunicorn worker process is replaced after this many requests (+ a random jitter up
+    #: to max_requests_jitter), so whatever memory it kept is returned; 0: never.
+    max_requests: int = 20000
+    max_requests_jitter: int = 2000
+    #: TLS: the server's certificate chain and key (PEM); empty: plain HTTP.
+    tls_cert: str = ""
+    tls_key: str = ""
+    #: Mutual TLS: CA certificates (PEM) client certificates must chain to; empty: none asked.
+    client_ca: str = ""
+    #: Refuse a TLS handshake without a client certificate (needs client_ca).
+    require_client_cert: bool = False
 
 
 @dataclass(frozen=True)
 class SecuritySettings:
     require_xades: bool = True
     max_clock_skew_seconds: int = 0
+    #: RequestHeader/Date (and the XAdES SigningTime, which is signed) must be within this
+    #: many hours of the gateway's time; 0 disables the check.
+    request_date_window_hours: float = 24.0
+    #: CRL files (PEM or DER), separated by os.pathsep; re-read when they change.
+    crl_files: str = ""
+    #: Limits of one packet's XML, checked while parsing (gateway.xmlparse.XmlLimits).
+    max_xml_elements: int = 150_000
+    max_xml_depth: int = 64
+    max_xml_attributes: int = 20_000
+    max_xml_text_bytes: int = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -120,6 +155,26 @@ class MetricsSettings:
     multiproc_dir: str = ""
     #: ``/readyz`` fails when a ready job has waited longer than this (the queue is stalled).
     queue_stall_seconds: int = 300
+    #: ``/metrics`` answers only ``Authorization: Bearer <token>``; empty: no token asked.
+    token: str = ""
+    #: Serve ``/metrics`` (with /healthz, /readyz) only on this extra HOST:PORT, an internal
+    #: address; empty: on the main bind.
+    bind: str = ""
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """Limits shared by all processes and nodes (gateway.limits); 0 turns one off."""
+
+    packets_per_minute: int = 1200
+    queued_packets: int = 10_000
+    #: two more commits per request, neither waiting for the disk (~1 ms on SQLite here)
+    concurrent_requests: int = 32
+    #: a request's lease outlives a process that died by this much at most
+    lease_seconds: int = 120
+    failed_logins_per_name: int = 10
+    failed_logins_per_address: int = 100
+    failed_login_window_seconds: int = 900
 
 
 @dataclass(frozen=True)
@@ -144,6 +199,7 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     #: Where each key set explicitly came from ("--data-dir", "GATEWAY_DATA_DIR",
     #: "/srv/gw/gateway.toml"); keys missing here are defaults.

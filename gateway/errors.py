@@ -31,6 +31,13 @@ class MalformedXml(GatewayError):
     code = Code.MALFORMED_XML
 
 
+class TooComplex(MalformedXml):
+    """The document crosses a size limit (elements, depth, attributes, value length)."""
+
+    #: a bomb is filed for ops with its first bytes only, not megabytes per refusal
+    keep_bytes = 64 * 1024
+
+
 class FormatError(GatewayError):
     """The packet is XML but not of the expected SOAP/GIS shape."""
 
@@ -81,6 +88,13 @@ class Locked(GatewayError):
     http_status = 403
 
 
+class WrongOrganization(GatewayError):
+    """The client certificate belongs to another organisation than the RequestHeader's."""
+
+    code = Code.UNAUTHENTICATED
+    http_status = 403
+
+
 class UnknownOrganization(GatewayError):
     code = Code.UNKNOWN_ORGANIZATION
 
@@ -121,6 +135,29 @@ class TemporarilyUnavailable(GatewayError):
     # 500 like every SOAP Fault: clients (WCF, zeep) read the Fault only from a 500.
     record = False
     sender_fault = False
+
+
+class LimitExceeded(TemporarilyUnavailable):
+    """A per-organisation limit (packets per minute, queue, concurrent requests)."""
+
+    # 503 + Retry-After: "retry later" to HTTP clients (WCF: ServerTooBusyException), and the
+    # body is still the Fault with EXP002001 (zeep reads a Fault from any status).
+    http_status = 503
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class LoginThrottled(Unauthenticated):
+    """Too many failed logins for a name or an address; the password is not even checked."""
+
+    http_status = 429
+    record = False
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class InternalError(GatewayError):

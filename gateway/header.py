@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from lxml import etree
 
-from gateway.errors import HeaderInvalid
+from gateway.errors import GatewayError, HeaderInvalid
 from gateway.namespaces import BASE, qname
 from gateway.soap.envelope import Envelope
 
@@ -49,3 +50,26 @@ def read_request_header(envelope: Envelope) -> RequestHeader:
         org_guid=org_guid.lower(),
         is_operator_signature=_text(header, "IsOperatorSignature") == "true",
     )
+
+
+def check_date(
+    date: str,
+    now: datetime,
+    window: timedelta,
+    what: str = "RequestHeader/Date",
+    error: type[GatewayError] = HeaderInvalid,
+) -> None:
+    """Refuse a packet made longer than ``window`` before (or after) ``now``: a captured
+    packet must not be accepted again days later under a new MessageGUID."""
+    try:
+        sent = datetime.fromisoformat(date)
+    except ValueError:
+        raise error(f"{what} {date!r} is not an xs:dateTime.") from None
+    if sent.tzinfo is None:  # xs:dateTime without an offset: read as UTC (the window is wide)
+        sent = sent.replace(tzinfo=UTC)
+    if abs(now - sent) > window:
+        hours = window.total_seconds() / 3600
+        raise error(
+            f"{what} {date} is more than {hours:g} h away from the gateway's time "
+            f"({now.isoformat(timespec='seconds')}); send every packet with the time it is sent."
+        )

@@ -6,9 +6,16 @@ import base64
 import hashlib
 import hmac
 import secrets
-from functools import lru_cache
+import threading
+from collections import OrderedDict
 
 _N, _R, _P = 2**14, 8, 1
+_CACHE_SIZE = 4096
+
+#: Keys the cache of checked passwords; new in every process, never stored.
+_CACHE_KEY = secrets.token_bytes(32)
+_cache: OrderedDict[tuple[str, bytes], bool] = OrderedDict()
+_lock = threading.Lock()
 
 
 def new_password() -> str:
@@ -22,9 +29,7 @@ def hash_password(password: str) -> str:
     return f"scrypt${_N}${_R}${_P}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
-@lru_cache(maxsize=4096)
 def _check(password: str, stored: str) -> bool:
-    # Cached: scrypt is deliberately slow, and getState polling repeats the same pair.
     try:
         scheme, n, r, p, salt_b64, digest_b64 = stored.split("$")
     except ValueError:
@@ -38,5 +43,22 @@ def _check(password: str, stored: str) -> bool:
 
 
 def verify_password(password: str, stored: str) -> bool:
-    """True when ``password`` matches the stored scrypt hash."""
-    return _check(password, stored)
+    """True when ``password`` matches the stored scrypt hash.
+
+    Checks are cached (scrypt is deliberately slow, and getState polling repeats the same
+    pair), keyed by an HMAC of the presented password under a per-process random key: the
+    cache never holds a password, nor anything that would let one be tested offline once
+    the process is gone."""
+    tag = hmac.new(_CACHE_KEY, password.encode(), hashlib.sha256).digest()
+    key = (stored, tag)
+    with _lock:
+        known = _cache.get(key)
+        if known is not None:
+            _cache.move_to_end(key)
+            return known
+    result = _check(password, stored)
+    with _lock:
+        _cache[key] = result
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return result

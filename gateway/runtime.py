@@ -7,6 +7,7 @@ import os
 import re
 import time
 from functools import cached_property
+from pathlib import Path
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -15,8 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.config import Settings
 from gateway.formats import Formats, load_formats
 from gateway.registry import Registry
+from gateway.revocation import Revocation
 from gateway.services import build_registry
 from gateway.signature import TrustCache
+from gateway.xmlparse import XmlLimits
 from persistence import organizations
 from persistence.db import EngineOptions, make_engine, make_session_factory
 from persistence.migrations import ensure_schema
@@ -25,7 +28,9 @@ from signing import VerifyPolicy
 log = logging.getLogger("gateway.runtime")
 
 
-def open_engine(settings: Settings, role: str = "cli", *, read_only: bool = False) -> Engine:
+def open_engine(
+    settings: Settings, role: str = "cli", *, read_only: bool = False, durable: bool = True
+) -> Engine:
     """An engine with the pool and timeouts of ``[database]``; ``role`` names the connections
     (``application_name`` ``hcs-gateway <role> <pid>`` in pg_stat_activity)."""
     db = settings.database
@@ -40,7 +45,9 @@ def open_engine(settings: Settings, role: str = "cli", *, read_only: bool = Fals
         connect_timeout_seconds=db.connect_timeout_seconds,
         application_name=f"hcs-gateway {role} {os.getpid()}",
     )
-    return make_engine(settings.resolved_database_url, read_only=read_only, options=options)
+    return make_engine(
+        settings.resolved_database_url, read_only=read_only, options=options, durable=durable
+    )
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -130,9 +137,28 @@ class Runtime:
             else self.engine
         )
         self.reader: sessionmaker[Session] = make_session_factory(self.read_engine)
+        # Request leases (per-organisation concurrency): lost in a crash they expire anyway, so
+        # on SQLite they are committed without waiting for the disk.
+        self.lease_engine: Engine = (
+            open_engine(settings, role, durable=False)
+            if self.engine.dialect.name == "sqlite"
+            else self.engine
+        )
+        self.leases: sessionmaker[Session] = make_session_factory(self.lease_engine)
         self.registry: Registry = build_registry()
         self.trust = TrustCache(self._trust_pems)
+        self.revocation = Revocation(
+            [Path(p) for p in settings.security.crl_files.split(os.pathsep) if p.strip()],
+            anchors=lambda: self.trust.get().anchors,
+        )
         self.verify_policy = VerifyPolicy(require_xades=settings.security.require_xades)
+        security = settings.security
+        self.xml_limits = XmlLimits(
+            max_elements=security.max_xml_elements,
+            max_depth=security.max_xml_depth,
+            max_attributes=security.max_xml_attributes,
+            max_text_bytes=security.max_xml_text_bytes,
+        )
 
     @cached_property
     def formats(self) -> Formats:
@@ -146,3 +172,4 @@ class Runtime:
     def close(self) -> None:
         self.engine.dispose()
         self.read_engine.dispose()
+        self.lease_engine.dispose()

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import gc
 import logging
+import ssl
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
 
-from gateway.config import Settings
+from gateway.config import ServerSettings, Settings
 
 log = logging.getLogger("gateway.server")
 
@@ -61,10 +62,17 @@ class GatewayServer(BaseApplication):
 
     def load_config(self) -> None:
         server = self.settings.server
-        self.cfg.set("bind", [server.bind])
+        binds = [server.bind]
+        if self.settings.metrics.bind:
+            binds.append(self.settings.metrics.bind)
+        self.cfg.set("bind", binds)
         self.cfg.set("workers", server.workers)
-        self.cfg.set("worker_class", "gthread")
+        self.cfg.set("worker_class", _worker_class(server))
         self.cfg.set("threads", server.threads)
+        self.cfg.set("keepalive", max(1, int(server.keepalive_seconds)))
+        self._tls(server)
+        self.cfg.set("max_requests", server.max_requests)
+        self.cfg.set("max_requests_jitter", server.max_requests_jitter)
         self.cfg.set("timeout", server.timeout)
         self.cfg.set("graceful_timeout", 10)
         self.cfg.set("accesslog", "-")
@@ -77,8 +85,50 @@ class GatewayServer(BaseApplication):
             # one host would take it from each other.
             self.cfg.set("control_socket_disable", True)
 
+    def _tls(self, server: ServerSettings) -> None:
+        if not (server.tls_cert or server.tls_key):
+            if server.client_ca or server.require_client_cert:
+                raise ValueError("client certificates need TLS: set tls_cert and tls_key")
+            return
+        if not (server.tls_cert and server.tls_key):
+            raise ValueError("TLS needs both tls_cert and tls_key")
+        self.cfg.set("certfile", server.tls_cert)
+        self.cfg.set("keyfile", server.tls_key)
+        if server.client_ca:
+            if server.worker_class == "gthread":
+                raise ValueError("client certificates need worker_class = buffered")
+            self.cfg.set("ca_certs", server.client_ca)
+            required = server.require_client_cert
+            self.cfg.set("cert_reqs", ssl.CERT_REQUIRED if required else ssl.CERT_OPTIONAL)
+        elif server.require_client_cert:
+            raise ValueError("require_client_cert needs client_ca")
+
     def load(self) -> Any:
         return build_wsgi(self.settings, self.run_worker)
+
+
+def _worker_class(server: ServerSettings) -> str:
+    """The gunicorn worker class; ``buffered`` also hands it the request time limits."""
+    if server.worker_class == "gthread":
+        return "gthread"
+    if server.worker_class != "buffered":
+        raise ValueError(
+            f"[server] worker_class must be buffered or gthread, not {server.worker_class!r}"
+        )
+    from gateway import http_worker
+
+    http_worker.configure(
+        http_worker.Limits(
+            header_timeout=server.header_timeout_seconds,
+            body_timeout=server.body_timeout_seconds,
+            body_min_rate=server.body_min_rate_bytes,
+            keepalive_timeout=server.keepalive_seconds,
+            max_body_bytes=server.max_body_bytes,
+            max_connections=server.max_connections,
+            max_buffered_bytes=server.max_buffered_bytes,
+        )
+    )
+    return "gateway.http_worker.BufferingWorker"
 
 
 def prepare_database(settings: Settings) -> None:

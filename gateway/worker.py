@@ -233,7 +233,8 @@ class Worker:
             seen.packet(packet)
             org = organizations.get_organization(session, packet.org_guid or "")
             operation = self.rt.registry.operation(packet.service or "", packet.operation or "")
-            request = split_envelope(parse_xml(packets.get_raw(session, job.packet_id))).body
+            raw = packets.get_raw(session, job.packet_id)
+            request = split_envelope(parse_xml(raw, self.rt.xml_limits)).body
             ctx = HandlerContext(
                 session=session,
                 org_guid=packet.org_guid or "",

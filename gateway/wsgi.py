@@ -7,6 +7,7 @@ Beside the services: ``/healthz`` (alive), ``/readyz`` (database, schemas, queue
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -23,11 +24,12 @@ from gateway.ops.console import Console
 from gateway.ops.health import readiness
 from gateway.runtime import Runtime
 from gateway.soap.envelope import fault_envelope
-from gateway.soap.protocol import build_application
+from gateway.soap.protocol import RAW_BODY, build_application
 
 log = logging.getLogger("gateway.wsgi")
 
 StartResponse = Callable[..., Any]
+_BEARER_CHALLENGE = (("WWW-Authenticate", 'Bearer realm="metrics"'),)
 CONTRACT_PREFIX = "/contract/"
 JSON = "application/json"
 _SCHEMA_LOCATION = re.compile(rb'(schemaLocation|location)="([^"]+)"')
@@ -52,6 +54,10 @@ class GatewayApp:
             if bundle.published:
                 self._contract_dirs[_bundle_prefix(bundle)] = bundle.xsd_root.resolve()
         self.console = Console(runtime, on_enqueued) if runtime.settings.console.enabled else None
+        metrics_bind = runtime.settings.metrics.bind
+        self.metrics_port = metrics_bind.rsplit(":", 1)[1] if metrics_bind else None
+        token = runtime.settings.metrics.token
+        self.metrics_token = f"Bearer {token}".encode() if token else None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -61,7 +67,16 @@ class GatewayApp:
         if path == "/readyz":
             ready = readiness(self.rt)
             return _plain(start_response, 200 if ready.ready else 503, ready.json(), JSON)
+        if self.metrics_port is not None and environ.get("SERVER_PORT") == self.metrics_port:
+            if path != "/metrics":  # the internal bind serves nothing else
+                return _plain(start_response, 404, b"not found\n")
+        elif path == "/metrics" and self.metrics_port is not None:
+            return _plain(start_response, 404, b"not found\n")
         if path == "/metrics" and self.rt.settings.metrics.enabled:
+            if not self._metrics_allowed(environ):
+                return _plain(
+                    start_response, 401, b"bearer token required\n", headers=_BEARER_CHALLENGE
+                )
             body, content_type = metrics.render(self.rt)
             return _plain(start_response, 200, body, content_type)
         if self.console is not None and (path == "/console" or path.startswith("/console/")):
@@ -86,8 +101,17 @@ class GatewayApp:
         too_large = self._guard(environ)
         if too_large is not None:
             return _fault(start_response, too_large)
+        # One bytes object for the whole pipeline (a BytesIO over the buffered body returns
+        # that very object); spyne's own reading would hold the body twice more.
+        environ[RAW_BODY] = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         answer: Iterable[bytes] = self.soap(environ, start_response)
         return answer
+
+    def _metrics_allowed(self, environ: dict[str, Any]) -> bool:
+        if self.metrics_token is None:
+            return True
+        given = (environ.get("HTTP_AUTHORIZATION") or "").encode("latin-1")
+        return hmac.compare_digest(given, self.metrics_token)
 
     # --- transport guard -------------------------------------------------------------------
 
@@ -173,12 +197,22 @@ def _normalise(path: str) -> str:
 
 
 def _plain(
-    start_response: StartResponse, status: int, body: bytes, content_type: str = "text/plain"
+    start_response: StartResponse,
+    status: int,
+    body: bytes,
+    content_type: str = "text/plain",
+    headers: tuple[tuple[str, str], ...] = (),
 ) -> list[bytes]:
-    reasons = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+    reasons = {
+        200: "OK",
+        401: "Unauthorized",
+        404: "Not Found",
+        405: "Method Not Allowed",
+        503: "Service Unavailable",
+    }
     start_response(
         f"{status} {reasons.get(status, '')}",
-        [("Content-Type", content_type), ("Content-Length", str(len(body)))],
+        [("Content-Type", content_type), ("Content-Length", str(len(body))), *headers],
     )
     return [body]
 

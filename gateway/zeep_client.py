@@ -62,9 +62,10 @@ class GisClient:
         cert: Any,
         *,
         password: str | None = None,
+        session: requests.Session | None = None,
         **sign_options: Any,
     ) -> None:
-        session = requests.Session()
+        session = session or requests.Session()  # a given one may carry TLS verify/cert
         if password is not None:
             session.auth = (org_guid, password)
         self.session = session

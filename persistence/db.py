@@ -40,9 +40,16 @@ def is_sqlite(url: str) -> bool:
 
 
 def make_engine(
-    url: str, *, read_only: bool = False, options: EngineOptions | None = None
+    url: str,
+    *,
+    read_only: bool = False,
+    options: EngineOptions | None = None,
+    durable: bool = True,
 ) -> Engine:
     """Create an engine; SQLite gets WAL mode, a busy timeout and foreign keys.
+
+    ``durable=False`` (SQLite): commits do not wait for the disk (``synchronous=OFF``), for
+    rows that may be lost in a crash (request leases); the file stays consistent.
 
     On SQLite, write transactions start with BEGIN IMMEDIATE (the write lock up front);
     a ``read_only`` engine starts deferred transactions, so reads never queue behind writers.
@@ -51,7 +58,7 @@ def make_engine(
     """
     options = options or EngineOptions()
     if is_sqlite(url):
-        return _sqlite_engine(url, read_only)
+        return _sqlite_engine(url, read_only, durable)
     return create_engine(
         url,
         pool_pre_ping=True,
@@ -85,7 +92,7 @@ def postgres_connect_args(options: EngineOptions) -> dict[str, object]:
     }
 
 
-def _sqlite_engine(url: str, read_only: bool) -> Engine:
+def _sqlite_engine(url: str, read_only: bool, durable: bool = True) -> Engine:
     path = url.split("///", 1)[-1]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +104,7 @@ def _sqlite_engine(url: str, read_only: bool) -> Engine:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=OFF")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()

@@ -121,6 +121,13 @@ class Packet(Base):
             sqlite_where=text(ACCEPTED_PACKETS),
             postgresql_where=text(ACCEPTED_PACKETS),
         ),
+        # per-organisation queue limit: only the packets still waiting are indexed
+        Index(
+            "ix_packets_org_pending",
+            "org_guid",
+            sqlite_where=text("state IN ('received', 'processing')"),
+            postgresql_where=text("state IN ('received', 'processing')"),
+        ),
         # "with item errors" lists: only the few packets that have errors are indexed
         Index(
             "ix_packets_with_result_errors",
@@ -129,6 +136,28 @@ class Packet(Base):
             postgresql_where=text("result_errors > 0"),
         ),
     )
+
+
+class RateCounter(Base):
+    """A count shared by every process and node: events of one key in one fixed window
+    (packets of an organisation per minute, failed logins of an org, operator or address)."""
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch seconds
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class RequestLease(Base):
+    """A request in progress, for the per-organisation concurrency limit across nodes; the
+    lease of a process that died expires by itself."""
+
+    __tablename__ = "request_leases"
+
+    id: Mapped[str] = mapped_column(GUID, primary_key=True)
+    org_guid: Mapped[str] = mapped_column(GUID, index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Job(Base):

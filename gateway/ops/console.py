@@ -18,7 +18,6 @@ from __future__ import annotations
 import hmac
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +26,8 @@ from urllib.parse import quote, urlencode
 
 import jinja2
 
+from gateway.errors import LoginThrottled
+from gateway.limits import LoginThrottle
 from gateway.ops import packets as ops_packets
 from gateway.ops import replay as ops_replay
 from gateway.ops.activity import activity
@@ -70,33 +71,6 @@ NOTICES = {
 }
 
 
-class LoginThrottle:
-    """At most ``limit`` failed logins per login name in ``window`` seconds (per process)."""
-
-    def __init__(self, limit: int = 5, window: float = 900.0) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, login: str, now: float) -> list[float]:
-        return [t for t in self._failures.get(login, []) if now - t < self.window]
-
-    def blocked(self, login: str) -> bool:
-        with self._lock:
-            return len(self._recent(login, time.monotonic())) >= self.limit
-
-    def failed(self, login: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            self._failures[login] = [*self._recent(login, now), now]
-            if len(self._failures) > 10_000:  # do not grow without bound under a spray
-                self._failures.clear()
-
-    def succeeded(self, login: str) -> None:
-        with self._lock:
-            self._failures.pop(login, None)
-
-
 class Console:
     """The console's WSGI application (mounted at ``/console`` by ``gateway.wsgi``)."""
 
@@ -112,7 +86,8 @@ class Console:
         self.templates.filters["when"] = ops_packets.when
         self.templates.filters["guid_url"] = lambda guid: f"{PREFIX}/packets/{quote(guid, safe='')}"
         self.css = (HERE / "static" / "console.css").read_bytes()
-        self.throttle = LoginThrottle()
+        # failed logins per operator and per address, counted across processes (database)
+        self.throttle = LoginThrottle(runtime.session, runtime.settings.limits, "console")
         self._codec: SessionCodec | None = None
         self._codec_lock = threading.Lock()
 
@@ -229,22 +204,24 @@ class Console:
             return self._login_page(request, None, "The login form expired; try again.", 403)
         login = form.get("login", "").strip()[:64]
         password = form.get("password", "")
-        if self.throttle.blocked(login):
-            log.warning("console login throttled", extra={"login": login})
-            return self._login_page(
-                request, session, "Too many failed attempts; wait a while.", 429
-            )
+        address = request.environ.get("REMOTE_ADDR")
         with self.rt.reader() as db:
+            try:
+                self.throttle.check(db, login, address)
+            except LoginThrottled:
+                log.warning("console login throttled", extra={"login": login})
+                return self._login_page(
+                    request, session, "Too many failed attempts; wait a while.", 429
+                )
             operator = operators.get_operator(db, login) if login else None
         if (
             operator is None
             or operator.disabled
             or not verify_password(password, operator.password_hash)
         ):
-            self.throttle.failed(login)
+            self.throttle.failed(login, address)
             log.warning("console login refused", extra={"login": login})
             return self._login_page(request, session, "Wrong login or password.", 401)
-        self.throttle.succeeded(login)
         with self.rt.session.begin() as db:
             operators.record_login(db, login)
         log.info("console login", extra={"login": login})

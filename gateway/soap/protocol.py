@@ -20,6 +20,10 @@ from spyne.protocol.soap import Soap11
 from gateway.accept import AcceptPipeline, HttpRequest, Reply, internal_error_reply
 
 TNS = "urn:hcs-gateway:dispatch"
+#: WSGI environ key of the request body as one bytes object (set by gateway.wsgi).
+RAW_BODY = "hcs.raw_body"
+#: WSGI environ key of the TLS client certificate (DER), set by gateway.http_worker.
+CLIENT_CERT = "SSL_CLIENT_CERT_DER"
 _DISPATCH = f"{{{TNS}}}dispatch"
 
 
@@ -27,7 +31,9 @@ class GisSoapIn(Soap11):
     """Keeps the raw body for the pipeline (which parses it with the hardened parser)."""
 
     def create_in_document(self, ctx: Any, charset: str | None = None) -> None:
-        raw = b"".join(s if isinstance(s, bytes) else s.encode() for s in (ctx.in_string or []))
+        raw = ctx.transport.req_env.get(RAW_BODY)  # read once by the WSGI layer, not copied
+        if raw is None:
+            raw = b"".join(s if isinstance(s, bytes) else s.encode() for s in (ctx.in_string or []))
         ctx.udc = _Udc(raw)
         ctx.in_document = None
 
@@ -79,6 +85,7 @@ def build_application(pipeline: AcceptPipeline) -> Application:
                 authorization=env.get("HTTP_AUTHORIZATION"),
                 body=ctx.udc.raw,
                 remote_addr=env.get("REMOTE_ADDR"),
+                client_cert=env.get(CLIENT_CERT),
             )
             reply = pipeline.handle(request)
             ctx.udc.reply = reply
@@ -102,6 +109,7 @@ _REASONS = {
     401: "Unauthorized",
     403: "Forbidden",
     413: "Payload Too Large",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }

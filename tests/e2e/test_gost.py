@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,9 @@ def wcf_envelope(element: etree._Element, org_guid: str, action: str) -> bytes:
     request_header = etree.SubElement(
         header, f"{{{BASE}}}RequestHeader", nsmap={"h": BASE, None: BASE}
     )
-    etree.SubElement(request_header, f"{{{BASE}}}Date").text = "2026-01-01T10:00:00.000+03:00"
+    etree.SubElement(request_header, f"{{{BASE}}}Date").text = datetime.now(UTC).isoformat(
+        timespec="milliseconds"
+    )
     etree.SubElement(request_header, f"{{{BASE}}}MessageGUID").text = str(uuid.uuid4())
     etree.SubElement(request_header, f"{{{BASE}}}orgPPAGUID").text = org_guid
     body = etree.SubElement(env, f"{{{SOAP_ENV}}}Body")

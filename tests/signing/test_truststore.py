@@ -23,7 +23,9 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def rejected(store: TrustStore, cert: x509.Certificate, reason: str, at: datetime | None = None) -> str:
+def rejected(
+    store: TrustStore, cert: x509.Certificate, reason: str, at: datetime | None = None
+) -> str:
     with pytest.raises(CertificateError) as caught:
         store.validate(cert, at or now())
     assert caught.value.reason == reason, caught.value.message

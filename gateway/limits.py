@@ -1,0 +1,130 @@
+"""Limits that protect everyone, shared by every process and node through the database.
+
+Per organisation (``[limits]``): packets accepted per minute, packets waiting in its queue,
+requests in progress at once; a request past one is answered with the retryable Fault
+EXP002001 and a Retry-After. Failed logins (HTTP Basic, the console) are counted per
+organisation or operator and per address; past the limit the next attempts are refused
+without checking the password, until the window ends.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.config import LimitSettings
+from gateway.errors import LimitExceeded, LoginThrottled
+from persistence import limits as counts
+from persistence.clock import utcnow
+
+MINUTE = 60
+#: Chance that the first packet of an organisation's minute also deletes old counters.
+PURGE_CHANCE = 0.01
+
+
+def admit_packet(session: Session, settings: LimitSettings, org_guid: str) -> None:
+    """Count a new packet of ``org_guid`` in the accept transaction; refuse it (the transaction
+    rolls back, so it is not counted) past the per-minute or the queue limit."""
+    now = utcnow()
+    if settings.packets_per_minute:
+        window = counts.window_start(now, MINUTE)
+        n = counts.hit(session, f"packets:{org_guid}", window)
+        if n == 1 and random.random() < PURGE_CHANCE:  # now and then, forget old windows
+            counts.purge(session, now)
+        if n > settings.packets_per_minute:
+            retry = max(1, window + MINUTE - int(now.timestamp()))
+            raise LimitExceeded(
+                f"Organisation {org_guid} sent more than {settings.packets_per_minute} packets "
+                f"this minute; send this one again in {retry} s.",
+                retry_after=retry,
+            )
+    if settings.queued_packets:
+        waiting = counts.pending_packets(session, org_guid)
+        if waiting > settings.queued_packets:
+            raise LimitExceeded(
+                f"Organisation {org_guid} has {waiting - 1} packets waiting to be processed "
+                f"(limit {settings.queued_packets}); send this one again once getState shows "
+                "earlier ones processed.",
+                retry_after=30,
+            )
+
+
+@contextmanager
+def in_progress(
+    sessions: sessionmaker[Session], settings: LimitSettings, org_guid: str
+) -> Iterator[None]:
+    """Hold a lease for one request of ``org_guid`` while the block runs; refuse the request
+    past ``concurrent_requests``."""
+    if not settings.concurrent_requests:
+        yield
+        return
+    with sessions.begin() as session:
+        lease, active = counts.take_lease(session, org_guid, utcnow(), settings.lease_seconds)
+        if active > settings.concurrent_requests:
+            counts.drop_lease(session, lease)
+            raise LimitExceeded(
+                f"Organisation {org_guid} has more than {settings.concurrent_requests} requests "
+                "in progress at once; send this one again when one of them is answered.",
+                retry_after=1,
+            )
+    try:
+        yield
+    finally:
+        with sessions.begin() as session:
+            counts.drop_lease(session, lease)
+
+
+class LoginThrottle:
+    """Failed logins per name (organisation, operator) and per address, in fixed windows."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        settings: LimitSettings,
+        kind: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.kind = kind  # "basic" | "console"
+        self.clock = clock
+
+    def _keys(self, name: str, address: str | None) -> dict[str, int]:
+        keys = {f"login:{self.kind}:{name}": self.settings.failed_logins_per_name}
+        if address:
+            keys[f"login:addr:{address}"] = self.settings.failed_logins_per_address
+        return {key: limit for key, limit in keys.items() if limit}
+
+    def _window(self) -> int:
+        seconds = self.settings.failed_login_window_seconds
+        epoch = int(self.clock())
+        return epoch - epoch % seconds
+
+    def check(self, session: Session, name: str, address: str | None) -> None:
+        """Refuse (LoginThrottled) when ``name`` or ``address`` has failed too often."""
+        keys = self._keys(name, address)
+        if not keys:
+            return
+        window = self._window()
+        found = counts.count(session, list(keys), window)
+        for key, limit in keys.items():
+            if found[key] >= limit:
+                retry = window + self.settings.failed_login_window_seconds - int(self.clock())
+                who = "this address" if key.startswith("login:addr:") else name
+                raise LoginThrottled(
+                    f"Too many failed logins for {who}; try again in {max(1, retry)} s.",
+                    retry_after=max(1, retry),
+                )
+
+    def failed(self, name: str, address: str | None) -> None:
+        keys = self._keys(name, address)
+        if not keys:
+            return
+        window = self._window()
+        with self.sessions.begin() as session:
+            for key in keys:
+                counts.hit(session, key, window)
