@@ -7,8 +7,14 @@ EXTRAS="${1:-}"
 STAMP="$VENV/.installed${EXTRAS:+-$EXTRAS}"
 # GOST signatures need OpenSSL 3's gost engine (Debian: libengine-gost-openssl). Install it
 # once when we can; without it GOST packets get a Fault naming the package and GOST tests skip.
-if ! ls /usr/lib/*/engines-3/gost.so /usr/lib/engines-3/gost.so >/dev/null 2>&1 \
-  && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+gost_engine_present() {
+  local candidate
+  for candidate in /usr/lib/*/engines-3/gost.so /usr/lib/engines-3/gost.so /usr/lib64/engines-3/gost.so; do
+    [ -e "$candidate" ] && return 0
+  done
+  return 1
+}
+if ! gost_engine_present && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "scripts: installing libengine-gost-openssl (GOST R 34.10/34.11-2012 signatures)" >&2
   if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libengine-gost-openssl; } >/dev/null 2>&1; then
     echo "scripts: could not install libengine-gost-openssl; GOST signatures will be refused" >&2
