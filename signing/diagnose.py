@@ -11,7 +11,6 @@ the trust check, so the report never disagrees with what the gateway decides.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +20,6 @@ from lxml import etree
 
 from . import xades
 from .algorithms import C14N, Transform
-from .c14n import canonicalize, exclude_first_child, in_signer_context
 from .certificates import readable_name
 from .crypto import certificate_key, check_key, verify_value
 from .errors import CertificateError, SignatureError
@@ -35,7 +33,7 @@ from .structure import (
     signature_parts,
 )
 from .truststore import TrustStore
-from .verify import DEFAULT_POLICY, VerifyPolicy, verify
+from .verify import DEFAULT_POLICY, VerifyPolicy, candidates, enveloped_candidates, verify
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 
@@ -134,8 +132,12 @@ def diagnose(
     else:
         cert_report = _certificate_report(certificate, trust, at)
         cert_problem = cert_report.problem
-    verifies, problem = _signature(signed_info_el, signed_info, value_el, certificate, element)
-    references = tuple(_reference_report(ref, element, signature) for ref in signed_info.references)
+    verifies, problem = _signature(
+        signed_info_el, signed_info, value_el, certificate, element, policy
+    )
+    references = tuple(
+        _reference_report(ref, element, signature, policy) for ref in signed_info.references
+    )
     xades_result, signing_time = _xades(signature, certificate, policy)
     if verdict is None and cert_problem is not None:
         verdict = f"certificate refused: {cert_problem}"
@@ -209,28 +211,21 @@ def _signature(
     value_el: etree._Element,
     certificate: x509.Certificate | None,
     element: etree._Element,
+    policy: VerifyPolicy,
 ) -> tuple[bool | None, str | None]:
     if certificate is None:
         return None, "no readable certificate in KeyInfo"
     try:
         key = certificate_key(certificate)
-        check_key(signed_info.signature_method, key, DEFAULT_POLICY.min_rsa_key_size)
+        check_key(signed_info.signature_method, key, policy.min_rsa_key_size)
         value = decode_base64(value_el.text, "ds:SignatureValue")
-        for data in _forms(signed_info_el, signed_info.c14n, signed_info.c14n_prefixes, element):
+        c14n, prefixes = signed_info.c14n, signed_info.c14n_prefixes
+        for data in candidates(signed_info_el, c14n, prefixes, element, policy):
             if verify_value(signed_info.signature_method, key, data, value):
                 return True, None
     except SignatureError as exc:
         return False, exc.message
     return False, "SignatureValue does not verify over the canonical SignedInfo with this key"
-
-
-def _forms(
-    target: etree._Element, c14n: C14N, prefixes: tuple[str, ...], element: etree._Element
-) -> Iterator[bytes]:
-    yield canonicalize(target, c14n, prefixes)
-    if not c14n.exclusive and element.getparent() is not None:
-        (standalone,) = in_signer_context(element, target)
-        yield canonicalize(standalone, c14n, prefixes)
 
 
 def _find_id(root: etree._Element, value: str) -> list[etree._Element]:
@@ -242,7 +237,7 @@ def _find_id(root: etree._Element, value: str) -> list[etree._Element]:
 
 
 def _reference_report(
-    ref: Reference, element: etree._Element, signature: etree._Element
+    ref: Reference, element: etree._Element, signature: etree._Element, policy: VerifyPolicy
 ) -> ReferenceReport:
     report = ReferenceReport(
         uri=ref.uri,
@@ -264,12 +259,11 @@ def _reference_report(
     report = replace(report, target=etree.QName(target).localname)
     c14n = next((t.c14n for t in ref.transforms if t.c14n), C14N.INCLUSIVE).without_comments
     try:
-        forms = list(_forms(target, c14n, ref.inclusive_prefixes, element))
+        prefixes = ref.inclusive_prefixes
         if Transform.ENVELOPED in ref.transforms and target is element:
-            forms = [exclude_first_child(forms[0], element, signature)]
-            if not c14n.exclusive and element.getparent() is not None:
-                standalone, inner = in_signer_context(element, element, signature)
-                forms.append(canonicalize(standalone, c14n, ref.inclusive_prefixes, exclude=inner))
+            forms = enveloped_candidates(element, signature, c14n, prefixes, policy)
+        else:
+            forms = candidates(target, c14n, prefixes, element, policy)
         digests = [ref.digest_method.compute(data) for data in forms]
     except SignatureError as exc:
         return replace(report, problem=exc.message)

@@ -134,7 +134,7 @@ def verify(element: etree._Element, policy: VerifyPolicy = DEFAULT_POLICY) -> Ve
     if plan.properties is not None and plan.signed_properties is not None:
         _check_digest(
             plan.properties,
-            _candidates(
+            candidates(
                 plan.signed_properties,
                 plan.properties_c14n,
                 plan.properties.inclusive_prefixes,
@@ -150,7 +150,7 @@ def verify(element: etree._Element, policy: VerifyPolicy = DEFAULT_POLICY) -> Ve
         what = f"{etree.QName(inner.target).localname} ({inner.reference.uri})"
         _check_digest(
             inner.reference,
-            _candidates(
+            candidates(
                 inner.target, inner.c14n, inner.reference.inclusive_prefixes, element, policy
             ),
             what,
@@ -332,7 +332,7 @@ def _inner_c14n(ref: Reference, policy: VerifyPolicy) -> C14N:
     return _allowed_c14n(chain[0], policy)
 
 
-def _candidates(
+def candidates(
     target: etree._Element,
     c14n: C14N,
     prefixes: tuple[str, ...],
@@ -359,7 +359,7 @@ def _check_signature_value(
     method = claimed.signature_method
     key = certificate_key(certificate)
     check_key(method, key, policy.min_rsa_key_size)
-    for data in _candidates(signed_info, claimed.c14n, claimed.c14n_prefixes, element, policy):
+    for data in candidates(signed_info, claimed.c14n, claimed.c14n_prefixes, element, policy):
         if verify_value(method, key, data, value):
             return data
     raise SignatureError(
@@ -390,17 +390,35 @@ def _check_data(
     ids.extend(_target_id(inner.reference) for inner in plan.inner)
     _check_unique_ids(element, full, ids)
 
-    def candidates() -> Iterator[bytes]:
-        yield exclude_first_child(full, element, signature)
-        if not c14n.exclusive and policy.signer_context_retry and element.getparent() is not None:
-            standalone, standalone_signature = in_signer_context(element, element, signature)
-            yield canonicalize(standalone, c14n, prefixes, exclude=standalone_signature)
-
-    _check_digest(plan.data, candidates(), "request element")
+    _check_digest(
+        plan.data,
+        enveloped_candidates(element, signature, c14n, prefixes, policy, full=full),
+        "request element",
+    )
 
 
-def _check_digest(ref: Reference, candidates: Iterable[bytes], what: str) -> None:
-    for data in candidates:
+def enveloped_candidates(
+    element: etree._Element,
+    signature: etree._Element,
+    c14n: C14N,
+    prefixes: tuple[str, ...],
+    policy: VerifyPolicy,
+    *,
+    full: bytes | None = None,
+) -> Iterator[bytes]:
+    """Canonical bytes of ``element`` without its enveloped ``signature`` (``full``: the
+    element's canonical bytes when already computed), then in the signer's standalone
+    context as :func:`candidates` does."""
+    if full is None:
+        full = canonicalize(element, c14n, prefixes)
+    yield exclude_first_child(full, element, signature)
+    if not c14n.exclusive and policy.signer_context_retry and element.getparent() is not None:
+        standalone, standalone_signature = in_signer_context(element, element, signature)
+        yield canonicalize(standalone, c14n, prefixes, exclude=standalone_signature)
+
+
+def _check_digest(ref: Reference, forms: Iterable[bytes], what: str) -> None:
+    for data in forms:
         if hmac.compare_digest(ref.digest_method.compute(data), ref.digest_value):
             return
     raise SignatureError(
