@@ -74,6 +74,21 @@ class TrustAnchor(Base):
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class DirectoryGeneration(Base):
+    """One row whose number every change of the directory bumps: an organisation added,
+    changed, locked or unlocked, a certificate or a trust anchor added or removed.
+
+    Each process caches organisations, certificates and trust anchors and reads this number
+    in the same transaction as the packet it accepts: a different number means its cache is
+    stale, so the checks run again on fresh data before anything is acknowledged.
+    """
+
+    __tablename__ = "directory_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger)
+
+
 # --- packets and the queue ---------------------------------------------------------------
 
 

@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from persistence.clock import as_utc, utcnow
-from persistence.models import Organization, OrgCertificate, TrustAnchor
+from persistence.models import DirectoryGeneration, Organization, OrgCertificate, TrustAnchor
 from persistence.roles import Role
 
 ROLES = tuple(Role)
@@ -33,6 +33,28 @@ class CertificateRecord:
     not_after: datetime
 
 
+def bump_generation(session: Session) -> None:
+    """Mark the directory changed, in the caller's transaction: every process's cache of
+    organisations, certificates and trust anchors is stale from its commit on."""
+    bumped = session.execute(
+        update(DirectoryGeneration)
+        .where(DirectoryGeneration.id == 1)
+        .values(generation=DirectoryGeneration.generation + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if not bumped.rowcount:  # type: ignore[attr-defined]  # a schema made without migrations
+        session.add(DirectoryGeneration(id=1, generation=2))
+        session.flush()
+
+
+def generation(session: Session) -> int:
+    """The directory's generation now (0 before anything bumped it)."""
+    value = session.scalar(
+        select(DirectoryGeneration.generation).where(DirectoryGeneration.id == 1)
+    )
+    return int(value or 0)
+
+
 def _record(org: Organization) -> OrgRecord:
     return OrgRecord(org.guid, org.name, Role(org.role), org.password_hash, org.locked)
 
@@ -49,6 +71,7 @@ def add_organization(
         session.add(org)
     org.name, org.role, org.password_hash = name, role, password_hash
     session.flush()
+    bump_generation(session)
     return _record(org)
 
 
@@ -66,6 +89,7 @@ def set_locked(session: Session, guid: str, locked: bool) -> bool:
     if org is None:
         return False
     org.locked = locked
+    bump_generation(session)
     return True
 
 
@@ -84,6 +108,7 @@ def add_certificate(
                 pem=pem,
             )
         )
+        bump_generation(session)
     elif cert.org_guid != org_guid.lower():
         raise ValueError(f"certificate {fingerprint} is already bound to {cert.org_guid}")
 
@@ -108,6 +133,7 @@ def add_trust_anchor(session: Session, fingerprint: str, subject: str, pem: str)
     if session.get(TrustAnchor, fingerprint) is not None:
         return False
     session.add(TrustAnchor(fingerprint=fingerprint, subject=subject, pem=pem, added_at=utcnow()))
+    bump_generation(session)
     return True
 
 
