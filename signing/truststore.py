@@ -79,19 +79,7 @@ class TrustStore:
     def validate(self, cert: x509.Certificate, at: datetime) -> None:
         """Raise :class:`CertificateError` unless ``cert`` chains to the store and every
         certificate of the chain is valid at ``at`` (timezone-aware)."""
-        if at.tzinfo is None:
-            raise ValueError("at must be timezone-aware")
-        for link in self.chain(cert):
-            if at < link.not_valid_before_utc:
-                raise CertificateError(
-                    CertificateReason.NOT_YET_VALID,
-                    f"certificate {_subject(link)} is valid only from {link.not_valid_before_utc}",
-                )
-            if at > link.not_valid_after_utc:
-                raise CertificateError(
-                    CertificateReason.EXPIRED,
-                    f"certificate {_subject(link)} expired at {link.not_valid_after_utc}",
-                )
+        check_validity(self.chain(cert), at)
 
     @staticmethod
     def _issuer_of(
@@ -105,6 +93,24 @@ class TrustStore:
             f"signature of {_subject(cert)} does not verify with any trusted "
             f"{cert.issuer.rfc4514_string()}",
         )
+
+
+def check_validity(chain: Iterable[x509.Certificate], at: datetime) -> None:
+    """Raise :class:`CertificateError` unless every certificate of ``chain`` (as built by
+    :meth:`TrustStore.chain`) is valid at ``at`` (timezone-aware)."""
+    if at.tzinfo is None:
+        raise ValueError("at must be timezone-aware")
+    for link in chain:
+        if at < link.not_valid_before_utc:
+            raise CertificateError(
+                CertificateReason.NOT_YET_VALID,
+                f"certificate {_subject(link)} is valid only from {link.not_valid_before_utc}",
+            )
+        if at > link.not_valid_after_utc:
+            raise CertificateError(
+                CertificateReason.EXPIRED,
+                f"certificate {_subject(link)} expired at {link.not_valid_after_utc}",
+            )
 
 
 def _directly_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:

@@ -91,6 +91,10 @@ class Verified:
     signing_time: datetime | None
     signature_method: str
     c14n_method: str
+    #: exclusive c14n (no comments, no InclusiveNamespaces) of ``signed_element``, signature
+    #: included, when the data reference used exactly that (None otherwise): computed for
+    #: the digest, reusable by callers that need the element's canonical form
+    exclusive_c14n: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,7 @@ def verify(element: etree._Element, policy: VerifyPolicy = DEFAULT_POLICY) -> Ve
     if (signed_info.c14n, signed_info.signature_method) != (claimed.c14n, claimed.signature_method):
         raise SignatureError(Reason.MALFORMED, "verified SignedInfo differs from the document's")
     plan = _plan(signed_info, element, signature, policy)
-    _check_data(plan, element, signature, policy)
+    canonical = _check_data(plan, element, signature, policy)
     signing_time = None
     if plan.properties is not None and plan.signed_properties is not None:
         _check_digest(
@@ -161,6 +165,11 @@ def verify(element: etree._Element, policy: VerifyPolicy = DEFAULT_POLICY) -> Ve
         signing_time=signing_time,
         signature_method=str(signed_info.signature_method),
         c14n_method=str(signed_info.c14n),
+        exclusive_c14n=(
+            canonical
+            if plan.data_c14n is C14N.EXCLUSIVE and not plan.data.inclusive_prefixes
+            else None
+        ),
     )
 
 
@@ -380,8 +389,9 @@ def _reparse(data: bytes) -> etree._Element:
 
 def _check_data(
     plan: _Plan, element: etree._Element, signature: etree._Element, policy: VerifyPolicy
-) -> None:
-    """The data reference: Ids unique in the whole document, then the digest."""
+) -> bytes:
+    """The data reference: Ids unique in the whole document, then the digest; returns the
+    element's canonical form (signature included) that was digested without it."""
     c14n, prefixes = plan.data_c14n, plan.data.inclusive_prefixes
     full = canonicalize(element, c14n, prefixes)
     ids = [_target_id(plan.data)]
@@ -395,6 +405,7 @@ def _check_data(
         enveloped_candidates(element, signature, c14n, prefixes, policy, full=full),
         "request element",
     )
+    return full
 
 
 def enveloped_candidates(
