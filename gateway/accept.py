@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 from cryptography import x509
 from lxml import etree
@@ -28,6 +27,7 @@ from gateway.authn import (
     client_certificate_org,
     parse_basic,
 )
+from gateway.caches import Snapshot
 from gateway.errors import GatewayError
 from gateway.formats import Bundle
 from gateway.header import RequestHeader, check_date, read_request_header
@@ -35,7 +35,7 @@ from gateway.namespaces import BASE, qname
 from gateway.ops import observe
 from gateway.registry import Operation, Registry, Service
 from gateway.runtime import Runtime
-from gateway.signature import has_signature, verify_signed_request
+from gateway.signature import check_signer, has_signature, verify_signature
 from gateway.soap.envelope import (
     Envelope,
     ack_envelope,
@@ -47,9 +47,10 @@ from gateway.state import state_result
 from gateway.trace import RequestOutcome, RequestTrace
 from gateway.validation import request_version, validate, validate_header
 from gateway.xmlparse import parse_xml
-from persistence import organizations, packets
+from persistence import packets
+from persistence.clock import utcnow
 from persistence.organizations import OrgRecord
-from signing import CertificateError
+from signing import CertificateError, Verified
 
 log = logging.getLogger("gateway.accept")
 _VERSION = qname(BASE, "version")
@@ -85,6 +86,8 @@ class _Known:
     message_guid: str | None = None
     outcome: RequestOutcome = "fault"
     error: GatewayError | None = None
+    #: the signature's cryptography, checked once even when the directory checks run again
+    verified: Verified | None = None
 
     def trace(self, request: HttpRequest, reply: Reply, seconds: float) -> RequestTrace:
         error = self.error
@@ -157,13 +160,35 @@ class AcceptPipeline:
         bundle = self.rt.formats.select(service, operation, known.version)  # format version
         self._check_header(bundle, service, envelope, header)
         self._validate(bundle, service, envelope.body)  # 4 validate
-        org = self._authenticate(request, operation, header, envelope, known)  # 5 verify
+        for _ in range(_DIRECTORY_ATTEMPTS):
+            try:
+                return self._admit(request, service, operation, header, envelope, known)
+            except _StaleDirectory:
+                continue  # changed under the checks: they run again on fresh data
+        raise errors.TemporarilyUnavailable(
+            "The organisation directory is changing right now; try again later."
+        )
+
+    def _admit(
+        self,
+        request: HttpRequest,
+        service: Service,
+        operation: Operation,
+        header: RequestHeader,
+        envelope: Envelope,
+        known: _Known,
+    ) -> Reply:
+        """Steps 5–8 against this process's cached directory (gateway.caches); the
+        transaction that stores the packet (or reads its state) confirms the cache was
+        current, else _StaleDirectory and nothing is answered from it."""
+        directory = self.rt.directory.snapshot()
+        org = self._authenticate(request, operation, header, envelope, known, directory)  # 5
         self._authorize(operation, org)  # 6 authorize
-        with limits.in_progress(self.rt.leases, self.limits, org.guid):
+        with limits.in_progress(self.rt.lease_engine, self.limits, org.guid):
             if operation.kind == "state":
                 known.outcome = "state"
-                return self._get_state(service, envelope, org)
-            outcome = self._persist(request, operation, header, envelope, known)  # 7 persist
+                return self._get_state(service, envelope, org, directory)
+            outcome = self._persist(request, operation, header, envelope, known, directory)  # 7
         if outcome.status == "conflict":
             raise errors.DuplicateMessage(
                 f"MessageGUID {header.message_guid} was already used by this organisation for a "
@@ -209,64 +234,59 @@ class AcceptPipeline:
         header: RequestHeader,
         envelope: Envelope,
         known: _Known,
+        directory: Snapshot,
     ) -> OrgRecord:
         credentials = parse_basic(request.authorization)
-        # one read session for the organisation and the owner of the signing certificate
-        with self.rt.reader() as session:
-            org = organizations.get_organization(session, header.org_guid)
-            if request.client_cert:
-                self.rt.revocation.check(
-                    self._chain(x509.load_der_x509_certificate(request.client_cert)),
-                    "TLS client certificate",
-                )
-            by_certificate = client_certificate_org(
-                request.client_cert, partial(organizations.certificate_owner, session), header
+        org = directory.organization(header.org_guid)
+        if request.client_cert:
+            self.rt.revocation.check(
+                self._chain(directory, x509.load_der_x509_certificate(request.client_cert)),
+                "TLS client certificate",
             )
-            if credentials is not None:
+        by_certificate = client_certificate_org(
+            request.client_cert, directory.certificate_owner, header
+        )
+        if credentials is not None:
+            with self.rt.reader() as session:  # failed logins are counted across nodes
                 self.basic_throttle.check(session, header.org_guid, request.remote_addr)
-                try:
-                    check_credentials(credentials, org, header.org_guid)
-                except errors.Unauthenticated:
-                    self.basic_throttle.failed(header.org_guid, request.remote_addr)
-                    raise
-            signed = operation.kind != "state" and has_signature(envelope.body)
-            if operation.kind == "import" and not signed:
-                raise errors.SignatureInvalid(
-                    f"{operation.name} must be signed: ds:Signature is missing from the request element."
+            try:
+                check_credentials(credentials, org, header.org_guid)
+            except errors.Unauthenticated:
+                self.basic_throttle.failed(header.org_guid, request.remote_addr)
+                raise
+        signed = operation.kind != "state" and has_signature(envelope.body)
+        if operation.kind == "import" and not signed:
+            raise errors.SignatureInvalid(
+                f"{operation.name} must be signed: ds:Signature is missing from the request element."
+            )
+        if credentials is None and not signed and not by_certificate:
+            raise errors.Unauthenticated(
+                "This call needs HTTP Basic credentials (user: your orgPPAGUID)."
+            )
+        if org is None:
+            raise errors.UnknownOrganization(f"Organisation {header.org_guid} is not registered.")
+        check_not_locked(org)
+        if signed:
+            if known.verified is None:
+                known.verified = verify_signature(envelope.body, self.rt.verify_policy)
+            verified = known.verified
+            chain = check_signer(verified, directory, org.guid)
+            known.signer_subject = verified.certificate.subject.rfc4514_string()
+            self.rt.revocation.check(chain, "Signer certificate")
+            if self.date_window and verified.signing_time is not None:
+                check_date(
+                    verified.signing_time.isoformat(),
+                    datetime.now(UTC),
+                    self.date_window,
+                    "The signature's SigningTime",
+                    errors.SignatureInvalid,
                 )
-            if credentials is None and not signed and not by_certificate:
-                raise errors.Unauthenticated(
-                    "This call needs HTTP Basic credentials (user: your orgPPAGUID)."
-                )
-            if org is None:
-                raise errors.UnknownOrganization(
-                    f"Organisation {header.org_guid} is not registered."
-                )
-            check_not_locked(org)
-            if signed:
-                verified = verify_signed_request(
-                    envelope.body,
-                    policy=self.rt.verify_policy,
-                    trust=self.rt.trust.get(),
-                    certificate_owner=partial(organizations.certificate_owner, session),
-                    org_guid=org.guid,
-                )
-                known.signer_subject = verified.certificate.subject.rfc4514_string()
-                self.rt.revocation.check(self._chain(verified.certificate), "Signer certificate")
-                if self.date_window and verified.signing_time is not None:
-                    check_date(
-                        verified.signing_time.isoformat(),
-                        datetime.now(UTC),
-                        self.date_window,
-                        "The signature's SigningTime",
-                        errors.SignatureInvalid,
-                    )
         return org
 
-    def _chain(self, cert: x509.Certificate) -> list[x509.Certificate]:
+    def _chain(self, directory: Snapshot, cert: x509.Certificate) -> list[x509.Certificate]:
         """``cert`` and the certificates above it in the trust store (as far as it knows)."""
         try:
-            return self.rt.trust.get().chain(cert)
+            return directory.chain(cert)
         except CertificateError:
             return [cert]
 
@@ -277,10 +297,13 @@ class AcceptPipeline:
                 f"'{org.role}' (allowed: {', '.join(sorted(operation.roles))})."
             )
 
-    def _get_state(self, service: Service, envelope: Envelope, org: OrgRecord) -> Reply:
+    def _get_state(
+        self, service: Service, envelope: Envelope, org: OrgRecord, directory: Snapshot
+    ) -> Reply:
         message_guid = (envelope.body.findtext(qname(BASE, "MessageGUID")) or "").strip().lower()
-        with self.rt.reader() as session:
-            packet = packets.get_by_message_guid(session, message_guid)
+        with self.rt.read_engine.connect() as conn:
+            packet, generation = packets.state_lookup(conn, message_guid)
+        self._confirm(directory, generation)
         result = state_result(service, packet, org.guid)
         return Reply(200, result_envelope(result, message_guid))
 
@@ -291,6 +314,7 @@ class AcceptPipeline:
         header: RequestHeader,
         envelope: Envelope,
         known: _Known,
+        directory: Snapshot,
     ) -> packets.AcceptOutcome:
         new = packets.NewPacket(
             requester_message_guid=header.message_guid,
@@ -299,15 +323,25 @@ class AcceptPipeline:
             operation=operation.name,
             version=known.version,
             raw=request.body,
-            body_sha256=_operation_digest(envelope.body),
+            body_sha256=_operation_digest(envelope.body, known.verified),
             signer_subject=known.signer_subject,
             remote_addr=request.remote_addr,
         )
-        with self.rt.session.begin() as session:
-            outcome = packets.accept(session, new)
+        org_guid = new.org_guid.lower()
+        now = utcnow()
+        with self.rt.engine.begin() as conn:  # commits (durably) at the end of the block
+            outcome = packets.accept(
+                conn, new, limits.counting(self.limits, org_guid, now), now=now
+            )
+            self._confirm(directory, outcome.stored.generation)
             if outcome.status == "new":  # a refusal rolls the packet back, uncounted
-                limits.admit_packet(session, self.limits, header.org_guid)
+                limits.admit_packet(conn, self.limits, org_guid, outcome.stored, now)
             return outcome
+
+    def _confirm(self, directory: Snapshot, generation: int) -> None:
+        """The directory the checks used must still be current (read in the transaction)."""
+        if self.rt.directory.observe(generation) is not directory:
+            raise _StaleDirectory
 
     # --- refusals --------------------------------------------------------------------------
 
@@ -353,6 +387,19 @@ def internal_error_reply() -> Reply:
     )
 
 
-def _operation_digest(element: etree._Element) -> str:
-    """Identity of a packet for idempotency: the canonical operation element."""
-    return hashlib.sha256(etree.tostring(element, method="c14n", exclusive=True)).hexdigest()
+class _StaleDirectory(Exception):
+    """The directory changed after the checks read it from the cache (the transaction
+    that found it out is rolled back)."""
+
+
+#: Rounds of checks against a directory that keeps changing before the request gives up.
+_DIRECTORY_ATTEMPTS = 3
+
+
+def _operation_digest(element: etree._Element, verified: Verified | None) -> str:
+    """Identity of a packet for idempotency: the operation element in exclusive c14n
+    without comments (the verifier's bytes when it digested exactly that)."""
+    if verified is not None and verified.exclusive_c14n is not None:
+        return hashlib.sha256(verified.exclusive_c14n).hexdigest()
+    canonical = etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
+    return hashlib.sha256(canonical).hexdigest()

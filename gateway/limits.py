@@ -13,12 +13,15 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.config import LimitSettings
 from gateway.errors import LimitExceeded, LoginThrottled
 from persistence import limits as counts
+from persistence.accept_sql import Counting, Stored
 from persistence.clock import utcnow
 
 MINUTE = 60
@@ -26,24 +29,34 @@ MINUTE = 60
 PURGE_CHANCE = 0.01
 
 
-def admit_packet(session: Session, settings: LimitSettings, org_guid: str) -> None:
-    """Count a new packet of ``org_guid`` in the accept transaction; refuse it (the transaction
-    rolls back, so it is not counted) past the per-minute or the queue limit."""
-    now = utcnow()
+def counting(settings: LimitSettings, org_guid: str, now: datetime) -> Counting:
+    """What the accept transaction counts with a packet of ``org_guid`` for these limits."""
+    rate = None
     if settings.packets_per_minute:
-        window = counts.window_start(now, MINUTE)
-        n = counts.hit(session, f"packets:{org_guid}", window)
+        rate = (f"packets:{org_guid}", counts.window_start(now, MINUTE))
+    return Counting(rate=rate, pending=bool(settings.queued_packets))
+
+
+def admit_packet(
+    conn: Connection, settings: LimitSettings, org_guid: str, stored: Stored, now: datetime
+) -> None:
+    """Refuse a new packet of ``org_guid`` (the caller rolls its transaction back, so it is
+    not counted) past the per-minute or the queue limit, from the counts its transaction
+    read (``counting``)."""
+    if settings.packets_per_minute and stored.rate_count is not None:
+        n = stored.rate_count
         if n == 1 and random.random() < PURGE_CHANCE:  # now and then, forget old windows
-            counts.purge(session, now)
+            counts.purge(conn, now)
         if n > settings.packets_per_minute:
+            window = counts.window_start(now, MINUTE)
             retry = max(1, window + MINUTE - int(now.timestamp()))
             raise LimitExceeded(
                 f"Organisation {org_guid} sent more than {settings.packets_per_minute} packets "
                 f"this minute; send this one again in {retry} s.",
                 retry_after=retry,
             )
-    if settings.queued_packets:
-        waiting = counts.pending_packets(session, org_guid)
+    if settings.queued_packets and stored.pending is not None:
+        waiting = stored.pending
         if waiting > settings.queued_packets:
             raise LimitExceeded(
                 f"Organisation {org_guid} has {waiting - 1} packets waiting to be processed "
@@ -55,10 +68,10 @@ def admit_packet(session: Session, settings: LimitSettings, org_guid: str) -> No
 
 @contextmanager
 def in_progress(
-    sessions: sessionmaker[Session], settings: LimitSettings, org_guid: str
+    sessions: sessionmaker[Session] | Engine, settings: LimitSettings, org_guid: str
 ) -> Iterator[None]:
     """Hold a lease for one request of ``org_guid`` while the block runs; refuse the request
-    past ``concurrent_requests``."""
+    past ``concurrent_requests``. ``sessions``: the leases' engine (or a session factory)."""
     if not settings.concurrent_requests:
         yield
         return

@@ -13,15 +13,15 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.caches import Directory
 from gateway.config import Settings
 from gateway.formats import Formats, load_formats
 from gateway.registry import Registry
 from gateway.revocation import Revocation
 from gateway.services import build_registry
-from gateway.signature import TrustCache
 from gateway.xmlparse import XmlLimits
-from persistence import organizations
 from persistence.db import EngineOptions, make_engine, make_session_factory
+from persistence.limits import ensure_lease_table
 from persistence.migrations import ensure_schema
 from signing import VerifyPolicy
 
@@ -29,10 +29,16 @@ log = logging.getLogger("gateway.runtime")
 
 
 def open_engine(
-    settings: Settings, role: str = "cli", *, read_only: bool = False, durable: bool = True
+    settings: Settings,
+    role: str = "cli",
+    *,
+    read_only: bool = False,
+    durable: bool = True,
+    url: str | None = None,
 ) -> Engine:
     """An engine with the pool and timeouts of ``[database]``; ``role`` names the connections
-    (``application_name`` ``hcs-gateway <role> <pid>`` in pg_stat_activity)."""
+    (``application_name`` ``hcs-gateway <role> <pid>`` in pg_stat_activity); ``url``: another
+    database than the store's."""
     db = settings.database
     options = EngineOptions(
         pool_size=db.pool_size,
@@ -46,8 +52,18 @@ def open_engine(
         application_name=f"hcs-gateway {role} {os.getpid()}",
     )
     return make_engine(
-        settings.resolved_database_url, read_only=read_only, options=options, durable=durable
+        url or settings.resolved_database_url,
+        read_only=read_only,
+        options=options,
+        durable=durable,
     )
+
+
+def leases_url(url: str) -> str:
+    """Where the request leases live: the store itself, but for a SQLite file a file beside it."""
+    if not url.startswith("sqlite") or url.endswith((":memory:", "://")):
+        return url
+    return f"{url}-leases"
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -138,18 +154,19 @@ class Runtime:
         )
         self.reader: sessionmaker[Session] = make_session_factory(self.read_engine)
         # Request leases (per-organisation concurrency): lost in a crash they expire anyway, so
-        # on SQLite they are committed without waiting for the disk.
-        self.lease_engine: Engine = (
-            open_engine(settings, role, durable=False)
-            if self.engine.dialect.name == "sqlite"
-            else self.engine
+        # they are committed without waiting for the disk. On SQLite they live in a file of
+        # their own: in the store a lease would wait for its one writer (a worker's import).
+        self.lease_engine: Engine = open_engine(
+            settings, role, durable=False, url=leases_url(settings.resolved_database_url)
         )
-        self.leases: sessionmaker[Session] = make_session_factory(self.lease_engine)
+        if self.lease_engine.dialect.name == "sqlite":
+            ensure_lease_table(self.lease_engine)
         self.registry: Registry = build_registry()
-        self.trust = TrustCache(self._trust_pems)
+        # Organisations, certificates and trust anchors, cached per directory generation.
+        self.directory = Directory(self.reader)
         self.revocation = Revocation(
             [Path(p) for p in settings.security.crl_files.split(os.pathsep) if p.strip()],
-            anchors=lambda: self.trust.get().anchors,
+            anchors=lambda: self.directory.snapshot().trust().anchors,
         )
         self.verify_policy = VerifyPolicy(require_xades=settings.security.require_xades)
         security = settings.security
@@ -164,10 +181,6 @@ class Runtime:
     def formats(self) -> Formats:
         """The format bundles in use, compiled once per process."""
         return load_formats(self.settings, self.registry)
-
-    def _trust_pems(self) -> list[str]:
-        with self.reader() as session:
-            return organizations.trust_anchor_pems(session)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -6,11 +6,13 @@ The schema itself is owned by the alembic migrations in ``persistence/migrations
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from persistence.models import Base
@@ -48,8 +50,9 @@ def make_engine(
 ) -> Engine:
     """Create an engine; SQLite gets WAL mode, a busy timeout and foreign keys.
 
-    ``durable=False`` (SQLite): commits do not wait for the disk (``synchronous=OFF``), for
-    rows that may be lost in a crash (request leases); the file stays consistent.
+    ``durable=False``: commits do not wait for the disk (SQLite ``synchronous=OFF``,
+    PostgreSQL ``synchronous_commit=off``), for rows that may be lost in a crash (request
+    leases); the database stays consistent.
 
     On SQLite, write transactions start with BEGIN IMMEDIATE (the write lock up front);
     a ``read_only`` engine starts deferred transactions, so reads never queue behind writers.
@@ -59,19 +62,42 @@ def make_engine(
     options = options or EngineOptions()
     if is_sqlite(url):
         return _sqlite_engine(url, read_only, durable)
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=options.pool_size,
         max_overflow=options.max_overflow,
         pool_timeout=options.pool_timeout_seconds,
         pool_recycle=options.pool_recycle_seconds,
-        connect_args=postgres_connect_args(options),
+        connect_args=postgres_connect_args(options, durable=durable),
     )
+    _ping_when_idle(engine)
+    return engine
 
 
-def postgres_connect_args(options: EngineOptions) -> dict[str, object]:
-    settings = {
+#: A pooled connection idle for longer than this is pinged before it is used (a database
+#: restart, or a connection dropped while idle, then costs no request). Connections in
+#: steady use are not: a ping per checkout was a round trip per transaction.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since <= PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # the pool replaces the connection and tries again
+            raise DisconnectionError(str(exc)) from exc
+
+
+def postgres_connect_args(options: EngineOptions, *, durable: bool = True) -> dict[str, object]:
+    settings: dict[str, object] = {
         "statement_timeout": options.statement_timeout_ms,
         "lock_timeout": options.lock_timeout_ms,
         "idle_in_transaction_session_timeout": options.idle_in_transaction_timeout_ms,
@@ -80,6 +106,8 @@ def postgres_connect_args(options: EngineOptions) -> dict[str, object]:
         "tcp_keepalives_interval": 10,
         "tcp_keepalives_count": 3,
     }
+    if not durable:
+        settings["synchronous_commit"] = "off"
     return {
         "connect_timeout": options.connect_timeout_seconds,
         "application_name": options.application_name[:63],
@@ -96,7 +124,7 @@ def _sqlite_engine(url: str, read_only: bool, durable: bool = True) -> Engine:
     path = url.split("///", 1)[-1]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30}, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": 30})  # a file needs no ping
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn: Any, _record: object) -> None:

@@ -8,14 +8,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import CreateIndex, CreateTable
 
-from persistence.models import Packet, RateCounter, RequestLease
+from persistence.models import RateCounter, RequestLease
 
 PENDING = ("received", "processing")
 
@@ -49,48 +61,68 @@ def count(session: Session, keys: list[str], window: int) -> dict[str, int]:
     return {key: found.get(key, 0) for key in keys}
 
 
-def pending_packets(session: Session, org_guid: str) -> int:
-    """Packets of ``org_guid`` accepted and not yet processed (the organisation's queue)."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Packet)
-            .where(Packet.org_guid == org_guid, Packet.state.in_(PENDING))
-        )
-        or 0
-    )
+_leases = cast(Table, RequestLease.__table__)
 
 
-def take_lease(session: Session, org_guid: str, now: datetime, seconds: int) -> tuple[str, int]:
-    """Record a request of ``org_guid`` in progress; returns (lease id, requests in progress
-    for the organisation, this one included)."""
-    lease = str(uuid.uuid4())
-    _asynchronous_commit(session)
-    session.add(
-        RequestLease(id=lease, org_guid=org_guid, expires_at=now + timedelta(seconds=seconds))
+@cache
+def _lease_statements() -> tuple[Executable, Executable, Executable]:
+    """take, count, drop."""
+    take = insert(_leases).values(
+        id=bindparam("lease"), org_guid=bindparam("org"), expires_at=bindparam("expires")
     )
-    session.flush()
-    active = session.scalar(
+    active = (
         select(func.count())
-        .select_from(RequestLease)
-        .where(RequestLease.org_guid == org_guid, RequestLease.expires_at > now)
+        .select_from(_leases)
+        .where(_leases.c.org_guid == bindparam("org"), _leases.c.expires_at > bindparam("now"))
     )
-    return lease, int(active or 0)
+    drop = delete(_leases).where(_leases.c.id == bindparam("lease"))
+    return take, active, drop
 
 
-def drop_lease(session: Session, lease: str) -> None:
-    _asynchronous_commit(session)
-    session.execute(delete(RequestLease).where(RequestLease.id == lease))
+@cache
+def _take_and_count() -> Executable:
+    """PostgreSQL: the lease and the count in one round trip (the count's snapshot does not
+    see the lease it takes, hence the + 1)."""
+    take, active, _ = _lease_statements()
+    taken = cast(Any, take).returning(_leases.c.id).cte("taken")
+    return select(cast(Any, active).scalar_subquery() + 1).add_cte(taken)
 
 
-def _asynchronous_commit(session: Session) -> None:
-    """A lease need not survive a crash (it expires): on PostgreSQL, do not wait for its
-    commit to reach the disk."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit = off"))
+def take_lease(
+    session: Session | Connection, org_guid: str, now: datetime, seconds: int
+) -> tuple[str, int]:
+    """Record a request of ``org_guid`` in progress; returns (lease id, requests in progress
+    for the organisation, this one included). Leases need not survive a crash (they
+    expire): the caller's engine need not wait for the disk (``make_engine(durable=False)``)."""
+    lease = str(uuid.uuid4())
+    params = {"lease": lease, "org": org_guid, "expires": now + timedelta(seconds=seconds)}
+    params["now"] = now
+    if _dialect(session) == "postgresql":
+        return lease, int(session.execute(_take_and_count(), params).scalar() or 0)
+    take, active, _ = _lease_statements()
+    session.execute(take, params)
+    return lease, int(session.execute(active, params).scalar() or 0)
 
 
-def purge(session: Session, now: datetime, keep_seconds: int = 86400) -> None:
+def drop_lease(session: Session | Connection, lease: str) -> None:
+    session.execute(_lease_statements()[2], {"lease": lease})
+
+
+def ensure_lease_table(engine: Engine) -> None:
+    """The leases table in a database of its own (SQLite: a file beside the store, so that
+    a lease never waits for the store's single writer); idempotent, safe to race."""
+    with engine.begin() as conn:
+        conn.execute(CreateTable(_leases, if_not_exists=True))
+        for index in _leases.indexes:
+            conn.execute(CreateIndex(index, if_not_exists=True))
+
+
+def _dialect(session: Session | Connection) -> str:
+    bind = session.get_bind() if isinstance(session, Session) else session
+    return bind.dialect.name
+
+
+def purge(session: Session | Connection, now: datetime, keep_seconds: int = 86400) -> None:
     """Forget counters older than ``keep_seconds`` and expired leases."""
     session.execute(
         delete(RateCounter).where(RateCounter.window_start < int(now.timestamp()) - keep_seconds)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Executable, bindparam, delete, func, select, true, update
 from sqlalchemy.orm import Session
 
+from persistence import accept_sql
 from persistence.clock import as_utc, utcnow
-from persistence.models import ACCEPTED_PACKETS, Job, Packet, PacketEvent, PacketReplay
+from persistence.models import DirectoryGeneration, Job, Packet, PacketEvent, PacketReplay
 
 RECEIVED, PROCESSING, PROCESSED, FAILED, REJECTED, DEAD = (
     "received",
@@ -45,6 +48,8 @@ class AcceptOutcome:
     requester_message_guid: str
     #: "new" (stored and queued), "duplicate" (same packet again), "conflict" (GUID reused).
     status: str
+    #: the generation and counts read in the same transaction
+    stored: accept_sql.Stored
 
 
 @dataclass(frozen=True)
@@ -64,91 +69,77 @@ class PacketView:
     result_xml: str | None
 
 
-def _view(p: Packet) -> PacketView:
-    return PacketView(
-        p.id,
-        p.message_guid,
-        p.requester_message_guid,
-        p.org_guid,
-        p.service,
-        p.operation,
-        p.version,
-        p.state,
-        as_utc(p.received_at),
-        as_utc(p.processed_at),
-        p.error_code,
-        p.error_message,
-        p.result_xml,
-    )
+_VIEW_COLUMNS = (
+    Packet.id,
+    Packet.message_guid,
+    Packet.requester_message_guid,
+    Packet.org_guid,
+    Packet.service,
+    Packet.operation,
+    Packet.version,
+    Packet.state,
+    Packet.received_at,
+    Packet.processed_at,
+    Packet.error_code,
+    Packet.error_message,
+    Packet.result_xml,
+)
+
+
+def _view(row: Sequence[Any]) -> PacketView:
+    values = list(row)
+    values[8], values[9] = as_utc(values[8]), as_utc(values[9])
+    return PacketView(*values)
 
 
 def add_event(session: Session, packet_id: int, event: str, detail: str | None = None) -> None:
     session.add(PacketEvent(packet_id=packet_id, at=utcnow(), event=event, detail=detail))
 
 
-def _existing(session: Session, org_guid: str, requester_guid: str) -> Packet | None:
-    return session.scalars(
-        select(Packet).where(
-            Packet.org_guid == org_guid,
-            Packet.requester_message_guid == requester_guid,
-            Packet.state != REJECTED,
-        )
-    ).first()
-
-
-def _outcome_for_existing(existing: Packet, body_sha256: str) -> AcceptOutcome:
-    status = "duplicate" if existing.body_sha256 == body_sha256 else "conflict"
-    return AcceptOutcome(existing.message_guid, existing.requester_message_guid or "", status)
-
-
-def accept(session: Session, new: NewPacket) -> AcceptOutcome:
+def accept(
+    conn: Connection | Session,
+    new: NewPacket,
+    counting: accept_sql.Counting = accept_sql.NOTHING_COUNTED,
+    *,
+    now: datetime | None = None,
+) -> AcceptOutcome:
     """Store an accepted packet and its queue job, idempotent on (org, client MessageGUID).
 
     Runs inside the caller's transaction; the caller acknowledges only after commit. One
     ``INSERT … ON CONFLICT DO NOTHING`` decides between new and already there, also when
     the same packet arrives twice at once (the database waits for the first to commit).
+    The outcome carries the directory generation and the counts read in the same
+    transaction (``persistence.accept_sql``).
     """
     org_guid = new.org_guid.lower()
     requester = new.requester_message_guid.lower()
-    now = utcnow()
     message_guid = str(uuid.uuid4())
-    packet_id = session.scalar(
-        _insert(session)(Packet)
-        .values(
-            message_guid=message_guid,
-            requester_message_guid=requester,
-            org_guid=org_guid,
-            service=new.service,
-            operation=new.operation,
-            version=new.version,
-            state=RECEIVED,
-            received_at=now,
-            updated_at=now,
-            raw=new.raw,
-            body_sha256=new.body_sha256,
-            signer_subject=new.signer_subject,
-            signer_fingerprint=new.signer_fingerprint,
-            remote_addr=new.remote_addr,
-        )
-        .on_conflict_do_nothing(
-            index_elements=["org_guid", "requester_message_guid"],
-            index_where=text(ACCEPTED_PACKETS),  # the partial unique index's predicate
-        )
-        .returning(Packet.id)
+    stored = accept_sql.store(
+        conn,
+        {
+            "message_guid": message_guid,
+            "requester_message_guid": requester,
+            "org_guid": org_guid,
+            "service": new.service,
+            "operation": new.operation,
+            "version": new.version,
+            "state": RECEIVED,
+            "raw": new.raw,
+            "body_sha256": new.body_sha256,
+            "signer_subject": new.signer_subject,
+            "signer_fingerprint": new.signer_fingerprint,
+            "remote_addr": new.remote_addr,
+        },
+        now or utcnow(),
+        counting,
     )
-    if packet_id is None:
-        existing = _existing(session, org_guid, requester)
-        if existing is None:  # pragma: no cover - the conflicting row is there by definition
+    if stored.packet_id is None:
+        found = accept_sql.existing(conn, org_guid, requester)
+        if found is None:  # pragma: no cover - the conflicting row is there by definition
             raise LookupError(f"packet {org_guid}/{requester} conflicted but is not stored")
-        return _outcome_for_existing(existing, new.body_sha256)
-    session.add(Job(packet_id=packet_id, state="queued", attempts=0, run_after=now, created_at=now))
-    add_event(session, packet_id, RECEIVED)
-    return AcceptOutcome(message_guid, requester, "new")
-
-
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL both do)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        status = "duplicate" if found[2] == new.body_sha256 else "conflict"
+        return AcceptOutcome(found[0], found[1], status, stored)
+    return AcceptOutcome(message_guid, requester, "new", stored)
 
 
 def record_rejected(
@@ -191,11 +182,33 @@ def record_rejected(
     return packet.message_guid
 
 
-def get_by_message_guid(session: Session, message_guid: str) -> PacketView | None:
-    packet = session.scalars(
-        select(Packet).where(Packet.message_guid == message_guid.lower())
-    ).first()
-    return _view(packet) if packet else None
+@cache
+def _by_message_guid() -> Executable:
+    return select(*_VIEW_COLUMNS).where(Packet.message_guid == bindparam("guid"))
+
+
+@cache
+def _state_lookup() -> Executable:
+    found = select(*_VIEW_COLUMNS).where(Packet.message_guid == bindparam("guid")).subquery("found")
+    return (
+        select(DirectoryGeneration.generation, *found.c)
+        .select_from(DirectoryGeneration)
+        .outerjoin(found, true())
+        .where(DirectoryGeneration.id == 1)
+    )
+
+
+def get_by_message_guid(conn: Connection | Session, message_guid: str) -> PacketView | None:
+    row = conn.execute(_by_message_guid(), {"guid": message_guid.lower()}).first()
+    return _view(row) if row is not None else None
+
+
+def state_lookup(conn: Connection | Session, message_guid: str) -> tuple[PacketView | None, int]:
+    """The packet for getState and, read in the same statement, the directory generation."""
+    row = conn.execute(_state_lookup(), {"guid": message_guid.lower()}).first()
+    if row is None:  # a schema made without the migrations: no generation row yet
+        return get_by_message_guid(conn, message_guid), 0
+    return (_view(row[1:]) if row[1] is not None else None), int(row[0])
 
 
 def get_raw(session: Session, packet_id: int) -> bytes:
@@ -213,10 +226,10 @@ def events_of(session: Session, packet_id: int) -> list[tuple[datetime, str, str
 
 
 def get_by_id(session: Session, packet_id: int) -> PacketView:
-    packet = session.get(Packet, packet_id)
-    if packet is None:
+    row = session.execute(select(*_VIEW_COLUMNS).where(Packet.id == packet_id)).first()
+    if row is None:
         raise LookupError(f"packet {packet_id} does not exist")
-    return _view(packet)
+    return _view(row)
 
 
 # --- ops: inspection, replay, retention (gateway/ops) ---------------------------------------

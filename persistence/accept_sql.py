@@ -1,0 +1,227 @@
+"""The accept path's writes in SQLAlchemy Core, each statement built once per dialect.
+
+In one transaction: the packet (``INSERT … ON CONFLICT DO NOTHING``, which settles
+idempotency), its queue job and its "received" event, the organisation's packet counter of
+the minute, its packets waiting, and the directory generation (``persistence.organizations``)
+the caller's cached checks must match. On PostgreSQL all of it is one statement (one round
+trip: data-modifying CTEs); on SQLite, where a statement costs no round trip, a few.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any, cast
+
+from sqlalchemy import (
+    DateTime,
+    Executable,
+    Integer,
+    Table,
+    bindparam,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from persistence.models import (
+    ACCEPTED_PACKETS,
+    DirectoryGeneration,
+    Job,
+    Packet,
+    PacketEvent,
+    RateCounter,
+)
+
+PENDING = ("received", "processing")
+_packets = cast(Table, Packet.__table__)
+_jobs = cast(Table, Job.__table__)
+_events = cast(Table, PacketEvent.__table__)
+_counters = cast(Table, RateCounter.__table__)
+_NOW = bindparam("now", type_=DateTime(timezone=True))
+
+#: The packet's columns, bound by name from the parameters of :func:`store`.
+PACKET_COLUMNS = (
+    "message_guid",
+    "requester_message_guid",
+    "org_guid",
+    "service",
+    "operation",
+    "version",
+    "state",
+    "raw",
+    "body_sha256",
+    "signer_subject",
+    "signer_fingerprint",
+    "remote_addr",
+)
+
+
+@dataclass(frozen=True)
+class Counting:
+    """What the limits need counted with the packet (``None``: that limit is off)."""
+
+    #: the rate counter's key and window start (epoch seconds)
+    rate: tuple[str, int] | None = None
+    #: count the organisation's packets waiting to be processed
+    pending: bool = False
+
+
+NOTHING_COUNTED = Counting()
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What one accept transaction wrote and read."""
+
+    #: the new packet's id; None when an accepted packet with that MessageGUID exists
+    packet_id: int | None
+    #: the directory generation read in the same transaction
+    generation: int
+    #: packets of the organisation in the rate window, this one included
+    rate_count: int | None = None
+    #: packets of the organisation waiting to be processed, this one included
+    pending: int | None = None
+
+
+def _generation() -> Any:
+    return (
+        select(DirectoryGeneration.generation).where(DirectoryGeneration.id == 1).scalar_subquery()
+    )
+
+
+def _pending() -> Any:
+    return (
+        select(func.count())
+        .select_from(_packets)
+        .where(_packets.c.org_guid == bindparam("org_guid"), _packets.c.state.in_(PENDING))
+        .scalar_subquery()
+    )
+
+
+def _packet_insert(dialect: Any) -> Any:
+    values: dict[str, Any] = {name: bindparam(name) for name in PACKET_COLUMNS}
+    values.update(received_at=_NOW, updated_at=_NOW)
+    return (
+        dialect.insert(_packets)
+        .values(values)
+        .on_conflict_do_nothing(
+            index_elements=["org_guid", "requester_message_guid"],
+            index_where=text(ACCEPTED_PACKETS),  # the partial unique index's predicate
+        )
+        .returning(_packets.c.id)
+    )
+
+
+def _counter_upsert(dialect: Any, source: Any = None) -> Any:
+    columns = ["key", "window_start", "count"]
+    row: Any = select(
+        bindparam("rate_key"), bindparam("rate_window", type_=Integer), literal(1, Integer)
+    )
+    statement = (
+        dialect.insert(_counters).from_select(columns, row.select_from(source))
+        if source is not None
+        else dialect.insert(_counters).values(
+            key=bindparam("rate_key"), window_start=bindparam("rate_window"), count=1
+        )
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[_counters.c.key, _counters.c.window_start],
+        set_={"count": _counters.c.count + 1},
+    ).returning(_counters.c.count)
+
+
+@cache
+def _postgresql(rate: bool, pending: bool) -> Executable:
+    """One statement: packet, job, event, counter; returns (id, generation, rate, pending)."""
+    packet = _packet_insert(postgresql).cte("packet")
+    job = insert(_jobs).from_select(
+        ["packet_id", "state", "attempts", "run_after", "created_at"],
+        select(packet.c.id, literal("queued"), literal(0, Integer), _NOW, _NOW),
+    )
+    event = insert(_events).from_select(
+        ["packet_id", "at", "event"], select(packet.c.id, _NOW, literal("received"))
+    )
+    columns: list[Any] = [select(packet.c.id).scalar_subquery(), _generation()]
+    ctes = [job.cte("job"), event.cte("event")]
+    if rate:
+        counter = _counter_upsert(postgresql, packet).cte("counter")
+        columns.append(select(counter.c.count).scalar_subquery())
+    else:
+        columns.append(literal(None, Integer))
+    columns.append(_pending() if pending else literal(None, Integer))
+    return select(*columns).add_cte(*ctes)
+
+
+@cache
+def _sqlite() -> dict[str, Executable]:
+    return {
+        "generation": select(_generation()),
+        "packet": _packet_insert(sqlite),
+        "job": insert(_jobs).values(
+            packet_id=bindparam("packet_id"),
+            state="queued",
+            attempts=0,
+            run_after=_NOW,
+            created_at=_NOW,
+        ),
+        "event": insert(_events).values(
+            packet_id=bindparam("packet_id"), at=_NOW, event="received"
+        ),
+        "counter": _counter_upsert(sqlite),
+        "pending": select(_pending()),
+    }
+
+
+def store(
+    conn: Any, values: dict[str, Any], now: datetime, counting: Counting = NOTHING_COUNTED
+) -> Stored:
+    """Write a packet (``values``: :data:`PACKET_COLUMNS`) with its job and event, in the
+    caller's transaction (``conn``: a Connection or a Session); nothing is written but the
+    attempt when an accepted packet of the same organisation and MessageGUID exists."""
+    params = {**values, "now": now, "rate_key": None, "rate_window": None}
+    if counting.rate is not None:
+        params["rate_key"], params["rate_window"] = counting.rate
+    bind = conn.get_bind() if hasattr(conn, "get_bind") else conn
+    if bind.dialect.name == "postgresql":
+        statement = _postgresql(counting.rate is not None, counting.pending)
+        row: Any = conn.execute(statement, params).one()
+        packet_id, generation, rate_count, pending = row
+        if packet_id is None:
+            rate_count = pending = None
+        elif pending is not None:
+            pending += 1  # the statement's snapshot does not see its own packet
+        return Stored(packet_id, int(generation or 0), rate_count, pending)
+    sql = _sqlite()
+    generation = conn.execute(sql["generation"]).scalar()
+    packet_id = conn.execute(sql["packet"], params).scalar()
+    if packet_id is None:
+        return Stored(None, int(generation or 0))
+    ids = {"packet_id": packet_id, "now": now}
+    conn.execute(sql["job"], ids)
+    conn.execute(sql["event"], ids)
+    rate_count = (
+        conn.execute(sql["counter"], params).scalar() if counting.rate is not None else None
+    )
+    pending = conn.execute(sql["pending"], params).scalar() if counting.pending else None
+    return Stored(packet_id, int(generation or 0), rate_count, pending)
+
+
+def existing(conn: Any, org_guid: str, requester_guid: str) -> tuple[str, str, str] | None:
+    """(MessageGUID, requester MessageGUID, body digest) of the accepted packet of this
+    organisation and requester MessageGUID, if there is one."""
+    row = conn.execute(
+        select(_packets.c.message_guid, _packets.c.requester_message_guid, _packets.c.body_sha256)
+        .where(
+            _packets.c.org_guid == bindparam("org"),
+            _packets.c.requester_message_guid == bindparam("requester"),
+            _packets.c.state != "rejected",
+        )
+        .limit(1),
+        {"org": org_guid, "requester": requester_guid},
+    ).first()
+    return (row[0], row[1] or "", row[2]) if row is not None else None
