@@ -1,19 +1,33 @@
 """Accept and processing throughput of the gateway, as a ratio to the floor of the same run.
 
 The floor is the work that cannot be avoided for one packet: parse, XSD-validate,
-exclusive c14n of the signed element, SHA-256 and one RSA verify. Figures are printed,
-never asserted.
+exclusive c14n of the signed element, the digest and one signature verify (SHA-256 + RSA,
+or Streebog + GOST R 34.10-2012 with ``--algorithm gost2012-256``). The durable floor adds
+one durable write of the packet's bytes (append + fsync of a file, in the same run), since
+nothing is acknowledged before it is durable. Figures are printed, never asserted.
 
     ./scripts/bench [--packets 200] [--premises 100] [--concurrency 4]
                     [--accept-processes 2] [--queue-workers 2]
                     [--database-url postgresql+psycopg://user@host/db]
+                    [--algorithm rsa|gost2012-256|gost2012-512]
+                    [--accept-only-packets N] [--json FILE] [--profile]
 
-For every store (SQLite always; PostgreSQL when --database-url is given) one run starts
-``gateway serve --no-worker`` with K gunicorn processes and M ``gateway worker`` processes
-on the same fresh database, sends the packets from C client threads while the workers
-process them, and polls ``getState`` all along. Printed, per store: packets and items
-accepted per second, items processed per second, getState p50/p99 under that load, the
-accepting processes' CPU per packet as a ratio to the floor, and the in-process accept.
+For every store (SQLite always; PostgreSQL when --database-url is given), on one fresh
+database:
+
+1. in-process: the accept pipeline called directly (no HTTP), durable commit included;
+   ``--profile`` prints where its time goes, step by step;
+2. accepting and processing: ``gateway serve --no-worker`` with K gunicorn processes and M
+   ``gateway worker`` processes; the packets are sent from C client threads while the
+   workers process them and a client polls ``getState`` all along;
+3. accept only: the workers stopped, ``--accept-only-packets`` packets (default: as many
+   as ``--packets``; the same signed bodies under new MessageGUIDs, so 10,000 cost no
+   memory) are sent to the same node: its packets/s, its CPU per packet, and the RSS of
+   its processes after a warm-up and at the end.
+
+Printed, per store: packets and items accepted per second, items processed per second,
+getState p50/p99 under that load, the accepting processes' CPU per packet, and the
+in-process accept, as ratios to the floors. ``--json FILE`` writes the same figures.
 
 On PostgreSQL a scratch database is created next to the one in the URL (the URL's user
 needs CREATEDB) and dropped afterwards.
@@ -28,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import os
 import random
 import statistics
@@ -37,11 +52,13 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import requests
 from lxml import etree
@@ -301,6 +318,23 @@ def floor_ms(packets: list[bytes], schema: etree.XMLSchema, certificate, algorit
     return statistics.median(samples)
 
 
+def durable_write_ms(packets: list[bytes], directory: Path) -> float:
+    """Median ms of one durable write of a packet's bytes: append to a file, then fsync."""
+    path = directory / "durable-floor.bin"
+    samples = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for raw in packets:
+            start = time.perf_counter()
+            os.write(fd, raw)
+            os.fsync(fd)
+            samples.append((time.perf_counter() - start) * 1000)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return statistics.median(samples)
+
+
 FLOOR_ALGORITHMS = {
     "rsa": (SignatureMethod.RSA_SHA256, Digest.SHA256),
     "gost2012-256": (SignatureMethod.GOSTR34102012_256, Digest.GOSTR3411_2012_256),
@@ -327,6 +361,12 @@ class Figures:
     state_ms: list[float] = field(default_factory=list)
     max_depth: int = 0
     wall_s: float = 0.0
+    accept_only_per_s: float = 0.0
+    accept_only_cpu_ms: float = 0.0
+    accept_only_packets: int = 0
+    rss_start_mb: float = 0.0
+    rss_end_mb: float = 0.0
+    profile: list[tuple[str, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -364,30 +404,165 @@ def load_certificate_from_pem(pem: str):  # type: ignore[no-untyped-def]
     return x509.load_pem_x509_certificate(pem.encode())
 
 
-def inproc_accept_ms(url: str, workload: Workload, sample: list[bytes]) -> float:
-    """The accept pipeline called in-process (no HTTP, no gunicorn), durable commit included."""
+def inproc_accept(
+    url: str, workload: Workload, sample: list[bytes], profile: bool
+) -> tuple[float, list[tuple[str, float]]]:
+    """The accept pipeline called in-process (no HTTP, no gunicorn), durable commit included:
+    mean ms per packet, and with ``profile`` the mean ms of each step."""
     from gateway.accept import AcceptPipeline, HttpRequest
     from gateway.runtime import Runtime
 
     rt = Runtime(load_settings().with_overrides(database_url=url), create_tables=False)
     pipeline = AcceptPipeline(rt)
     rt.formats  # compile before timing  # noqa: B018
-    start = time.perf_counter()
-    for raw in sample:
+
+    def accept(raw: bytes) -> None:
         reply = pipeline.handle(
             HttpRequest(workload.service_path, f'"urn:{workload.operation}"', None, raw)
         )
         assert reply.status == 200, reply.body[:500]
-    elapsed = (time.perf_counter() - start) * 1000 / len(sample)
+
+    half = len(sample) // 2 if profile else len(sample)
+    start = time.perf_counter()
+    for raw in sample[:half]:
+        accept(raw)
+    elapsed = (time.perf_counter() - start) * 1000 / half
+    steps: list[tuple[str, float]] = []
+    if profile:
+        with StepTimer(pipeline) as timer:
+            for raw in sample[half:]:
+                timer.request(lambda raw=raw: accept(raw))  # type: ignore[misc]
+        steps = timer.means()
     rt.close()
-    return elapsed
+    return elapsed, steps
+
+
+class StepTimer:
+    """Times the accept pipeline's steps by wrapping the functions it calls (bench only:
+    nothing in the gateway knows about it). Each step is timed inclusive of what it calls;
+    steps are chosen not to overlap, and "other" is the rest of the request."""
+
+    def __init__(self, pipeline: Any) -> None:
+        import gateway.accept as accept
+        import persistence.packets as packets_module
+        from gateway import limits
+
+        self.totals: dict[str, float] = {}
+        self.count = 0
+        self.patches: list[tuple[Any, str, Any]] = []
+        self.targets = [
+            (accept, "parse_xml", "1 parse (hardened lxml)"),
+            (accept, "split_envelope", "2 envelope"),
+            (pipeline.registry, "route", "2 route"),
+            (accept, "read_request_header", "3 header: read"),
+            (accept, "request_version", "3 header: format version"),
+            (type(pipeline), "_check_header", "3 header: XSD + Date"),
+            (type(pipeline), "_validate", "4 validate (XSD)"),
+            (pipeline.rt.directory, "snapshot", "5 directory cache"),
+            (accept, "verify_signature", "5 signature: c14n, digests, verify"),
+            (accept, "check_signer", "5 signer: chain, validity, owner"),
+            (pipeline.rt.revocation, "check", "5 revocation (CRLs)"),
+            (limits.counts, "take_lease", "lease: take (statement)"),
+            (limits.counts, "drop_lease", "lease: drop (statement)"),
+            (accept, "_operation_digest", "7 idempotency digest"),
+            (packets_module.accept_sql, "store", "7 packet + job + counts (statement)"),
+            (accept, "ack_envelope", "8 ack envelope"),
+        ]
+        self.commit_targets = [
+            (type(pipeline), "_persist", "7 transaction: begin + commit"),
+            (limits, "in_progress", "lease: transactions"),
+        ]
+
+    def __enter__(self) -> StepTimer:
+        for owner, name, label in self.targets:
+            self._wrap(owner, name, label)
+        for owner, name, label in self.commit_targets:
+            self._wrap(owner, name, label, context=name == "in_progress")
+        return self
+
+    def _wrap(self, owner: Any, name: str, label: str, context: bool = False) -> None:
+        original = getattr(owner, name)
+        totals = self.totals
+
+        if context:
+
+            @contextmanager
+            def timed_cm(*args: Any, **kwargs: Any) -> Iterator[None]:
+                manager = original(*args, **kwargs)
+                t0 = time.perf_counter()
+                manager.__enter__()
+                totals[label] = totals.get(label, 0.0) + time.perf_counter() - t0
+                try:
+                    yield
+                finally:
+                    t1 = time.perf_counter()
+                    manager.__exit__(None, None, None)
+                    totals[label] = totals.get(label, 0.0) + time.perf_counter() - t1
+
+            replacement: Any = timed_cm
+        else:
+
+            def timed(*args: Any, **kwargs: Any) -> Any:
+                t0 = time.perf_counter()
+                try:
+                    return original(*args, **kwargs)
+                finally:
+                    totals[label] = totals.get(label, 0.0) + time.perf_counter() - t0
+
+            replacement = timed
+        self.patches.append((owner, name, original))
+        setattr(owner, name, replacement)
+
+    def request(self, call: Callable[[], None]) -> None:
+        t0 = time.perf_counter()
+        call()
+        self.totals["total"] = self.totals.get("total", 0.0) + time.perf_counter() - t0
+        self.count += 1
+
+    def means(self) -> list[tuple[str, float]]:
+        """(step, mean ms) in pipeline order; transactions net of the statements inside."""
+        ms = {k: v * 1000 / max(1, self.count) for k, v in self.totals.items()}
+        inner = (
+            "7 idempotency digest",
+            "7 packet + job + counts (statement)",
+        )
+        persist = "7 transaction: begin + commit"
+        ms[persist] = ms.get(persist, 0.0) - sum(ms.get(k, 0.0) for k in inner)
+        leases = "lease: transactions"
+        ms[leases] = ms.get(leases, 0.0) - sum(
+            ms.get(k, 0.0) for k in ("lease: take (statement)", "lease: drop (statement)")
+        )
+        labels = [label for _, _, label in self.targets + self.commit_targets]
+        order = sorted(labels, key=lambda label: (label[0] if label[0].isdigit() else "6", label))
+        rows = [(label, ms.get(label, 0.0)) for label in order]
+        total = ms.get("total", 0.0)
+        rows.append(("other (pipeline, trace, metrics)", total - sum(v for _, v in rows)))
+        rows.append(("total", total))
+        return rows
+
+    def __exit__(self, *exc: object) -> None:
+        for owner, name, original in reversed(self.patches):
+            setattr(owner, name, original)
+
+
+def _resend(packets: list[bytes], count: int) -> Iterator[bytes]:
+    """``count`` packets: the given ones in turn, each time under a new MessageGUID (not
+    signed: it is in the RequestHeader), so a long run needs no more signed packets."""
+    for n in range(count):
+        raw = packets[n % len(packets)]
+        old = etree.fromstring(raw).findtext(f".//{{{BASE}}}MessageGUID")
+        assert old, "every bench packet has a MessageGUID"
+        yield raw.replace(old.encode(), str(uuid.uuid4()).encode(), 1)
 
 
 def run_store(
     store: str, url: str, workload: Workload, packets: list[bytes], args: argparse.Namespace
 ) -> Figures:
     figures = Figures(store)
-    figures.inproc_ms = inproc_accept_ms(url, workload, packets[:INPROC_SAMPLE])
+    figures.inproc_ms, figures.profile = inproc_accept(
+        url, workload, packets[:INPROC_SAMPLE], args.profile
+    )
+    accept_only = list(packets[INPROC_SAMPLE:])  # re-sent in phase 3 under new MessageGUIDs
     packets = packets[INPROC_SAMPLE:]
     n = len(packets)
     already = _count_processed(url)  # the in-process sample stays queued: drained first
@@ -467,6 +642,7 @@ def run_store(
                 time.sleep(0.2)
             engine.dispose()
 
+        # 2. accepting and processing at the same time
         pollers = [threading.Thread(target=poll_state), threading.Thread(target=watch_queue)]
         for t in pollers:
             t.start()
@@ -485,6 +661,25 @@ def run_store(
             done.set()
             for t in pollers:
                 t.join(30)
+
+        # 3. accept only: no workers, no getState
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(timeout=60)
+        total = args.accept_only_packets or n
+        warmup = min(100, max(1, total // 10))
+        resent = _resend(accept_only, total)
+        with ThreadPoolExecutor(args.concurrency) as pool:
+            list(pool.map(send, (next(resent) for _ in range(warmup))))
+            figures.rss_start_mb = _rss_mb([node.pid])
+            counted = total - warmup
+            only_cpu0 = _cpu_seconds([node.pid])
+            only_start = time.perf_counter()
+            list(pool.map(send, resent))
+            only_s = time.perf_counter() - only_start
+            only_cpu = _cpu_seconds([node.pid]) - only_cpu0
+            figures.rss_end_mb = _rss_mb([node.pid])
     finally:
         for proc in reversed(procs):
             proc.terminate()
@@ -498,6 +693,9 @@ def run_store(
     figures.processed_per_s = n / processed_s
     figures.worker_cpu_ms = worker_cpu * 1000 / n
     figures.wall_s = processed_s
+    figures.accept_only_packets = counted
+    figures.accept_only_per_s = counted / only_s
+    figures.accept_only_cpu_ms = only_cpu * 1000 / counted
     return figures
 
 
@@ -533,6 +731,21 @@ def main() -> None:
         default="rsa",
         help="keys the packets are signed with (GOST needs the OpenSSL gost engine)",
     )
+    parser.add_argument(
+        "--accept-only-packets",
+        type=int,
+        default=0,
+        help="packets of the accept-only phase (default: --packets); 10000 for the RSS check",
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument(
+        "--profile", action="store_true", help="print where the in-process accept's time goes"
+    )
+    parser.add_argument(
+        "--stores",
+        default="sqlite,postgresql",
+        help="stores to bench, of sqlite,postgresql (PostgreSQL needs --database-url)",
+    )
     args = parser.parse_args()
     workload: Workload = (
         ReadingsWorkload(args.devices)
@@ -559,9 +772,13 @@ def main() -> None:
     settings = load_settings()
     schema = etree.XMLSchema(etree.parse(str(settings.xsd_dir / workload.xsd)))
     floor = floor_ms(packets, schema, cert, args.algorithm)
+    floor_durable = floor + durable_write_ms(packets, work)
 
-    stores = [("SQLite", f"sqlite:///{work / 'sqlite' / 'gateway.sqlite3'}")]
-    if args.database_url:
+    wanted = {name.strip().lower() for name in args.stores.split(",")}
+    stores = []
+    if "sqlite" in wanted:
+        stores.append(("SQLite", f"sqlite:///{work / 'sqlite' / 'gateway.sqlite3'}"))
+    if args.database_url and "postgresql" in wanted:
         stores.append(("PostgreSQL", args.database_url))
     results = []
     for store, url in stores:
@@ -581,17 +798,68 @@ def main() -> None:
     key_label, floor_label = ALGORITHM_LABELS[args.algorithm]
     print(f"packet: {workload.description}, {size_kb:.0f} KB, {key_label} XAdES-BES")
     print(f"floor (parse + XSD + exc-c14n + {floor_label}): {floor:.2f} ms/packet/core")
+    print(f"durable floor (floor + append and fsync of the packet's bytes): {floor_durable:.2f} ms")
     print(
         f"{args.packets} packets from {args.concurrency} client threads; K={args.accept_processes} "
         f"accepting processes (gunicorn, --no-worker), M={args.queue_workers} worker processes, "
-        f"accepting and processing at the same time; {cores} cores shared by all of them, "
+        f"accepting and processing at the same time; then {results[0].accept_only_packets if results else 0} "
+        f"more with the workers stopped (accept only); {cores} cores shared by all of them, "
         "the client and the database"
     )
     print()
-    print_table(results, workload, floor)
+    print_table(results, workload, floor, floor_durable)
+    if args.profile:
+        print_profile(results)
+    if args.json:
+        args.json.write_text(
+            json.dumps(figures_json(results, workload, floor, floor_durable, args), indent=2) + "\n"
+        )
+        print(f"\nfigures written to {args.json}")
 
 
-def print_table(results: list[Figures], workload: Workload, floor: float) -> None:
+def figures_json(
+    results: list[Figures],
+    workload: Workload,
+    floor: float,
+    floor_durable: float,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Every printed figure under stable keys (items = readings for the readings workload)."""
+    items = workload.items
+    stores = {}
+    for r in results:
+        stores[r.store.lower()] = {
+            "accepted_packets_per_s": round(r.accepted_per_s, 2),
+            "accepted_items_per_s": round(r.accepted_per_s * items, 1),
+            "accept_only_packets_per_s": round(r.accept_only_per_s, 2),
+            "accept_only_cpu_ms_per_packet": round(r.accept_only_cpu_ms, 3),
+            "processed_items_per_s": round(r.processed_per_s * items, 1),
+            "worker_cpu_ms_per_item": round(r.worker_cpu_ms / items, 4),
+            "getstate_p50_ms": round(_pct(r.state_ms, 50), 2),
+            "getstate_p99_ms": round(_pct(r.state_ms, 99), 2),
+            "accept_cpu_ms_per_packet": round(r.accept_cpu_ms, 3),
+            "inproc_accept_ms": round(r.inproc_ms, 3),
+            "rss_mb_accepting_start": round(r.rss_start_mb, 1),
+            "rss_mb_accepting_end": round(r.rss_end_mb, 1),
+            "processed_packets_per_s": round(r.processed_per_s, 2),
+            "worker_cpu_ms_per_packet": round(r.worker_cpu_ms, 3),
+            "queue_depth_max": r.max_depth,
+            "getstate_calls": len(r.state_ms),
+            "accept_only_packets": r.accept_only_packets,
+            "inproc_profile_ms": {step: round(ms, 4) for step, ms in r.profile},
+        }
+    return {
+        "workload": args.workload,
+        "algorithm": args.algorithm,
+        "packets": args.packets,
+        "items_per_packet": items,
+        "floor_ms": round(floor, 4),
+        "floor_durable_ms": round(floor_durable, 4),
+        "stores": stores,
+    }
+
+
+def print_table(results: list[Figures], workload: Workload, floor: float, durable: float) -> None:
     items = workload.items
     rows: list[tuple[str, list[str]]] = [
         ("accepted packets/s", [f"{r.accepted_per_s:.1f}" for r in results]),
@@ -607,12 +875,28 @@ def print_table(results: list[Figures], workload: Workload, floor: float) -> Non
             [f"{r.accept_cpu_ms:.1f} ({r.accept_cpu_ms / floor:.1f}x)" for r in results],
         ),
         (
-            "in-process accept, ms/packet (x floor)",
-            [f"{r.inproc_ms:.1f} ({r.inproc_ms / floor:.1f}x)" for r in results],
+            "in-process accept, ms/packet (x floor, x durable floor)",
+            [
+                f"{r.inproc_ms:.2f} ({r.inproc_ms / floor:.1f}x, {r.inproc_ms / durable:.2f}x)"
+                for r in results
+            ],
         ),
         ("worker CPU per packet, ms", [f"{r.worker_cpu_ms:.1f}" for r in results]),
+        ("worker CPU per item, ms", [f"{r.worker_cpu_ms / items:.3f}" for r in results]),
         ("queue depth, max", [str(r.max_depth) for r in results]),
         ("getState calls sampled", [str(len(r.state_ms)) for r in results]),
+        ("accept only: packets/s", [f"{r.accept_only_per_s:.1f}" for r in results]),
+        (
+            "accept only: accepting CPU per packet, ms (x durable floor)",
+            [
+                f"{r.accept_only_cpu_ms:.2f} ({r.accept_only_cpu_ms / durable:.2f}x)"
+                for r in results
+            ],
+        ),
+        (
+            "accept only: RSS of the accepting processes, MB (after warm-up / end)",
+            [f"{r.rss_start_mb:.0f} / {r.rss_end_mb:.0f}" for r in results],
+        ),
     ]
     header = "| figure | " + " | ".join(r.store for r in results) + " |"
     footnote = (
@@ -625,6 +909,19 @@ def print_table(results: list[Figures], workload: Workload, floor: float) -> Non
         print(f"| {name} | " + " | ".join(values) + " |")
     print()
     print(footnote)
+
+
+def print_profile(results: list[Figures]) -> None:
+    """The in-process accept, step by step (mean ms per packet over the profiled half)."""
+    print()
+    print("in-process accept, step by step (ms per packet, second half of the sample):")
+    print()
+    print("| step | " + " | ".join(r.store for r in results) + " |")
+    print("|---|" + "---:|" * len(results))
+    steps = [step for step, _ in results[0].profile] if results else []
+    for step in steps:
+        values = [dict(r.profile).get(step, 0.0) for r in results]
+        print(f"| {step} | " + " | ".join(f"{v:.3f}" for v in values) + " |")
 
 
 def _pct(values: list[float], pct: float) -> float:
@@ -722,6 +1019,25 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def _rss_mb(pids: list[int]) -> float:
+    """Resident memory of the processes and all their descendants, MB (Linux /proc)."""
+    total, seen, todo = 0, set(), list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total / 1024
+
+
 def _state(session: requests.Session, endpoint: str, message_guid: str) -> str | None:
     request = etree.Element(f"{{{BASE}}}getStateRequest", nsmap={"base": BASE})
     etree.SubElement(request, f"{{{BASE}}}MessageGUID").text = message_guid
@@ -749,7 +1065,7 @@ def _wait_up(url: str) -> None:
         try:
             if requests.get(url + "/healthz", timeout=1).ok:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not up yet, or too busy to answer within 1 s
             time.sleep(0.2)
     raise RuntimeError("server did not start")
 
