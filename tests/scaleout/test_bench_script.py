@@ -3,6 +3,7 @@ are for people, never asserted). Guards the benchmark against rotting while the 
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -39,16 +40,51 @@ def _positive(cell: str) -> float:
     return value
 
 
-def test_house_bench_prints_every_figure_for_sqlite_and_postgresql() -> None:
+#: The keys of ``--json`` (issue 12): programs compare runs by them.
+STORE_KEYS = {
+    "accepted_packets_per_s",
+    "accepted_items_per_s",
+    "accept_only_packets_per_s",
+    "accept_only_cpu_ms_per_packet",
+    "processed_items_per_s",
+    "worker_cpu_ms_per_item",
+    "getstate_p50_ms",
+    "getstate_p99_ms",
+    "accept_cpu_ms_per_packet",
+    "inproc_accept_ms",
+    "rss_mb_accepting_start",
+    "rss_mb_accepting_end",
+}
+
+
+def test_house_bench_prints_every_figure_for_sqlite_and_postgresql(tmp_path: Path) -> None:
     admin_engine().dispose()  # skips, with the reason, when PostgreSQL is unreachable
-    out = _bench("--packets", "4", "--premises", "3", "--database-url", PG_ADMIN_URL)
+    figures = tmp_path / "figures.json"
+    out = _bench(
+        "--packets", "4", "--premises", "3", "--database-url", PG_ADMIN_URL,
+        "--json", str(figures), "--profile",
+    )  # fmt: skip
     assert "3 flats + house + 4 entrances = 8 items" in out
     assert re.search(r"floor \(parse \+ XSD \+ exc-c14n \+ SHA-256 \+ RSA verify\): [\d.]+ ms", out)
+    assert re.search(r"durable floor \(floor \+ append and fsync [^)]*\): [\d.]+ ms", out)
     assert "| figure | SQLite | PostgreSQL |" in out
-    for name in ("accepted packets/s", "processed items/s (end to end)"):
+    for name in (
+        "accepted packets/s",
+        "processed items/s (end to end)",
+        "accept only: packets/s",
+    ):
         assert [_positive(c) for c in _figure(out, name)]
-    in_process = _figure(out, "in-process accept, ms/packet (x floor)")
-    assert all(re.fullmatch(r"[\d.]+ \([\d.]+x\)", cell) for cell in in_process), in_process
+    in_process = _figure(out, "in-process accept, ms/packet (x floor, x durable floor)")
+    assert all(re.fullmatch(r"[\d.]+ \([\d.]+x, [\d.]+x\)", c) for c in in_process), in_process
+    assert [_positive(c) for c in _figure(out, "7 packet + job + counts (statement)")]
+    written = json.loads(figures.read_text())
+    assert written["floor_ms"] > 0 and written["floor_durable_ms"] > written["floor_ms"]
+    assert set(written["stores"]) == {"sqlite", "postgresql"}
+    for figures_of_store in written["stores"].values():
+        assert set(figures_of_store) >= STORE_KEYS
+        # getState may not have been sampled in so short a run (then null)
+        measured = STORE_KEYS - {"getstate_p50_ms", "getstate_p99_ms"}
+        assert all(figures_of_store[key] > 0 for key in measured)
 
 
 def test_readings_bench_seeds_devices_and_counts_readings() -> None:
