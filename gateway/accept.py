@@ -247,8 +247,8 @@ class AcceptPipeline:
             request.client_cert, directory.certificate_owner, header
         )
         if credentials is not None:
-            with self.rt.reader() as session:  # failed logins are counted across nodes
-                self.basic_throttle.check(session, header.org_guid, request.remote_addr)
+            with self.rt.read_engine.connect() as conn:  # failed logins count across nodes
+                self.basic_throttle.check(conn, header.org_guid, request.remote_addr)
             try:
                 check_credentials(credentials, org, header.org_guid)
             except errors.Unauthenticated:

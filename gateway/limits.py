@@ -117,7 +117,7 @@ class LoginThrottle:
         epoch = int(self.clock())
         return epoch - epoch % seconds
 
-    def check(self, session: Session, name: str, address: str | None) -> None:
+    def check(self, session: Session | Connection, name: str, address: str | None) -> None:
         """Refuse (LoginThrottled) when ``name`` or ``address`` has failed too often."""
         keys = self._keys(name, address)
         if not keys:

@@ -50,7 +50,7 @@ def hit(session: Session, key: str, window: int, by: int = 1) -> int:
     return int(session.execute(statement).scalar_one())
 
 
-def count(session: Session, keys: list[str], window: int) -> dict[str, int]:
+def count(session: Session | Connection, keys: list[str], window: int) -> dict[str, int]:
     """The counts of ``keys`` in window ``window`` (0 for a key without a row)."""
     rows = session.execute(
         select(RateCounter.key, RateCounter.count).where(
