@@ -47,12 +47,14 @@ def make_engine(
     read_only: bool = False,
     options: EngineOptions | None = None,
     durable: bool = True,
+    autocommit: bool = False,
 ) -> Engine:
     """Create an engine; SQLite gets WAL mode, a busy timeout and foreign keys.
 
     ``durable=False``: commits do not wait for the disk (SQLite ``synchronous=OFF``,
     PostgreSQL ``synchronous_commit=off``), for rows that may be lost in a crash (request
-    leases); the database stays consistent.
+    leases); the database stays consistent. ``autocommit`` (PostgreSQL): every statement
+    commits by itself, for single-statement writes that need no COMMIT round trip.
 
     On SQLite, write transactions start with BEGIN IMMEDIATE (the write lock up front);
     a ``read_only`` engine starts deferred transactions, so reads never queue behind writers.
@@ -64,6 +66,7 @@ def make_engine(
         return _sqlite_engine(url, read_only, durable)
     engine = create_engine(
         url,
+        isolation_level="AUTOCOMMIT" if autocommit else None,
         pool_size=options.pool_size,
         max_overflow=options.max_overflow,
         pool_timeout=options.pool_timeout_seconds,
