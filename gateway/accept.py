@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from lxml import etree
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gateway import errors, limits
@@ -329,14 +330,16 @@ class AcceptPipeline:
         )
         org_guid = new.org_guid.lower()
         now = utcnow()
-        with self.rt.engine.begin() as conn:  # commits (durably) at the end of the block
-            outcome = packets.accept(
-                conn, new, limits.counting(self.limits, org_guid, now), now=now
-            )
+
+        def store(conn: Connection) -> packets.AcceptOutcome:
+            counting = limits.counting(self.limits, org_guid, now)
+            outcome = packets.accept(conn, new, counting, now=now)
             self._confirm(directory, outcome.stored.generation)
             if outcome.status == "new":  # a refusal rolls the packet back, uncounted
                 limits.admit_packet(conn, self.limits, org_guid, outcome.stored, now)
             return outcome
+
+        return self.rt.committer.run(store)  # returns once durably committed
 
     def _confirm(self, directory: Snapshot, generation: int) -> None:
         """The directory the checks used must still be current (read in the transaction)."""

@@ -20,6 +20,7 @@ from gateway.registry import Registry
 from gateway.revocation import Revocation
 from gateway.services import build_registry
 from gateway.xmlparse import XmlLimits
+from persistence.committer import Committer, committer_for
 from persistence.db import EngineOptions, make_engine, make_session_factory
 from persistence.limits import ensure_lease_table
 from persistence.migrations import ensure_schema
@@ -148,6 +149,8 @@ class Runtime:
         if create_tables:
             ensure_schema(self.engine)
         self.session: sessionmaker[Session] = make_session_factory(self.engine)
+        # The accept transaction: on SQLite, concurrent accepts share one commit.
+        self.committer: Committer = committer_for(self.engine)
         # Lookups on the request path (organisation, certificate, trust store, getState).
         self.read_engine: Engine = (
             open_engine(settings, role, read_only=True)

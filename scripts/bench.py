@@ -469,7 +469,7 @@ class StepTimer:
             (accept, "ack_envelope", "8 ack envelope"),
         ]
         self.commit_targets = [
-            (type(pipeline), "_persist", "7 transaction: begin + commit"),
+            (type(pipeline), "_persist", "7 transaction: begin + commit (durable)"),
             (limits, "in_progress", "lease: transactions"),
         ]
 
@@ -526,7 +526,7 @@ class StepTimer:
             "7 idempotency digest",
             "7 packet + job + counts (statement)",
         )
-        persist = "7 transaction: begin + commit"
+        persist = "7 transaction: begin + commit (durable)"
         ms[persist] = ms.get(persist, 0.0) - sum(ms.get(k, 0.0) for k in inner)
         leases = "lease: transactions"
         ms[leases] = ms.get(leases, 0.0) - sum(

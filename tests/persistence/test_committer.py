@@ -1,0 +1,126 @@
+"""The SQLite group committer: concurrent accepts share one commit, each keeps its own
+outcome, one refusal undoes only its own writes, and nobody returns before the commit that
+holds its work (a failed commit fails every caller of the batch)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, Engine, event, text
+
+from persistence.committer import Committer, GroupCommitter, committer_for
+from persistence.db import make_engine
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    eng = make_engine(f"sqlite:///{tmp_path / 'commit.sqlite3'}")
+    with eng.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER PRIMARY KEY)"))
+    yield eng
+    eng.dispose()
+
+
+def _rows(engine: Engine) -> list[int]:
+    with engine.connect() as conn:
+        return [n for (n,) in conn.execute(text("SELECT n FROM t ORDER BY n"))]
+
+
+def _insert(n: int):  # type: ignore[no-untyped-def]
+    def work(conn: Connection) -> int:
+        conn.execute(text("INSERT INTO t (n) VALUES (:n)"), {"n": n})
+        return n
+
+    return work
+
+
+class Refused(Exception):
+    pass
+
+
+def test_waiting_calls_share_one_commit_and_keep_their_own_outcomes(engine: Engine) -> None:
+    committer = GroupCommitter(engine)
+    commits: list[int] = []
+    event.listen(engine, "commit", lambda conn: commits.append(1))
+    first_inside, others_waiting = threading.Event(), threading.Event()
+
+    def first(conn: Connection) -> int:
+        conn.execute(text("INSERT INTO t (n) VALUES (1)"))
+        first_inside.set()
+        assert others_waiting.wait(30)
+        return 1
+
+    def refused(conn: Connection) -> int:
+        conn.execute(text("INSERT INTO t (n) VALUES (3)"))
+        raise Refused("only this one")
+
+    outcomes: dict[str, object] = {}
+
+    def call(name: str, work) -> None:  # type: ignore[no-untyped-def]
+        try:
+            outcomes[name] = committer.run(work)
+        except Refused as exc:
+            outcomes[name] = exc
+
+    leader = threading.Thread(target=call, args=("first", first))
+    leader.start()
+    assert first_inside.wait(30)
+    followers = [
+        threading.Thread(target=call, args=(name, work))
+        for name, work in (("second", _insert(2)), ("refused", refused), ("fourth", _insert(4)))
+    ]
+    for thread in followers:
+        thread.start()
+    for _ in range(3000):  # the three queue behind the leader's transaction
+        if len(committer._pending) == 3:
+            break
+        threading.Event().wait(0.01)
+    assert len(committer._pending) == 3
+    assert "second" not in outcomes  # nobody returned before a commit held its work
+    others_waiting.set()
+    for thread in [leader, *followers]:
+        thread.join(30)
+    assert outcomes["first"] == 1 and outcomes["second"] == 2 and outcomes["fourth"] == 4
+    assert isinstance(outcomes["refused"], Refused)
+    assert _rows(engine) == [1, 2, 4]  # the refused one's row was rolled back alone
+    assert (committer.commits, committer.calls) == (2, 4)
+    assert len(commits) == 2
+
+
+def test_a_failed_commit_fails_every_call_of_its_batch(engine: Engine) -> None:
+    committer = GroupCommitter(engine)
+
+    def failing_commit(conn: Connection) -> None:
+        raise RuntimeError("disk full")
+
+    event.listen(engine, "commit", failing_commit)
+    with pytest.raises(RuntimeError, match="disk full"):
+        committer.run(_insert(1))
+    event.remove(engine, "commit", failing_commit)
+    assert _rows(engine) == []
+    assert committer.run(_insert(2)) == 2  # the next batch is led again
+    assert _rows(engine) == [2]
+
+
+def test_a_lone_refusal_rolls_back_its_transaction(engine: Engine) -> None:
+    committer = GroupCommitter(engine)
+
+    def refused(conn: Connection) -> None:
+        conn.execute(text("INSERT INTO t (n) VALUES (5)"))
+        raise Refused("no")
+
+    with pytest.raises(Refused):
+        committer.run(refused)
+    assert _rows(engine) == []
+
+
+def test_postgresql_keeps_a_transaction_per_call(tmp_path: Path) -> None:
+    engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")  # never connected
+    assert type(committer_for(engine)) is Committer
+    sqlite = make_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    assert isinstance(committer_for(sqlite), GroupCommitter)
+    engine.dispose()
+    sqlite.dispose()
