@@ -211,17 +211,21 @@ def store(
     return Stored(packet_id, int(generation or 0), rate_count, pending)
 
 
-def existing(conn: Any, org_guid: str, requester_guid: str) -> tuple[str, str, str] | None:
-    """(MessageGUID, requester MessageGUID, body digest) of the accepted packet of this
-    organisation and requester MessageGUID, if there is one."""
-    row = conn.execute(
+@cache
+def _existing() -> Executable:
+    return (
         select(_packets.c.message_guid, _packets.c.requester_message_guid, _packets.c.body_sha256)
         .where(
             _packets.c.org_guid == bindparam("org"),
             _packets.c.requester_message_guid == bindparam("requester"),
             _packets.c.state != "rejected",
         )
-        .limit(1),
-        {"org": org_guid, "requester": requester_guid},
-    ).first()
+        .limit(1)
+    )
+
+
+def existing(conn: Any, org_guid: str, requester_guid: str) -> tuple[str, str, str] | None:
+    """(MessageGUID, requester MessageGUID, body digest) of the accepted packet of this
+    organisation and requester MessageGUID, if there is one."""
+    row = conn.execute(_existing(), {"org": org_guid, "requester": requester_guid}).first()
     return (row[0], row[1] or "", row[2]) if row is not None else None
