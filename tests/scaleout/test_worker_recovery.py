@@ -114,12 +114,16 @@ def test_a_failure_is_recorded_once_the_database_is_back(
     outage = {"left": 2}
 
     def flaky_handler(ctx, request):  # type: ignore[no-untyped-def]
-        raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+        raise OperationalError(
+            "INSERT", {}, Exception("server closed the connection"), connection_invalidated=True
+        )
 
     def retry_later_while_down(*args, **kwargs):  # type: ignore[no-untyped-def]
         if outage["left"]:
             outage["left"] -= 1
-            raise OperationalError("UPDATE", {}, Exception("connection refused"))
+            raise OperationalError(
+                "UPDATE", {}, Exception("connection refused"), connection_invalidated=True
+            )
         return real_retry_later(*args, **kwargs)
 
     service = runtime.registry.by_name("house-management")
@@ -173,13 +177,15 @@ def test_listening_workers_wake_on_notify_not_on_the_poll(pg_url: str, tmp_path:
 @pytest.mark.parametrize(
     "failure",
     [
-        "DO $$ BEGIN RAISE EXCEPTION 'could not serialize' USING ERRCODE = '40001'; END $$",
-        "DO $$ BEGIN RAISE EXCEPTION 'deadlock' USING ERRCODE = '40P01'; END $$",
-        "SET LOCAL statement_timeout = 50; SELECT pg_sleep(2)",
+        ("DO $$ BEGIN RAISE EXCEPTION 'could not serialize' USING ERRCODE = '40001'; END $$",),
+        ("DO $$ BEGIN RAISE EXCEPTION 'deadlock' USING ERRCODE = '40P01'; END $$",),
+        ("SET LOCAL statement_timeout = 50", "SELECT pg_sleep(2)"),
     ],
     ids=["serialization-failure", "deadlock", "statement-timeout"],
 )
-def test_postgresql_transient_errors_are_retried(pg_url: str, tmp_path: Path, failure: str) -> None:
+def test_postgresql_transient_errors_are_retried(
+    pg_url: str, tmp_path: Path, failure: tuple[str, ...]
+) -> None:
     from sqlalchemy import text
 
     from gateway.handlers.house_management.import_house_uo import import_house_uo
@@ -190,7 +196,7 @@ def test_postgresql_transient_errors_are_retried(pg_url: str, tmp_path: Path, fa
     def fails_once(ctx, request):  # type: ignore[no-untyped-def]
         calls.append(1)
         if len(calls) == 1:
-            for statement in failure.split("; "):
+            for statement in failure:
                 ctx.session.execute(text(statement))
         return import_house_uo(ctx, request)
 

@@ -105,7 +105,9 @@ def test_transient_database_errors_are_retried_then_dead_lettered(runtime: Runti
 
     def flaky(ctx, request):  # type: ignore[no-untyped-def]
         calls.append(1)
-        raise OperationalError("SELECT 1", {}, Exception("connection lost"))
+        raise OperationalError(
+            "SELECT 1", {}, Exception("connection lost"), connection_invalidated=True
+        )
 
     _replace_handler(runtime, flaky)
     message_guid = _queue_example(runtime)
