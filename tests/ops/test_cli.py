@@ -150,7 +150,7 @@ def test_a_packet_the_database_refuses_fails_at_once_and_is_replayed_once_repair
 def test_purge_keeps_what_is_not_done_with(ops_stand: OpsStand, tmp_path) -> None:  # type: ignore[no-untyped-def]
     copy_dir = tmp_path / "copy"
     copy_dir.mkdir()
-    source = sqlite3.connect(ops_stand.db)
+    source = sqlite3.connect(ops_stand.db_file)
     target = sqlite3.connect(copy_dir / "gateway.sqlite3")
     with target:
         source.backup(target)

@@ -23,7 +23,7 @@ from sqlalchemy.pool import NullPool
 
 from persistence.db import make_engine
 from persistence.errors import describe, error_code, is_transient
-from tests.postgres import admin_engine, scratch_database
+from tests.stand import admin_engine, scratch_database
 
 TABLE = "CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER NOT NULL, code VARCHAR(3))"
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import logging
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,56 +19,15 @@ from gateway.config import DatabaseSettings, Settings
 from gateway.runtime import Runtime
 from persistence.models import Packet
 from tests.paths import HM_PATH as PATH
-from tests.postgres import scratch_database
+from tests.stand import STORES, runtime_on
 
 BASE = "http://dom.gosuslugi.ru/schema/integration/base/"
 
 
-def test_unreachable_database_gives_exp002001(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    # Nothing listens on port 1: every connection attempt is refused for real.
-    settings = Settings(
-        data_dir=tmp_path, database_url="postgresql+psycopg://postgres@127.0.0.1:1/none"
-    )
-    runtime = Runtime(settings, create_tables=False)
-    org = str(uuid.uuid4())
-    request = etree.Element(f"{{{BASE}}}getStateRequest")
-    etree.SubElement(request, f"{{{BASE}}}MessageGUID").text = str(uuid.uuid4())
-    auth = "Basic " + base64.b64encode(f"{org}:pw".encode()).decode()
-    reply = AcceptPipeline(runtime).handle(
-        HttpRequest(PATH, "urn:getState", auth, etree.tostring(envelope(request, org)))
-    )
-    fault = etree.fromstring(reply.body)
-    assert reply.status == 500
-    assert fault.findtext(f".//{{{BASE}}}ErrorCode") == "EXP002001"
-    assert fault.findtext(".//faultcode") == "soap:Server"
-    runtime.close()
-
-
-# --- real database errors while accepting: transient ► EXP002001, permanent ► EXP001000 --------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
-    url = ""
-    if request.param == "postgresql":
-        urls = scratch_database("hcs_gateway_accept_errors")
-        url = next(urls)
-        request.addfinalizer(lambda: next(urls, None))
-    # a held lock is met at once on PostgreSQL (lock timeout) and on SQLite (no busy wait)
-    settings = Settings(
-        data_dir=tmp_path, database_url=url, database=DatabaseSettings(lock_timeout_ms=50)
-    )
-    rt = Runtime(settings)
-    if rt.engine.dialect.name == "sqlite":
-        event.listen(rt.engine, "connect", lambda conn, _: conn.execute("PRAGMA busy_timeout=0"))
-        rt.engine.dispose()
-    yield rt
-    rt.close()
-
-
 def _get_state(runtime: Runtime) -> tuple[int, str | None, str | None]:
-    """getState with a wrong password: (HTTP status, ErrorCode, faultcode). Reading the
-    organisation and counting the failed login (a write) are the database's part."""
+    """getState with a wrong password, answered in-process: (HTTP status, ErrorCode,
+    faultcode). Reading the organisation and counting the failed login (a write) are the
+    database's part."""
     org = str(uuid.uuid4())
     request = etree.Element(f"{{{BASE}}}getStateRequest")
     etree.SubElement(request, f"{{{BASE}}}MessageGUID").text = str(uuid.uuid4())
@@ -83,6 +41,29 @@ def _get_state(runtime: Runtime) -> tuple[int, str | None, str | None]:
         fault.findtext(f".//{{{BASE}}}ErrorCode"),
         fault.findtext(".//faultcode"),
     )
+
+
+def test_unreachable_database_gives_exp002001(tmp_path: Path) -> None:
+    # Nothing listens on port 1: every connection attempt is refused for real.
+    settings = Settings(
+        data_dir=tmp_path, database_url="postgresql+psycopg://postgres@127.0.0.1:1/none"
+    )
+    runtime = Runtime(settings, create_tables=False)
+    assert _get_state(runtime) == (500, "EXP002001", "soap:Server")
+    runtime.close()
+
+
+# --- real database errors while accepting: transient ► EXP002001, permanent ► EXP001000 --------
+
+
+@pytest.fixture(params=STORES)
+def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Runtime:
+    # a held lock is met at once on PostgreSQL (lock timeout) and on SQLite (no busy wait)
+    rt = runtime_on(request, request.param, tmp_path, database=DatabaseSettings(lock_timeout_ms=50))
+    if rt.engine.dialect.name == "sqlite":
+        event.listen(rt.engine, "connect", lambda conn, _: conn.execute("PRAGMA busy_timeout=0"))
+        rt.engine.dispose()
+    return rt
 
 
 def test_a_database_busy_with_another_writer_gives_exp002001(runtime: Runtime) -> None:

@@ -4,41 +4,28 @@ one (SQLite busy, a statement timeout) is retried and the packet then processed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.pool import NullPool
 
-from gateway.config import Settings, WorkerSettings
+from gateway.config import WorkerSettings
 from gateway.handlers.base import HandlerContext, HandlerResult
 from gateway.handlers.house_management.import_house_uo import import_house_uo
 from gateway.runtime import Runtime
 from gateway.worker import Worker
 from persistence import packets
 from persistence.models import House, Job, Organization
-from tests.postgres import scratch_database
-from tests.unit.test_worker import _queue_example, _replace_handler, _state
+from tests.stand import STORES, queue_example, replace_handler, result_of, runtime_on
 
 DUPLICATE = "0a1b2c3d-0000-4000-8000-0000000000dd"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
-    url = ""
-    if request.param == "postgresql":
-        urls = scratch_database("hcs_gateway_worker_errors")
-        url = next(urls)
-        request.addfinalizer(lambda: next(urls, None))
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=url,
-        worker=WorkerSettings(max_attempts=3, retry_backoff_seconds=0),
-    )
-    rt = Runtime(settings)
-    yield rt
-    rt.close()
+@pytest.fixture(params=STORES)
+def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Runtime:
+    worker = WorkerSettings(max_attempts=3, retry_backoff_seconds=0)
+    return runtime_on(request, request.param, tmp_path, worker=worker)
 
 
 def _insert_twice(ctx: HandlerContext, _request: object) -> HandlerResult:
@@ -76,8 +63,8 @@ def _job(rt: Runtime) -> tuple[str, int]:
 
 
 def test_a_permanent_database_error_fails_the_packet_at_once(runtime: Runtime) -> None:
-    _replace_handler(runtime, _insert_twice)
-    message_guid = _queue_example(runtime)
+    replace_handler(runtime, _insert_twice)
+    message_guid = queue_example(runtime)
     Worker(runtime).run_until_idle()
     assert _job(runtime) == ("done", 1)  # one attempt, no retry
     with runtime.session() as s:
@@ -88,7 +75,7 @@ def test_a_permanent_database_error_fails_the_packet_at_once(runtime: Runtime) -
     code = "[23505]" if runtime.engine.dialect.name == "postgresql" else "[SQLITE_CONSTRAINT"
     assert code in (packet.error_message or ""), packet.error_message  # visible to ops
     assert "INSERT" not in (packet.error_message or "")
-    result = _state(runtime, message_guid)
+    result = result_of(runtime, message_guid)
     assert result.findtext("{*}ErrorMessage/{*}ErrorCode") == "EXP001000"
 
 
@@ -101,8 +88,8 @@ def test_a_transient_database_error_is_retried(runtime: Runtime) -> None:
             _transient_error(ctx)
         return import_house_uo(ctx, request)  # type: ignore[arg-type]
 
-    _replace_handler(runtime, fails_once)
-    message_guid = _queue_example(runtime)
+    replace_handler(runtime, fails_once)
+    message_guid = queue_example(runtime)
     Worker(runtime).run_until_idle()
     assert len(attempts) == 2
     assert _job(runtime) == ("done", 2)
