@@ -1,8 +1,10 @@
 """The fixtures every tier shares, built from the one harness in ``tests/stand``.
 
 ``stand``: the session's running gateway (a trusted demo CA, two management companies, a
-bank and an RSO); ``postgres_database``: the run's PostgreSQL database; ``engine`` and
-``sessions``: a migrated database of each store (every storage test runs on both).
+bank and an RSO); ``postgres_database``: the run's PostgreSQL database; ``sqlite_template``
+and ``postgres_template``: databases at the current schema that ``tests.stand.migrated_database``
+copies for each test; ``engine`` and ``sessions``: a migrated database of each store (every
+storage test runs on both).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tests.stand import (
     Org,
     Server,
     Stand,
+    databases,
     free_port,
     gateway_cli,
     make_stand,
@@ -63,6 +66,18 @@ def stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
 def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test run, dropped afterwards."""
     yield from scratch_database()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file at the current schema, copied for each test that needs one."""
+    return databases.sqlite_template(tmp_path_factory.mktemp("templates"))
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A PostgreSQL database at the current schema, cloned for each test that needs one."""
+    yield from databases.postgres_template()
 
 
 @pytest.fixture(params=STORES)

@@ -47,18 +47,55 @@ def admin_engine() -> Engine:
     return admin
 
 
-def scratch_database(prefix: str = "hcs_gateway_test") -> Iterator[str]:
-    """Create a database, yield its URL, drop it (closing any connection left to it)."""
+def scratch_database(
+    prefix: str = "hcs_gateway_test", template: str | None = None
+) -> Iterator[str]:
+    """Create a database (a copy of the database ``template`` if given), yield its URL, drop
+    it (closing any connection left to it)."""
     admin = admin_engine()
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     try:
         yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def sqlite_template(directory: Path) -> Path:
+    """A SQLite file at the current schema, to copy for each test."""
+    path = directory / "template.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+def postgres_template() -> Iterator[str]:
+    """The name of a PostgreSQL database at the current schema, to clone for each test
+    (``CREATE DATABASE … TEMPLATE``); dropped afterwards."""
+    for url in scratch_database("hcs_gateway_template"):
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url.rsplit("/", 1)[1]
+
+
+def migrated_database(request: pytest.FixtureRequest, store: str, tmp_path: Path) -> str:
+    """A new database of ``store`` at the current schema for this test, copied from the run's
+    template (the ``sqlite_template`` / ``postgres_template`` fixtures): the file
+    ``tmp_path/gateway.sqlite3``, or a PostgreSQL clone dropped when the test ends."""
+    if store == "sqlite":
+        path = tmp_path / "gateway.sqlite3"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    urls = scratch_database("hcs_gateway_test", request.getfixturevalue("postgres_template"))
+    url = next(urls)
+    request.addfinalizer(lambda: next(urls, None))
+    return url
 
 
 def database_url(
@@ -77,23 +114,25 @@ def database_url(
 def runtime_on(
     request: pytest.FixtureRequest, store: str, tmp_path: Path, **settings: Any
 ) -> Runtime:
-    """A gateway runtime (migrated) on a new database of ``store``, closed when the test ends;
-    ``settings`` are ``Settings`` fields (``worker=WorkerSettings(...)``)."""
-    url = "" if store == "sqlite" else database_url(request, store, tmp_path, "hcs_gateway_rt")
+    """A gateway runtime on a new migrated database of ``store`` (for SQLite, the data
+    directory's own file), closed when the test ends; ``settings`` are ``Settings`` fields
+    (``worker=WorkerSettings(...)``)."""
+    url = migrated_database(request, store, tmp_path)
+    if store == "sqlite":
+        url = ""  # the data directory's gateway.sqlite3, as ``serve`` uses it
     runtime = Runtime(Settings(data_dir=tmp_path, database_url=url, **settings))
     request.addfinalizer(runtime.close)
     return runtime
 
 
 def migrated_engine(request: pytest.FixtureRequest, store: str, tmp_path: Path) -> Iterator[Engine]:
-    """An engine on a migrated database of ``store``: a new SQLite file, or the run's shared
-    PostgreSQL database (the ``postgres_database`` fixture), emptied afterwards."""
+    """An engine on a migrated database of ``store``: a copy of the SQLite template, or the
+    run's shared PostgreSQL database (the ``postgres_database`` fixture), emptied afterwards."""
     if store == "sqlite":
-        url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
+        engine = make_engine(migrated_database(request, store, tmp_path))
     else:
-        url = request.getfixturevalue("postgres_database")
-    engine = make_engine(url)
-    upgrade(engine)
+        engine = make_engine(request.getfixturevalue("postgres_database"))
+        upgrade(engine)
     yield engine
     if store != "sqlite":  # isolate the tests sharing the run's database
         with engine.begin() as conn:
