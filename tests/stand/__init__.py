@@ -3,6 +3,8 @@
     databases  scratch PostgreSQL databases; one test on both stores; migrated engines and
                in-process runtimes (unit, storage and worker tiers)
     inprocess  packets queued and processed without HTTP (worker tier)
+    handlers   import handlers run in process on requests built by zeep offline (handler
+               tier; ``from tests.stand.handlers import …``)
     gateway    the gateway as processes: CLI, demo CA and organisations, ``Stand`` (a store
                with its servers, nodes and workers), side servers (e2e, ops, security,
                scale-out tiers)
