@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from cryptography import x509
 from lxml import etree
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gateway import errors, limits
 from gateway.authn import (
@@ -50,6 +49,7 @@ from gateway.validation import request_version, validate, validate_header
 from gateway.xmlparse import parse_xml
 from persistence import packets
 from persistence.clock import utcnow
+from persistence.errors import describe, is_transient
 from persistence.organizations import OrgRecord
 from signing import CertificateError, Verified
 
@@ -136,13 +136,13 @@ class AcceptPipeline:
             return self._accept(request, known)
         except GatewayError as error:
             return self._refuse(request, error, known)
-        except (OperationalError, DBAPIError) as exc:
-            log.warning("database unavailable: %s", exc)
-            unavailable = errors.TemporarilyUnavailable(
-                "The gateway cannot reach its database right now; try again later."
-            )
-            return self._refuse(request, unavailable, known)
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):
+                log.warning("database unavailable: %s", describe(exc))
+                unavailable = errors.TemporarilyUnavailable(
+                    "The gateway's database is unreachable or busy right now; try again later."
+                )
+                return self._refuse(request, unavailable, known)
             log.exception("internal error while accepting a packet")
             return self._refuse(
                 request, errors.InternalError("Internal error while accepting the packet."), known

@@ -4,10 +4,12 @@
 
 Domain changes and the outcome commit in ONE transaction that also holds the job, so a
 crash never leaves half an import behind, and a job is never applied twice: a worker that
-lost its lease cannot finish (``queue.LeaseLost`` rolls its transaction back). Failures
-outside the handler's business rules (database connection lost, serialization failure,
-deadlock, timeouts, a worker that died mid-job) are retried with backoff; after
-``max_attempts`` the request goes to the dead letter with the last error.
+lost its lease cannot finish (``queue.LeaseLost`` rolls its transaction back). Transient
+failures (``persistence.errors.is_transient``: database connection lost, serialization
+failure, deadlock, lock or statement timeout; and a worker that died mid-job) are retried
+with backoff; after ``max_attempts`` the request goes to the dead letter with the last
+error. Anything else (a handler's bug, a constraint the database enforces) fails the packet
+at once, with its error recorded: retrying would only repeat it.
 
 Any number of worker processes on any machines share one PostgreSQL database: each claim
 is one UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) … RETURNING.
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
 
 from gateway.codes import Code
 from gateway.handlers.base import ExportError, HandlerContext
@@ -37,6 +39,7 @@ from gateway.trace import JobOutcome, JobTrace, Tally, request_error_tally, tall
 from gateway.xmlparse import parse_xml
 from persistence import organizations, packets, queue
 from persistence.clock import utcnow
+from persistence.errors import describe, is_transient
 from persistence.packets import PacketView, ResultCounts
 
 log = logging.getLogger("gateway.worker")
@@ -125,8 +128,8 @@ class Worker:
         self.retry = RetryPolicy(cfg.max_attempts, cfg.retry_backoff_seconds)
         self.wakeup = wakeup or threading.Event()
         self.stopping = stopping or threading.Event()
-        #: failures that could not be recorded yet (the database was away): (job, error)
-        self._unrecorded: list[tuple[queue.ClaimedJob, str]] = []
+        #: failures that could not be recorded yet (the database was away): (job, failure)
+        self._unrecorded: list[tuple[queue.ClaimedJob, _Done | str]] = []
 
     # --- loop ------------------------------------------------------------------------------
 
@@ -139,13 +142,11 @@ class Worker:
                 if failures:
                     log.info("worker %s: database reachable again", self.name)
                 failures = 0
-            except (OperationalError, DBAPIError) as exc:
-                if failures == 0:
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.exception("worker loop error")
+                elif failures == 0:
                     log.warning("worker %s: database unavailable: %s", self.name, _short(exc))
-                failures += 1
-                worked = False
-            except Exception:
-                log.exception("worker loop error")
                 failures += 1
                 worked = False
             if not worked:
@@ -202,15 +203,16 @@ class Worker:
         except queue.LeaseLost as exc:
             observe.job_done(seen.trace("lost"))
             log.warning("dropping the work of a lost lease: %s", exc)
-        except (OperationalError, DBAPIError) as exc:
-            observe.job_done(seen.trace("retry"))
-            self._failed(job, exc)
         except Exception as exc:
-            observe.job_done(seen.trace("retry"))
-            log.exception(
-                "job %s (packet %s) failed outside its handler", job.job_id, job.packet_id
-            )
-            self._failed(job, exc)
+            if is_transient(exc):
+                observe.job_done(seen.trace("retry"))
+                self._failed(job, exc)
+            else:
+                observe.job_done(seen.trace("failed"))
+                log.exception(
+                    "job %s (packet %s) failed outside its handler", job.job_id, job.packet_id
+                )
+                self._failed(job, exc, permanent=True)
         else:
             observe.job_done(seen.trace(done.state, done.tally))
         return True
@@ -248,77 +250,77 @@ class Worker:
                     error_results(exc.code, exc.description),
                     request_error_tally(exc.code),
                 )
-            except (OperationalError, DBAPIError):
-                raise
             except Exception as exc:
+                if is_transient(exc):
+                    raise
                 log.exception("handler %s failed on packet %s", operation.name, packet.message_guid)
-                done = _Done(
-                    "failed",
-                    error_results(
-                        Code.INTERNAL_ERROR,
-                        f"Internal error while processing: {type(exc).__name__}",
-                    ),
-                    request_error_tally(Code.INTERNAL_ERROR),
-                    error_code=Code.INTERNAL_ERROR,
-                    error_message=f"{type(exc).__name__}: {exc}",
-                )
-            queue.finish(
-                session,
-                job,
-                packet_state=done.state,
-                result_xml=done.result_xml,
-                counts=ResultCounts(done.tally.items, done.tally.errors),
-                error_code=done.error_code,
-                error_message=done.error_message,
-            )
+                done = _failure(exc)
+            _store(session, job, done)
         return done
 
     # --- failures --------------------------------------------------------------------------
 
-    def _failed(self, job: queue.ClaimedJob, exc: Exception) -> None:
-        message = f"{type(exc).__name__}: {exc}"[:2000]
-        log.warning(
-            "transient failure on job %s (attempt %s): %s", job.job_id, job.attempt, _short(exc)
-        )
-        if not self._record(job, message, give_up=self.retry.delay(job.attempt) is None):
+    def _failed(self, job: queue.ClaimedJob, exc: Exception, *, permanent: bool = False) -> None:
+        """Record a failed attempt: retried later (or buried), or failed at once."""
+        if permanent:
+            failure: _Done | str = _failure(exc)
+        else:
+            failure = describe(exc)
+            log.warning(
+                "transient failure on job %s (attempt %s): %s", job.job_id, job.attempt, _short(exc)
+            )
+        if not self._record(job, failure):
             # Try again before the next claim; the lease expiring is the last resort.
-            self._unrecorded.append((job, message))
+            self._unrecorded.append((job, failure))
 
-    def _record(self, job: queue.ClaimedJob, message: str, *, give_up: bool) -> bool:
-        """Queue the job again with backoff, or bury it; False if the database was away.
+    def _record(
+        self, job: queue.ClaimedJob, failure: _Done | str, *, give_up: bool | None = None
+    ) -> bool:
+        """Store a permanent failure (a ``_Done``), or queue the job again with backoff after
+        a transient one (its message), or bury it when ``give_up`` (by default: out of
+        attempts); False if the database was away.
 
         A job that is no longer ours (its commit did happen, or it was taken over) is left
         alone: the guarded queue functions change nothing then.
         """
+        if give_up is None:
+            give_up = self.retry.delay(job.attempt) is None
         try:
             with self.rt.session.begin() as session:
-                if give_up:
+                if isinstance(failure, _Done):
+                    try:
+                        _store(session, job, failure)
+                        recorded = True
+                    except queue.LeaseLost:
+                        recorded = False
+                elif give_up:
                     recorded = queue.bury(
                         session,
                         job,
-                        message,
+                        failure,
                         error_results(Code.INTERNAL_ERROR, DEAD_LETTER_TEXT),
                         counts=ResultCounts(items=0, errors=1),
                         error_code=Code.INTERNAL_ERROR,
                     )
                 else:
                     delay = self.retry.delay(job.attempt) or timedelta(0)
-                    recorded = queue.retry_later(session, job, message, utcnow() + delay)
-            if recorded:
-                metrics.job_failure_recorded(give_up)
-            else:
+                    recorded = queue.retry_later(session, job, failure, utcnow() + delay)
+            if not recorded:
                 log.info("job %s attempt %s was no longer ours", job.job_id, job.attempt)
+            elif not isinstance(failure, _Done):
+                metrics.job_failure_recorded(give_up)
             return True
-        except (OperationalError, DBAPIError) as exc:
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
             log.warning("could not record the failure of job %s: %s", job.job_id, _short(exc))
             return False
 
     def _record_unrecorded(self) -> None:
         pending, self._unrecorded = self._unrecorded, []
-        for job, message in pending:
-            give_up = self.retry.delay(job.attempt) is None
-            if not self._record(job, message, give_up=give_up):
-                self._unrecorded.append((job, message))
+        for job, failure in pending:
+            if not self._record(job, failure):
+                self._unrecorded.append((job, failure))
 
 
 class WorkerGroup:
@@ -386,6 +388,32 @@ class WorkerGroup:
         while not self.stopping.wait(1.0):
             pass
         self.stop()
+
+
+def _failure(exc: BaseException) -> _Done:
+    """The outcome of a packet that failed for good: an internal error, the cause kept for ops."""
+    return _Done(
+        "failed",
+        error_results(
+            Code.INTERNAL_ERROR, f"Internal error while processing: {type(exc).__name__}"
+        ),
+        request_error_tally(Code.INTERNAL_ERROR),
+        error_code=Code.INTERNAL_ERROR,
+        error_message=describe(exc),
+    )
+
+
+def _store(session: Session, job: queue.ClaimedJob, done: _Done) -> None:
+    """Store ``done`` as the job's outcome; ``queue.LeaseLost`` if the job is no longer ours."""
+    queue.finish(
+        session,
+        job,
+        packet_state=done.state,
+        result_xml=done.result_xml,
+        counts=ResultCounts(done.tally.items, done.tally.errors),
+        error_code=done.error_code,
+        error_message=done.error_message,
+    )
 
 
 def _short(exc: BaseException) -> str:

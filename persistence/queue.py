@@ -25,6 +25,7 @@ from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from persistence.clock import as_utc, utcnow
+from persistence.errors import describe, is_transient
 from persistence.models import Job, Packet
 from persistence.packets import DEAD, PROCESSING, ResultCounts, add_event
 
@@ -343,7 +344,8 @@ def listen(
 
     Runs on its own connection (outside the pool), reconnects with backoff when the server
     goes away, and wakes once after every (re)connect for what was queued meanwhile. Idle
-    workers also poll, so a notification lost during a reconnect only costs latency.
+    workers also poll, so a notification lost during a reconnect only costs latency; an error
+    that reconnecting cannot cure (``is_transient`` says no) ends the listener.
     """
     import psycopg
 
@@ -368,6 +370,9 @@ def listen(
                     for _ in conn.notifies(timeout=1.0, stop_after=1):
                         wake()
         except psycopg.Error as exc:
+            if not is_transient(exc):
+                log.error("job listener stopped (the workers still poll): %s", describe(exc))
+                return
             log.warning("job listener: %s; reconnecting in %.1fs", type(exc).__name__, backoff)
             stopping.wait(backoff)
             backoff = min(backoff * 2, 15.0)

@@ -19,7 +19,7 @@ from lxml import etree
 from gateway.config import load_settings
 from gateway.services import build_registry
 from tests.conformance.xsd_strategies import instances
-from tests.conftest import REFERENCE
+from tests.stand import REFERENCE
 
 EXAMPLES = int(os.environ.get("GATEWAY_CONFORMANCE_EXAMPLES", "25"))
 SETTINGS = settings(

@@ -15,7 +15,6 @@ from zeep.exceptions import Fault
 
 from gateway.client import envelope
 from persistence.accounts import is_valid_unified_number
-from tests.conftest import REFERENCE, ROOT, gateway_cli
 from tests.e2e.account_data import account as acc
 from tests.e2e.account_data import (
     closing,
@@ -33,6 +32,7 @@ from tests.e2e.flows import results_by_tg as results
 from tests.e2e.house_data import export_request, new_apartment_house, update_apartment_house
 from tests.gis_client import BASE, HM, GisClient, fault_code
 from tests.paths import HM_PATH as PATH
+from tests.stand import REFERENCE, ROOT, gateway_cli
 
 EXAMPLES = ROOT / "examples" / "house-management"
 
@@ -439,23 +439,7 @@ def test_account_answers_validate_against_the_published_schema(
 
 
 def _send_example(stand, org_name: str, path: Path) -> etree._Element:
-    org = stand["orgs"][org_name]
-    out = gateway_cli(
-        "client",
-        "send",
-        "--url",
-        stand["server"].url,
-        "--org",
-        org.guid,
-        "--key",
-        str(org.key),
-        "--cert",
-        str(org.cert),
-        "--password",
-        org.password,
-        "--wait",
-        str(path),
-    )
+    out = gateway_cli("client", "send", *stand.client_args(org_name), "--wait", str(path))
     return etree.fromstring(out.split("\n", 1)[1].encode())
 
 

@@ -10,29 +10,14 @@ import zeep
 from lxml import etree
 
 from signing import verify
-from tests.conftest import ROOT, gateway_cli
 from tests.paths import HM_PATH as PATH
+from tests.stand import ROOT, gateway_cli
 
 EXAMPLES = ROOT / "examples" / "house-management"
 
 
 def _client(stand, *args: str) -> str:
-    org = stand["orgs"]["uo"]
-    return gateway_cli(
-        "client",
-        "send",
-        "--url",
-        stand["server"].url,
-        "--org",
-        org.guid,
-        "--key",
-        str(org.key),
-        "--cert",
-        str(org.cert),
-        "--password",
-        org.password,
-        *args,
-    )
+    return gateway_cli("client", "send", *stand.client_args("uo"), *args)
 
 
 def test_quickstart_import_and_export_through_the_cli(stand, tmp_path: Path) -> None:
@@ -57,18 +42,7 @@ def test_quickstart_import_and_export_through_the_cli(stand, tmp_path: Path) -> 
     out = _client(stand, "--wait", str(export))
     assert house in out and "HouseUniqueNumber" in out
 
-    org = stand["orgs"]["uo"]
-    state = gateway_cli(
-        "client",
-        "state",
-        "--url",
-        stand["server"].url,
-        "--org",
-        org.guid,
-        "--password",
-        org.password,
-        message_guid,
-    )
+    state = gateway_cli("client", "state", *stand.client_args("uo", signing=False), message_guid)
     assert message_guid in state and "RequestState>3<" in state
 
 
@@ -122,22 +96,7 @@ def test_served_wsdl_points_at_this_server_and_builds_a_client(stand) -> None:
 
 
 def test_demo_onboards_a_house_through_the_soap_api(stand) -> None:
-    out = gateway_cli(
-        "demo",
-        "--url",
-        stand["server"].url,
-        "--data-dir",
-        str(stand["data_dir"]),
-        "--houses",
-        "1",
-        "--flats",
-        "4",
-    )
-    rows = {
-        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:5]]
-        for line in out.splitlines()
-        if line.count("│") >= 5
-    }
+    rows = stand.demo("--houses", "1", "--flats", "4")
     assert rows["house"] == ["6", "6", "0"]  # house + entrance + 4 flats
     assert rows["accounts"] == ["4", "4", "0"]
     assert rows["devices"] == ["4", "4", "0"]

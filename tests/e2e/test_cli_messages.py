@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from gateway.services import build_registry
-from tests.conftest import ROOT, free_port, start_server, stop_server
-from tests.postgres import admin_engine
+from tests.stand import ROOT, admin_engine, free_port, start_server, stop_server
 
 EXAMPLES = ROOT / "examples" / "house-management"
 # asked of the registry, never retyped (tests/paths.py on main does the same)

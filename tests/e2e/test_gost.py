@@ -4,6 +4,7 @@ CLI client, a .NET WCF-shaped envelope, zeep through `gateway demo --algorithm`)
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from gateway.namespaces import BASE, SOAP_ENV
 from signing import gost, sign
 from signing.algorithms import C14N, Digest
 from signing.pki import load_certificate, load_private_key
-from tests.conftest import ROOT, Org, gateway_cli, register_org, start_server, stop_server
+from tests.stand import ROOT, Org, Stand, gateway_cli, make_stand, start_server, stop_server
 
 pytestmark = pytest.mark.skipif(not gost.available(), reason=f"{gost.unavailable_reason()}")
 
@@ -28,17 +29,14 @@ WCF = "http://schemas.microsoft.com/ws/2005/05/addressing/none"
 
 
 @pytest.fixture(scope="module")
-def gost_stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
-    base = tmp_path_factory.mktemp("gost-stand")
-    data_dir, pki_dir = base / "data", base / "pki"
-    gateway_cli("pki", "init", "--algorithm", "gost2012-256", "--out", str(pki_dir / "ca"))
-    gateway_cli("trust", "add", str(pki_dir / "ca" / "ca.pem"), "--data-dir", str(data_dir))
-    org = register_org(data_dir, pki_dir, str(uuid.uuid4()), "uo", "UK GOST")
-    server = start_server(data_dir)
+def gost_stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
+    orgs = {"uo": (str(uuid.uuid4()), "uo", "UK GOST")}
+    stand = make_stand(tmp_path_factory.mktemp("gost-stand"), orgs=orgs, algorithm="gost2012-256")
     try:
-        yield {"server": server, "org": org, "data_dir": data_dir, "pki": pki_dir}
+        stand.serve()
+        yield stand
     finally:
-        stop_server(server)
+        stand.stop_all()
 
 
 def house_packet(tmp_path: Path) -> tuple[Path, str]:
@@ -50,20 +48,15 @@ def house_packet(tmp_path: Path) -> tuple[Path, str]:
 
 
 def test_organisation_key_is_gost(gost_stand) -> None:
-    org: Org = gost_stand["org"]  # type: ignore[assignment]
+    org: Org = gost_stand.org
     assert isinstance(load_private_key(org.key), gost.PrivateKey)
     oid = load_certificate(org.cert).signature_algorithm_oid.dotted_string
     assert oid == "1.2.643.7.1.1.3.2"  # signed by the GOST CA with Streebog-256
 
 
 def test_house_import_signed_with_gost_is_acked_and_processed(gost_stand, tmp_path) -> None:
-    org: Org = gost_stand["org"]  # type: ignore[assignment]
     packet, house = house_packet(tmp_path)
-    out = gateway_cli(
-        "client", "send", "--url", gost_stand["server"].url, "--org", org.guid,  # type: ignore[attr-defined]
-        "--key", str(org.key), "--cert", str(org.cert), "--password", org.password,
-        "--wait", str(packet),
-    )  # fmt: skip
+    out = gateway_cli("client", "send", *gost_stand.client_args(), "--wait", str(packet))
     assert uuid.UUID(out.splitlines()[0].strip())
     assert "<RequestState>3</RequestState>" in out.replace("base:", "").replace("ns0:", "")
     assert "CommonResult" in out and "Error>" not in out
@@ -91,7 +84,7 @@ def wcf_envelope(element: etree._Element, org_guid: str, action: str) -> bytes:
 
 
 def post_wcf(stand, tmp_path: Path, action: str, *, extra_header: str | None = None):
-    org: Org = stand["org"]
+    org: Org = stand.org
     packet, _ = house_packet(tmp_path)
     element = etree.fromstring(packet.read_bytes())
     # The production capture: inclusive c14n of SignedInfo, Streebog-256 on the data and
@@ -111,7 +104,7 @@ def post_wcf(stand, tmp_path: Path, action: str, *, extra_header: str | None = N
         body = body.replace(b"</s:Header>", extra_header.encode() + b"</s:Header>")
     target = find_target(element)
     response = requests.post(
-        stand["server"].url + target.service.path,
+        stand.server.url + target.service.path,
         data=body,
         headers={
             "Content-Type": "text/xml; charset=utf-8",
@@ -128,8 +121,8 @@ def test_wcf_envelope_with_a_production_gost_signature(gost_stand, tmp_path) -> 
     assert response.status_code == 200, response.text
     root = etree.fromstring(response.content)
     message_guid = root.findtext(f".//{{{BASE}}}Ack/{{{BASE}}}MessageGUID")
-    org: Org = gost_stand["org"]  # type: ignore[assignment]
-    client = GatewayClient(gost_stand["server"].url, org.guid, org.password)  # type: ignore[attr-defined]
+    org: Org = gost_stand.org
+    client = GatewayClient(gost_stand.server.url, org.guid, org.password)
     result = client.wait(target.service, message_guid or "", timeout=120)
     assert result.findtext(f"{{{BASE}}}RequestState") == "3"
     assert b"ErrorCode" not in etree.tostring(result)
@@ -161,21 +154,20 @@ def test_other_must_understand_headers_keep_their_fault(gost_stand, tmp_path) ->
 
 
 def test_demo_runs_on_gost_keys(gost_stand) -> None:
-    out = gateway_cli(
-        "demo", "--url", gost_stand["server"].url, "--houses", "1", "--flats", "2",  # type: ignore[attr-defined]
-        "--algorithm", "gost2012-512", "--data-dir", str(gost_stand["data_dir"]),
-    )  # fmt: skip
+    rows = gost_stand.demo("--houses", "1", "--flats", "2", "--algorithm", "gost2012-512")
     # gateway_cli fails the test on a non-zero exit: the demo exits 1 on any error.
-    assert "house" in out
-    ca_dir = gost_stand["data_dir"] / "demo-pki" / "ca-gost2012-512"  # type: ignore[operator]
+    assert "house" in rows
+    ca_dir = gost_stand.data_dir / "demo-pki" / "ca-gost2012-512"
     key = load_private_key(ca_dir / "ca.key")
     assert isinstance(key, gost.PrivateKey) and key.key_size == 512
 
 
 def test_server_without_the_engine_names_what_it_lacks(gost_stand, tmp_path) -> None:
-    server = start_server(gost_stand["data_dir"], {"GATEWAY_DISABLE_GOST": "1"})  # type: ignore[arg-type]
+    server = start_server(gost_stand.data_dir, {"GATEWAY_DISABLE_GOST": "1"})
     try:
-        response, _ = post_wcf({**gost_stand, "server": server}, tmp_path, "urn:importHouseUOData")
+        response, _ = post_wcf(
+            dataclasses.replace(gost_stand, server=server), tmp_path, "urn:importHouseUOData"
+        )
     finally:
         stop_server(server)
     assert fault_code(response) == "AUT011005"

@@ -15,10 +15,10 @@ from gateway.client import envelope
 from persistence.models import House, Packet
 from signing import sign
 from signing.pki import init_ca, issue, load_certificate, load_private_key
-from tests.conftest import REFERENCE
 from tests.e2e.house_data import export_request, new_apartment_house, tg, update_apartment_house
 from tests.gis_client import BASE, HM, GisClient, fault_code
 from tests.paths import HM_PATH as PATH
+from tests.stand import REFERENCE
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +230,7 @@ def test_expired_certificate_is_refused(stand, wsdl, tmp_path: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
     from gateway.cli import main  # noqa: F401 - the CLI registers certificates the same way
-    from tests.conftest import gateway_cli
+    from tests.stand import gateway_cli
 
     guid = "0a1b2c3d-0000-4000-8000-0000000000e1"
     issue(
@@ -494,7 +494,7 @@ def test_answers_validate_against_the_published_schema(
 
 
 def test_locked_organisation_gets_403(stand, wsdl, tmp_path: Path) -> None:
-    from tests.conftest import gateway_cli
+    from tests.stand import gateway_cli
 
     guid = "0a1b2c3d-0000-4000-8000-0000000000c1"
     issue(stand["pki"] / "ca", guid, tmp_path / "locked")

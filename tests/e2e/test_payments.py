@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from zeep.exceptions import Fault
 
-from tests.conftest import gateway_cli
 from tests.e2e.account_data import account as acc
 from tests.e2e.account_data import closing
 from tests.e2e.flows import (
@@ -58,8 +57,7 @@ from tests.paths import BILLS_PATH, HM_PATH, PAYMENT_PATH
 
 
 def _client(stand: Any, name: str, path: str) -> GisClient:
-    org = stand["orgs"][name]
-    return GisClient(stand["server"].endpoint(path) + "?wsdl", org, password=org.password)
+    return stand.soap_client(path, name)
 
 
 @pytest.fixture(scope="module")
@@ -488,22 +486,7 @@ def test_every_money_rule_is_refused_with_its_code_and_the_rest_goes_on(
 
 
 def test_demo_runs_the_money_path(stand: Any) -> None:
-    out = gateway_cli(
-        "demo",
-        "--url",
-        stand["server"].url,
-        "--data-dir",
-        str(stand["data_dir"]),
-        "--houses",
-        "1",
-        "--flats",
-        "4",
-    )
-    rows = {
-        line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:5]]
-        for line in out.splitlines()
-        if line.count("│") >= 5
-    }
+    rows = stand.demo("--houses", "1", "--flats", "4")
     assert rows["documents"] == ["4", "4", "0"]
     assert rows["notices"] == ["4", "4", "0"]  # in full, half, none, in full + a mistaken one
     assert rows["cancellations"] == ["1", "1", "0"]

@@ -4,7 +4,7 @@ WSDLs it serves run the house, readings and payments flows; unknown versions are
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -14,15 +14,6 @@ from lxml import etree
 from zeep.exceptions import Fault
 from zeep.plugins import Plugin
 
-from tests.conftest import (
-    REFERENCE,
-    Org,
-    Server,
-    gateway_cli,
-    register_org,
-    start_server,
-    stop_server,
-)
 from tests.e2e.flows import (
     accounts,
     codes,
@@ -53,32 +44,26 @@ from tests.e2e.payment_data import (
 )
 from tests.gis_client import SOAP_ENV, GisClient, fault_code
 from tests.paths import BILLS_PATH, DM_PATH, HM_PATH, PAYMENT_PATH
-
-
-@dataclass(frozen=True)
-class BundleStand:
-    server: Server
-    org: Org  # a management company (uo)
-    bank: Org
+from tests.stand import REFERENCE, Stand, make_stand
 
 
 @pytest.fixture(scope="module")
-def bundle_stand(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def bundle_stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
+    """A gateway serving the published formats: a management company (``org``) and a bank."""
     if not REFERENCE.exists():
         pytest.skip(
             f"published formats not found at {REFERENCE} (present only beside the project's shared/ folder)"
         )
-    base = tmp_path_factory.mktemp("bundle")
-    data_dir, pki_dir = base / "data", base / "pki"
-    gateway_cli("pki", "init", "--out", str(pki_dir / "ca"))
-    gateway_cli("trust", "add", str(pki_dir / "ca" / "ca.pem"), "--data-dir", str(data_dir))
-    org = register_org(data_dir, pki_dir, "0a1b2c3d-0000-4000-8000-0000000000b1", "uo", "UK Bundle")
-    bank = register_org(data_dir, pki_dir, "0a1b2c3d-0000-4000-8000-0000000000b2", "bank", "Bank")
-    server = start_server(data_dir, {"GATEWAY_FORMATS_DIR": str(REFERENCE)})
+    orgs = {
+        "uo": ("0a1b2c3d-0000-4000-8000-0000000000b1", "uo", "UK Bundle"),
+        "bank": ("0a1b2c3d-0000-4000-8000-0000000000b2", "bank", "Bank"),
+    }
+    stand = make_stand(tmp_path_factory.mktemp("bundle"), orgs=orgs)
     try:
-        yield BundleStand(server, org, bank)
+        stand.serve({"GATEWAY_FORMATS_DIR": str(REFERENCE)})
+        yield stand
     finally:
-        stop_server(server)
+        stand.stop_all()
 
 
 def test_served_wsdl_is_the_published_one_for_our_operations(bundle_stand) -> None:
@@ -190,7 +175,7 @@ def published_results(received: Received, service: str) -> list[etree._Element]:
 def test_payments_flow_with_clients_from_the_published_wsdls(bundle_stand) -> None:
     """document ► bank notice ► the company sees it ► acknowledges ► the document shows paid;
     a cancelled notice can no longer be acknowledged."""
-    server, org, bank_org = bundle_stand.server, bundle_stand.org, bundle_stand.bank
+    server, org, bank_org = bundle_stand.server, bundle_stand.org, bundle_stand.orgs["bank"]
     hm = GisClient(server.endpoint(HM_PATH) + "?wsdl", org, password=org.password)
     bills = GisClient(server.endpoint(BILLS_PATH) + "?wsdl", org, password=org.password)
     bank = GisClient(server.endpoint(PAYMENT_PATH) + "?wsdl", bank_org, password=bank_org.password)
@@ -296,7 +281,7 @@ def test_an_operation_the_bundle_lacks_is_refused(bundle_stand) -> None:
     from gateway.client import envelope
     from signing import sign
     from signing.pki import load_certificate, load_private_key
-    from tests.conftest import ROOT
+    from tests.stand import ROOT
 
     element = etree.parse(
         str(ROOT / "examples" / "house-management" / "importHouseRSOData.xml")

@@ -257,7 +257,7 @@ def test_device_answers_validate_against_the_published_schemas(
 ) -> None:
     from lxml import etree
 
-    from tests.conftest import REFERENCE
+    from tests.stand import REFERENCE
 
     published = {
         "hm": REFERENCE / "house-management" / "hcs-house-management-types.xsd",
@@ -411,7 +411,7 @@ def test_verifications_are_exported_whole_in_the_history_of_their_period(
     from lxml import etree
 
     from gateway.config import load_settings
-    from tests.conftest import REFERENCE
+    from tests.stand import REFERENCE
 
     fias = _house(hm)
     water, electric = (

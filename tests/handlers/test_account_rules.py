@@ -5,8 +5,8 @@ from __future__ import annotations
 from gateway.codes import Code
 from tests.e2e import account_data as ad
 from tests.handlers import world
-from tests.handlers.stand import Stand
 from tests.handlers.world import HM
+from tests.stand.handlers import Stand
 
 
 def test_a_closed_account_frees_its_number_for_the_items_after_it(stand: Stand) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from gateway.codes import Code
 from tests.e2e import metering_data as md
 from tests.handlers import world
-from tests.handlers.stand import Stand
 from tests.handlers.world import HM
+from tests.stand.handlers import Stand
 
 
 def test_every_change_makes_a_new_version(stand: Stand) -> None:

@@ -8,8 +8,8 @@ from gateway.codes import Code
 from persistence.models import PaymentCharge, PaymentDocumentDetails
 from tests.e2e import payment_data as pd
 from tests.handlers import world
-from tests.handlers.stand import Stand
 from tests.handlers.world import BILLS
+from tests.stand.handlers import Stand
 
 
 def test_a_document_replaced_twice_in_one_packet_keeps_the_last_version(stand: Stand) -> None:

@@ -8,8 +8,8 @@ from gateway.codes import Code
 from tests.e2e import account_data as ad
 from tests.e2e import house_data as hd
 from tests.handlers import world
-from tests.handlers.stand import Stand
 from tests.handlers.world import HM
+from tests.stand.handlers import Stand
 
 
 def test_parts_check_the_house_and_each_other(stand: Stand) -> None:

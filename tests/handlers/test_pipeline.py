@@ -24,8 +24,8 @@ from persistence.models import HouseSupplier, RateCounter
 from tests.e2e import account_data as ad
 from tests.e2e import house_data as hd
 from tests.handlers import world
-from tests.handlers.stand import Stand, outcomes
 from tests.handlers.world import HM
+from tests.stand.handlers import Stand, outcomes
 
 # --- a minimal import: each item inserts a counter row; its rules check nothing else ------
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 from gateway.codes import Code
 from tests.e2e import metering_data as md
 from tests.handlers import world
-from tests.handlers.stand import Stand
 from tests.handlers.world import DM
+from tests.stand.handlers import Stand
 
 
 def test_readings_of_one_packet_check_each_other(stand: Stand) -> None:

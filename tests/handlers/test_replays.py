@@ -15,8 +15,8 @@ from tests.e2e import house_data as hd
 from tests.e2e import metering_data as md
 from tests.e2e import payment_data as pd
 from tests.handlers import world
-from tests.handlers.stand import Outcome, Stand
 from tests.handlers.world import BILLS, DM, HM, PAYMENT
+from tests.stand.handlers import Outcome, Stand
 
 
 def _key(results: list[Outcome]) -> list[tuple[str | None, ...]]:

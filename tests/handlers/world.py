@@ -11,7 +11,7 @@ from tests.e2e import account_data as ad
 from tests.e2e import house_data as hd
 from tests.e2e import metering_data as md
 from tests.e2e import payment_data as pd
-from tests.handlers.stand import Stand
+from tests.stand.handlers import Stand
 
 HM, DM, BILLS, PAYMENT = "house-management", "device-metering", "bills", "payment"
 

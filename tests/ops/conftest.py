@@ -10,22 +10,15 @@ repair it, as ops would before replaying.
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.conftest import ROOT, Org, Server, gateway_cli, register_org, start_server, stop_server
 from tests.e2e.house_data import new_apartment_house
 from tests.e2e.metering_data import (
     collective_water_device,
@@ -35,19 +28,18 @@ from tests.e2e.metering_data import (
 )
 from tests.gis_client import HM, GisClient
 from tests.paths import DM_PATH, HM_PATH
-from tests.postgres import postgres_database  # noqa: F401  (fixture)
+from tests.stand import Stand, make_stand
 
 OPERATOR, OPERATOR_PASSWORD = "duty-ops", "correct horse battery staple"
 TODAY = date.today()
 
 
 @dataclass
-class OpsStand:
-    server: Server
-    data_dir: Path
-    org: Org
-    hm: GisClient
-    dm: GisClient
+class OpsStand(Stand):
+    """The stand (one management company on SQLite) and the packets it went through."""
+
+    hm: GisClient | None = None
+    dm: GisClient | None = None
     fias: str = ""
     water: str = ""  # MeteringDeviceRootGUID of the house's cold-water meter
     #: MessageGUID -> what it is
@@ -60,72 +52,8 @@ class OpsStand:
     processed_bytes: bytes = b""
     sent: list[bytes] = field(default_factory=list)
 
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def db(self) -> Path:
-        return self.data_dir / "gateway.sqlite3"
-
-    def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-        """Run SQL on the stand's database as a DBA would (outside the gateway)."""
-        conn = sqlite3.connect(self.db, timeout=15)
-        try:
-            with conn:
-                return conn.execute(statement, params).fetchall()
-        finally:
-            conn.close()
-
     def state(self, message_guid: str) -> str:
-        rows = self.sql("SELECT state FROM packets WHERE message_guid = ?", message_guid)
-        return rows[0][0] if rows else ""
-
-    def wait_state(self, message_guid: str, *states: str, timeout: float = 20) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            state = self.state(message_guid)
-            if state in states:
-                return state
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{message_guid} is {state!r}, expected one of {states}")
-            time.sleep(0.1)
-
-    def cli(
-        self,
-        *args: str,
-        check: bool = True,
-        env: dict[str, str] | None = None,
-        data_dir: Path | None = None,
-    ) -> subprocess.CompletedProcess[str]:
-        """``gateway …`` on the stand's data directory (stdout and stderr apart)."""
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "gateway.cli",
-                *args,
-                "--data-dir",
-                str(data_dir or self.data_dir),
-            ],
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"gateway {' '.join(args)}: {result.stdout}\n{result.stderr}")
-        return result
-
-    def cli_bytes(self, *args: str) -> bytes:
-        return subprocess.run(
-            [sys.executable, "-m", "gateway.cli", *args, "--data-dir", str(self.data_dir)],
-            cwd=ROOT,
-            capture_output=True,
-            timeout=60,
-            check=True,
-        ).stdout
+        return self.packet_state(message_guid)
 
     # --- traffic ---------------------------------------------------------------------------
 
@@ -167,32 +95,27 @@ def _capture(client: GisClient, into: list[bytes]) -> None:
 
 @pytest.fixture(scope="session")
 def ops_stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpsStand]:
-    base = tmp_path_factory.mktemp("ops")
-    data_dir, pki = base / "data", base / "pki"
-    gateway_cli("pki", "init", "--out", str(pki / "ca"))
-    gateway_cli("trust", "add", str(pki / "ca" / "ca.pem"), "--data-dir", str(data_dir))
-    org = register_org(data_dir, pki, "0a1b2c3d-0000-4000-8000-0000000000f1", "uo", "UK Ops")
-    gateway_cli(
-        "operators", "add", OPERATOR, "--password", OPERATOR_PASSWORD, "--data-dir", str(data_dir)
-    )
-    server = start_server(
-        data_dir,
-        {
-            "GATEWAY_WORKER_MAX_ATTEMPTS": "1",
-            "GATEWAY_WORKER_RETRY_BACKOFF_SECONDS": "0.1",
-            "GATEWAY_LOGGING_FORMAT": "json",
-        },
-        workers=2,
-    )
+    orgs = {"uo": ("0a1b2c3d-0000-4000-8000-0000000000f1", "uo", "UK Ops")}
+    stand = make_stand(tmp_path_factory.mktemp("ops"), orgs=orgs, stand_class=OpsStand)
+    assert isinstance(stand, OpsStand)
     try:
-        hm = GisClient(server.endpoint(HM_PATH) + "?wsdl", org, password=org.password)
-        dm = GisClient(server.endpoint(DM_PATH) + "?wsdl", org, password=org.password)
-        stand = OpsStand(server, data_dir, org, hm, dm)
-        _capture(hm, stand.sent)
+        stand.cli("operators", "add", OPERATOR, "--password", OPERATOR_PASSWORD)
+        server = stand.serve(
+            {
+                "GATEWAY_WORKER_MAX_ATTEMPTS": "1",
+                "GATEWAY_WORKER_RETRY_BACKOFF_SECONDS": "0.1",
+                "GATEWAY_LOGGING_FORMAT": "json",
+            },
+            workers=2,
+        )
+        org = stand.org
+        stand.hm = GisClient(server.endpoint(HM_PATH) + "?wsdl", org, password=org.password)
+        stand.dm = GisClient(server.endpoint(DM_PATH) + "?wsdl", org, password=org.password)
+        _capture(stand.hm, stand.sent)
         _make_packets(stand)
         yield stand
     finally:
-        stop_server(server)
+        stand.stop_all()
 
 
 def _make_packets(stand: OpsStand) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from lxml import etree
 
@@ -119,24 +119,30 @@ def test_processed_packet_replays_only_with_force_and_per_item_idempotently(
     assert rows == [(1,)]
 
 
-def test_dead_letter_is_replayed_until_the_database_is_repaired(ops_stand: OpsStand) -> None:
+def test_a_packet_the_database_refuses_fails_at_once_and_is_replayed_once_repaired(
+    ops_stand: OpsStand,
+) -> None:
     ops_stand.sql(
         "CREATE TRIGGER ops_freeze BEFORE INSERT ON readings "
         "BEGIN SELECT RAISE(ABORT, 'readings frozen for maintenance'); END"
     )
+    since = datetime.now(UTC).isoformat()  # the bulk replay below takes this packet only
     try:
         guid = ops_stand.readings(water_reading(ops_stand.water, "120", TODAY - timedelta(days=1)))
-        ops_stand.wait_state(guid, "dead")
+        ops_stand.wait_state(guid, "failed")  # a constraint: permanent, never retried
         ops_stand.cli("packets", "replay", guid)
-        ops_stand.wait_state(guid, "dead")
+        ops_stand.wait_state(guid, "failed")
         detail = _show(ops_stand, guid)
-        assert [e["event"] for e in detail["history"]].count("dead") == 2
+        events = [e["event"] for e in detail["history"]]
+        assert (events.count("failed"), events.count("attempt"), events.count("retry")) == (2, 2, 0)
+        assert "[SQLITE_CONSTRAINT_TRIGGER]" in detail["job"]["last_error"]
         assert "readings frozen" in detail["job"]["last_error"]
-        assert detail["replays"][0]["previous_state"] == "dead"
+        assert detail["replays"][0]["previous_state"] == "failed"
     finally:
         ops_stand.sql("DROP TRIGGER IF EXISTS ops_freeze")
-    bulk = ops_stand.cli("packets", "replay", "--state", "dead", "--since", "1h")
-    assert f"replayed {guid} (was dead)" in bulk.stdout
+    bulk = ops_stand.cli("packets", "replay", "--state", "failed", "--since", since)
+    assert "1 of 1 packet(s) re-queued" in bulk.stdout
+    assert f"replayed {guid} (was failed)" in bulk.stdout
     ops_stand.wait_state(guid, "processed")
     assert [e["event"] for e in _show(ops_stand, guid)["history"]].count("attempt") == 3
 
@@ -144,7 +150,7 @@ def test_dead_letter_is_replayed_until_the_database_is_repaired(ops_stand: OpsSt
 def test_purge_keeps_what_is_not_done_with(ops_stand: OpsStand, tmp_path) -> None:  # type: ignore[no-untyped-def]
     copy_dir = tmp_path / "copy"
     copy_dir.mkdir()
-    source = sqlite3.connect(ops_stand.db)
+    source = sqlite3.connect(ops_stand.db_file)
     target = sqlite3.connect(copy_dir / "gateway.sqlite3")
     with target:
         source.backup(target)

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.codes import Code
@@ -27,37 +26,13 @@ from gateway.ops.observe import signature_reason
 from gateway.ops.web import SessionCodec, load_secret, new_session
 from gateway.state import error_results, pack_results
 from persistence import packets, queue
-from persistence.db import make_engine, make_session_factory
-from persistence.migrations import upgrade
-from persistence.models import Base, Job, Packet, PacketEvent, PacketReplay
+from persistence.models import Job, Packet, PacketEvent, PacketReplay
 from persistence.packets import ResultCounts
 from signing.errors import SignatureError
 
 ORG = "0a1b2c3d-0000-4000-8000-0000000000bb"
 OTHER = "0a1b2c3d-0000-4000-8000-0000000000cc"
 HM_NS = "http://dom.gosuslugi.ru/schema/integration/house-management/"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'ops.sqlite3'}")
-        upgrade(eng)
-        yield eng
-        eng.dispose()
-        return
-    eng = make_engine(request.getfixturevalue("postgres_database"))
-    upgrade(eng)
-    yield eng
-    with eng.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
-    eng.dispose()
-
-
-@pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    return make_session_factory(engine)
 
 
 def _results(ok: int, errors: int) -> str:

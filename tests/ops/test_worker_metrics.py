@@ -21,12 +21,19 @@ import requests
 from lxml import etree
 from sqlalchemy import text
 
-from gateway.client import envelope
-from signing import sign
-from tests.conftest import ROOT, free_port
+from gateway.namespaces import HOUSE_MANAGEMENT as HM
 from tests.ops.samples import Samples, scrape, total, value
-from tests.postgres import scratch_database
-from tests.scaleout.conftest import HM, Stand, house_request, make_stand, send, wait_until
+from tests.stand import (
+    ROOT,
+    Stand,
+    database_url,
+    free_port,
+    house_request,
+    make_stand,
+    send,
+    signed_packet,
+    wait_until,
+)
 
 OP = {"service": "house-management", "operation": "importHouseUOData"}
 PACKETS, FLATS = 6, 2
@@ -37,16 +44,11 @@ ITEMS_PER_PACKET = 1 + 1 + FLATS
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def worker_stand(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stand]:
     """A migrated database with one registered management company (SQLite or PostgreSQL)."""
-    if request.param == "sqlite":
-        urls: Iterator[str] = iter([f"sqlite:///{tmp_path / 'gateway.sqlite3'}"])
-    else:
-        urls = scratch_database("hcs_gateway_wmetrics")
-    for url in urls:
-        made = make_stand(url, tmp_path)
-        try:
-            yield made
-        finally:
-            made.stop_all()
+    made = make_stand(tmp_path, database_url(request, request.param, tmp_path, "hcs_gateway_wm"))
+    try:
+        yield made
+    finally:
+        made.stop_all()
 
 
 def start_worker(
@@ -88,9 +90,7 @@ def duplicate_of(stand: Stand, fias: str) -> bytes:
     """A signed house import naming a house that is already registered (one flat)."""
     element = house_request(1)
     element.find(f".//{{{HM}}}FIASHouseGuid").text = fias  # type: ignore[union-attr]
-    env = envelope(element, stand.org_guid, str(uuid.uuid4()))
-    sign(element, stand.key, stand.cert)  # type: ignore[arg-type]
-    return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
+    return signed_packet(element, stand.org_guid, stand.key, stand.cert, str(uuid.uuid4()))
 
 
 def accept(node: str, raw: bytes) -> str:
@@ -191,14 +191,15 @@ def test_worker_processes_serve_their_own_processing_metrics(worker_stand: Stand
 
 
 @pytest.mark.postgres
-def test_retries_and_dead_letters_are_counted_where_they_happen(tmp_path: Path) -> None:
+def test_retries_and_dead_letters_are_counted_where_they_happen(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     """A job whose handler cannot take its lock: retried once, then dead-lettered."""
-    for url in scratch_database("hcs_gateway_wmetrics"):
-        stand = make_stand(url, tmp_path)
-        try:
-            _retry_then_dead(stand)
-        finally:
-            stand.stop_all()
+    stand = make_stand(tmp_path, database_url(request, "postgresql", tmp_path, "hcs_gateway_wm"))
+    try:
+        _retry_then_dead(stand)
+    finally:
+        stand.stop_all()
 
 
 def _retry_then_dead(stand: Stand) -> None:

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from gateway.services import build_registry
-from tests.conftest import ROOT, free_port
+from tests.stand import ROOT, free_port
 
 # asked of the registry, never retyped (tests/paths.py on main does the same)
 HM_PATH = build_registry().by_name("house-management").path

@@ -16,21 +16,15 @@ from sqlalchemy import Engine, inspect, text
 from persistence import migrations
 from persistence.db import create_all_without_migrations, make_engine
 from persistence.models import Base
-from tests.postgres import scratch_database
+from tests.stand import STORES, database_url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=STORES)
 def empty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """An empty database of each kind (a fresh PostgreSQL database per test)."""
-    if request.param == "sqlite":
-        eng = make_engine(f"sqlite:///{tmp_path / 'migrate.sqlite3'}")
-        yield eng
-        eng.dispose()
-        return
-    for url in scratch_database("hcs_gateway_migrate"):
-        eng = make_engine(url)
-        yield eng
-        eng.dispose()
+    eng = make_engine(database_url(request, request.param, tmp_path, "hcs_gateway_migrate"))
+    yield eng
+    eng.dispose()
 
 
 def _tables(engine: Engine) -> set[str]:

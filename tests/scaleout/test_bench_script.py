@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.postgres import PG_ADMIN_URL, admin_engine
+from tests.stand import PG_ADMIN_URL, admin_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--accept-processes", "1", "--queue-workers", "1", "--concurrency", "2"]

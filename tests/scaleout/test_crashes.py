@@ -10,7 +10,7 @@ import requests
 from lxml import etree
 from sqlalchemy import text
 
-from tests.scaleout.conftest import Sent, Stand, send, wait_until
+from tests.stand import Sent, Stand, send, wait_until
 
 pytestmark = pytest.mark.postgres
 

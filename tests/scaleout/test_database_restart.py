@@ -12,8 +12,8 @@ import time
 import pytest
 import requests
 
-from tests.postgres import scratch_database
-from tests.scaleout.conftest import Cluster, Sent, make_stand, send, wait_until
+import tests.stand.databases
+from tests.stand import Cluster, Sent, make_stand, scratch_database, send, wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -21,11 +21,9 @@ PACKETS = 60
 
 
 def test_database_restart_during_load(private_cluster: Cluster, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import tests.postgres
-
-    monkeypatch.setattr(tests.postgres, "PG_ADMIN_URL", private_cluster.admin_url)
+    monkeypatch.setattr(tests.stand.databases, "PG_ADMIN_URL", private_cluster.admin_url)
     for url in scratch_database("hcs_gateway_restart"):
-        stand = make_stand(url, tmp_path)
+        stand = make_stand(tmp_path, url)
         try:
             _restart_under_load(stand, private_cluster)
         finally:

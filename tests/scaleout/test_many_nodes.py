@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.scaleout.conftest import Stand, send
+from tests.stand import Stand, send
 
 pytestmark = pytest.mark.postgres
 

@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from gateway.config import DEFAULT_CONFIG_FILE, Settings, load_settings
 from gateway.runtime import open_engine, wait_for_database
-from tests.postgres import scratch_database
+from tests.stand import scratch_database
 
 
 @pytest.fixture

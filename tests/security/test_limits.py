@@ -23,11 +23,10 @@ from gateway.namespaces import BASE, qname
 from persistence.db import make_engine, make_session_factory
 from persistence.migrations import ensure_schema
 from signing import pki, sign
-from tests.conftest import gateway_cli, register_org, start_server, stop_server
 from tests.e2e.house_data import export_request
 from tests.gis_client import GisClient, fault_code
-from tests.security.servers import side_server
 from tests.security.splitting import example, serialize
+from tests.stand import gateway_cli, register_org, side_server, start_server, stop_server
 
 HM_PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
 OPERATION = "exportHouseData"

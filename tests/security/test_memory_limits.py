@@ -20,8 +20,8 @@ from gateway.errors import MalformedXml, TooComplex
 from gateway.xmlparse import DEFAULT_LIMITS, XmlLimits, parse_xml
 from signing import pki, sign
 from tests.security import probe
-from tests.security.servers import fresh_orgs, side_server
 from tests.security.splitting import example, serialize
+from tests.stand import fresh_orgs, side_server
 
 MB = 1024 * 1024
 
@@ -198,7 +198,7 @@ def test_a_refused_bomb_is_filed_with_its_first_bytes_only(stand) -> None:  # ty
 
     body = probe.BOMBS["2.4M empty elements (9.6 MB)"]
     assert probe.post(stand["server"].url, body)[:2] == (500, "FMT001300")
-    engine = make_engine(f"sqlite:///{stand['data_dir'] / 'gateway.sqlite3'}")
+    engine = make_engine(stand.database_url)
     try:
         with make_session_factory(engine)() as session:
             packet = session.scalars(

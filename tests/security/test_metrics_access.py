@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.conftest import free_port
-from tests.security.servers import side_server
+from tests.stand import free_port, side_server
 
 
 def test_metrics_require_the_bearer_token(stand, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -22,10 +22,9 @@ from gateway.namespaces import BASE, qname
 from gateway.revocation import Revocation
 from signing import pki, sign
 from signing.pki import CA_CERT, CA_KEY
-from tests.conftest import gateway_cli
-from tests.security.servers import side_server
 from tests.security.splitting import example, serialize
 from tests.security.tls import server_certificate
+from tests.stand import gateway_cli, side_server
 
 HM_PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
 

@@ -17,8 +17,8 @@ from gateway.namespaces import BASE, qname
 from gateway.services import build_registry
 from gateway.xmlparse import parse_xml
 from signing import pki, sign, verify
-from tests.security.servers import fresh_orgs
 from tests.security.splitting import REWRITES, example, serialize, split_by_both
+from tests.stand import fresh_orgs
 
 SIGNED_OPERATIONS = sorted(
     op.name

@@ -17,7 +17,7 @@ import pytest
 
 from gateway.client import ClientError, GatewayClient
 from gateway.services import build_registry
-from tests.security.servers import side_server
+from tests.stand import side_server
 
 SLOW = 200
 BODY_LENGTH = 2000

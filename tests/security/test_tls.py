@@ -19,11 +19,10 @@ from lxml import etree
 from gateway.client import envelope
 from gateway.namespaces import BASE, qname
 from signing import pki
-from tests.conftest import gateway_cli
 from tests.gis_client import GisClient
-from tests.security.servers import side_server
 from tests.security.splitting import serialize
 from tests.security.tls import server_certificate
+from tests.stand import gateway_cli, side_server
 
 HM_PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
 

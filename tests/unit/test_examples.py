@@ -9,7 +9,7 @@ from lxml import etree
 
 from gateway.client import find_target
 from gateway.config import load_settings
-from tests.conftest import REFERENCE
+from tests.stand import REFERENCE
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*/*.xml"))
 

@@ -12,7 +12,7 @@ from gateway.errors import UnsupportedOperation, UnsupportedVersion
 from gateway.formats import Formats, FormatsError, own_bundle, published_bundle, served_wsdl
 from gateway.formats_check import check_bundle
 from gateway.services import build_registry
-from tests.conftest import REFERENCE
+from tests.stand import REFERENCE
 
 HM_TYPES = "house-management/hcs-house-management-types.xsd"
 DM_TYPES = "device-metering/hcs-device-metering-types.xsd"

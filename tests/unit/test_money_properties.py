@@ -61,8 +61,7 @@ from persistence.models import (
     PaymentNotice,
 )
 from persistence.payments import format_roubles, roubles, to_kopecks
-from tests.conftest import REFERENCE
-from tests.postgres import scratch_database
+from tests.stand import REFERENCE, runtime_on
 
 AB = "http://dom.gosuslugi.ru/schema/integration/account-base/"
 OB = "http://dom.gosuslugi.ru/schema/integration/organizations-base/"
@@ -889,16 +888,11 @@ def test_money_invariants_hold_after_any_sequence(stand: Stand) -> None:
 
 
 def test_concurrent_acknowledgments_cannot_both_spend_a_notice_on_postgresql(
-    tmp_path: Path,
+    request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """Two workers acknowledge the same notice at once: the second waits for the first's lock,
     then sees its amount and is refused instead of over-assigning the notice."""
-    for url in scratch_database("hcs_gateway_money"):
-        rt = Runtime(Settings(data_dir=tmp_path, database_url=url))
-        try:
-            _two_workers_one_notice(Stand(rt))
-        finally:
-            rt.close()
+    _two_workers_one_notice(Stand(runtime_on(request, "postgresql", tmp_path)))
 
 
 def _two_workers_one_notice(stand: Stand) -> None:

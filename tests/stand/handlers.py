@@ -27,7 +27,7 @@ from gateway.trace import tally
 from persistence.clock import utcnow
 from persistence.models import Base
 from persistence.roles import Role
-from tests.conftest import ROOT
+from tests.stand.gateway import ROOT
 
 WSDL = {
     "house-management": "house-management/hcs-house-management-service-async.wsdl",
