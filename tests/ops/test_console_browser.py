@@ -73,12 +73,17 @@ def browser() -> Iterator[Any]:
 def test_log_in_filter_failed_open_replay_and_see_it_processed(
     ops_stand: OpsStand, browser: Any
 ) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     guid = ops_stand.failed[-1]
     assert ops_stand.state(guid) == "failed"
-    wait = WebDriverWait(browser, 30, poll_frequency=0.2)
+    # the detail page refreshes itself while a packet is queued: an element found just before
+    # a refresh goes stale, and the wait looks again
+    wait = WebDriverWait(
+        browser, 30, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+    )
 
     browser.get(ops_stand.url + "/console/")
     assert browser.current_url.endswith("/console/login")
