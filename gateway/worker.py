@@ -242,6 +242,7 @@ class Worker:
                 message_guid=packet.message_guid,
                 version=packet.version,
                 now=utcnow(),
+                previous_result=packets.last_processed_result(session, job.packet_id),
             )
             try:
                 assert operation.handler is not None

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Protocol, cast
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from persistence.models import (
@@ -20,37 +23,69 @@ from persistence.models import (
     Reading,
 )
 from persistence.roles import Role
+from persistence.sets import columns_of, where_in
 
 
-def devices_by_refs(session: Session, refs: Iterable[str]) -> dict[str, MeteringDevice]:
+class Device(Protocol):
+    """A metering device as read for the rules (a Core row: every column of the table)."""
+
+    guid: str
+    version_guid: str
+    org_guid: str
+    house_guid: str
+    kind: str
+    number: str
+    registry_number: str
+    installation_date: date | None
+    tariff_count: int
+    capacity_digits: int
+    archived: bool
+    version_number: int
+    stamp: str | None
+    model: str | None
+    commissioning_date: date | None
+    first_verification_date: date | None
+    remote_metering: bool
+    temperature_sensor: bool
+    pressure_sensor: bool
+    archive_reason_code: str | None
+    archive_reason_guid: str | None
+    replaced_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Resource(Protocol):
+    """A resource a device measures (a Core row of device_resources)."""
+
+    device_guid: str
+    resource_code: str
+    resource_guid: str | None
+    unit: str | None
+    base_t1: Decimal
+    base_t2: Decimal | None
+    base_t3: Decimal | None
+
+
+def devices_by_refs(session: Session, refs: Iterable[str]) -> dict[str, Device]:
     """Devices found by root GUID or version GUID; the dict is keyed by both."""
-    refs = list({r.lower() for r in refs})
-    found: dict[str, MeteringDevice] = {}
-    for start in range(0, len(refs), 500):
-        chunk = refs[start : start + 500]
-        rows = session.scalars(
-            select(MeteringDevice).where(
-                or_(MeteringDevice.guid.in_(chunk), MeteringDevice.version_guid.in_(chunk))
-            )
-        )
-        for device in rows:
-            found[device.guid] = device
-            found[device.version_guid] = device
+    wanted = {r.lower() for r in refs}
+    found: dict[str, Device] = {}
+    query = select(*columns_of(MeteringDevice))
+    for row in where_in(session, query, MeteringDevice.guid, wanted):
+        found[row.guid] = found[row.version_guid] = cast(Device, row)
+    missing = wanted - found.keys()
+    for row in where_in(session, query, MeteringDevice.version_guid, missing):
+        found[row.guid] = found[row.version_guid] = cast(Device, row)
     return found
 
 
-def resources_of(
-    session: Session, device_guids: Iterable[str]
-) -> dict[str, dict[str, DeviceResource]]:
+def resources_of(session: Session, device_guids: Iterable[str]) -> dict[str, dict[str, Resource]]:
     """device GUID ► resource code ► resource (unit, base values)."""
-    guids = list(set(device_guids))
-    result: dict[str, dict[str, DeviceResource]] = {}
-    for start in range(0, len(guids), 500):
-        rows = session.scalars(
-            select(DeviceResource).where(DeviceResource.device_guid.in_(guids[start : start + 500]))
-        )
-        for res in rows:
-            result.setdefault(res.device_guid, {})[res.resource_code] = res
+    result: dict[str, dict[str, Resource]] = {}
+    query = select(*columns_of(DeviceResource))
+    for row in where_in(session, query, DeviceResource.device_guid, device_guids):
+        result.setdefault(row.device_guid, {})[row.resource_code] = cast(Resource, row)
     return result
 
 
@@ -171,13 +206,16 @@ def replace_resources(session: Session, device_guid: str, resources: list[Device
 
 def devices_of(
     session: Session, org_guid: str, role: Role | None, house_guids: Iterable[str] | None = None
-) -> list[MeteringDevice]:
+) -> list[Device]:
     """Devices the organisation may see: its own and those in houses it manages or supplies."""
-    query = select(MeteringDevice)
-    if house_guids is not None:
-        query = query.where(MeteringDevice.house_guid.in_(list(set(house_guids))))
-    devices = list(
-        session.scalars(query.order_by(MeteringDevice.house_guid, MeteringDevice.number))
+    query = select(*columns_of(MeteringDevice)).order_by(
+        MeteringDevice.house_guid, MeteringDevice.number
     )
+    rows = (
+        where_in(session, query, MeteringDevice.house_guid, house_guids)
+        if house_guids is not None
+        else list(session.execute(query))
+    )
+    devices = [cast(Device, row) for row in rows]
     served = houses_accessible(session, org_guid, role, {d.house_guid for d in devices})
     return [d for d in devices if d.org_guid == org_guid or d.house_guid in served]

@@ -433,6 +433,17 @@ def replays_of(session: Session, packet_id: int) -> list[ReplayRecord]:
     ]
 
 
+def last_processed_result(session: Session, packet_id: int) -> str | None:
+    """The result of the packet's last processed run, when it is being replayed: what a forced
+    replay answers for the items that run applied. None for a packet never processed."""
+    return session.scalar(
+        select(PacketReplay.previous_result_xml)
+        .where(PacketReplay.packet_id == packet_id, PacketReplay.previous_state == PROCESSED)
+        .order_by(PacketReplay.id.desc())
+        .limit(1)
+    )
+
+
 def start_replay(session: Session, packet: PacketRecord, *, by: str, forced: bool) -> None:
     """Record a replay (keeping the outcome it replaces) and put the packet back to received.
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, func, insert, select, tuple_, update
+from sqlalchemy import Select, and_, func, select, update
 from sqlalchemy.orm import Session
 
 from persistence.models import Reading
+from persistence.sets import batches, insert_rows, is_postgres, table_of, unique, where_in
 
 _Row = TypeVar("_Row")
 
@@ -19,66 +21,116 @@ READING_KINDS = ("current", "control", "verification_start", "verification_end")
 VERIFICATION_KINDS = ("verification_start", "verification_end")
 
 
-def latest_readings(
-    session: Session, device_guids: Iterable[str]
-) -> dict[tuple[str, str], Reading]:
-    """(device, resource) ► the most recent reading of any kind."""
-    guids = list(set(device_guids))
-    result: dict[tuple[str, str], Reading] = {}
-    for start in range(0, len(guids), 500):
-        chunk = guids[start : start + 500]
-        newest = (
-            select(
+READINGS = table_of(Reading)
+
+_STORED = (
+    Reading.guid,
+    Reading.device_guid,
+    Reading.kind,
+    Reading.resource_code,
+    Reading.reading_date,
+    Reading.t1,
+    Reading.t2,
+    Reading.t3,
+    Reading.seal_date,
+    Reading.verification_reason_code,
+    Reading.verification_reason_guid,
+    Reading.verification_guid,
+)
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A stored reading as the import rules see it (read from the store or just accepted)."""
+
+    guid: str
+    kind: str
+    reading_date: date
+    zones: tuple[Decimal, Decimal | None, Decimal | None]
+    seal_date: date | None
+    reason: tuple[str | None, str | None]
+    verification_guid: str | None
+
+
+def _stored(row: Any) -> Stored:
+    return Stored(
+        row.guid,
+        row.kind,
+        row.reading_date,
+        (row.t1, row.t2, row.t3),
+        row.seal_date,
+        (row.verification_reason_code, row.verification_reason_guid),
+        row.verification_guid,
+    )
+
+
+def latest_readings(session: Session, device_guids: Sequence[str]) -> dict[tuple[str, str], Stored]:
+    """(device, resource) ► the most recent reading of any kind (the last stored of its day)."""
+    result: dict[tuple[str, str], Stored] = {}
+    if not device_guids:
+        return result
+    if is_postgres(session):
+        query = (
+            select(*_STORED)
+            .distinct(Reading.device_guid, Reading.resource_code)
+            .order_by(
                 Reading.device_guid,
                 Reading.resource_code,
-                func.max(Reading.reading_date).label("d"),
+                Reading.reading_date.desc(),
+                Reading.id.desc(),
             )
-            .where(Reading.device_guid.in_(chunk))
-            .group_by(Reading.device_guid, Reading.resource_code)
-            .subquery()
         )
-        rows = session.scalars(
-            select(Reading)
-            .join(
-                newest,
-                and_(
-                    Reading.device_guid == newest.c.device_guid,
-                    Reading.resource_code == newest.c.resource_code,
-                    Reading.reading_date == newest.c.d,
-                ),
+        rows = where_in(session, query, Reading.device_guid, device_guids)
+    else:
+        rows = []
+        for batch in batches(unique(device_guids)):
+            newest = (
+                select(
+                    Reading.device_guid,
+                    Reading.resource_code,
+                    func.max(Reading.reading_date).label("d"),
+                )
+                .where(Reading.device_guid.in_(batch))
+                .group_by(Reading.device_guid, Reading.resource_code)
+                .subquery()
             )
-            .order_by(Reading.id)
-        )
-        for reading in rows:
-            result[(reading.device_guid, reading.resource_code)] = reading
+            rows.extend(
+                session.execute(
+                    select(*_STORED)
+                    .join(
+                        newest,
+                        and_(
+                            Reading.device_guid == newest.c.device_guid,
+                            Reading.resource_code == newest.c.resource_code,
+                            Reading.reading_date == newest.c.d,
+                        ),
+                    )
+                    .order_by(Reading.id)
+                )
+            )
+    for row in rows:
+        result[(row.device_guid, row.resource_code)] = _stored(row)
     return result
 
 
 def readings_on(
-    session: Session, keys: Sequence[tuple[str, str, str, date]]
-) -> dict[tuple[str, str, str, date], Reading]:
-    """Existing readings for (device, kind, resource, date) keys: for idempotent reposts."""
-    result: dict[tuple[str, str, str, date], Reading] = {}
-    for start in range(0, len(keys), 400):
-        chunk = list(keys[start : start + 400])
-        rows = session.scalars(
-            select(Reading).where(
-                tuple_(
-                    Reading.device_guid, Reading.kind, Reading.resource_code, Reading.reading_date
-                ).in_(chunk)
-            )
-        )
-        for reading in rows:
-            result[
-                (reading.device_guid, reading.kind, reading.resource_code, reading.reading_date)
-            ] = reading
+    session: Session, device_guids: Sequence[str], dates: Iterable[date]
+) -> dict[tuple[str, str, str, date], Stored]:
+    """Stored readings of the devices on those dates, by (device, kind, resource, date): for
+    idempotent reposts and same-day conflicts."""
+    result: dict[tuple[str, str, str, date], Stored] = {}
+    days = sorted(set(dates))
+    if not device_guids or not days:
+        return result
+    query = select(*_STORED).where(Reading.reading_date.in_(days))
+    for row in where_in(session, query, Reading.device_guid, device_guids):
+        result[(row.device_guid, row.kind, row.resource_code, row.reading_date)] = _stored(row)
     return result
 
 
 def insert_readings(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert many readings in one statement per chunk."""
-    for start in range(0, len(rows), 500):
-        session.execute(insert(Reading), rows[start : start + 500])
+    """Insert many readings (COPY on PostgreSQL)."""
+    insert_rows(session.connection(), READINGS, rows, postgres=is_postgres(session))
 
 
 def correct_reading(session: Session, reading_id: int, values: dict[str, Any]) -> None:

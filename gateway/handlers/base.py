@@ -31,6 +31,8 @@ class HandlerContext:
     #: items write without savepoints, three times fewer statements; an item refused after
     #: it wrote raises ItemsNeedIsolation and the worker runs the packet again isolated.
     isolate_items: bool = True
+    #: a replayed packet: the result of its last processed run (see gateway.imports.pipeline)
+    previous_result: str | None = None
 
 
 @dataclass

@@ -29,7 +29,8 @@ from gateway.namespaces import DEVICE_METERING as DM
 from gateway.namespaces import METERING_DEVICE_BASE as MDB
 from persistence import devices as device_repo
 from persistence import readings as reading_repo
-from persistence.models import DeviceResource, MeteringDevice, Reading
+from persistence.devices import Device, Resource
+from persistence.models import Reading
 
 PAGE_SIZE = 1000  # devices per answer, as the format describes
 ELECTRICITY = "3"
@@ -40,7 +41,7 @@ def _value(value: object) -> str:
     return text_value.rstrip("0").rstrip(".") if "." in text_value else text_value
 
 
-def _resource(parent: etree._Element, res: DeviceResource) -> None:
+def _resource(parent: etree._Element, res: Resource) -> None:
     ref = sub(parent, MDB, "MunicipalResource")
     sub(ref, NSI_BASE, "Code", res.resource_code)
     sub(ref, NSI_BASE, "GUID", res.resource_guid or "00000000-0000-0000-0000-000000000000")
@@ -49,7 +50,7 @@ def _resource(parent: etree._Element, res: DeviceResource) -> None:
 def _one_rate(
     parent: etree._Element,
     name: str,
-    res: DeviceResource,
+    res: Resource,
     t1: object,
     entered: datetime,
     org: str | None,
@@ -86,7 +87,7 @@ def _electric(
 
 
 def _reading(
-    parent: etree._Element, name: str, reading: Reading, res: DeviceResource, electric: bool
+    parent: etree._Element, name: str, reading: Reading, res: Resource, electric: bool
 ) -> etree._Element:
     """A stored reading as element ``name``: by tariff zones for electricity, else one value."""
     if electric:
@@ -116,7 +117,7 @@ def _period(parent: etree._Element, period: str | None) -> None:
 def _verification(
     values: etree._Element,
     verification: reading_repo.Verification,
-    resources: dict[str, DeviceResource],
+    resources: dict[str, Resource],
     electric: bool,
 ) -> None:
     """Values/VerificationValue: dates, seal date, StartValue(s), EndValue(s), planned or reason."""
@@ -143,8 +144,8 @@ def _verification(
 
 
 def _device_result(
-    device: MeteringDevice,
-    resources: dict[str, DeviceResource],
+    device: Device,
+    resources: dict[str, Resource],
     readings: list[Reading],
     verifications: list[reading_repo.Verification],
     fias: str | None,

@@ -1,170 +1,144 @@
 """importMeteringDeviceValues: current, control and verification readings of metering devices.
 
 Up to 1000 devices per packet. Every reading (each with its TransportGUID) succeeds or fails
-on its own. Devices, access, resources and previous readings are read once per packet and
-the accepted readings are inserted in bulk, so a packet costs a handful of queries.
+on its own; a verification is one item whose start and end values are stored as readings
+that share the GUID answered for it.
+
+Rules (per item): the device exists (INT002000), is in a house the sender manages or supplies
+(AUT011003), is not archived (HCS002001); a verification's dates and values make sense
+(HCS002009); then per stored reading: the device measures the resource (HCS002002), the date
+is not in the future (HCS002003) nor before the installation (HCS002004), no more zones than
+the device's tariffs (HCS002008), each value fits the register (HCS002005); a reading of the
+same device, kind, resource and day is either the same (an idempotent repost: the stored
+GUID is answered) or a conflict (HCS002007); a current or control reading does not go below
+the latest one (or the device's base values) unless a verification reset the register
+(HCS002006).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from lxml import etree
 
 from gateway.codes import Code
-from gateway.handlers.base import (
-    HandlerContext,
-    HandlerResult,
-    ItemError,
-    child,
-    children,
-    common_result_error,
-    common_result_success,
-    guid,
-    local,
-    nsi_ref,
-    text,
-)
+from gateway.handlers.base import HandlerContext, HandlerResult, ItemError
+from gateway.imports.pipeline import Answer, Changes, Done, ImportBase, Item, run_import
 from gateway.namespaces import DEVICE_METERING as DM
 from persistence import devices as device_repo
 from persistence import readings as reading_repo
-from persistence.models import DeviceResource, MeteringDevice, Reading
+from persistence.readings import Stored
 
 ELECTRICITY = "3"  # NSI 2 code of electric energy: ElectricDeviceValue carries no resource
+_Q = Decimal("0.0000001")  # the stored scale of reading values
+
+Zones = tuple[Decimal, Decimal | None, Decimal | None]
 
 
-@dataclass
-class _Value:
-    """One reading of the packet, as read from the XML."""
+# --- records ------------------------------------------------------------------------------
 
-    transport_guid: str
-    device_ref: str
+
+@dataclass(frozen=True)
+class Part:
+    """One reading to store: a current or control value, or one end of a verification."""
+
     kind: str  # current | control | verification_start | verification_end
     resource_code: str
     reading_date: date
-    zones: tuple[Decimal, Decimal | None, Decimal | None]
-    period: str | None = None
-    extra: list[_Value] = field(default_factory=list)  # verification end beside its start
-    # verification only: seal date and the NSI 224 failure reason (None: planned)
-    seal_date: date | None = None
-    reason: tuple[str | None, str | None] = (None, None)
-    #: why the reading cannot be taken whatever the device's state (refused as Code.READING_VERIFICATION)
+    zones: Zones  # as sent
+    period: str | None = None  # YYYY-MM of a current reading
+    seal_date: date | None = None  # verification only
+    reason: tuple[str | None, str | None] = (None, None)  # NSI 224 (None: planned)
+
+    @property
+    def stored_zones(self) -> Zones:
+        """The values as the store keeps them (7 fraction digits)."""
+        t1, t2, t3 = self.zones
+        return (t1.quantize(_Q), _q(t2), _q(t3))
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One item: a reading, or a verification (its start and end values)."""
+
+    device_ref: str  # MeteringDeviceRootGUID or MeteringDeviceVersionGUID
+    parts: tuple[Part, ...]
+    #: why a verification cannot be recorded whatever the device's state (HCS002009)
     problem: str | None = None
+
+    @property
+    def verification(self) -> bool:
+        return self.parts[0].kind in reading_repo.VERIFICATION_KINDS
+
+
+# --- read ---------------------------------------------------------------------------------
+
+
+def _local(element: etree._Element) -> str:
+    tag = element.tag
+    return tag[tag.rfind("}") + 1 :] if isinstance(tag, str) else ""
+
+
+def _fields(element: etree._Element) -> dict[str, etree._Element]:
+    """The children of an element by local name (the first of each)."""
+    found: dict[str, etree._Element] = {}
+    for child in element:
+        name = _local(child)
+        if name and name not in found:
+            found[name] = child
+    return found
+
+
+def _text(fields: dict[str, etree._Element], name: str) -> str | None:
+    element = fields.get(name)
+    if element is None or element.text is None:
+        return None
+    return element.text.strip()
+
+
+def _nsi_code(fields: dict[str, etree._Element], name: str) -> str | None:
+    ref = fields.get(name)
+    return _text(_fields(ref), "Code") if ref is not None else None
+
+
+def _nsi(fields: dict[str, etree._Element], name: str) -> tuple[str | None, str | None]:
+    ref = fields.get(name)
+    if ref is None:
+        return None, None
+    inner = _fields(ref)
+    guid = _text(inner, "GUID")
+    return _text(inner, "Code"), guid.lower() if guid else None
+
+
+def _q(value: Decimal | None) -> Decimal | None:
+    return value.quantize(_Q) if value is not None else None
 
 
 def _decimal(value: str | None) -> Decimal | None:
     return Decimal(value) if value is not None else None
 
 
-def _zones(element: etree._Element) -> tuple[Decimal, Decimal | None, Decimal | None]:
-    single = text(element, "MeteringValue")
+def _zones(fields: dict[str, etree._Element]) -> Zones:
+    single = _text(fields, "MeteringValue")
     if single is not None:
         return (Decimal(single), None, None)
-    t1 = text(element, "MeteringValueT1")
     return (
-        Decimal(t1 or "0"),
-        _decimal(text(element, "MeteringValueT2")),
-        _decimal(text(element, "MeteringValueT3")),
+        Decimal(_text(fields, "MeteringValueT1") or "0"),
+        _decimal(_text(fields, "MeteringValueT2")),
+        _decimal(_text(fields, "MeteringValueT3")),
     )
 
 
-def _resource(element: etree._Element, electric: bool) -> str:
-    if electric:
-        return ELECTRICITY
-    code, _ = nsi_ref(element, "MunicipalResource")
-    return code or ""
-
-
-def _period(element: etree._Element) -> str | None:
-    period = child(element, "Period")
+def _period(fields: dict[str, etree._Element]) -> str | None:
+    period = fields.get("Period")
     if period is None:
         return None
-    return f"{int(text(period, 'Year') or 0):04d}-{int(text(period, 'Month') or 0):02d}"
-
-
-def _read_values(device_values: etree._Element) -> list[_Value]:
-    ref = (
-        guid(device_values, "MeteringDeviceRootGUID")
-        or guid(device_values, "MeteringDeviceVersionGUID")
-        or ""
-    )
-    values: list[_Value] = []
-    for holder in device_values:
-        if not isinstance(holder.tag, str) or not local(holder).endswith("DeviceValue"):
-            continue
-        electric = local(holder) == "ElectricDeviceValue"
-        for kind, tag in (("current", "CurrentValue"), ("control", "ControlValue")):
-            for element in children(holder, tag):
-                values.append(
-                    _Value(
-                        transport_guid=text(element, "TransportGUID") or "",
-                        device_ref=ref,
-                        kind=kind,
-                        resource_code=_resource(element, electric),
-                        reading_date=date.fromisoformat(text(element, "DateValue") or ""),
-                        zones=_zones(element),
-                        period=_period(element) if kind == "current" else None,
-                    )
-                )
-        verification = child(holder, "VerificationValue")
-        if verification is not None:
-            transport_guid = text(verification, "TransportGUID") or ""
-            start_date = date.fromisoformat(text(verification, "StartDateValue") or "")
-            end_date = date.fromisoformat(text(verification, "EndDateValue") or "")
-            seal_date = date.fromisoformat(text(verification, "SealDate") or "")
-            reason = nsi_ref(verification, "VerificationReason")
-            starts, ends = children(verification, "StartValue"), children(verification, "EndValue")
-            problem = _verification_problem(start_date, end_date, seal_date, bool(starts or ends))
-            if problem is not None:
-                values.append(
-                    _Value(
-                        transport_guid,
-                        ref,
-                        "verification_start",
-                        "",
-                        start_date,
-                        (Decimal(0), None, None),
-                        problem=problem,
-                    )
-                )
-                continue
-            first: _Value | None = None
-            for start in starts:
-                value = _Value(
-                    transport_guid,
-                    ref,
-                    "verification_start",
-                    _resource(start, electric),
-                    start_date,
-                    _zones(start),
-                    seal_date=seal_date,
-                    reason=reason,
-                )
-                if first is None:
-                    first = value
-                    values.append(value)
-                else:
-                    first.extra.append(value)
-            for end in ends:
-                value = _Value(
-                    transport_guid,
-                    ref,
-                    "verification_end",
-                    _resource(end, electric),
-                    end_date,
-                    _zones(end),
-                    seal_date=seal_date,
-                    reason=reason,
-                )
-                if first is None:
-                    first = value
-                    values.append(value)
-                else:
-                    first.extra.append(value)
-    return values
+    inner = _fields(period)
+    return f"{int(_text(inner, 'Year') or 0):04d}-{int(_text(inner, 'Month') or 0):02d}"
 
 
 def _verification_problem(start: date, end: date, seal: date, has_values: bool) -> str | None:
@@ -178,209 +152,275 @@ def _verification_problem(start: date, end: date, seal: date, has_values: bool) 
     return None
 
 
-class _Rules:
-    """Per-reading business rules over state read once for the whole packet."""
+def _read_device(device_values: etree._Element) -> Iterator[Item[Reading]]:
+    top = _fields(device_values)
+    ref = (
+        _text(top, "MeteringDeviceRootGUID") or _text(top, "MeteringDeviceVersionGUID") or ""
+    ).lower()
+    for holder in device_values:
+        name = _local(holder)
+        if not name.endswith("DeviceValue"):
+            continue
+        electric = name == "ElectricDeviceValue"
+        verification: etree._Element | None = None
+        for value in holder:
+            kind = _local(value)
+            if kind == "VerificationValue":
+                verification = verification if verification is not None else value
+                continue
+            if kind not in ("CurrentValue", "ControlValue"):
+                continue
+            f = _fields(value)
+            part = Part(
+                kind="current" if kind == "CurrentValue" else "control",
+                resource_code=ELECTRICITY
+                if electric
+                else (_nsi_code(f, "MunicipalResource") or ""),
+                reading_date=date.fromisoformat(_text(f, "DateValue") or ""),
+                zones=_zones(f),
+                period=_period(f) if kind == "CurrentValue" else None,
+            )
+            yield Item(_text(f, "TransportGUID") or "", Reading(ref, (part,)))
+        if verification is not None:
+            yield _read_verification(ref, verification, electric)
 
-    def __init__(self, ctx: HandlerContext, values: list[_Value]) -> None:
+
+def _read_verification(ref: str, element: etree._Element, electric: bool) -> Item[Reading]:
+    f = _fields(element)
+    transport_guid = _text(f, "TransportGUID") or ""
+    start = date.fromisoformat(_text(f, "StartDateValue") or "")
+    end = date.fromisoformat(_text(f, "EndDateValue") or "")
+    seal = date.fromisoformat(_text(f, "SealDate") or "")
+    reason = _nsi(f, "VerificationReason")
+    starts = [c for c in element if _local(c) == "StartValue"]
+    ends = [c for c in element if _local(c) == "EndValue"]
+    problem = _verification_problem(start, end, seal, bool(starts or ends))
+    if problem is not None:
+        placeholder = Part("verification_start", "", start, (Decimal(0), None, None))
+        return Item(transport_guid, Reading(ref, (placeholder,), problem))
+    parts = []
+    for kind, on, values in (
+        ("verification_start", start, starts),
+        ("verification_end", end, ends),
+    ):
+        for value in values:
+            vf = _fields(value)
+            resource = ELECTRICITY if electric else (_nsi_code(vf, "MunicipalResource") or "")
+            parts.append(Part(kind, resource, on, _zones(vf), seal_date=seal, reason=reason))
+    return Item(transport_guid, Reading(ref, tuple(parts)))
+
+
+# --- prefetch -----------------------------------------------------------------------------
+
+
+@dataclass
+class Packet:
+    """The devices the packet names, their resources and readings, kept current."""
+
+    devices: dict[str, device_repo.Device]  # by root and by version GUID
+    accessible: set[str]  # device GUIDs the sender may post readings of
+    resources: dict[str, dict[str, device_repo.Resource]]  # device ► resource code ►
+    latest: dict[tuple[str, str], Stored]  # (device, resource) ► the most recent reading
+    same_day: dict[tuple[str, str, str, date], Stored]  # (device, kind, resource, date) ►
+    today: date
+
+
+# --- the import ---------------------------------------------------------------------------
+
+
+class ImportValues(ImportBase[Reading, Packet]):
+    answer = Answer(DM)
+
+    def read(self, ctx: HandlerContext, request: etree._Element) -> Iterator[Item[Reading]]:
+        for device_values in request:
+            if _local(device_values) == "MeteringDevicesValues":
+                yield from _read_device(device_values)
+
+    def prefetch(self, ctx: HandlerContext, records: Sequence[Reading]) -> Packet:
         session = ctx.session
-        self.ctx = ctx
-        self.today = ctx.now.date()
-        refs = {v.device_ref for v in values}
-        self.devices = device_repo.devices_by_refs(session, refs)
-        device_guids = {d.guid for d in self.devices.values()}
-        devices = set(self.devices.values())
-        served_houses = device_repo.houses_accessible(
-            session, ctx.org_guid, ctx.org_role, {d.house_guid for d in devices}
+        devices = device_repo.devices_by_refs(session, {r.device_ref for r in records})
+        distinct = {d.guid: d for d in devices.values()}
+        served = device_repo.houses_accessible(
+            session, ctx.org_guid, ctx.org_role, {d.house_guid for d in distinct.values()}
         )
-        self.accessible = {
-            d.guid for d in devices if d.org_guid == ctx.org_guid or d.house_guid in served_houses
-        }
-        self.resources = device_repo.resources_of(session, device_guids)
-        self.latest = reading_repo.latest_readings(session, device_guids)
-        keys = []
-        for v in values:
-            device = self.devices.get(v.device_ref)
-            if device is not None:
-                for item in (v, *v.extra):
-                    keys.append((device.guid, item.kind, item.resource_code, item.reading_date))
-        self.same_day = reading_repo.readings_on(session, keys)
-        self.new_rows: list[dict[str, object]] = []
+        guids = list(distinct)
+        dates = {p.reading_date for r in records for p in r.parts}
+        return Packet(
+            devices=devices,
+            accessible={
+                d.guid
+                for d in distinct.values()
+                if d.org_guid == ctx.org_guid or d.house_guid in served
+            },
+            resources=device_repo.resources_of(session, guids),
+            latest=reading_repo.latest_readings(session, guids),
+            same_day=reading_repo.readings_on(session, guids, dates),
+            today=ctx.now.date(),
+        )
 
-    def device(self, value: _Value) -> MeteringDevice:
-        device = self.devices.get(value.device_ref)
-        if device is None:
-            raise ItemError(
-                Code.NOT_FOUND, f"Metering device {value.device_ref} is not registered."
-            )
-        if device.guid not in self.accessible:
-            raise ItemError(
-                Code.NOT_ALLOWED,
-                f"Metering device {value.device_ref} is in a house you do not manage or supply.",
-            )
-        if device.archived:
-            raise ItemError(
-                Code.READING_DEVICE_ARCHIVED,
-                f"Metering device {device.number} ({device.guid}) is archived; readings are not accepted.",
-            )
-        return device
-
-    def check(self, device: MeteringDevice, value: _Value) -> Reading | None:
-        """Validate one reading; returns the identical existing reading for an idempotent repost."""
-        resource = self.resources.get(device.guid, {}).get(value.resource_code)
-        if resource is None:
-            known = ", ".join(sorted(self.resources.get(device.guid, {}))) or "none"
-            raise ItemError(
-                Code.READING_UNKNOWN_RESOURCE,
-                f"Device {device.number} does not measure resource {value.resource_code} (it measures: {known}).",
-            )
-        if value.reading_date > self.today:
-            raise ItemError(
-                Code.READING_FUTURE_DATE, f"Reading date {value.reading_date} is in the future."
-            )
-        if device.installation_date and value.reading_date < device.installation_date:
-            raise ItemError(
-                Code.READING_BEFORE_INSTALLATION,
-                f"Reading date {value.reading_date} is before the installation date {device.installation_date}.",
-            )
-        zones = [z for z in value.zones if z is not None]
-        if len(zones) > max(device.tariff_count, 1):
-            raise ItemError(
-                Code.READING_TARIFFS,
-                f"Device {device.number} has {device.tariff_count} tariff zone(s); {len(zones)} values were sent.",
-            )
-        limit = Decimal(10) ** device.capacity_digits
-        for zone in zones:
-            if zone < 0 or zone >= limit:
+    def decide(self, ctx: HandlerContext, state: Packet, record: Reading, changes: Changes) -> Done:
+        device = _device(state, record)
+        if record.problem is not None:
+            raise ItemError(Code.READING_VERIFICATION, record.problem)
+        existing = [_check(state, device, part) for part in record.parts]
+        if all(e is not None for e in existing):
+            stored = [e for e in existing if e is not None]
+            if len({e.verification_guid for e in stored}) > 1:
                 raise ItemError(
-                    Code.READING_CAPACITY,
-                    f"Value {zone} does not fit the device register ({device.capacity_digits} integer digits).",
+                    Code.READING_CONFLICT,
+                    "Parts of this verification are stored in other verifications.",
                 )
-        existing = self.same_day.get(
-            (device.guid, value.kind, value.resource_code, value.reading_date)
-        )
-        if existing is not None:
-            if (existing.t1, existing.t2, existing.t3) == _normalised(value.zones) and (
-                existing.seal_date,
-                existing.verification_reason_code,
-                existing.verification_reason_guid,
-            ) == (value.seal_date, *value.reason):
-                return existing
+            return Done(stored[0].verification_guid or stored[0].guid)
+        if any(e is not None for e in existing):
             raise ItemError(
                 Code.READING_CONFLICT,
-                f"Another {value.kind} reading of device {device.number} for {value.reading_date} is already stored ({existing.t1}).",
+                "Part of this verification is already stored with other values.",
             )
-        if value.kind in ("current", "control"):
-            self._not_decreasing(device, resource, value)
-        return None
+        if record.verification:
+            # one GUID for the whole verification: stored on its readings, answered
+            verification_guid = str(uuid.uuid4())
+            for part in record.parts:
+                _accept(ctx, state, changes, device, part, verification_guid)
+            return Done(verification_guid)
+        return Done(_accept(ctx, state, changes, device, record.parts[0], None))
 
-    def _not_decreasing(
-        self, device: MeteringDevice, resource: DeviceResource, value: _Value
-    ) -> None:
-        previous = self.latest.get((device.guid, value.resource_code))
-        if previous is not None and previous.reading_date > value.reading_date:
-            return  # a late reading for an earlier date: only same-day conflicts apply
-        if previous is not None and previous.kind == "verification_start":
-            return  # verification in progress: the register may have been reset
-        baseline = (
-            (previous.t1, previous.t2, previous.t3)
-            if previous
-            else (resource.base_t1, resource.base_t2, resource.base_t3)
+
+def _device(state: Packet, record: Reading) -> device_repo.Device:
+    device = state.devices.get(record.device_ref)
+    if device is None:
+        raise ItemError(Code.NOT_FOUND, f"Metering device {record.device_ref} is not registered.")
+    if device.guid not in state.accessible:
+        raise ItemError(
+            Code.NOT_ALLOWED,
+            f"Metering device {record.device_ref} is in a house you do not manage or supply.",
         )
-        for zone, (new, old) in enumerate(zip(value.zones, baseline, strict=True), start=1):
-            if new is not None and old is not None and new < old:
-                raise ItemError(
-                    Code.READING_DECREASING,
-                    f"Reading T{zone} {new} is lower than the previous one ({old}); only a replaced or verified (reset) device may go back.",
-                )
+    if device.archived:
+        raise ItemError(
+            Code.READING_DEVICE_ARCHIVED,
+            f"Metering device {device.number} ({device.guid}) is archived; readings are not accepted.",
+        )
+    return device
 
-    def accept(
-        self, device: MeteringDevice, value: _Value, verification_guid: str | None = None
-    ) -> str:
-        """Remember a new reading; the parts of one verification share ``verification_guid``."""
-        reading_guid = str(uuid.uuid4())
-        t1, t2, t3 = _normalised(value.zones)
-        row = {
+
+def _check(state: Packet, device: device_repo.Device, part: Part) -> Stored | None:
+    """Validate one reading; returns the identical stored reading of an idempotent repost."""
+    resource = state.resources.get(device.guid, {}).get(part.resource_code)
+    if resource is None:
+        known = ", ".join(sorted(state.resources.get(device.guid, {}))) or "none"
+        raise ItemError(
+            Code.READING_UNKNOWN_RESOURCE,
+            f"Device {device.number} does not measure resource {part.resource_code} (it measures: {known}).",
+        )
+    if part.reading_date > state.today:
+        raise ItemError(
+            Code.READING_FUTURE_DATE, f"Reading date {part.reading_date} is in the future."
+        )
+    if device.installation_date and part.reading_date < device.installation_date:
+        raise ItemError(
+            Code.READING_BEFORE_INSTALLATION,
+            f"Reading date {part.reading_date} is before the installation date {device.installation_date}.",
+        )
+    zones = [z for z in part.zones if z is not None]
+    if len(zones) > max(device.tariff_count, 1):
+        raise ItemError(
+            Code.READING_TARIFFS,
+            f"Device {device.number} has {device.tariff_count} tariff zone(s); {len(zones)} values were sent.",
+        )
+    limit = Decimal(10) ** device.capacity_digits
+    for zone in zones:
+        if zone < 0 or zone >= limit:
+            raise ItemError(
+                Code.READING_CAPACITY,
+                f"Value {zone} does not fit the device register ({device.capacity_digits} integer digits).",
+            )
+    existing = state.same_day.get((device.guid, part.kind, part.resource_code, part.reading_date))
+    if existing is not None:
+        if existing.zones == part.stored_zones and (existing.seal_date, *existing.reason) == (
+            part.seal_date,
+            *part.reason,
+        ):
+            return existing
+        raise ItemError(
+            Code.READING_CONFLICT,
+            f"Another {part.kind} reading of device {device.number} for {part.reading_date} is already stored ({existing.zones[0]}).",
+        )
+    if part.kind in ("current", "control"):
+        _not_decreasing(state, device, resource, part)
+    return None
+
+
+def _not_decreasing(
+    state: Packet, device: device_repo.Device, resource: device_repo.Resource, part: Part
+) -> None:
+    previous = state.latest.get((device.guid, part.resource_code))
+    if previous is not None and previous.reading_date > part.reading_date:
+        return  # a late reading for an earlier date: only same-day conflicts apply
+    if previous is not None and previous.kind == "verification_start":
+        return  # verification in progress: the register may have been reset
+    baseline = (
+        previous.zones if previous else (resource.base_t1, resource.base_t2, resource.base_t3)
+    )
+    for zone, (new, old) in enumerate(zip(part.zones, baseline, strict=True), start=1):
+        if new is not None and old is not None and new < old:
+            raise ItemError(
+                Code.READING_DECREASING,
+                f"Reading T{zone} {new} is lower than the previous one ({old}); only a replaced or verified (reset) device may go back.",
+            )
+
+
+def _accept(
+    ctx: HandlerContext,
+    state: Packet,
+    changes: Changes,
+    device: device_repo.Device,
+    part: Part,
+    verification_guid: str | None,
+) -> str:
+    """Write a new reading and remember it for the items after it."""
+    reading_guid = str(uuid.uuid4())
+    zones = part.stored_zones
+    t1, t2, t3 = zones
+    changes.insert(
+        reading_repo.READINGS,
+        {
             "guid": reading_guid,
             "device_guid": device.guid,
-            "kind": value.kind,
-            "resource_code": value.resource_code,
-            "reading_date": value.reading_date,
-            "period": value.period,
+            "kind": part.kind,
+            "resource_code": part.resource_code,
+            "reading_date": part.reading_date,
+            "period": part.period,
             "t1": t1,
             "t2": t2,
             "t3": t3,
-            "org_guid": self.ctx.org_guid,
-            "message_guid": self.ctx.message_guid,
-            "created_at": self.ctx.now,
+            "org_guid": ctx.org_guid,
+            "message_guid": ctx.message_guid,
+            "created_at": ctx.now,
             "verification_guid": verification_guid,
-            "seal_date": value.seal_date,
-            "verification_reason_code": value.reason[0],
-            "verification_reason_guid": value.reason[1],
-        }
-        self.new_rows.append(row)
-        remembered = Reading(**row)
-        self.same_day[(device.guid, value.kind, value.resource_code, value.reading_date)] = (
-            remembered
-        )
-        previous = self.latest.get((device.guid, value.resource_code))
-        if previous is None or previous.reading_date <= value.reading_date:
-            self.latest[(device.guid, value.resource_code)] = remembered
-        return reading_guid
+            "seal_date": part.seal_date,
+            "verification_reason_code": part.reason[0],
+            "verification_reason_guid": part.reason[1],
+        },
+    )
+    stored = Stored(
+        reading_guid,
+        part.kind,
+        part.reading_date,
+        zones,
+        part.seal_date,
+        part.reason,
+        verification_guid,
+    )
+    state.same_day[(device.guid, part.kind, part.resource_code, part.reading_date)] = stored
+    key = (device.guid, part.resource_code)
+    previous = state.latest.get(key)
+    if previous is None or previous.reading_date <= part.reading_date:
+        state.latest[key] = stored
+    return reading_guid
 
 
-def _normalised(
-    zones: tuple[Decimal, Decimal | None, Decimal | None],
-) -> tuple[Decimal, Decimal | None, Decimal | None]:
-    q = Decimal("0.0000001")
-    return tuple(z.quantize(q) if z is not None else None for z in zones)  # type: ignore[return-value]
+IMPORT = ImportValues()
 
 
 def import_metering_device_values(ctx: HandlerContext, request: etree._Element) -> HandlerResult:
     """Handle importMeteringDeviceValuesRequest."""
-    values = [v for dv in children(request, "MeteringDevicesValues") for v in _read_values(dv)]
-    rules = _Rules(ctx, values)
-    # device-metering answers one ImportResult (a base:CommonResultType) per reading
-    results = etree.Element("results")
-    for value in values:
-        try:
-            device = rules.device(value)
-            if value.problem is not None:
-                raise ItemError(Code.READING_VERIFICATION, value.problem)
-            parts = (value, *value.extra)
-            existing = [rules.check(device, part) for part in parts]
-            if all(e is not None for e in existing):
-                if len({e.verification_guid for e in existing}) > 1:  # type: ignore[union-attr]
-                    raise ItemError(
-                        Code.READING_CONFLICT,
-                        "Parts of this verification are stored in other verifications.",
-                    )
-                stored = existing[0]
-                reading_guid = stored.verification_guid or stored.guid  # type: ignore[union-attr]
-            elif any(e is not None for e in existing):
-                raise ItemError(
-                    Code.READING_CONFLICT,
-                    "Part of this verification is already stored with other values.",
-                )
-            elif value.kind in reading_repo.VERIFICATION_KINDS:
-                # one GUID for the whole verification: stored on its readings, answered
-                reading_guid = str(uuid.uuid4())
-                for part in parts:
-                    rules.accept(device, part, verification_guid=reading_guid)
-            else:
-                reading_guid = rules.accept(device, value)
-        except ItemError as error:
-            common_result_error(
-                results, DM, transport_guid=value.transport_guid, error=error, name="ImportResult"
-            )
-            continue
-        common_result_success(
-            results,
-            DM,
-            transport_guid=value.transport_guid,
-            guid_value=reading_guid,
-            unique_number=None,
-            update_date=ctx.now,
-            name="ImportResult",
-        )
-    reading_repo.insert_readings(ctx.session, rules.new_rows)
-    return HandlerResult(list(results))
+    return run_import(IMPORT, ctx, request)

@@ -20,7 +20,8 @@ from gateway.namespaces import HOUSE_MANAGEMENT as HM
 from gateway.namespaces import METERING_DEVICE_BASE as MDB
 from gateway.namespaces import NSI_BASE
 from persistence import devices as repo
-from persistence.models import DeviceLink, DeviceResource, MeteringDevice
+from persistence.devices import Device, Resource
+from persistence.models import DeviceLink
 
 ELECTRICITY = "3"
 ELEMENT_OF_KIND = {
@@ -38,9 +39,7 @@ def _value(value: object) -> str:
     return text_value.rstrip("0").rstrip(".") if "." in text_value else text_value
 
 
-def _placement(
-    basic: etree._Element, device: MeteringDevice, links: list[DeviceLink], fias: str
-) -> None:
+def _placement(basic: etree._Element, device: Device, links: list[DeviceLink], fias: str) -> None:
     placement = sub(basic, HM, ELEMENT_OF_KIND[device.kind])
     if device.kind in ("collective", "apartment_house"):
         sub(placement, HM, "FIASHouseGuid", fias)
@@ -58,7 +57,7 @@ def _placement(
             sub(placement, HM, "AccountGUID", link.account_guid)
 
 
-def _resources(parent: etree._Element, resources: list[DeviceResource]) -> None:
+def _resources(parent: etree._Element, resources: list[Resource]) -> None:
     if [r.resource_code for r in resources] == [ELECTRICITY]:
         res = resources[0]
         energy = sub(parent, HM, "MunicipalResourceEnergy")
@@ -79,7 +78,7 @@ def _resources(parent: etree._Element, resources: list[DeviceResource]) -> None:
 
 
 def _device(
-    device: MeteringDevice, resources: list[DeviceResource], links: list[DeviceLink], fias: str
+    device: Device, resources: list[Resource], links: list[DeviceLink], fias: str
 ) -> etree._Element:
     result = etree.Element(
         etree.QName(HM, "exportMeteringDeviceDataResult"), nsmap={"hm": HM, "mdb": MDB}

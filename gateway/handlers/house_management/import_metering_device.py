@@ -14,6 +14,7 @@ from datetime import date
 from decimal import Decimal
 
 from lxml import etree
+from sqlalchemy import or_, select
 
 from gateway.codes import Code
 from gateway.handlers.base import (
@@ -147,7 +148,13 @@ class _DeviceImport:
             for i in items
             for g in _guids(i, "MeteringDeviceVersionGUID", "ReplacingMeteringDeviceVersionGUID")
         }
-        self.devices = repo.devices_by_refs(session, refs)
+        self.devices: dict[str, MeteringDevice] = {}
+        for device in session.scalars(
+            select(MeteringDevice).where(
+                or_(MeteringDevice.guid.in_(refs), MeteringDevice.version_guid.in_(refs))
+            )
+        ):
+            self.devices[device.guid] = self.devices[device.version_guid] = device
         self.premises = repo.premises_by_guids(
             session, (g for i in items for g in _guids(i, "PremiseGUID"))
         )

@@ -1,0 +1,210 @@
+"""Set-wise reads and bulk writes for the import pipeline (``gateway.imports``).
+
+Reads: :func:`where_in` turns "rows whose column is one of these values" into one statement
+per table on PostgreSQL (``column = ANY(:array)``, a single bound array however many values)
+and into ``IN`` batches on SQLite (its bound-parameter limit). Rows come back as Core rows
+(attribute access by column name), not ORM objects: a packet reads thousands of them and
+never changes them in place.
+
+Writes: an import collects what its accepted items change in a :class:`Changes` and
+:func:`write` applies it in a handful of statements: deletes, then updates (executemany
+by key), then inserts (multi-row, ``COPY`` on PostgreSQL for large batches), each kind in
+the order its tables first appeared, so parents are inserted before their children.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    Row,
+    Select,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    insert,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+#: values per ``IN`` on SQLite (its limit of bound parameters is 32766 since 3.32; stay modest)
+SQLITE_BATCH = 500
+#: rows from which a PostgreSQL insert goes through COPY instead of a multi-row INSERT
+COPY_FROM_ROWS = 200
+
+
+def is_postgres(session: Session | Connection) -> bool:
+    bind = session.get_bind() if isinstance(session, Session) else session
+    return bind.dialect.name == "postgresql"
+
+
+def unique(values: Iterable[T]) -> list[T]:
+    """Values without repeats and without None, in first-seen order."""
+    return [v for v in dict.fromkeys(values) if v is not None]
+
+
+def batches(values: Sequence[T], size: int = SQLITE_BATCH) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def where_in(
+    session: Session, query: Select[*tuple[Any, ...]], column: Any, values: Iterable[Any]
+) -> list[Row[Any]]:
+    """Rows of ``query`` whose ``column`` is one of ``values``: one statement on PostgreSQL
+    (``= ANY(array)``), ``IN`` batches on SQLite. No values, no query."""
+    wanted = unique(values)
+    if not wanted:
+        return []
+    if is_postgres(session):
+        array = bindparam(None, wanted, type_=ARRAY(column.type), unique=True)
+        return list(session.execute(query.where(column == any_(array))))
+    rows: list[Row[Any]] = []
+    for batch in batches(wanted):
+        rows.extend(session.execute(query.where(column.in_(batch))))
+    return rows
+
+
+# --- bulk writes ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Group:
+    table: Table
+    keys: tuple[str, ...]  # where columns (updates, deletes)
+    columns: tuple[str, ...]  # set columns (updates) or inserted columns
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Changes:
+    """What accepted items write: rows to insert, update by key, delete by key.
+
+    Rows are plain dicts of column values; an import keeps a reference to a row it inserted
+    and may still change it before the write (e.g. a later item of the packet updates it).
+    """
+
+    _deletes: dict[tuple[str, tuple[str, ...]], _Group] = field(default_factory=dict)
+    _updates: dict[tuple[str, tuple[str, ...], tuple[str, ...]], _Group] = field(
+        default_factory=dict
+    )
+    _inserts: dict[tuple[str, tuple[str, ...]], _Group] = field(default_factory=dict)
+
+    def insert(self, table: Any, row: dict[str, Any]) -> dict[str, Any]:
+        """Insert ``row`` into ``table`` (a model class or a Table); returns the row."""
+        t = table_of(table)
+        columns = tuple(row)
+        self._inserts.setdefault((t.name, columns), _Group(t, (), columns)).rows.append(row)
+        return row
+
+    def update(self, table: Any, where: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+        """``UPDATE table SET values WHERE column = value AND …`` (``where`` names columns)."""
+        if not values:
+            return
+        t = table_of(table)
+        keys, columns = tuple(where), tuple(values)
+        group = self._updates.setdefault((t.name, keys, columns), _Group(t, keys, columns))
+        group.rows.append({**{f"w_{k}": v for k, v in where.items()}, **values})
+
+    def delete(self, table: Any, where: Mapping[str, Any]) -> None:
+        """``DELETE FROM table WHERE column = value AND …``."""
+        t = table_of(table)
+        keys = tuple(where)
+        group = self._deletes.setdefault((t.name, keys), _Group(t, keys, ()))
+        group.rows.append({f"w_{k}": v for k, v in where.items()})
+
+    def extend(self, other: Changes) -> None:
+        """Take the changes of ``other`` after these (one item's into the packet's)."""
+        for group in other._deletes.values():
+            for row in group.rows:
+                self._deletes.setdefault(
+                    (group.table.name, group.keys), _Group(group.table, group.keys, ())
+                ).rows.append(row)
+        for group in other._updates.values():
+            for row in group.rows:
+                self._updates.setdefault(
+                    (group.table.name, group.keys, group.columns),
+                    _Group(group.table, group.keys, group.columns),
+                ).rows.append(row)
+        for group in other._inserts.values():
+            for row in group.rows:
+                self._inserts.setdefault(
+                    (group.table.name, group.columns), _Group(group.table, (), group.columns)
+                ).rows.append(row)
+
+    def __bool__(self) -> bool:
+        return bool(self._deletes or self._updates or self._inserts)
+
+    def count(self) -> int:
+        """Rows to write (for logs and tests)."""
+        return sum(
+            len(g.rows)
+            for groups in (self._deletes, self._updates, self._inserts)
+            for g in groups.values()
+        )
+
+
+def write(session: Session, changes: Changes) -> None:
+    """Apply ``changes`` in the session's transaction: deletes, updates, inserts."""
+    connection = session.connection()
+    postgres = is_postgres(connection)
+    for group in changes._deletes.values():
+        where = and_(*(group.table.c[k] == bindparam(f"w_{k}") for k in group.keys))
+        connection.execute(delete(group.table).where(where), group.rows)
+    for group in changes._updates.values():
+        where = and_(*(group.table.c[k] == bindparam(f"w_{k}") for k in group.keys))
+        values: dict[str, Any] = {c: bindparam(c) for c in group.columns}
+        connection.execute(update(group.table).where(where).values(values), group.rows)
+    inserts: dict[str, list[_Group]] = {}
+    for group in changes._inserts.values():  # every group of a table together, tables in order
+        inserts.setdefault(group.table.name, []).append(group)
+    for groups in inserts.values():
+        for group in groups:
+            insert_rows(connection, group.table, group.rows, postgres=postgres)
+
+
+def insert_rows(
+    connection: Connection, table: Table, rows: list[dict[str, Any]], *, postgres: bool
+) -> None:
+    """Insert rows that all have the same columns: COPY on PostgreSQL when there are many,
+    else one executemany (multi-row VALUES under SQLAlchemy's insertmanyvalues)."""
+    if not rows:
+        return
+    if postgres and len(rows) >= COPY_FROM_ROWS:
+        _copy(connection, table, rows)
+        return
+    connection.execute(insert(table), rows)
+
+
+def _copy(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """COPY … FROM STDIN through psycopg, which adapts the Python values itself."""
+    columns = list(rows[0])
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    names = ", ".join(f'"{c}"' for c in columns)
+    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
+
+
+def table_of(table: Any) -> Table:
+    """The Table of a mapped class (or the Table itself)."""
+    if isinstance(table, Table):
+        return table
+    found = getattr(table, "__table__", None)
+    if not isinstance(found, Table):
+        raise TypeError(f"not a table or a mapped class: {table!r}")
+    return found
+
+
+def columns_of(table: Any) -> list[Column[Any]]:
+    """The columns of a model or table, for ``select(*columns_of(Model))`` Core reads."""
+    return list(table_of(table).columns)
