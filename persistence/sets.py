@@ -9,7 +9,8 @@ never changes them in place.
 Writes: an import collects what its accepted items change in a :class:`Changes` and
 :func:`write` applies it in a handful of statements: deletes, then updates (executemany
 by key), then inserts (multi-row, ``COPY`` on PostgreSQL for large batches), each kind in
-the order its tables first appeared, so parents are inserted before their children.
+the order its tables first appeared, except that deletes take children before parents and
+inserts parents before children (by their foreign keys).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import sort_tables
 
 T = TypeVar("T")
 #: values per ``IN`` on SQLite (its limit of bound parameters is 32766 since 3.32; stay modest)
@@ -156,18 +158,25 @@ def write(session: Session, changes: Changes) -> None:
     """Apply ``changes`` in the session's transaction: deletes, updates, inserts."""
     connection = session.connection()
     postgres = is_postgres(connection)
+    deletes: dict[str, list[_Group]] = {}
     for group in changes._deletes.values():
-        where = and_(*(group.table.c[k] == bindparam(f"w_{k}") for k in group.keys))
-        connection.execute(delete(group.table).where(where), group.rows)
+        deletes.setdefault(group.table.name, []).append(group)
+    # children before parents by their foreign keys
+    for table in reversed(sort_tables([groups[0].table for groups in deletes.values()])):
+        for group in deletes[table.name]:
+            where = and_(*(group.table.c[k] == bindparam(f"w_{k}") for k in group.keys))
+            connection.execute(delete(group.table).where(where), group.rows)
     for group in changes._updates.values():
         where = and_(*(group.table.c[k] == bindparam(f"w_{k}") for k in group.keys))
         values: dict[str, Any] = {c: bindparam(c) for c in group.columns}
         connection.execute(update(group.table).where(where).values(values), group.rows)
     inserts: dict[str, list[_Group]] = {}
-    for group in changes._inserts.values():  # every group of a table together, tables in order
+    for group in changes._inserts.values():  # every group of a table together
         inserts.setdefault(group.table.name, []).append(group)
-    for groups in inserts.values():
-        for group in groups:
+    # parents before children by their foreign keys, whichever item of the packet came first
+    tables = sort_tables([groups[0].table for groups in inserts.values()])
+    for table in tables:
+        for group in inserts[table.name]:
             insert_rows(connection, group.table, group.rows, postgres=postgres)
 
 
