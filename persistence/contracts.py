@@ -14,15 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date
-from typing import TypeVar
+from datetime import date, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from persistence.models import Contract, ContractObject, House
+from persistence.models import Contract, ContractObject, ContractVersion, House
 from persistence.paging import keyset_page
 from persistence.roles import Role
+from persistence.sets import columns_of, where_in
 
 T = TypeVar("T")
 
@@ -271,3 +272,48 @@ def contracts_page(
 def contracts(session: Session, f: Filter) -> list[Contract]:
     """Every filtered contract, in root-GUID order (for exports without pages)."""
     return list(session.scalars(_filtered(f).order_by(Contract.root_guid)))
+
+
+# --- the import pipeline's reads: plain rows it may change in memory ------------------------
+
+
+def contract_rows(session: Session, guids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Contracts found by root or version GUID as dicts of their columns, keyed by both
+    GUIDs (the same dict under each key)."""
+    wanted = list(guids)
+    found: dict[str, dict[str, Any]] = {}
+    query = select(*columns_of(Contract))
+    for column in (Contract.root_guid, Contract.version_guid):
+        for row in where_in(session, query, column, wanted):
+            contract = found.get(row.root_guid) or dict(row._mapping)
+            found[contract["root_guid"]] = found[contract["version_guid"]] = contract
+    older = [g for g in wanted if g not in found]
+    versions = select(ContractVersion.version_guid.label("old_version"), *columns_of(Contract))
+    versions = versions.join(Contract, Contract.root_guid == ContractVersion.contract_guid)
+    for row in where_in(session, versions, ContractVersion.version_guid, older):
+        values = dict(row._mapping)
+        old = values.pop("old_version")
+        contract = found.get(values["root_guid"]) or values
+        found.setdefault(contract["root_guid"], contract)
+        found.setdefault(contract["version_guid"], contract)
+        found[old] = contract  # an older version: the rules see it is not the current one
+    return found
+
+
+def version_row(contract: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The contract_versions row of the contract's current version."""
+    return {
+        "version_guid": contract["version_guid"],
+        "contract_guid": contract["root_guid"],
+        "version_number": contract["version_number"],
+        "created_at": now,
+    }
+
+
+def object_rows(session: Session, contract_guids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """Contract root GUID ► its objects as dicts of their columns."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    query = select(*columns_of(ContractObject)).order_by(ContractObject.guid)
+    for row in where_in(session, query, ContractObject.contract_guid, contract_guids):
+        found.setdefault(row.contract_guid, []).append(dict(row._mapping))
+    return found

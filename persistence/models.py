@@ -383,6 +383,17 @@ class Contract(Base):
     __table_args__ = (Index("ix_contracts_org_kind_state", "org_guid", "kind", "state"),)
 
 
+class ContractVersion(Base):
+    """Every version a contract has had: an item naming an old version is told it is stale."""
+
+    __tablename__ = "contract_versions"
+
+    version_guid: Mapped[str] = mapped_column(GUID, primary_key=True)
+    contract_guid: Mapped[str] = mapped_column(ForeignKey("contracts.root_guid"), index=True)
+    version_number: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class ContractObject(Base):
     """A house a contract covers; for a supply contract, possibly one premises or room of it."""
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from lxml import etree
 
@@ -58,19 +59,29 @@ CONTRACT = Names(
 CHARTER = Names(repo.CHARTER, "CharterGUID", "CharterVersionGUID", "CharterStatus", "importCharter")
 
 
-def running(contract: Contract, today: date) -> str:
+def running(state: str, effective: date | None, end: date | None, today: date) -> str:
     """Running | NotRunning | Expired, as management exports say it."""
-    if contract.state == repo.TERMINATED or (contract.end_date and contract.end_date < today):
+    if state == repo.TERMINATED or (end and end < today):
         return "Expired"
-    if contract.effective_date and contract.effective_date > today:
+    if effective and effective > today:
         return "NotRunning"
     return "Running"
+
+
+def running_state(contract: dict[str, Any], today: date) -> str:
+    """``running`` of a contract read as a row (the import pipeline's state)."""
+    return running(contract["state"], contract["effective_date"], contract["end_date"], today)
+
+
+def status_of(state: str) -> str:
+    """ContractStatus / CharterStatus of a state."""
+    return _STATUS[state]
 
 
 def contract_state(contract: Contract, today: date) -> str:
     """NotTakeEffect | Proceed | Expired, as supply exports say it."""
     return {"Running": "Proceed", "NotRunning": "NotTakeEffect", "Expired": "Expired"}[
-        running(contract, today)
+        running(contract.state, contract.effective_date, contract.end_date, today)
     ]
 
 
@@ -96,7 +107,12 @@ def status_elements(
     sub(parent, HM, names.version_guid, contract.version_guid)
     sub(parent, HM, names.status, _STATUS[contract.state])
     if contract.state in (repo.PLACED, repo.TERMINATED):
-        sub(parent, HM, "State", running(contract, today))
+        sub(
+            parent,
+            HM,
+            "State",
+            running(contract.state, contract.effective_date, contract.end_date, today),
+        )
     for obj in objects:
         element = sub(parent, HM, "ContractObject")
         sub(element, HM, "FIASHouseGuid", obj.fias_house_guid)

@@ -17,7 +17,7 @@ importSupplyResourceContractRequest, up to 1000 ``Contract`` items:
   AnnulmentContract       the contract is annulled (Annul)
 importSupplyResourceContractObjectAddressRequest, one contract (ContractGUID or
 ContractRootGUID), up to 1000 ``ObjectAddress`` items: LoadObject adds an address (or, with
-ObjectGUID, changes it), DeleteObject removes one.
+ObjectGUID, changes it), DeleteObject removes one; the packet makes one new version.
 importSupplyResourceContractProjectRequest, up to 1000 ``Contract`` items: ContractProject
 creates (or edits) a project (Draft, serving nothing), PlacingContractProject places it,
 DeleteContractProject deletes it.
@@ -33,11 +33,12 @@ ImportSupplyResourceContractObjectAddress {ContractGUID} or ImportSupplyResource
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from lxml import etree
-from sqlalchemy import delete
 
 from gateway.codes import Code
 from gateway.handlers.base import (
@@ -46,21 +47,19 @@ from gateway.handlers.base import (
     ItemError,
     child,
     children,
-    common_result_error,
-    common_result_success,
     guid,
-    item,
     local,
-    sub,
     text,
 )
 from gateway.handlers.house_management.contract_results import stored_xml
 from gateway.handlers.house_management.import_account import IMPORT_RESULT_VERSION
-from gateway.namespaces import BASE
+from gateway.imports.answer import Answer, Detail, Done
+from gateway.imports.pipeline import ImportBase, Item, run_import
 from gateway.namespaces import HOUSE_MANAGEMENT as HM
 from persistence import contracts as repo
 from persistence.houses import new_guid
-from persistence.models import Contract, ContractObject
+from persistence.models import Contract, ContractObject, ContractVersion
+from persistence.sets import Changes
 
 #: who the second party of a supply contract is (SupplyResourceContractType's choice)
 _COUNTERPARTIES = (
@@ -71,6 +70,7 @@ _COUNTERPARTIES = (
     "ApartmentBuildingRepresentativeOwner",
     "ApartmentBuildingSoleOwner",
 )
+_ANSWER = Answer(HM, tag="CommonResult", wrapper_version=IMPORT_RESULT_VERSION, nsmap={"hm": HM})
 
 
 def _date(element: etree._Element | None, name: str) -> date | None:
@@ -78,307 +78,450 @@ def _date(element: etree._Element | None, name: str) -> date | None:
     return date.fromisoformat(value[:10]) if value else None
 
 
-class _Supply:
-    """The contracts one packet names, read before any item, and the item rules."""
+# --- records ------------------------------------------------------------------------------
 
-    def __init__(self, ctx: HandlerContext, guids: list[str]) -> None:
-        self.ctx = ctx
-        self.contracts = repo.by_guids(ctx.session, guids)
-        self.objects = repo.objects_of(ctx.session, {c.root_guid for c in self.contracts.values()})
 
-    def named(self, element: etree._Element, *, states: tuple[str, ...]) -> Contract:
-        """The sender's supply contract that ContractGUID (current version) or
-        ContractRootGUID of ``element`` names, in one of ``states``."""
-        version, root = guid(element, "ContractGUID"), guid(element, "ContractRootGUID")
-        key = version or root or ""
-        contract = self.contracts.get(key)
-        if contract is None or contract.kind != repo.SUPPLY:
-            raise ItemError(Code.NOT_FOUND, f"No supply contract has GUID {key}.")
-        if contract.org_guid != self.ctx.org_guid:
-            raise ItemError(Code.NOT_ALLOWED, f"Supply contract {contract.root_guid} is not yours.")
-        if version is not None and contract.version_guid != version:
-            raise ItemError(
-                Code.CONTRACT_VERSION_STALE,
-                f"{version} is not the current version of supply contract {contract.root_guid}; "
-                f"the current one is {contract.version_guid}.",
-            )
-        if contract.state not in states:
-            raise ItemError(
-                Code.CONTRACT_STATE,
-                f"Supply contract {contract.root_guid} is {contract.state}; this change needs "
-                f"it {' or '.join(states)}.",
-            )
-        return contract
+@dataclass(frozen=True)
+class Address:
+    """An ObjectAddress / LoadObject: a house, or one premises or room of it."""
 
-    def new_version(self, contract: Contract) -> None:
-        contract.version_guid = new_guid()
-        contract.version_number += 1
-        contract.updated_at = self.ctx.now
-        contract.message_guid = self.ctx.message_guid
-        self.contracts[contract.version_guid] = contract
+    fias: str
+    apartment: str | None
+    room: str | None
+    start: date | None
+    end: date | None
+    transport_guid: str
 
-    def describe(self, contract: Contract, body: etree._Element) -> None:
-        """Apply a SupplyResourceContract / ContractProject description to the contract."""
-        is_contract = child(body, "IsContract")
-        terms = is_contract if is_contract is not None else child(body, "IsNotContract")
-        contract.is_contract = is_contract is not None
-        contract.number = text(terms, "ContractNumber")
-        contract.signing_date = _date(terms, "SigningDate")
-        contract.effective_date = _date(terms, "EffectiveDate")
-        contract.end_date = _date(body, "ComptetionDate")
-        party = next((child(body, n) for n in _COUNTERPARTIES if child(body, n) is not None), None)
-        contract.counterparty_kind = local(party) if party is not None else None
-        contract.counterparty_org_guid = (
-            guid(party, "orgRootEntityGUID") or guid(child(party, "RegOrg"), "orgRootEntityGUID")
-            if party is not None
-            else None
+
+@dataclass(frozen=True)
+class Description:
+    """What a SupplyResourceContract / ContractProject says of the contract itself."""
+
+    is_contract: bool
+    number: str | None
+    signing: date | None
+    effective: date | None
+    end: date | None
+    counterparty_kind: str | None
+    counterparty_org: str | None
+    document_xml: str
+
+
+@dataclass(frozen=True)
+class Ref:
+    """How an item names an existing contract: its current version or its root GUID."""
+
+    version: str | None = None
+    root: str | None = None
+
+    @property
+    def given(self) -> str | None:
+        return self.version or self.root
+
+
+@dataclass(frozen=True)
+class SupplyChange:
+    """One Contract item of importSupplyResourceContractData or …ProjectData."""
+
+    action: str  # place | edit | terminate | roll_over | annul | project | place_project | delete
+    ref: Ref
+    transport_guid: str
+    description: Description | None = None
+    addresses: tuple[Address, ...] | None = None  # None: the item leaves them as they are
+    until: date | None = None
+    reason: str | None = None
+    reason_ref: tuple[str | None, str | None] = (None, None)
+
+
+@dataclass(frozen=True)
+class AddressChange:
+    """One ObjectAddress item of importSupplyResourceContractObjectAddressData."""
+
+    ref: Ref
+    object_guid: str | None
+    address: Address | None  # None: DeleteObject
+
+
+def _ref(element: etree._Element) -> Ref:
+    return Ref(guid(element, "ContractGUID"), guid(element, "ContractRootGUID"))
+
+
+def _address(element: etree._Element, transport_guid: str) -> Address:
+    pairs = children(element, "Pair")
+    starts = [d for p in pairs if (d := _date(p, "StartSupplyDate"))]
+    ends = [_date(p, "EndSupplyDate") for p in pairs]
+    return Address(
+        fias=guid(element, "FIASHouseGuid") or "",
+        apartment=text(element, "ApartmentNumber"),
+        room=text(element, "RoomNumber"),
+        start=min(starts) if starts else None,
+        end=None if not ends or None in ends else max(e for e in ends if e),
+        transport_guid=text(element, "TransportGUID") or transport_guid,
+    )
+
+
+def _description(body: etree._Element) -> Description:
+    is_contract = child(body, "IsContract")
+    terms = is_contract if is_contract is not None else child(body, "IsNotContract")
+    party = next((p for n in _COUNTERPARTIES if (p := child(body, n)) is not None), None)
+    org = None
+    if party is not None:
+        org = guid(party, "orgRootEntityGUID") or guid(child(party, "RegOrg"), "orgRootEntityGUID")
+    return Description(
+        is_contract=is_contract is not None,
+        number=text(terms, "ContractNumber"),
+        signing=_date(terms, "SigningDate"),
+        effective=_date(terms, "EffectiveDate"),
+        end=_date(body, "ComptetionDate"),
+        counterparty_kind=local(party) if party is not None else None,
+        counterparty_org=org,
+        document_xml=stored_xml(body),
+    )
+
+
+# --- the packet's state and the shared rules ---------------------------------------------
+
+
+@dataclass
+class State:
+    contracts: dict[str, dict[str, Any]]  # by root and version GUID
+    objects: dict[str, list[dict[str, Any]]]  # root GUID ► its addresses
+    versioned: set[str] = field(default_factory=set)  # roots given a new version already
+
+
+def _prefetch(ctx: HandlerContext, refs: Sequence[Ref]) -> State:
+    contracts = repo.contract_rows(ctx.session, [r.given for r in refs if r.given])
+    roots = {c["root_guid"] for c in contracts.values()}
+    return State(contracts, repo.object_rows(ctx.session, roots))
+
+
+def _named(
+    ctx: HandlerContext, state: State, ref: Ref, *, states: tuple[str, ...]
+) -> dict[str, Any]:
+    """The sender's supply contract the item names, in one of ``states``."""
+    key = ref.given or ""
+    contract = state.contracts.get(key)
+    if contract is None or contract["kind"] != repo.SUPPLY:
+        raise ItemError(Code.NOT_FOUND, f"No supply contract has GUID {key}.")
+    if contract["org_guid"] != ctx.org_guid:
+        raise ItemError(Code.NOT_ALLOWED, f"Supply contract {contract['root_guid']} is not yours.")
+    if ref.version is not None and contract["version_guid"] != ref.version:
+        raise ItemError(
+            Code.CONTRACT_VERSION_STALE,
+            f"{ref.version} is not the current version of supply contract "
+            f"{contract['root_guid']}; the current one is {contract['version_guid']}.",
         )
-        contract.document_xml = stored_xml(body)
-
-    def new_contract(self, body: etree._Element, transport_guid: str, state: str) -> Contract:
-        ctx = self.ctx
-        contract = Contract(
-            root_guid=new_guid(),
-            version_guid=new_guid(),
-            kind=repo.SUPPLY,
-            org_guid=ctx.org_guid,
-            state=state,
-            version_number=1,
-            message_guid=ctx.message_guid,
-            transport_guid=transport_guid,
-            created_at=ctx.now,
-            updated_at=ctx.now,
+    if contract["state"] not in states:
+        raise ItemError(
+            Code.CONTRACT_STATE,
+            f"Supply contract {contract['root_guid']} is {contract['state']}; this change "
+            f"needs it {' or '.join(states)}.",
         )
-        self.describe(contract, body)
-        ctx.session.add(contract)
-        ctx.session.flush()
-        self.contracts[contract.root_guid] = self.contracts[contract.version_guid] = contract
-        return contract
-
-    def replace_addresses(
-        self, contract: Contract, addresses: list[etree._Element], transport_guid: str
-    ) -> None:
-        session = self.ctx.session
-        session.execute(
-            delete(ContractObject).where(ContractObject.contract_guid == contract.root_guid)
-        )
-        self.objects[contract.root_guid] = []
-        for address in addresses:
-            self.load_address(contract, address, text(address, "TransportGUID") or transport_guid)
-
-    def load_address(
-        self,
-        contract: Contract,
-        address: etree._Element,
-        transport_guid: str,
-        object_guid: str | None = None,
-    ) -> ContractObject:
-        objects = self.objects.setdefault(contract.root_guid, [])
-        obj = next((o for o in objects if o.guid == object_guid), None) if object_guid else None
-        if object_guid and obj is None:
-            raise ItemError(
-                Code.NOT_FOUND,
-                f"Address {object_guid} is not one of supply contract {contract.root_guid}'s.",
-            )
-        if obj is None:
-            obj = ContractObject(guid=new_guid(), contract_guid=contract.root_guid, annulled=False)
-            self.ctx.session.add(obj)
-            objects.append(obj)
-        obj.fias_house_guid = guid(address, "FIASHouseGuid") or ""
-        obj.apartment_number = text(address, "ApartmentNumber")
-        obj.room_number = text(address, "RoomNumber")
-        starts = [d for p in children(address, "Pair") if (d := _date(p, "StartSupplyDate"))]
-        ends = [_date(p, "EndSupplyDate") for p in children(address, "Pair")]
-        obj.start_date = min(starts) if starts else None
-        obj.end_date = None if not ends or None in ends else max(e for e in ends if e)
-        obj.transport_guid = transport_guid
-        obj.updated_at = self.ctx.now
-        return obj
+    return contract
 
 
-def _contract_result(parent: etree._Element, name: str, contract: Contract, root: bool) -> None:
-    detail = sub(parent, HM, name)
-    sub(detail, HM, "ContractGUID", contract.version_guid)
-    if root:
-        sub(detail, HM, "ContractRootGUID", contract.root_guid)
+def _described(description: Description) -> dict[str, Any]:
+    return {
+        "is_contract": description.is_contract,
+        "number": description.number,
+        "signing_date": description.signing,
+        "effective_date": description.effective,
+        "end_date": description.end,
+        "counterparty_kind": description.counterparty_kind,
+        "counterparty_org_guid": description.counterparty_org,
+        "document_xml": description.document_xml,
+    }
 
 
-def _import_result() -> etree._Element:
-    result = etree.Element(etree.QName(HM, "ImportResult"), nsmap={"hm": HM})
-    result.set(f"{{{BASE}}}version", IMPORT_RESULT_VERSION)
-    return result
+def _new_contract(
+    ctx: HandlerContext, state: State, record: SupplyChange, changes: Changes, contract_state: str
+) -> dict[str, Any]:
+    assert record.description is not None
+    contract = changes.insert(
+        Contract,
+        {
+            "root_guid": new_guid(),
+            "version_guid": new_guid(),
+            "kind": repo.SUPPLY,
+            "org_guid": ctx.org_guid,
+            "state": contract_state,
+            **_described(record.description),
+            "version_number": 1,
+            "message_guid": ctx.message_guid,
+            "transport_guid": record.transport_guid,
+            "created_at": ctx.now,
+            "updated_at": ctx.now,
+        },
+    )
+    changes.insert(ContractVersion, repo.version_row(contract, ctx.now))
+    state.contracts[contract["root_guid"]] = state.contracts[contract["version_guid"]] = contract
+    state.objects[contract["root_guid"]] = []
+    return contract
 
 
-def _run(
+def _change(
     ctx: HandlerContext,
-    items: list[etree._Element],
-    change: Callable[[etree._Element, str], Contract],
-    answer: str,
-) -> HandlerResult:
-    """Run each contract item; answer the contract's version GUID and ``answer``'s element."""
-    result = _import_result()
-    for element in items:
-        transport_guid = text(element, "TransportGUID") or ""
-        try:
-            with item(ctx):
-                contract = change(element, transport_guid)
-        except ItemError as error:
-            common_result_error(result, HM, transport_guid=transport_guid, error=error)
-            continue
-        done = common_result_success(
-            result,
-            HM,
-            transport_guid=transport_guid,
-            guid_value=contract.version_guid,
-            unique_number=None,
-            update_date=ctx.now,
-        )
-        _contract_result(done, answer, contract, root=answer == "ImportSupplyResourceContract")
-    return HandlerResult([result])
+    state: State,
+    contract: dict[str, Any],
+    values: dict[str, Any],
+    changes: Changes,
+) -> None:
+    """Write ``values`` as a new version of the contract."""
+    values = {
+        **values,
+        "version_guid": new_guid(),
+        "version_number": contract["version_number"] + 1,
+        "message_guid": ctx.message_guid,
+        "updated_at": ctx.now,
+    }
+    changes.update(Contract, {"root_guid": contract["root_guid"]}, values)
+    contract.update(values)
+    changes.insert(ContractVersion, repo.version_row(contract, ctx.now))
+    state.contracts[contract["version_guid"]] = contract
 
 
-def _item_guids(items: list[etree._Element]) -> list[str]:
-    return [g for e in items for n in ("ContractGUID", "ContractRootGUID") if (g := guid(e, n))]
+def _insert_address(
+    ctx: HandlerContext, contract: dict[str, Any], address: Address, changes: Changes
+) -> dict[str, Any]:
+    return changes.insert(
+        ContractObject,
+        {
+            "guid": new_guid(),
+            "contract_guid": contract["root_guid"],
+            "fias_house_guid": address.fias,
+            "apartment_number": address.apartment,
+            "room_number": address.room,
+            "start_date": address.start,
+            "end_date": address.end,
+            "annulled": False,
+            "transport_guid": address.transport_guid,
+            "updated_at": ctx.now,
+        },
+    )
+
+
+def _replace_addresses(
+    ctx: HandlerContext,
+    state: State,
+    contract: dict[str, Any],
+    addresses: tuple[Address, ...],
+    changes: Changes,
+) -> None:
+    if state.objects.get(contract["root_guid"]):
+        changes.delete(ContractObject, {"contract_guid": contract["root_guid"]})
+    state.objects[contract["root_guid"]] = [
+        _insert_address(ctx, contract, a, changes) for a in addresses
+    ]
+
+
+def _detail(name: str, contract: dict[str, Any], *, root: bool) -> Detail:
+    fields = [(HM, "ContractGUID", contract["version_guid"])]
+    if root:
+        fields.append((HM, "ContractRootGUID", contract["root_guid"]))
+    return Detail(HM, name, tuple(fields))
 
 
 # --- importSupplyResourceContractData ----------------------------------------------------
 
 
-def import_supply_contract(ctx: HandlerContext, request: etree._Element) -> HandlerResult:
-    """Handle importSupplyResourceContractRequest."""
-    items = children(request, "Contract")
-    supply = _Supply(ctx, _item_guids(items))
-    return _run(
-        ctx,
-        items,
-        lambda element, transport_guid: _supply_change(supply, element, transport_guid),
-        "ImportSupplyResourceContract",
-    )
+class ImportSupply(ImportBase[SupplyChange, State]):
+    answer = _ANSWER
 
+    def read(self, ctx: HandlerContext, request: etree._Element) -> Iterator[Item[SupplyChange]]:
+        for element in children(request, "Contract"):
+            transport_guid = text(element, "TransportGUID") or ""
+            ref = _ref(element)
+            body = child(element, "SupplyResourceContract")
+            terminate = child(element, "TerminateContract")
+            roll_over = child(element, "RollOverContract")
+            annul = child(element, "AnnulmentContract")
+            if body is not None:
+                record = SupplyChange(
+                    "edit" if ref.given else "place",
+                    ref,
+                    transport_guid,
+                    description=_description(body),
+                    addresses=tuple(
+                        _address(a, transport_guid) for a in children(body, "ObjectAddress")
+                    ),
+                )
+            elif terminate is not None:
+                reason = child(terminate, "ReasonRef")
+                record = SupplyChange(
+                    "terminate",
+                    ref,
+                    transport_guid,
+                    until=_date(terminate, "Terminate"),
+                    reason=text(reason, "Name"),
+                    reason_ref=(text(reason, "Code"), guid(reason, "GUID")),
+                )
+            elif roll_over is not None:
+                record = SupplyChange(
+                    "roll_over", ref, transport_guid, until=_date(roll_over, "RollOverDate")
+                )
+            else:
+                record = SupplyChange(
+                    "annul", ref, transport_guid, reason=text(annul, "ReasonOfAnnulment")
+                )
+            yield Item(transport_guid, record)
 
-def _supply_change(supply: _Supply, element: etree._Element, transport_guid: str) -> Contract:
-    body = child(element, "SupplyResourceContract")
-    if body is not None:
-        addresses = children(body, "ObjectAddress")
-        if guid(element, "ContractGUID") is None and guid(element, "ContractRootGUID") is None:
-            contract = supply.new_contract(body, transport_guid, repo.PLACED)
+    def prefetch(self, ctx: HandlerContext, records: Sequence[SupplyChange]) -> State:
+        return _prefetch(ctx, [r.ref for r in records])
+
+    def decide(
+        self, ctx: HandlerContext, state: State, record: SupplyChange, changes: Changes
+    ) -> Done:
+        if record.action == "place":
+            contract = _new_contract(ctx, state, record, changes, repo.PLACED)
         else:
-            contract = supply.named(element, states=(repo.PLACED,))
-            supply.describe(contract, body)
-            supply.new_version(contract)
-        supply.replace_addresses(contract, addresses, transport_guid)
-        return contract
-    contract = supply.named(element, states=(repo.PLACED,))
-    terminate, roll_over = child(element, "TerminateContract"), child(element, "RollOverContract")
-    annul = child(element, "AnnulmentContract")
-    if terminate is not None:
-        contract.state = repo.TERMINATED
-        contract.terminated_on = _date(terminate, "Terminate")
-        reason = child(terminate, "ReasonRef")
-        contract.reason = text(reason, "Name")
-        contract.reason_code, contract.reason_guid = text(reason, "Code"), guid(reason, "GUID")
-    elif roll_over is not None:
-        contract.end_date = _date(roll_over, "RollOverDate")
-    elif annul is not None:
-        contract.state = repo.ANNULLED
-        contract.reason = text(annul, "ReasonOfAnnulment")
-    supply.new_version(contract)
-    return contract
+            contract = _named(ctx, state, record.ref, states=(repo.PLACED,))
+            if record.action == "edit":
+                assert record.description is not None
+                _change(ctx, state, contract, _described(record.description), changes)
+            elif record.action == "terminate":
+                code, reason_guid = record.reason_ref
+                values = {
+                    "state": repo.TERMINATED,
+                    "terminated_on": record.until,
+                    "reason": record.reason,
+                    "reason_code": code,
+                    "reason_guid": reason_guid,
+                }
+                _change(ctx, state, contract, values, changes)
+            elif record.action == "roll_over":
+                _change(ctx, state, contract, {"end_date": record.until}, changes)
+            else:
+                _change(
+                    ctx, state, contract, {"state": repo.ANNULLED, "reason": record.reason}, changes
+                )
+        if record.addresses is not None:
+            _replace_addresses(ctx, state, contract, record.addresses, changes)
+        return Done(
+            contract["version_guid"],
+            detail=_detail("ImportSupplyResourceContract", contract, root=True),
+        )
 
 
 # --- importSupplyResourceContractObjectAddressData ---------------------------------------
 
 
-def import_supply_contract_addresses(ctx: HandlerContext, request: etree._Element) -> HandlerResult:
-    """Handle importSupplyResourceContractObjectAddressRequest (addresses of one contract)."""
-    supply = _Supply(ctx, _item_guids([request]))
-    result = _import_result()
-    items = children(request, "ObjectAddress")
-    try:
-        contract = supply.named(request, states=(repo.PLACED, repo.PROJECT))
-    except ItemError as error:
-        for element in items:
-            common_result_error(
-                result, HM, transport_guid=text(element, "TransportGUID") or "", error=error
+class ImportAddresses(ImportBase[AddressChange, State]):
+    answer = _ANSWER
+
+    def read(self, ctx: HandlerContext, request: etree._Element) -> Iterator[Item[AddressChange]]:
+        ref = _ref(request)
+        for element in children(request, "ObjectAddress"):
+            transport_guid = text(element, "TransportGUID") or ""
+            load = child(element, "LoadObject")
+            address = _address(load, transport_guid) if load is not None else None
+            yield Item(transport_guid, AddressChange(ref, guid(element, "ObjectGUID"), address))
+
+    def prefetch(self, ctx: HandlerContext, records: Sequence[AddressChange]) -> State:
+        return _prefetch(ctx, [r.ref for r in records[:1]])
+
+    def decide(
+        self, ctx: HandlerContext, state: State, record: AddressChange, changes: Changes
+    ) -> Done:
+        contract = _named(ctx, state, record.ref, states=(repo.PLACED, repo.PROJECT))
+        objects = state.objects.setdefault(contract["root_guid"], [])
+        obj = next((o for o in objects if o["guid"] == record.object_guid), None)
+        if record.object_guid is not None and obj is None:
+            raise ItemError(
+                Code.NOT_FOUND,
+                f"Address {record.object_guid} is not one of supply contract "
+                f"{contract['root_guid']}'s (or it came in this packet: change it in the next).",
             )
-        return HandlerResult([result])
-    changed = False
-    for element in items:
-        transport_guid = text(element, "TransportGUID") or ""
-        try:
-            with item(ctx):
-                obj = _address_change(supply, contract, element, transport_guid)
-        except ItemError as error:
-            common_result_error(result, HM, transport_guid=transport_guid, error=error)
-            continue
-        changed = True
-        done = common_result_success(
-            result,
-            HM,
-            transport_guid=transport_guid,
-            guid_value=obj.guid,
-            unique_number=None,
-            update_date=ctx.now,
+        if contract["root_guid"] not in state.versioned:  # one new version for the packet
+            state.versioned.add(contract["root_guid"])
+            _change(ctx, state, contract, {}, changes)
+        address = record.address
+        if address is None:  # DeleteObject
+            assert obj is not None
+            changes.delete(ContractObject, {"guid": obj["guid"]})
+            objects.remove(obj)
+        elif obj is None:
+            obj = _insert_address(ctx, contract, address, changes)
+            objects.append(obj)
+        else:
+            values = {
+                "fias_house_guid": address.fias,
+                "apartment_number": address.apartment,
+                "room_number": address.room,
+                "start_date": address.start,
+                "end_date": address.end,
+                "transport_guid": address.transport_guid,
+                "updated_at": ctx.now,
+            }
+            changes.update(ContractObject, {"guid": obj["guid"]}, values)
+            obj.update(values)
+        return Done(
+            obj["guid"] if obj is not None else record.object_guid,
+            detail=_detail("ImportSupplyResourceContractObjectAddress", contract, root=False),
         )
-        _contract_result(done, "ImportSupplyResourceContractObjectAddress", contract, root=False)
-    if changed:
-        # one new version for the packet's changes: the answers name it
-        supply.new_version(contract)
-        for answer in result.iter(f"{{{HM}}}ImportSupplyResourceContractObjectAddress"):
-            answer[0].text = contract.version_guid
-    return HandlerResult([result])
-
-
-def _address_change(
-    supply: _Supply, contract: Contract, element: etree._Element, transport_guid: str
-) -> ContractObject:
-    object_guid = guid(element, "ObjectGUID")
-    load = child(element, "LoadObject")
-    if load is not None:
-        return supply.load_address(contract, load, transport_guid, object_guid)
-    objects = supply.objects.get(contract.root_guid, [])
-    obj = next((o for o in objects if o.guid == object_guid), None)
-    if obj is None:
-        raise ItemError(
-            Code.NOT_FOUND,
-            f"Address {object_guid} is not one of supply contract {contract.root_guid}'s.",
-        )
-    objects.remove(obj)
-    supply.ctx.session.delete(obj)
-    return obj
 
 
 # --- importSupplyResourceContractProjectData ---------------------------------------------
 
 
+class ImportProjects(ImportBase[SupplyChange, State]):
+    answer = _ANSWER
+
+    def read(self, ctx: HandlerContext, request: etree._Element) -> Iterator[Item[SupplyChange]]:
+        for element in children(request, "Contract"):
+            transport_guid = text(element, "TransportGUID") or ""
+            body = child(element, "ContractProject")
+            if body is not None:
+                record = SupplyChange(
+                    "project", _ref(element), transport_guid, description=_description(body)
+                )
+            elif child(element, "PlacingContractProject") is not None:
+                record = SupplyChange("place_project", _ref(element), transport_guid)
+            else:
+                record = SupplyChange("delete", _ref(element), transport_guid)
+            yield Item(transport_guid, record)
+
+    def prefetch(self, ctx: HandlerContext, records: Sequence[SupplyChange]) -> State:
+        return _prefetch(ctx, [r.ref for r in records])
+
+    def decide(
+        self, ctx: HandlerContext, state: State, record: SupplyChange, changes: Changes
+    ) -> Done:
+        if record.action == "project" and record.ref.given is None:
+            contract = _new_contract(ctx, state, record, changes, repo.PROJECT)
+        else:
+            contract = _named(ctx, state, record.ref, states=(repo.PROJECT,))
+            if record.description is not None:
+                _change(ctx, state, contract, _described(record.description), changes)
+            elif record.action == "place_project":
+                _change(ctx, state, contract, {"state": repo.PLACED}, changes)
+            else:  # a deleted project leaves nothing behind
+                if state.objects.get(contract["root_guid"]):
+                    changes.delete(ContractObject, {"contract_guid": contract["root_guid"]})
+                changes.delete(ContractVersion, {"contract_guid": contract["root_guid"]})
+                changes.delete(Contract, {"root_guid": contract["root_guid"]})
+                for key in (contract["root_guid"], contract["version_guid"]):
+                    state.contracts.pop(key, None)
+        return Done(
+            contract["version_guid"],
+            detail=_detail("ImportSupplyResourceContractProject", contract, root=False),
+        )
+
+
+SUPPLY = ImportSupply()
+ADDRESSES = ImportAddresses()
+PROJECTS = ImportProjects()
+
+
+def import_supply_contract(ctx: HandlerContext, request: etree._Element) -> HandlerResult:
+    """Handle importSupplyResourceContractRequest."""
+    return run_import(SUPPLY, ctx, request)
+
+
+def import_supply_contract_addresses(ctx: HandlerContext, request: etree._Element) -> HandlerResult:
+    """Handle importSupplyResourceContractObjectAddressRequest (addresses of one contract)."""
+    return run_import(ADDRESSES, ctx, request)
+
+
 def import_supply_contract_project(ctx: HandlerContext, request: etree._Element) -> HandlerResult:
     """Handle importSupplyResourceContractProjectRequest."""
-    items = children(request, "Contract")
-    supply = _Supply(ctx, _item_guids(items))
-    return _run(
-        ctx,
-        items,
-        lambda element, transport_guid: _project_change(supply, element, transport_guid),
-        "ImportSupplyResourceContractProject",
-    )
-
-
-def _project_change(supply: _Supply, element: etree._Element, transport_guid: str) -> Contract:
-    body = child(element, "ContractProject")
-    named = guid(element, "ContractGUID") or guid(element, "ContractRootGUID")
-    if body is not None and named is None:
-        return supply.new_contract(body, transport_guid, repo.PROJECT)
-    contract = supply.named(element, states=(repo.PROJECT,))
-    if body is not None:
-        supply.describe(contract, body)
-        supply.new_version(contract)
-    elif child(element, "PlacingContractProject") is not None:
-        contract.state = repo.PLACED
-        supply.new_version(contract)
-    else:  # DeleteContractProject: a project leaves nothing behind
-        session = supply.ctx.session
-        session.execute(
-            delete(ContractObject).where(ContractObject.contract_guid == contract.root_guid)
-        )
-        session.delete(contract)
-    return contract
+    return run_import(PROJECTS, ctx, request)
