@@ -1,20 +1,19 @@
-"""Repository of personal accounts: numbers, per-packet lookups, places, export, house suppliers.
+"""Repository of personal accounts: numbers, per-packet lookups, places, export.
 
-Every query of importAccountData, exportAccountData and importHouseRSOData's supplier links
-lives here. Lookups take whole lists (chunked ``IN``), so a packet costs a handful of queries
+Every query of importAccountData and exportAccountData lives here (who may keep accounts on
+which house: persistence/contracts.py). Lookups take whole lists (chunked ``IN``), so a packet costs a handful of queries
 however many items it has.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 from typing import TypeVar
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from persistence.models import Account, AccountPlace, House, HouseSupplier, LivingRoom, Premises
+from persistence.models import Account, AccountPlace, House, LivingRoom, Premises
 
 T = TypeVar("T")
 _CHUNK = 500
@@ -154,35 +153,6 @@ def replace_places(session: Session, account_guid: str, places: list[AccountPlac
     session.execute(delete(AccountPlace).where(AccountPlace.account_guid == account_guid))
     session.add_all(places)
     session.flush()
-
-
-# --- house suppliers (who may keep accounts on a house besides its manager) ---------------
-
-
-def supplied_houses(session: Session, org_guid: str, house_guids: Iterable[str]) -> set[str]:
-    """Of the given houses, those the organisation is registered as a supplier of."""
-    found: set[str] = set()
-    for chunk in _chunks(house_guids):
-        found.update(
-            session.scalars(
-                select(HouseSupplier.house_guid).where(
-                    HouseSupplier.org_guid == org_guid, HouseSupplier.house_guid.in_(chunk)
-                )
-            )
-        )
-    return found
-
-
-def is_supplier(session: Session, house_guid: str, org_guid: str) -> bool:
-    return bool(supplied_houses(session, org_guid, [house_guid]))
-
-
-def link_supplier(session: Session, house_guid: str, org_guid: str, now: datetime) -> bool:
-    """Register the organisation as a supplier of the house; False if it already was."""
-    if is_supplier(session, house_guid, org_guid):
-        return False
-    add(session, HouseSupplier(house_guid=house_guid, org_guid=org_guid, created_at=now))
-    return True
 
 
 # --- export --------------------------------------------------------------------------------

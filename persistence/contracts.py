@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from persistence.models import Contract, ContractObject, ContractVersion, House
+from persistence.models import AccountPlace, Contract, ContractObject, ContractVersion, House
 from persistence.paging import keyset_page
 from persistence.roles import Role
 from persistence.sets import columns_of, where_in
@@ -99,6 +99,21 @@ def houses_for_role(
     if role == Role.RSO:
         return supplied_houses(session, org_guid, house_guids)
     return set()
+
+
+def served_accounts(
+    session: Session, org_guid: str, role: Role | None, account_guids: Iterable[str]
+) -> set[str]:
+    """Of the given accounts, those with a place in a house the organisation manages (UO) or
+    supplies (RSO) now: whose payment documents it may place."""
+    rows = where_in(
+        session,
+        select(AccountPlace.account_guid, AccountPlace.house_guid),
+        AccountPlace.account_guid,
+        account_guids,
+    )
+    served = houses_for_role(session, org_guid, role, {r.house_guid for r in rows})
+    return {r.account_guid for r in rows if r.house_guid in served}
 
 
 def covered_fias(

@@ -10,13 +10,13 @@ from typing import Protocol, cast
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from persistence import contracts
 from persistence.models import (
     Account,
     AccountPlace,
     DeviceLink,
     DeviceResource,
     House,
-    HouseSupplier,
     LivingRoom,
     MeteringDevice,
     Premises,
@@ -92,19 +92,9 @@ def resources_of(session: Session, device_guids: Iterable[str]) -> dict[str, dic
 def houses_accessible(
     session: Session, org_guid: str, role: Role | None, house_guids: Iterable[str]
 ) -> set[str]:
-    """Of the given houses, those the organisation manages (UO) or supplies (RSO)."""
-    guids = list(set(house_guids))
-    if not guids:
-        return set()
-    if role == Role.UO:
-        query = select(House.guid).where(House.guid.in_(guids), House.org_guid == org_guid)
-    elif role == Role.RSO:
-        query = select(HouseSupplier.house_guid).where(
-            HouseSupplier.house_guid.in_(guids), HouseSupplier.org_guid == org_guid
-        )
-    else:
-        return set()
-    return set(session.scalars(query))
+    """Of the given houses, those the organisation manages (UO) or supplies (RSO) by its
+    placed contracts (persistence/contracts.py)."""
+    return contracts.houses_for_role(session, org_guid, role, house_guids)
 
 
 def premises_by_guids(session: Session, guids: Iterable[str]) -> dict[str, Premises]:

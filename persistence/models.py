@@ -332,16 +332,6 @@ class Lift(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class HouseSupplier(Base):
-    """A resource supplier (RSO) serves a house: registered by importHouseRSOData."""
-
-    __tablename__ = "house_suppliers"
-
-    house_guid: Mapped[str] = mapped_column(ForeignKey("houses.guid"), primary_key=True)
-    org_guid: Mapped[str] = mapped_column(GUID, primary_key=True, index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
 # --- contracts: who manages or supplies a house ------------------------------------------
 
 

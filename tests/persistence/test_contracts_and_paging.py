@@ -186,3 +186,38 @@ def test_the_last_page_says_so_and_a_full_last_page_has_no_next_key(
     rows = [str(n).zfill(3) for n in range(25)]
     assert list_page(rows, str, after=None, size=10) == (rows[:10], rows[10])
     assert list_page(rows, str, after="020", size=10) == (rows[20:], None)
+
+
+def test_the_upgrade_turns_the_old_bindings_into_placed_contracts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Houses a company described and houses a supplier was linked to stay theirs."""
+    from sqlalchemy import text
+
+    from persistence.db import make_engine, make_session_factory
+    from persistence.migrations import downgrade, upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    upgrade(engine, "0007")
+    managed, supplied = _guid(), _guid()
+    with engine.begin() as conn:
+        for guid, fias, org in ((managed, _guid(), UO), (supplied, _guid(), None)):
+            conn.execute(
+                text(
+                    "INSERT INTO houses (guid, fias_house_guid, org_guid, kind, unique_number, "
+                    "no_cadastral_registration, created_at, updated_at) "
+                    "VALUES (:g, :f, :o, 'apartment', :n, 0, :t, :t)"
+                ),
+                {"g": guid, "f": fias, "o": org, "n": guid[:11], "t": NOW},
+            )
+        conn.execute(
+            text("INSERT INTO house_suppliers VALUES (:h, :o, :t)"),
+            {"h": supplied, "o": RSO, "t": NOW},
+        )
+    upgrade(engine)
+    with make_session_factory(engine)() as s:
+        assert repo.managed_houses(s, UO, [managed, supplied]) == {managed}
+        assert repo.supplied_houses(s, RSO, [managed, supplied]) == {supplied}
+    downgrade(engine, "0007")
+    with engine.connect() as conn:
+        links = conn.execute(text("SELECT house_guid, org_guid FROM house_suppliers")).fetchall()
+    assert [tuple(r) for r in links] == [(supplied, RSO)]
+    engine.dispose()

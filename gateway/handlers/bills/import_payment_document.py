@@ -73,6 +73,7 @@ from gateway.handlers.bills.common import (
     success,
 )
 from gateway.namespaces import BILLS
+from persistence import contracts
 from persistence import payments as repo
 from persistence.models import Account, PaymentDocument
 from persistence.payments import MAX_ORDINAL, format_roubles, payment_document_id
@@ -373,6 +374,9 @@ class _Packet:
         self.provider = provider
         session = ctx.session
         self.accounts = repo.accounts_by(session, "guid", [d.account_guid for d in documents])
+        self.served_accounts = contracts.served_accounts(
+            session, ctx.org_guid, ctx.org_role, self.accounts
+        )
         ids = [d.replaces for d in documents if d.replaces] + [
             w.payment_document_id for w in withdrawals
         ]
@@ -407,6 +411,12 @@ class _Packet:
         if account.org_guid != self.ctx.org_guid:
             raise ItemError(
                 Code.NOT_ALLOWED, f"Account {doc.account_guid} is kept by another organisation."
+            )
+        if account.guid not in self.served_accounts:
+            raise ItemError(
+                Code.NOT_ALLOWED,
+                f"Account {account.unique_number} is in no house you manage or supply now (no "
+                "placed contract of yours covers its houses).",
             )
         return account
 

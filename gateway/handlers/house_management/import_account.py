@@ -11,12 +11,14 @@ Rules (per item; INT002000 and AUT011003 are the GIS codes, HCS003xxx are ours):
   AccountGUID is an account of the sender (INT002000, AUT011003)
   a closed account is final: it is neither changed nor reopened; open a new one (HCS003003)
   an open account has at least one Accommodation (HCS003006), none listed twice (HCS003007),
-  each an existing house / premises / living room (INT002000) that the sender manages (UO:
-  the house's managing organisation) or supplies (RSO: registered by importHouseRSOData)
-  (AUT011003); SharePercent over the account's accommodations adds up to at most 100
+  each an existing house / premises / living room (INT002000) that the sender manages (UO: a
+  placed management contract or charter of its own covers the house) or supplies (RSO: a placed
+  supply contract of its own has the house) (AUT011003); SharePercent over the account's accommodations adds up to at most 100
   (HCS003001)
   AccountNumber is unique among the sender's open accounts (HCS003002)
   Closed only for an existing account (HCS003008); CloseDate not after today (HCS003005)
+  AccountReasons names (Contract/ContractGUID, Charter/CharterGUID,
+  SupplyResourceContract/ContractGUID) only placed documents of the sender (HCS007005)
 
 An update describes the whole account: values it leaves out are cleared and its
 accommodations replace the old ones. With ``Closed`` only the closing is applied (the rest of
@@ -59,6 +61,7 @@ from gateway.handlers.base import (
 from gateway.namespaces import ACCOUNT_BASE, BASE
 from gateway.namespaces import HOUSE_MANAGEMENT as HM
 from persistence import accounts as repo
+from persistence import contracts
 from persistence.houses import new_guid
 from persistence.models import Account, AccountPlace, House
 from persistence.roles import Role
@@ -156,6 +159,27 @@ def _payer(element: etree._Element) -> dict[str, Any]:
     }
 
 
+#: AccountReasons children naming a document of the gateway, and the child with its GUID
+_BASES = (
+    ("Contract", "ContractGUID"),
+    ("Charter", "CharterGUID"),
+    ("SupplyResourceContract", "ContractGUID"),
+)
+
+
+def _bases(element: etree._Element) -> list[str]:
+    """The contract, charter and supply contract GUIDs the account's AccountReasons name."""
+    reasons = child(element, "AccountReasons")
+    if reasons is None:
+        return []
+    return [
+        g
+        for name, guid_tag in _BASES
+        for basis in children(reasons, name)
+        if (g := guid(basis, guid_tag))
+    ]
+
+
 def _reasons_xml(element: etree._Element) -> str | None:
     """AccountReasons as sent, without indentation and unused namespace declarations."""
     reasons = child(element, "AccountReasons")
@@ -203,10 +227,10 @@ class _Packet:
         houses = repo.houses_by_refs(session, house_guids, refs["FIASHouseGuid"])
         self.houses = {h.guid: h for h in houses}
         self.houses_by_fias = {h.fias_house_guid: h for h in houses}
-        self.supplied = (
-            repo.supplied_houses(session, ctx.org_guid, self.houses)
-            if ctx.org_role == Role.RSO
-            else set()
+        # the houses the sender manages (UO) or supplies (RSO) by its placed contracts
+        self.served = contracts.houses_for_role(session, ctx.org_guid, ctx.org_role, self.houses)
+        self.bases = contracts.placed_bases(
+            session, ctx.org_guid, [g for it in items for g in _bases(it.element)]
         )
         self.open_numbers = repo.open_numbers(
             session, ctx.org_guid, [i.number for i in items if i.number]
@@ -226,18 +250,30 @@ class _Packet:
 
     # --- checks ---
     def _check_house(self, house: House, what: str) -> None:
+        if house.guid in self.served:
+            return
         if self.ctx.org_role == Role.RSO:
-            if house.guid not in self.supplied:
-                raise ItemError(
-                    Code.NOT_ALLOWED,
-                    f"{what} is in house {house.fias_house_guid}, which you are not registered "
-                    "to supply; register it with importHouseRSOData first.",
-                )
-        elif house.org_guid != self.ctx.org_guid:
             raise ItemError(
                 Code.NOT_ALLOWED,
-                f"{what} is in house {house.fias_house_guid}, which is not managed by you.",
+                f"{what} is in house {house.fias_house_guid}, which you do not supply: no placed "
+                "supply contract of yours has it (importSupplyResourceContractData).",
             )
+        raise ItemError(
+            Code.NOT_ALLOWED,
+            f"{what} is in house {house.fias_house_guid}, which is not managed by you: no placed "
+            "management contract or charter of yours covers it (importContractData).",
+        )
+
+    def check_bases(self, it: _Item) -> None:
+        """AccountReasons name only placed contracts, charters or supply contracts of the
+        sender."""
+        for basis in _bases(it.element):
+            if basis not in self.bases:
+                raise ItemError(
+                    Code.ACCOUNT_BASIS,
+                    f"AccountReasons names {basis}, which is not a placed management contract, "
+                    "charter or supply contract of yours.",
+                )
 
     def resolve(self, place: _Place) -> AccountPlace:
         """The place an Accommodation names, checked to exist and to be the sender's."""
@@ -357,6 +393,7 @@ class _AccountImport:
     # --- the three kinds of item ---
     def create(self, it: _Item) -> Account:
         self._check_kind(it)
+        self.packet.check_bases(it)
         if it.closed is not None:
             raise ItemError(
                 Code.ACCOUNT_CLOSED_NEW,
@@ -390,6 +427,7 @@ class _AccountImport:
         account = self._existing(it)
         if it.closed is not None:
             return self.close(it, account)
+        self.packet.check_bases(it)
         places = self._places(it)
         self._check_number(it, account.guid)
         old_number = account.account_number

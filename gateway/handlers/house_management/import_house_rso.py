@@ -1,16 +1,20 @@
-"""importHouseRSOData: a resource supplier (RSO) registers the houses it serves.
+"""importHouseRSOData (DEPRECATED extension): a resource supplier (RSO) describes a house it
+serves that no management company has described.
 
 An extension beyond the published 16.3.0.0 format (earlier versions had the operation; see
-importHouseRSORequest in our XSD). The request has the shape of importHouseUORequest with the
-RSO types (fewer characteristics, no lifts); results are those of importHouseUOData (house
-item: GUID = FIASHouseGuid, UniqueNumber = the house's unique number).
+importHouseRSORequest in our XSD), kept for clients of those versions and served only on the
+gateway's own contract (a published 16.3.0.0 bundle has no such operation). Which houses a
+supplier serves is no longer said here: it is said by its placed supply contracts
+(importSupplyResourceContractData); this operation only describes such houses. The request
+has the shape of importHouseUORequest with the RSO types (fewer characteristics, no lifts);
+results are those of importHouseUOData (house item: GUID = FIASHouseGuid, UniqueNumber = the
+house's unique number).
 
-  …HouseToCreate  the house exists (by FIASHouseGuid): the RSO is linked to it as a supplier
-                  and its values are left alone; it does not exist: it is created without a
-                  managing organisation (a UO adopts it later with importHouseUOData) and the
-                  RSO is linked.
-  …HouseToUpdate  only the house's suppliers, and only while it has no manager (a managed
-                  house is described by its manager).
+  every item      the house is one a placed supply contract of the sender has (AUT011003)
+  …HouseToCreate  the house exists (by FIASHouseGuid): its values are left alone (the RSO
+                  learns its parts); it does not exist: it is created without a managing
+                  organisation (its manager describes it later with importHouseUOData).
+  …HouseToUpdate  only while no management company has described it.
   parts           entrances, premises, blocks and rooms the house lacks are created; those it
                   has (same number) are linked as they are, so the RSO learns their GUIDs;
                   …ToUpdate of a part again only while the house has no manager.
@@ -38,9 +42,10 @@ from gateway.handlers.house_management.import_house_uo import (
     _Results,
     run_house_items,
 )
-from persistence import accounts as supplier_repo
+from persistence import contracts
 from persistence import houses as repo
 from persistence.models import House, Premises
+from persistence.roles import Role
 
 _TAGS = {"apartment": "ApartmentHouse", "living": "LivingHouse"}
 
@@ -65,6 +70,7 @@ class _RSOHouseImport(_HouseImport):
             session, now = self.ctx.session, self.ctx.now
             fias = guid(child(element, "BasicCharacteristicts"), "FIASHouseGuid")
             assert fias is not None  # required by the schema
+            self._require_supplied(fias)
             house = repo.house_by_fias(session, fias)
             if house is None:
                 house = House(
@@ -86,7 +92,6 @@ class _RSOHouseImport(_HouseImport):
                 )
             else:
                 self._load_index(house)
-            supplier_repo.link_supplier(session, house.guid, self.ctx.org_guid, now)
             self.house = house
             return _Done(fias, house.unique_number)
 
@@ -102,12 +107,7 @@ class _RSOHouseImport(_HouseImport):
                 raise ItemError(
                     Code.NOT_FOUND, f"No {kind} house with FIASHouseGuid {fias} is registered."
                 )
-            if not supplier_repo.is_supplier(session, house.guid, self.ctx.org_guid):
-                raise ItemError(
-                    Code.NOT_ALLOWED,
-                    f"You are not registered as a supplier of house {fias}; send "
-                    f"{_TAGS[kind]}ToCreate to register.",
-                )
+            self._require_supplied(fias)
             _check_unmanaged(house)
             repo.update(house, _house_values(element))
             house.updated_at = self.ctx.now
@@ -116,6 +116,14 @@ class _RSOHouseImport(_HouseImport):
             return _Done(fias, house.unique_number)
 
         return action
+
+    def _require_supplied(self, fias: str) -> None:
+        if not contracts.covered_fias(self.ctx.session, self.ctx.org_guid, Role.RSO, [fias]):
+            raise ItemError(
+                Code.NOT_ALLOWED,
+                f"House {fias} is not supplied by you: no placed supply contract of yours has "
+                "it (place one with importSupplyResourceContractData).",
+            )
 
     def _require_unmanaged(self) -> House:
         return _check_unmanaged(self._require_house())

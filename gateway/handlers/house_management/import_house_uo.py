@@ -4,11 +4,13 @@ Per the format's documentation of ``importHouseUORequest``: the house item's Com
 carries the FIASHouseGuid in GUID and the house's unique number in UniqueNumber; premises
 and rooms carry their own GUID and unique number. Each item succeeds or fails on its own.
 
-A house that only resource suppliers registered (importHouseRSOData: no managing
-organisation yet) is adopted by the first UO that sends ApartmentHouseToCreate or
-LivingHouseToCreate for it: the UO becomes its manager, the house takes the sent values, and
-entrances, premises and rooms it already has (same number) are taken over and updated
-instead of being refused as duplicates.
+A management company describes only the houses it manages: a placed management contract or
+charter of its own covers the house (importContractData, importCharterData; else AUT011003).
+A house another organisation described (a resource supplier with importHouseRSOData, or an
+earlier manager) is taken over by the manager that sends ApartmentHouseToCreate or
+LivingHouseToCreate (or …ToUpdate) for it: the house takes the sent values, and entrances,
+premises and rooms it already has (same number) are taken over and updated instead of being
+refused as duplicates.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ from gateway.handlers.base import (
 )
 from gateway.namespaces import BASE
 from gateway.namespaces import HOUSE_MANAGEMENT as HM
+from persistence import contracts
 from persistence import houses as repo
 from persistence.models import Entrance, House, Lift, LivingRoom, Premises
+from persistence.roles import Role
 
 # Business-rule error codes of this operation (INT002000 is the GIS "not in the registry").
 
@@ -160,14 +164,11 @@ class _HouseImport:
         def action(element: etree._Element) -> _Done:
             fias = guid(child(element, "BasicCharacteristicts"), "FIASHouseGuid")
             assert fias is not None  # required by the schema
+            self._require_managed(fias)
             existing = repo.house_by_fias(self.ctx.session, fias)
-            if existing is not None and existing.org_guid is None:
+            if existing is not None and existing.org_guid != self.ctx.org_guid:
                 return self._adopt(existing, kind, element)
             if existing is not None:
-                if existing.org_guid != self.ctx.org_guid:
-                    raise ItemError(
-                        Code.NOT_ALLOWED, f"House {fias} is managed by another organisation."
-                    )
                 raise ItemError(
                     Code.HOUSE_EXISTS,
                     f"House {fias} is already registered (unique number {existing.unique_number}); "
@@ -190,7 +191,8 @@ class _HouseImport:
         return action
 
     def _adopt(self, house: House, kind: str, element: etree._Element) -> _Done:
-        """Become the manager of a house registered by resource suppliers only."""
+        """Describe a house registered by a resource supplier or an earlier manager: the
+        sender manages it now (its placed contract or charter covers it)."""
         if house.kind != kind:
             tag = "ApartmentHouseToCreate" if house.kind == "apartment" else "LivingHouseToCreate"
             raise ItemError(
@@ -215,17 +217,8 @@ class _HouseImport:
                 raise ItemError(
                     Code.NOT_FOUND, f"No {kind} house with FIASHouseGuid {fias} is registered."
                 )
-            if house.org_guid is None:
-                raise ItemError(
-                    Code.NOT_ALLOWED,
-                    f"House {fias} has no managing organisation yet; send "
-                    f"{'ApartmentHouseToCreate' if kind == 'apartment' else 'LivingHouseToCreate'}"
-                    " to take it over.",
-                )
-            if house.org_guid != self.ctx.org_guid:
-                raise ItemError(
-                    Code.NOT_ALLOWED, f"House {fias} is managed by another organisation."
-                )
+            self._require_managed(fias)
+            house.org_guid = self.ctx.org_guid  # the house's description is now the sender's
             repo.update(house, _house_values(element))
             house.updated_at = self.ctx.now
             self.house = house
@@ -233,6 +226,16 @@ class _HouseImport:
             return _Done(fias, house.unique_number)
 
         return action
+
+    def _require_managed(self, fias: str) -> None:
+        """A management company describes only the houses it manages by a placed management
+        contract or charter (importContractData, importCharterData)."""
+        if not contracts.covered_fias(self.ctx.session, self.ctx.org_guid, Role.UO, [fias]):
+            raise ItemError(
+                Code.NOT_ALLOWED,
+                f"House {fias} is not managed by you: no placed management contract or charter "
+                "of yours covers it (place one with importContractData or importCharterData).",
+            )
 
     # --- parts of the house ---
     def _require_house(self) -> House:
