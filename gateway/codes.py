@@ -264,8 +264,8 @@ class Code(StrEnum):
     )
     ACCOUNT_BASIS = (
         "HCS007005",
-        "personal account: AccountReasons names a contract, charter or supply contract that "
-        "is not a placed one of the sender",
+        "personal account: AccountReasons names a supply contract (ContractGUID) that is not "
+        "a placed one the sender is a party to",
     )
 
 

@@ -7,7 +7,8 @@ decided here, in set queries:
                    contracts or charters is placed and covers the house (object not annulled)
   supplied_houses  a resource supplier (RSO) serves a house while one of its supply contracts
                    (or offers) is placed and has the house among its addresses
-  placed_bases     which contract GUIDs named as an account's basis are the sender's placed ones
+  placed_bases     which supply contracts named as an account's basis are placed ones the
+                   sender is a party to
 """
 
 from __future__ import annotations
@@ -135,14 +136,16 @@ def covered_fias(
 
 
 def placed_bases(session: Session, org_guid: str, contract_guids: Iterable[str]) -> set[str]:
-    """Of the given GUIDs (root or version), those naming a placed contract, charter or supply
-    contract of the organisation: what an account may name as its basis."""
+    """Of the given GUIDs (root or current version), those naming a placed supply contract
+    the organisation is a party to — as its supplier, or as the organisation it supplies:
+    what a personal account may name as its basis (AccountReasons)."""
     found: set[str] = set()
     for chunk in _chunks(contract_guids):
         rows = session.execute(
             select(Contract.root_guid, Contract.version_guid).where(
-                Contract.org_guid == org_guid,
+                Contract.kind == SUPPLY,
                 Contract.state == PLACED,
+                (Contract.org_guid == org_guid) | (Contract.counterparty_org_guid == org_guid),
                 Contract.root_guid.in_(chunk) | Contract.version_guid.in_(chunk),
             )
         )

@@ -164,3 +164,11 @@ def place_offer(hm: GisClient, *houses: str) -> Any:
     )
     assert not result["Error"], result["Error"]
     return result["ImportSupplyResourceContract"]
+
+
+def end_contract(hm: GisClient, contract: Any) -> Any:
+    """Terminate a placed management contract (its importContract result)."""
+    request = contracts_request(terminate(contract["ContractVersionGUID"]))
+    (result,) = _results(_run(hm, "importContractData", request))
+    assert not result["Error"], result["Error"]
+    return result["importContract"]

@@ -17,8 +17,8 @@ Rules (per item; INT002000 and AUT011003 are the GIS codes, HCS003xxx are ours):
   (HCS003001)
   AccountNumber is unique among the sender's open accounts (HCS003002)
   Closed only for an existing account (HCS003008); CloseDate not after today (HCS003005)
-  AccountReasons names (Contract/ContractGUID, Charter/CharterGUID,
-  SupplyResourceContract/ContractGUID) only placed documents of the sender (HCS007005)
+  AccountReasons/SupplyResourceContract/ContractGUID names a placed supply contract the sender
+  is a party to (supplier, or the organisation supplied) (HCS007005)
 
 An update describes the whole account: values it leaves out are cleared and its
 accommodations replace the old ones. With ``Closed`` only the closing is applied (the rest of
@@ -159,12 +159,10 @@ def _payer(element: etree._Element) -> dict[str, Any]:
     }
 
 
-#: AccountReasons children naming a document of the gateway, and the child with its GUID
-_BASES = (
-    ("Contract", "ContractGUID"),
-    ("Charter", "CharterGUID"),
-    ("SupplyResourceContract", "ContractGUID"),
-)
+#: AccountReasons children naming a contract of the gateway, and the child with its GUID
+#: (the import format's reasons are supply contracts; social hire and solid-waste contracts
+#: are not kept by the gateway and are stored as sent)
+_BASES = (("SupplyResourceContract", "ContractGUID"),)
 
 
 def _bases(element: etree._Element) -> list[str]:
@@ -265,14 +263,14 @@ class _Packet:
         )
 
     def check_bases(self, it: _Item) -> None:
-        """AccountReasons name only placed contracts, charters or supply contracts of the
-        sender."""
+        """AccountReasons name by ContractGUID only placed supply contracts the sender is a
+        party to."""
         for basis in _bases(it.element):
             if basis not in self.bases:
                 raise ItemError(
                     Code.ACCOUNT_BASIS,
-                    f"AccountReasons names {basis}, which is not a placed management contract, "
-                    "charter or supply contract of yours.",
+                    f"AccountReasons names supply contract {basis}, which is not a placed "
+                    "supply contract you are a party to.",
                 )
 
     def resolve(self, place: _Place) -> AccountPlace:
