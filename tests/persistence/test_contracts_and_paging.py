@@ -109,25 +109,27 @@ def test_only_placed_documents_covering_a_house_make_its_manager_or_supplier(
         assert repo.covered_fias(s, UO, Role.UO, [unregistered, fias[5]]) == {unregistered}
 
 
-def test_an_account_basis_is_a_placed_document_of_the_sender(
+def test_an_account_basis_is_a_placed_supply_contract_the_sender_is_a_party_to(
     sessions: sessionmaker[Session],
 ) -> None:
     with sessions.begin() as s:
-        mine = _contract(s, UO, repo.MANAGEMENT, repo.PLACED, _guid())
-        ended = _contract(s, UO, repo.MANAGEMENT, repo.TERMINATED, _guid())
-        theirs = _contract(s, UO2, repo.MANAGEMENT, repo.PLACED, _guid())
+        mine = _contract(s, RSO, repo.SUPPLY, repo.PLACED, _guid())
+        ended = _contract(s, RSO, repo.SUPPLY, repo.TERMINATED, _guid())
+        management = _contract(s, RSO, repo.MANAGEMENT, repo.PLACED, _guid())
+        with_uo = _contract(s, UO2, repo.SUPPLY, repo.PLACED, _guid())
+        s.get(Contract, with_uo).counterparty_org_guid = UO  # type: ignore[union-attr]
     with sessions() as s:
         version = s.scalars(select(Contract.version_guid).where(Contract.root_guid == mine)).one()
-        assert repo.placed_bases(s, UO, [mine, version, ended, theirs, _guid()]) == {
-            mine,
-            version,
-        }
+        named = [mine, version, ended, management, with_uo, _guid()]
+        assert repo.placed_bases(s, RSO, named) == {mine, version}
+        # the company a supplier supplies names that supply contract too
+        assert repo.placed_bases(s, UO, named) == {with_uo}
 
 
 def _page_through(
     sessions: sessionmaker[Session], size: int, between: threading.Event | None = None
 ) -> list[str]:
-    """Page through UO's supply contracts as a client does: one transaction per page."""
+    """Page through the supplier's contracts as a client does: one transaction per page."""
     seen: list[str] = []
     after: str | None = None
     while True:

@@ -54,6 +54,7 @@ from persistence import payments as repo
 from persistence.clock import utcnow
 from persistence.models import (
     Account,
+    AccountPlace,
     PaymentAcknowledgment,
     PaymentCharge,
     PaymentDocument,
@@ -61,6 +62,7 @@ from persistence.models import (
 )
 from persistence.payments import format_roubles, roubles, to_kopecks
 from tests.conftest import REFERENCE
+from tests.placed import managed_house
 from tests.postgres import scratch_database
 
 AB = "http://dom.gosuslugi.ru/schema/integration/account-base/"
@@ -328,8 +330,10 @@ class Stand:
         return result
 
     def accounts(self, org: str, count: int, closed: bool = False) -> list[Account]:
+        """Accounts of ``org`` in a new house it manages by a placed contract."""
         made = []
         with self.rt.session.begin() as session:
+            house = managed_house(session, org)
             for _ in range(count):
                 serial = account_repo.max_serial(session) + 1
                 unified = account_repo.unified_number(serial)
@@ -346,7 +350,9 @@ class Stand:
                     created_at=now,
                     updated_at=now,
                 )
-                account_repo.add_account(session, account, [])
+                account_repo.add_account(
+                    session, account, [AccountPlace(house_guid=house.guid, share_percent=None)]
+                )
                 made.append(account)
         return made
 

@@ -17,6 +17,7 @@ from gateway.state import state_result
 from gateway.worker import RetryPolicy, Worker
 from persistence import packets
 from persistence.models import House
+from tests.placed import placed_contract
 
 ORG = "0a1b2c3d-0000-4000-8000-0000000000bb"
 EXAMPLE = (
@@ -36,6 +37,8 @@ def runtime(tmp_path: Path) -> Runtime:
 
 
 def _queue_example(rt: Runtime) -> str:
+    with rt.session.begin() as s:  # the example's house is managed by the sender
+        placed_contract(s, ORG, "5b4a9c2e-3f1d-4e8a-9b7c-1d2e3f4a5b6c")
     raw = (
         f'<soapenv:Envelope xmlns:soapenv="{SOAP}"><soapenv:Body>'.encode()
         + EXAMPLE.read_bytes().split(b"?>", 1)[1]
