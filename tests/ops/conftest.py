@@ -26,6 +26,7 @@ import pytest
 import requests
 
 from tests.conftest import ROOT, Org, Server, gateway_cli, register_org, start_server, stop_server
+from tests.e2e.contract_data import place_contract
 from tests.e2e.house_data import new_apartment_house
 from tests.e2e.metering_data import (
     collective_water_device,
@@ -130,8 +131,10 @@ class OpsStand:
     # --- traffic ---------------------------------------------------------------------------
 
     def import_house(self, flats: int = 2) -> tuple[str, str]:
-        """(MessageGUID, FIAS GUID) of a processed house import."""
+        """(MessageGUID, FIAS GUID) of a processed house import (of a house the company
+        manages by a placed contract)."""
         fias = str(uuid.uuid4())
+        place_contract(self.hm, fias)
         guid = self.hm.ack_guid(
             self.hm.call("importHouseUOData", **new_apartment_house(fias, flats=flats))
         )

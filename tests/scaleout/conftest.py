@@ -24,12 +24,14 @@ import pytest
 import requests
 from lxml import etree
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
 
 from gateway.client import envelope
 from signing import sign
 from signing.pki import load_certificate, load_private_key
 from tests.conftest import ROOT, free_port, gateway_cli
 from tests.paths import HM_PATH as PATH
+from tests.placed import placed_contract
 from tests.postgres import scratch_database
 
 HM = "http://dom.gosuslugi.ru/schema/integration/house-management/"
@@ -143,6 +145,9 @@ class Stand:
         """A signed importHouseUOData packet: a new house, one entrance, ``flats`` flats."""
         requester_guid = requester_guid or str(uuid.uuid4())
         element = house_request(flats)
+        fias = element.findtext(f".//{{{HM}}}FIASHouseGuid") or ""
+        with Session(self.db) as session, session.begin():  # the house is the sender's
+            placed_contract(session, self.org_guid, fias)
         env = envelope(element, self.org_guid, requester_guid)
         sign(element, self.key, self.cert)  # type: ignore[arg-type]
         return requester_guid, etree.tostring(env, xml_declaration=True, encoding="UTF-8")

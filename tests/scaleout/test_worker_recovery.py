@@ -20,6 +20,7 @@ from gateway.worker import Worker, WorkerGroup
 from persistence import packets, queue
 from persistence.clock import utcnow
 from persistence.models import House, Job
+from tests.placed import placed_contract
 from tests.postgres import scratch_database
 
 ORG = "0a1b2c3d-0000-4000-8000-0000000000cc"
@@ -58,6 +59,8 @@ def runtime(db_url: str, tmp_path: Path) -> Iterator[Runtime]:
 
 
 def _queue_example(rt: Runtime) -> str:
+    with rt.session.begin() as s:  # the example's house is managed by the sender
+        placed_contract(s, ORG, "5b4a9c2e-3f1d-4e8a-9b7c-1d2e3f4a5b6c")
     raw = (
         f'<soapenv:Envelope xmlns:soapenv="{SOAP}"><soapenv:Body>'.encode()
         + EXAMPLE.read_bytes().split(b"?>", 1)[1]
