@@ -184,16 +184,6 @@ def objects_of(session: Session, contract_guids: Iterable[str]) -> dict[str, lis
     return found
 
 
-def objects_by_guids(session: Session, guids: Iterable[str]) -> dict[str, ContractObject]:
-    found: dict[str, ContractObject] = {}
-    for chunk in _chunks(guids):
-        found.update(
-            (o.guid, o)
-            for o in session.scalars(select(ContractObject).where(ContractObject.guid.in_(chunk)))
-        )
-    return found
-
-
 def managers_of(session: Session, fias_guids: Iterable[str], *, exclude_org: str) -> dict[str, str]:
     """FIAS GUID ► another organisation whose placed management contract or charter covers
     the house: a house has one manager at a time."""
@@ -230,16 +220,6 @@ def suppliers_of(session: Session, fias_guids: Iterable[str]) -> list[str]:
             )
         )
     return sorted(found)
-
-
-def houses_by_fias(session: Session, fias_guids: Iterable[str]) -> dict[str, House]:
-    found: dict[str, House] = {}
-    for chunk in _chunks(fias_guids):
-        found.update(
-            (h.fias_house_guid, h)
-            for h in session.scalars(select(House).where(House.fias_house_guid.in_(chunk)))
-        )
-    return found
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,14 @@ def test_a_contract_goes_through_its_states(uo: tuple[GisClient, Received]) -> N
         )
     )
     assert error(again[0]) == "HCS007001"
+    exported = run(
+        client,
+        "exportCAChData",
+        {"version": "13.1.7.1", "Criteria": [{"ContractGUID": first["ContractGUID"]}]},
+    )
+    (document,) = exported["exportCAChResult"]
+    assert document["Contract"]["ContractStatus"] == "Terminated"
+    assert str(document["Contract"]["Terminate"]["Terminate"]) == "2024-06-30"
 
     other = place_contract(client, fias())
     annulled = items(
@@ -355,4 +363,45 @@ def test_supply_addresses_projects_and_termination(rso: tuple[GisClient, Receive
         full["exportSupplyResourceContractResult"][0]["Contract"][0]["VersionStatus"]
         == "Terminated"
     )
+    valid_under_the_published_schema(received)
+
+
+def test_a_placed_charter_manages_its_house(uo: tuple[GisClient, Received]) -> None:
+    client, received = uo
+    house = fias()
+    charter = {
+        "version": "11.9.0.1",
+        "TransportGUID": str(uuid.uuid4()),
+        "PlacingCharter": {
+            "Date": "2023-11-20",
+            "AttachmentCharter": [
+                {
+                    "Name": "charter.pdf",
+                    "Description": "charter",
+                    "Attachment": {"AttachmentGUID": str(uuid.uuid4())},
+                }
+            ],
+            "ContractObject": [
+                {
+                    "FIASHouseGuid": house,
+                    "StartDate": "2023-12-01",
+                    "TransportGUID": str(uuid.uuid4()),
+                    "BaseMService": {"CurrentCharter": True},
+                }
+            ],
+        },
+    }
+    (placed,) = items(run(client, "importCharterData", charter))
+    assert error(placed) is None
+    guid = placed["importCharter"]["CharterGUID"]
+    state = run(
+        client, "exportStatusCAChData", {"version": "10.0.1.1", "Criteria": [{"CharterGUID": guid}]}
+    )
+    (found,) = state["exportStatusCAChResult"]
+    assert found["CharterStatus"] == "Approved"
+    assert [o["FIASHouseGuid"] for o in found["ContractObject"]] == [house]
+    exported = run(
+        client, "exportCAChData", {"version": "13.1.7.1", "Criteria": [{"CharterGUID": guid}]}
+    )
+    assert exported["exportCAChResult"][0]["Charter"]["CharterGUID"] == guid
     valid_under_the_published_schema(received)

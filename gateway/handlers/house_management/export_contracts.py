@@ -35,8 +35,10 @@ from gateway.handlers.house_management.contract_results import (
     CONTRACT,
     Names,
     status_elements,
+    status_of,
 )
 from gateway.namespaces import HOUSE_MANAGEMENT as HM
+from gateway.namespaces import NSI_BASE
 from gateway.xmlparse import parse_xml
 from persistence import contracts as repo
 from persistence.models import Contract, ContractObject
@@ -157,7 +159,7 @@ def _document(
     document = sub(parent, HM, "Contract" if is_contract else "Charter")
     stored = parse_xml(contract.document_xml.encode()) if contract.document_xml else None
     fields = _CONTRACT_FIELDS if is_contract else _CHARTER_FIELDS
-    kept = {f: [] for f in fields}  # type: dict[str, list[etree._Element]]
+    kept: dict[str, list[etree._Element]] = {f: [] for f in fields}
     if stored is not None:
         for part in stored:
             if isinstance(part.tag, str) and local(part) in kept:
@@ -170,9 +172,11 @@ def _document(
         sub(terminate, HM, "Terminate", contract.terminated_on)
         if not is_contract:
             sub(terminate, HM, "Reason", contract.reason or "-")
-    status = etree.Element("status")
-    status_elements(status, names, contract, [], date.min)
-    sub(document, HM, names.status, status.findtext(f"{{{HM}}}{names.status}"))
+        elif contract.reason_code and contract.reason_guid:
+            reason = sub(terminate, HM, "ReasonRef")
+            sub(reason, NSI_BASE, "Code", contract.reason_code)
+            sub(reason, NSI_BASE, "GUID", contract.reason_guid)
+    sub(document, HM, names.status, status_of(contract.state))
     sub(document, HM, names.guid, contract.root_guid)
     sub(document, HM, names.version_guid, contract.version_guid)
     stored_objects = {
