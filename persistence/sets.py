@@ -38,7 +38,7 @@ T = TypeVar("T")
 #: values per ``IN`` on SQLite (its limit of bound parameters is 32766 since 3.32; stay modest)
 SQLITE_BATCH = 500
 #: rows from which a PostgreSQL insert goes through COPY instead of a multi-row INSERT
-COPY_FROM_ROWS = 200
+COPY_FROM_ROWS = 20
 
 
 def is_postgres(session: Session | Connection) -> bool:
