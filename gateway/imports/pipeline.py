@@ -48,6 +48,7 @@ __all__ = [
     "Detail",
     "Done",
     "Import",
+    "ImportBase",
     "Item",
     "ItemError",
     "run_import",

@@ -346,7 +346,8 @@ class Stand:
                     created_at=now,
                     updated_at=now,
                 )
-                account_repo.add_account(session, account, [])
+                session.add(account)
+                session.flush()
                 made.append(account)
         return made
 
