@@ -22,9 +22,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
-from sqlalchemy import Select, and_, func, insert, or_, select, update
+from sqlalchemy import Row, Select, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from persistence.models import (
@@ -37,8 +37,10 @@ from persistence.models import (
     PaymentDocumentDetails,
     PaymentNotice,
 )
+from persistence.sets import where_in
 
 T = TypeVar("T")
+_Ts = TypeVarTuple("_Ts")
 _CHUNK = 500
 
 # --- money ----------------------------------------------------------------------------------
@@ -93,7 +95,7 @@ def _chunks(values: Iterable[T]) -> Iterator[list[T]]:
         yield unique[start : start + _CHUNK]
 
 
-def _locked(query: Select[Any], lock: bool) -> Select[Any]:
+def _locked(query: Select[*_Ts], lock: bool) -> Select[*_Ts]:
     return query.with_for_update() if lock else query
 
 
@@ -161,22 +163,55 @@ def documents_by_guids(
     return found
 
 
+@dataclass
+class DocState:
+    """A payment document as the import rules see it, kept current while a packet runs."""
+
+    guid: str
+    payment_document_id: str
+    org_guid: str
+    account_guid: str
+    year: int
+    month: int
+    withdrawn: bool
+
+
+_DOC_STATE = (
+    PaymentDocument.guid,
+    PaymentDocument.payment_document_id,
+    PaymentDocument.org_guid,
+    PaymentDocument.account_guid,
+    PaymentDocument.year,
+    PaymentDocument.month,
+    PaymentDocument.withdrawn,
+)
+
+
+def documents_to_change(
+    session: Session, ids: Iterable[str], *, lock: bool = False
+) -> dict[str, DocState]:
+    """Documents by PaymentDocumentID, as rule state (locked for update when ``lock``)."""
+    query = _locked(select(*_DOC_STATE).order_by(PaymentDocument.guid), lock)
+    rows = where_in(session, query, PaymentDocument.payment_document_id, sorted(set(ids)))
+    return {row.payment_document_id: DocState(**row._asdict()) for row in rows}
+
+
+def account_rows(session: Session, guids: Iterable[str]) -> dict[str, Row[Any]]:
+    """GUID ► (guid, org_guid, closed, unique_number) of accounts."""
+    query = select(Account.guid, Account.org_guid, Account.closed, Account.unique_number)
+    return {row.guid: row for row in where_in(session, query, Account.guid, guids)}
+
+
 def documents_of_period(
     session: Session, account_guids: Iterable[str], year: int, month: int
-) -> dict[str, list[PaymentDocument]]:
+) -> dict[str, list[DocState]]:
     """account ► its documents whose PaymentDocumentID ends with the period's MMYY (withdrawn
     ones too: they hold their ordinals), for the active-document rule and the next ordinal."""
     suffix = period_suffix(year, month)
-    found: dict[str, list[PaymentDocument]] = {}
-    for chunk in _chunks(account_guids):
-        rows = session.scalars(
-            select(PaymentDocument).where(
-                PaymentDocument.account_guid.in_(chunk),
-                PaymentDocument.payment_document_id.like(f"%{suffix}"),
-            )
-        )
-        for doc in rows:
-            found.setdefault(doc.account_guid, []).append(doc)
+    query = select(*_DOC_STATE).where(PaymentDocument.payment_document_id.like(f"%{suffix}"))
+    found: dict[str, list[DocState]] = {}
+    for row in where_in(session, query, PaymentDocument.account_guid, account_guids):
+        found.setdefault(row.account_guid, []).append(DocState(**row._asdict()))
     return found
 
 
@@ -207,36 +242,6 @@ def details_of(
         for details in rows:
             found.setdefault(details.document_guid, []).append(details)
     return found
-
-
-def insert_documents(
-    session: Session,
-    documents: list[dict[str, Any]],
-    details: list[dict[str, Any]],
-    charges: list[dict[str, Any]],
-) -> None:
-    """Insert new documents, their payment details and charge lines (a few statements)."""
-    for model, rows in (
-        (PaymentDocument, documents),
-        (PaymentDocumentDetails, details),
-        (PaymentCharge, charges),
-    ):
-        for start in range(0, len(rows), _CHUNK):
-            session.execute(insert(model), rows[start : start + _CHUNK])
-
-
-def supersede_content(session: Session, document_guids: Sequence[str]) -> None:
-    """Before a document's new version is inserted: its charges are marked replaced (old
-    acknowledgments may still refer to them), its payment details are deleted."""
-    for chunk in _chunks(document_guids):
-        session.execute(
-            update(PaymentCharge)
-            .where(PaymentCharge.document_guid.in_(chunk), PaymentCharge.replaced.is_(False))
-            .values(replaced=True)
-        )
-        session.query(PaymentDocumentDetails).filter(
-            PaymentDocumentDetails.document_guid.in_(chunk)
-        ).delete(synchronize_session=False)
 
 
 def documents_for_export(

@@ -8,8 +8,8 @@ never changes them in place.
 
 Writes: an import collects what its accepted items change in a :class:`Changes` and
 :func:`write` applies it in a handful of statements: deletes, then updates (executemany
-by key), then inserts (multi-row, ``COPY`` on PostgreSQL for large batches), each kind in
-the order its tables first appeared, so parents are inserted before their children.
+by key), then inserts (multi-row, ``COPY`` on PostgreSQL for larger batches), parents' rows
+before their children's.
 """
 
 from __future__ import annotations
@@ -84,6 +84,15 @@ class _Group:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Mark:
+    """How many rows each group of a :class:`Changes` held at one moment."""
+
+    deletes: dict[Any, int]
+    updates: dict[Any, int]
+    inserts: dict[Any, int]
+
+
 @dataclass
 class Changes:
     """What accepted items write: rows to insert, update by key, delete by key.
@@ -112,7 +121,9 @@ class Changes:
         t = table_of(table)
         keys, columns = tuple(where), tuple(values)
         group = self._updates.setdefault((t.name, keys, columns), _Group(t, keys, columns))
-        group.rows.append({**{f"w_{k}": v for k, v in where.items()}, **values})
+        group.rows.append(
+            {**{f"w_{k}": v for k, v in where.items()}, **{f"v_{k}": v for k, v in values.items()}}
+        )
 
     def delete(self, table: Any, where: Mapping[str, Any]) -> None:
         """``DELETE FROM table WHERE column = value AND …``."""
@@ -121,27 +132,38 @@ class Changes:
         group = self._deletes.setdefault((t.name, keys), _Group(t, keys, ()))
         group.rows.append({f"w_{k}": v for k, v in where.items()})
 
-    def extend(self, other: Changes) -> None:
-        """Take the changes of ``other`` after these (one item's into the packet's)."""
-        for group in other._deletes.values():
-            for row in group.rows:
-                self._deletes.setdefault(
-                    (group.table.name, group.keys), _Group(group.table, group.keys, ())
-                ).rows.append(row)
-        for group in other._updates.values():
-            for row in group.rows:
-                self._updates.setdefault(
-                    (group.table.name, group.keys, group.columns),
-                    _Group(group.table, group.keys, group.columns),
-                ).rows.append(row)
-        for group in other._inserts.values():
-            for row in group.rows:
-                self._inserts.setdefault(
-                    (group.table.name, group.columns), _Group(group.table, (), group.columns)
-                ).rows.append(row)
+    def retract(self, table: Any, row: dict[str, Any]) -> bool:
+        """Take back the insert of ``row`` (the very dict given to :meth:`insert`); False when
+        these changes do not hold it."""
+        t = table_of(table)
+        group = self._inserts.get((t.name, tuple(row)))
+        if group is not None:
+            for i, held in enumerate(group.rows):
+                if held is row:
+                    del group.rows[i]
+                    return True
+        return False
+
+    def mark(self) -> Mark:
+        """Where the changes stand now: :meth:`undo` goes back to it (an item refused)."""
+        return Mark(
+            {k: len(g.rows) for k, g in self._deletes.items()},
+            {k: len(g.rows) for k, g in self._updates.items()},
+            {k: len(g.rows) for k, g in self._inserts.items()},
+        )
+
+    def undo(self, mark: Mark) -> None:
+        """Drop every change made since ``mark``."""
+        for groups, lengths in (
+            (self._deletes, mark.deletes),
+            (self._updates, mark.updates),
+            (self._inserts, mark.inserts),
+        ):
+            for key, group in groups.items():
+                del group.rows[lengths.get(key, 0) :]
 
     def __bool__(self) -> bool:
-        return bool(self._deletes or self._updates or self._inserts)
+        return self.count() > 0
 
     def count(self) -> int:
         """Rows to write (for logs and tests)."""
@@ -157,18 +179,23 @@ def write(session: Session, changes: Changes) -> None:
     connection = session.connection()
     postgres = is_postgres(connection)
     for group in changes._deletes.values():
+        if not group.rows:
+            continue
         where = and_(*(group.table.c[k] == bindparam(f"w_{k}") for k in group.keys))
         connection.execute(delete(group.table).where(where), group.rows)
     for group in changes._updates.values():
+        if not group.rows:
+            continue
         where = and_(*(group.table.c[k] == bindparam(f"w_{k}") for k in group.keys))
-        values: dict[str, Any] = {c: bindparam(c) for c in group.columns}
+        values: dict[str, Any] = {c: bindparam(f"v_{c}") for c in group.columns}
         connection.execute(update(group.table).where(where).values(values), group.rows)
-    inserts: dict[str, list[_Group]] = {}
-    for group in changes._inserts.values():  # every group of a table together, tables in order
-        inserts.setdefault(group.table.name, []).append(group)
-    for groups in inserts.values():
-        for group in groups:
-            insert_rows(connection, group.table, group.rows, postgres=postgres)
+    for group in sorted(changes._inserts.values(), key=_parents_first):
+        insert_rows(connection, group.table, group.rows, postgres=postgres)
+
+
+def _parents_first(group: _Group) -> int:
+    """Inserts go in the metadata's dependency order: a parent's rows before its children's."""
+    return group.table.metadata.sorted_tables.index(group.table)
 
 
 def insert_rows(

@@ -140,10 +140,7 @@ def _decide_all(
     state = imp.prefetch(ctx, [i.record for i in items if i.record is not None])
     run, changes = _Run(), Changes()
     for item in items:
-        outcome, item_changes = _decide_one(imp, ctx, state, item, previous)
-        run.outcomes.append(outcome)
-        if item_changes:
-            changes.extend(item_changes)
+        run.outcomes.append(_decide_one(imp, ctx, state, item, previous, changes))
     return run, changes
 
 
@@ -155,7 +152,8 @@ def _decide_isolated(
     state = imp.prefetch(ctx, [i.record for i in items if i.record is not None])
     run = _Run()
     for item in items:
-        outcome, changes = _decide_one(imp, ctx, state, item, previous)
+        changes = Changes()
+        outcome = _decide_one(imp, ctx, state, item, previous, changes)
         if changes and item.record is not None:
             try:
                 with session.begin_nested():
@@ -168,18 +166,24 @@ def _decide_isolated(
 
 
 def _decide_one(
-    imp: Import[R, S], ctx: HandlerContext, state: S, item: Item[R], previous: PreviousResults
-) -> tuple[Done | Refused | Previous, Changes | None]:
+    imp: Import[R, S],
+    ctx: HandlerContext,
+    state: S,
+    item: Item[R],
+    previous: PreviousResults,
+    changes: Changes,
+) -> Done | Refused | Previous:
+    """Decide one item into ``changes``; a refused item leaves them as they were."""
     if item.record is None:
         assert item.unreadable is not None
-        return Refused(item.unreadable), None
+        return Refused(item.unreadable)
     earlier = previous.take(item.transport_guid)
     if earlier is not None:
         imp.applied(ctx, state, item.record, earlier.done)
-        return earlier, None
-    changes = Changes()
+        return earlier
+    mark = changes.mark()
     try:
-        done = imp.decide(ctx, state, item.record, changes)
+        return imp.decide(ctx, state, item.record, changes)
     except ItemError as error:
-        return Refused(error), None
-    return done, changes
+        changes.undo(mark)
+        return Refused(error)
