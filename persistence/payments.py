@@ -291,6 +291,35 @@ def documents_for_export(
     return sorted(found.values(), key=lambda d: d.payment_document_id)
 
 
+def charge_rows(session: Session, document_guids: Iterable[str]) -> dict[str, list[Row[Any]]]:
+    """document ► its current charge lines (the columns acknowledgments need), in order."""
+    query = select(
+        PaymentCharge.guid,
+        PaymentCharge.document_guid,
+        PaymentCharge.ack_slot,
+        PaymentCharge.year,
+        PaymentCharge.month,
+        PaymentCharge.amount_due,
+        PaymentCharge.details_guid,
+        PaymentCharge.position,
+    ).where(PaymentCharge.replaced.is_(False))
+    found: dict[str, list[Row[Any]]] = {}
+    rows = where_in(session, query, PaymentCharge.document_guid, document_guids)
+    for row in sorted(rows, key=lambda r: (r.document_guid, r.position)):
+        found.setdefault(row.document_guid, []).append(row)
+    return found
+
+
+def details_rows(session: Session, document_guids: Iterable[str]) -> list[Row[Any]]:
+    """The payment details (guid, bik, operating_account) of documents."""
+    query = select(
+        PaymentDocumentDetails.guid,
+        PaymentDocumentDetails.bik,
+        PaymentDocumentDetails.operating_account,
+    )
+    return where_in(session, query, PaymentDocumentDetails.document_guid, document_guids)
+
+
 # --- notices --------------------------------------------------------------------------------
 
 
@@ -318,6 +347,54 @@ def notices_by_orders(
         )
         for notice in session.scalars(_locked(query.order_by(PaymentNotice.guid), lock)):
             found[(notice.org_guid, notice.order_id)] = notice
+    return found
+
+
+_NOTICE_STATE = (
+    PaymentNotice.guid,
+    PaymentNotice.org_guid,
+    PaymentNotice.order_id,
+    PaymentNotice.order_date,
+    PaymentNotice.amount,
+    PaymentNotice.account_guid,
+    PaymentNotice.payee_org_guid,
+    PaymentNotice.cancelled,
+    PaymentNotice.cancellation_date,
+    PaymentNotice.cancelled_by,
+    PaymentNotice.ref_payment_document_id,
+    PaymentNotice.ref_unified_account_number,
+    PaymentNotice.ref_service_id,
+    PaymentNotice.year,
+    PaymentNotice.month,
+)
+
+
+def notice_rows_by_guids(
+    session: Session, guids: Iterable[str], *, lock: bool = False
+) -> dict[str, Row[Any]]:
+    """Notices (the columns the import rules read) by GUID, locked for update when ``lock``."""
+    query = _locked(select(*_NOTICE_STATE).order_by(PaymentNotice.guid), lock)
+    return {
+        row.guid: row for row in where_in(session, query, PaymentNotice.guid, sorted(set(guids)))
+    }
+
+
+def notice_rows_by_orders(
+    session: Session, keys: Iterable[tuple[str, str]], *, lock: bool = False
+) -> dict[tuple[str, str], Row[Any]]:
+    """(poster orgPPAGUID, OrderID) ► notice (the columns the import rules read)."""
+    wanted = set(keys)
+    found: dict[tuple[str, str], Row[Any]] = {}
+    for org_guid in sorted({org for org, _ in wanted}):
+        orders = sorted(order for org, order in wanted if org == org_guid)
+        query = _locked(
+            select(*_NOTICE_STATE)
+            .where(PaymentNotice.org_guid == org_guid)
+            .order_by(PaymentNotice.guid),
+            lock,
+        )
+        for row in where_in(session, query, PaymentNotice.order_id, orders):
+            found[(row.org_guid, row.order_id)] = row
     return found
 
 
@@ -447,35 +524,36 @@ def active_acknowledgments(
     return found
 
 
-def insert_acknowledgments(session: Session, rows: list[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), _CHUNK):
-        session.execute(insert(PaymentAcknowledgment), rows[start : start + _CHUNK])
+@dataclass(frozen=True)
+class ActiveAck:
+    """An active acknowledgment as the import rules see it (stored, or made by the packet)."""
+
+    guid: str
+    notice_guid: str
+    kind: str  # payment | impossible
+    document_guid: str | None
+    charge_guid: str | None
+    amount: int
 
 
-def cancel_acknowledgments(
-    session: Session, guids: Sequence[str], reason: str, now: datetime, by: str
-) -> None:
-    """Cancel acknowledgments; ``by`` is the MessageGUID of the packet that cancels them."""
-    for chunk in _chunks(guids):
-        session.execute(
-            update(PaymentAcknowledgment)
-            .where(PaymentAcknowledgment.guid.in_(chunk))
-            .values(cancelled=True, cancel_reason=reason, cancelled_at=now, cancelled_by=by)
+def active_acks(session: Session, notice_guids: Iterable[str]) -> dict[str, list[ActiveAck]]:
+    """notice ► its active acknowledgments (payment and impossible), oldest first."""
+    query = (
+        select(
+            PaymentAcknowledgment.guid,
+            PaymentAcknowledgment.notice_guid,
+            PaymentAcknowledgment.kind,
+            PaymentAcknowledgment.document_guid,
+            PaymentAcknowledgment.charge_guid,
+            PaymentAcknowledgment.amount,
         )
-
-
-def acknowledgments_of_message(session: Session, message_guid: str) -> list[PaymentAcknowledgment]:
-    """Acknowledgments a packet made or cancelled: what a replay of it finds already done."""
-    return list(
-        session.scalars(
-            select(PaymentAcknowledgment).where(
-                or_(
-                    PaymentAcknowledgment.message_guid == message_guid,
-                    PaymentAcknowledgment.cancelled_by == message_guid,
-                )
-            )
-        )
+        .where(PaymentAcknowledgment.cancelled.is_(False))
+        .order_by(PaymentAcknowledgment.created_at, PaymentAcknowledgment.guid)
     )
+    found: dict[str, list[ActiveAck]] = {}
+    for row in where_in(session, query, PaymentAcknowledgment.notice_guid, notice_guids):
+        found.setdefault(row.notice_guid, []).append(ActiveAck(**row._asdict()))
+    return found
 
 
 # --- derived paid state -----------------------------------------------------------------------
