@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, func, select, update
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
 from persistence.models import Reading
@@ -72,7 +73,7 @@ def latest_readings(session: Session, device_guids: Sequence[str]) -> dict[tuple
     if is_postgres(session):
         query = (
             select(*_STORED)
-            .distinct(Reading.device_guid, Reading.resource_code)
+            .ext(distinct_on(Reading.device_guid, Reading.resource_code))
             .order_by(
                 Reading.device_guid,
                 Reading.resource_code,
