@@ -9,11 +9,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, func, select, update
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy import Select, and_, func, select, true, update
 from sqlalchemy.orm import Session
 
-from persistence.models import Reading
+from persistence.models import DeviceResource, Reading
 from persistence.sets import batches, insert_rows, is_postgres, table_of, unique, where_in
 
 _Row = TypeVar("_Row")
@@ -71,17 +70,20 @@ def latest_readings(session: Session, device_guids: Sequence[str]) -> dict[tuple
     if not device_guids:
         return result
     if is_postgres(session):
-        query = (
+        # per resource of each device, the newest reading through (device_guid, reading_date),
+        # however long the device's history is
+        latest = (
             select(*_STORED)
-            .ext(distinct_on(Reading.device_guid, Reading.resource_code))
-            .order_by(
-                Reading.device_guid,
-                Reading.resource_code,
-                Reading.reading_date.desc(),
-                Reading.id.desc(),
+            .where(
+                Reading.device_guid == DeviceResource.device_guid,
+                Reading.resource_code == DeviceResource.resource_code,
             )
+            .order_by(Reading.reading_date.desc(), Reading.id.desc())
+            .limit(1)
+            .lateral()
         )
-        rows = where_in(session, query, Reading.device_guid, device_guids)
+        query = select(*latest.c).select_from(DeviceResource).join(latest, true())
+        rows = where_in(session, query, DeviceResource.device_guid, device_guids)
     else:
         rows = []
         for batch in batches(unique(device_guids)):

@@ -84,15 +84,6 @@ class _Group:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Mark:
-    """How many rows each group of a :class:`Changes` held at one moment."""
-
-    deletes: dict[Any, int]
-    updates: dict[Any, int]
-    inserts: dict[Any, int]
-
-
 @dataclass
 class Changes:
     """What accepted items write: rows to insert, update by key, delete by key.
@@ -106,12 +97,18 @@ class Changes:
         default_factory=dict
     )
     _inserts: dict[tuple[str, tuple[str, ...]], _Group] = field(default_factory=dict)
+    #: the group of every change, in order: what :meth:`undo` takes back
+    _journal: list[_Group] = field(default_factory=list)
 
     def insert(self, table: Any, row: dict[str, Any]) -> dict[str, Any]:
         """Insert ``row`` into ``table`` (a model class or a Table); returns the row."""
         t = table_of(table)
         columns = tuple(row)
-        self._inserts.setdefault((t.name, columns), _Group(t, (), columns)).rows.append(row)
+        group = self._inserts.get((t.name, columns))
+        if group is None:
+            group = self._inserts[(t.name, columns)] = _Group(t, (), columns)
+        group.rows.append(row)
+        self._journal.append(group)
         return row
 
     def update(self, table: Any, where: Mapping[str, Any], values: Mapping[str, Any]) -> None:
@@ -124,6 +121,7 @@ class Changes:
         group.rows.append(
             {**{f"w_{k}": v for k, v in where.items()}, **{f"v_{k}": v for k, v in values.items()}}
         )
+        self._journal.append(group)
 
     def delete(self, table: Any, where: Mapping[str, Any]) -> None:
         """``DELETE FROM table WHERE column = value AND …``."""
@@ -131,36 +129,28 @@ class Changes:
         keys = tuple(where)
         group = self._deletes.setdefault((t.name, keys), _Group(t, keys, ()))
         group.rows.append({f"w_{k}": v for k, v in where.items()})
+        self._journal.append(group)
 
     def retract(self, table: Any, row: dict[str, Any]) -> bool:
-        """Take back the insert of ``row`` (the very dict given to :meth:`insert`); False when
-        these changes do not hold it."""
+        """Take back the insert of ``row`` (the very dict given to :meth:`insert`) made by an
+        earlier item; False when these changes do not hold it."""
         t = table_of(table)
         group = self._inserts.get((t.name, tuple(row)))
         if group is not None:
             for i, held in enumerate(group.rows):
-                if held is row:
+                if held is row:  # an earlier item's: below any mark, never undone
                     del group.rows[i]
                     return True
         return False
 
-    def mark(self) -> Mark:
+    def mark(self) -> int:
         """Where the changes stand now: :meth:`undo` goes back to it (an item refused)."""
-        return Mark(
-            {k: len(g.rows) for k, g in self._deletes.items()},
-            {k: len(g.rows) for k, g in self._updates.items()},
-            {k: len(g.rows) for k, g in self._inserts.items()},
-        )
+        return len(self._journal)
 
-    def undo(self, mark: Mark) -> None:
+    def undo(self, mark: int) -> None:
         """Drop every change made since ``mark``."""
-        for groups, lengths in (
-            (self._deletes, mark.deletes),
-            (self._updates, mark.updates),
-            (self._inserts, mark.inserts),
-        ):
-            for key, group in groups.items():
-                del group.rows[lengths.get(key, 0) :]
+        while len(self._journal) > mark:
+            self._journal.pop().rows.pop()
 
     def __bool__(self) -> bool:
         return self.count() > 0
