@@ -238,7 +238,8 @@ class Worker:
             )
             try:
                 assert operation.handler is not None
-                result = operation.handler(ctx, request)
+                with session.begin_nested():  # a handler that fails leaves nothing behind
+                    result = operation.handler(ctx, request)
                 done = _Done("processed", pack_results(result.elements), tally(result.elements))
             except ExportError as exc:
                 done = _Done(
