@@ -5,14 +5,12 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from persistence.models import Entrance, House, HouseSupplier, Lift, LivingRoom, Premises
-
-T = TypeVar("T", House, Entrance, Premises, LivingRoom, Lift)
 
 
 def new_guid() -> str:
@@ -31,31 +29,6 @@ def new_house_unique_number(session: Session) -> str:
             return number
 
 
-def add(session: Session, obj: T) -> T:
-    session.add(obj)
-    session.flush()
-    return obj
-
-
-def update(obj: Any, values: dict[str, Any]) -> None:
-    """Apply the given attributes, skipping those the packet left out (None)."""
-    for key, value in values.items():
-        if value is not None:
-            setattr(obj, key, value)
-
-
-def entrance(
-    session: Session, house_guid: str, *, number: str | None = None, guid: str | None = None
-) -> Entrance | None:
-    query = select(Entrance).where(Entrance.house_guid == house_guid)
-    query = (
-        query.where(Entrance.entrance_num == number)
-        if number is not None
-        else query.where(Entrance.guid == guid)
-    )
-    return session.scalars(query).first()
-
-
 def entrances_of(session: Session, house_guid: str) -> list[Entrance]:
     return list(
         session.scalars(
@@ -64,23 +37,6 @@ def entrances_of(session: Session, house_guid: str) -> list[Entrance]:
             .order_by(Entrance.entrance_num)
         )
     )
-
-
-def premises(
-    session: Session,
-    house_guid: str,
-    *,
-    kind: str,
-    number: str | None = None,
-    guid: str | None = None,
-) -> Premises | None:
-    query = select(Premises).where(Premises.house_guid == house_guid, Premises.kind == kind)
-    query = (
-        query.where(Premises.number == number)
-        if number is not None
-        else query.where(Premises.guid == guid)
-    )
-    return session.scalars(query).first()
 
 
 def premises_of(session: Session, house_guid: str, kind: str) -> list[Premises]:
@@ -93,35 +49,6 @@ def premises_of(session: Session, house_guid: str, kind: str) -> list[Premises]:
     )
 
 
-def count_premises(session: Session, house_guid: str) -> int:
-    return (
-        session.scalar(
-            select(func.count()).select_from(Premises).where(Premises.house_guid == house_guid)
-        )
-        or 0
-    )
-
-
-def living_room(
-    session: Session,
-    house_guid: str,
-    *,
-    premises_guid: str | None,
-    number: str | None = None,
-    guid: str | None = None,
-) -> LivingRoom | None:
-    query = select(LivingRoom).where(LivingRoom.house_guid == house_guid)
-    if guid is not None:
-        return session.scalars(query.where(LivingRoom.guid == guid)).first()
-    query = query.where(LivingRoom.number == number)
-    query = (
-        query.where(LivingRoom.premises_guid == premises_guid)
-        if premises_guid
-        else query.where(LivingRoom.premises_guid.is_(None))
-    )
-    return session.scalars(query).first()
-
-
 def rooms_of(session: Session, house_guid: str, premises_guid: str | None) -> list[LivingRoom]:
     query = select(LivingRoom).where(LivingRoom.house_guid == house_guid)
     query = (
@@ -132,47 +59,12 @@ def rooms_of(session: Session, house_guid: str, premises_guid: str | None) -> li
     return list(session.scalars(query.order_by(LivingRoom.unique_number)))
 
 
-def count_rooms(session: Session, house_guid: str) -> int:
-    return (
-        session.scalar(
-            select(func.count()).select_from(LivingRoom).where(LivingRoom.house_guid == house_guid)
-        )
-        or 0
-    )
-
-
-def lift(
-    session: Session, house_guid: str, *, factory_num: str | None = None, guid: str | None = None
-) -> Lift | None:
-    query = select(Lift).where(Lift.house_guid == house_guid)
-    query = (
-        query.where(Lift.factory_num == factory_num)
-        if factory_num is not None
-        else query.where(Lift.guid == guid)
-    )
-    return session.scalars(query).first()
-
-
 def lifts_of(session: Session, house_guid: str) -> list[Lift]:
     return list(
         session.scalars(
             select(Lift).where(Lift.house_guid == house_guid).order_by(Lift.factory_num)
         )
     )
-
-
-def entrance_numbers(session: Session, house_guid: str) -> set[str]:
-    return set(
-        session.scalars(select(Entrance.entrance_num).where(Entrance.house_guid == house_guid))
-    )
-
-
-def premises_numbers(session: Session, house_guid: str) -> set[tuple[str, str]]:
-    """(kind, number) of every premises of the house."""
-    rows = session.execute(
-        select(Premises.kind, Premises.number).where(Premises.house_guid == house_guid)
-    )
-    return {(kind, number) for kind, number in rows}
 
 
 @dataclass(frozen=True)

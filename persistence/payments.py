@@ -24,7 +24,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar, TypeVarTuple
 
-from sqlalchemy import Row, Select, and_, func, insert, or_, select, update
+from sqlalchemy import Row, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from persistence.models import (
@@ -323,33 +323,6 @@ def details_rows(session: Session, document_guids: Iterable[str]) -> list[Row[An
 # --- notices --------------------------------------------------------------------------------
 
 
-def notices_by_guids(
-    session: Session, guids: Iterable[str], *, lock: bool = False
-) -> dict[str, PaymentNotice]:
-    found: dict[str, PaymentNotice] = {}
-    for chunk in _chunks(sorted(set(guids))):
-        query = select(PaymentNotice).where(PaymentNotice.guid.in_(chunk))
-        for notice in session.scalars(_locked(query.order_by(PaymentNotice.guid), lock)):
-            found[notice.guid] = notice
-    return found
-
-
-def notices_by_orders(
-    session: Session, keys: Iterable[tuple[str, str]], *, lock: bool = False
-) -> dict[tuple[str, str], PaymentNotice]:
-    """(poster orgPPAGUID, OrderID) ► notice."""
-    wanted = sorted(set(keys))
-    found: dict[tuple[str, str], PaymentNotice] = {}
-    for start in range(0, len(wanted), 250):
-        chunk = wanted[start : start + 250]
-        query = select(PaymentNotice).where(
-            or_(*(and_(PaymentNotice.org_guid == o, PaymentNotice.order_id == i) for o, i in chunk))
-        )
-        for notice in session.scalars(_locked(query.order_by(PaymentNotice.guid), lock)):
-            found[(notice.org_guid, notice.order_id)] = notice
-    return found
-
-
 _NOTICE_STATE = (
     PaymentNotice.guid,
     PaymentNotice.org_guid,
@@ -398,11 +371,6 @@ def notice_rows_by_orders(
     return found
 
 
-def insert_notices(session: Session, rows: list[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), _CHUNK):
-        session.execute(insert(PaymentNotice), rows[start : start + _CHUNK])
-
-
 def notices_for_export(
     session: Session,
     payee_org_guid: str,
@@ -444,35 +412,6 @@ def notices_for_export(
     if created_before is not None:
         query = query.where(PaymentNotice.created_at < created_before)
     return list(session.scalars(query.order_by(PaymentNotice.created_at, PaymentNotice.guid)))
-
-
-def cancel_notice(
-    session: Session,
-    notice: PaymentNotice,
-    on: date,
-    comment: str | None,
-    now: datetime,
-    by: str,
-) -> int:
-    """Cancel a notice and, in the same transaction, every active acknowledgment of it.
-
-    ``by`` is the MessageGUID of the cancellation. Returns the number of acknowledgments
-    cancelled.
-    """
-    notice.cancelled = True
-    notice.cancellation_date = on
-    notice.cancellation_comment = comment
-    notice.cancelled_at = now
-    notice.cancelled_by = by
-    result = session.execute(
-        update(PaymentAcknowledgment)
-        .where(
-            PaymentAcknowledgment.notice_guid == notice.guid,
-            PaymentAcknowledgment.cancelled.is_(False),
-        )
-        .values(cancelled=True, cancel_reason="notice-cancelled", cancelled_at=now, cancelled_by=by)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 # --- acknowledgments ------------------------------------------------------------------------
