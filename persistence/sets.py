@@ -76,7 +76,7 @@ def where_in(
 # --- bulk writes ---------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)
 class _Group:
     table: Table
     keys: tuple[str, ...]  # where columns (updates, deletes)
@@ -97,8 +97,9 @@ class Changes:
         default_factory=dict
     )
     _inserts: dict[tuple[str, tuple[str, ...]], _Group] = field(default_factory=dict)
-    #: the group of every change, in order: what :meth:`undo` takes back
-    _journal: list[_Group] = field(default_factory=list)
+    #: every change in order, (group, row): what :meth:`undo` takes back and
+    #: :meth:`between` picks out; a retracted insert leaves (None, None) in its place
+    _journal: list[tuple[_Group | None, dict[str, Any] | None]] = field(default_factory=list)
 
     def insert(self, table: Any, row: dict[str, Any]) -> dict[str, Any]:
         """Insert ``row`` into ``table`` (a model class or a Table); returns the row."""
@@ -108,7 +109,7 @@ class Changes:
         if group is None:
             group = self._inserts[(t.name, columns)] = _Group(t, (), columns)
         group.rows.append(row)
-        self._journal.append(group)
+        self._journal.append((group, row))
         return row
 
     def update(self, table: Any, where: Mapping[str, Any], values: Mapping[str, Any]) -> None:
@@ -118,30 +119,31 @@ class Changes:
         t = table_of(table)
         keys, columns = tuple(where), tuple(values)
         group = self._updates.setdefault((t.name, keys, columns), _Group(t, keys, columns))
-        group.rows.append(
-            {**{f"w_{k}": v for k, v in where.items()}, **{f"v_{k}": v for k, v in values.items()}}
-        )
-        self._journal.append(group)
+        params = {
+            **{f"w_{k}": v for k, v in where.items()},
+            **{f"v_{k}": v for k, v in values.items()},
+        }
+        group.rows.append(params)
+        self._journal.append((group, params))
 
     def delete(self, table: Any, where: Mapping[str, Any]) -> None:
         """``DELETE FROM table WHERE column = value AND …``."""
         t = table_of(table)
         keys = tuple(where)
         group = self._deletes.setdefault((t.name, keys), _Group(t, keys, ()))
-        group.rows.append({f"w_{k}": v for k, v in where.items()})
-        self._journal.append(group)
+        params = {f"w_{k}": v for k, v in where.items()}
+        group.rows.append(params)
+        self._journal.append((group, params))
 
     def retract(self, table: Any, row: dict[str, Any]) -> bool:
         """Take back the insert of ``row`` (the very dict given to :meth:`insert`) made by an
         earlier item; False when these changes do not hold it."""
-        t = table_of(table)
-        group = self._inserts.get((t.name, tuple(row)))
-        if group is not None:
-            for i, held in enumerate(group.rows):
-                if held is row:  # an earlier item's: below any mark, never undone
-                    del group.rows[i]
-                    return True
-        return False
+        group = self._inserts.get((table_of(table).name, tuple(row)))
+        if group is None or not any(held is row for held in group.rows):
+            return False
+        group.rows[:] = [held for held in group.rows if held is not row]
+        self._journal = [(None, None) if held is row else (g, held) for g, held in self._journal]
+        return True
 
     def mark(self) -> int:
         """Where the changes stand now: :meth:`undo` goes back to it (an item refused)."""
@@ -150,7 +152,30 @@ class Changes:
     def undo(self, mark: int) -> None:
         """Drop every change made since ``mark``."""
         while len(self._journal) > mark:
-            self._journal.pop().rows.pop()
+            group, _ = self._journal.pop()
+            if group is not None:
+                group.rows.pop()
+
+    def between(self, start: int, end: int) -> Changes:
+        """The changes made from mark ``start`` to mark ``end`` (one item's), on their own."""
+        part = Changes()
+        inserts = {id(g) for g in self._inserts.values()}
+        updates = {id(g) for g in self._updates.values()}
+        for group, row in self._journal[start:end]:
+            if group is None or row is None:
+                continue
+            kind: dict[Any, _Group] = (
+                part._inserts
+                if id(group) in inserts
+                else part._updates
+                if id(group) in updates
+                else part._deletes
+            )
+            key = (group.table.name, group.keys, group.columns)
+            copy = kind.setdefault(key, _Group(group.table, group.keys, group.columns))
+            copy.rows.append(row)
+            part._journal.append((copy, row))
+        return part
 
     def __bool__(self) -> bool:
         return self.count() > 0

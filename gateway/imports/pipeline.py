@@ -147,21 +147,25 @@ def _decide_all(
 def _decide_isolated(
     imp: Import[R, S], ctx: HandlerContext, items: list[Item[R]], previous: PreviousResults
 ) -> _Run:
-    """The last resort: each accepted item is written at once, in its own savepoint."""
+    """The last resort: decided as in bulk, then each item's changes written in a savepoint of
+    their own; an item the database refuses is refused, the others stand."""
     session = ctx.session
     state = imp.prefetch(ctx, [i.record for i in items if i.record is not None])
-    run = _Run()
+    run, changes, spans = _Run(), Changes(), []
     for item in items:
-        changes = Changes()
-        outcome = _decide_one(imp, ctx, state, item, previous, changes)
-        if changes and item.record is not None:
-            try:
-                with session.begin_nested():
-                    write(session, changes)
-            except IntegrityError as exc:
-                log.info("packet %s: item %s refused by the database", ctx.message_guid, exc.orig)
-                outcome = Refused(imp.refused_by_database(item.record, exc))
-        run.outcomes.append(outcome)
+        start = changes.mark()
+        run.outcomes.append(_decide_one(imp, ctx, state, item, previous, changes))
+        spans.append((start, changes.mark()))
+    for n, (item, (start, end)) in enumerate(zip(items, spans, strict=True)):
+        part = changes.between(start, end)
+        if not part or item.record is None:
+            continue
+        try:
+            with session.begin_nested():
+                write(session, part)
+        except IntegrityError as exc:
+            log.info("packet %s: item %s refused by the database", ctx.message_guid, exc.orig)
+            run.outcomes[n] = Refused(imp.refused_by_database(item.record, exc))
     return run
 
 
