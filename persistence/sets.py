@@ -32,6 +32,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -71,6 +72,19 @@ def where_in(
     for batch in batches(wanted):
         rows.extend(session.execute(query.where(column.in_(batch))))
     return rows
+
+
+def is_unique_violation(error: IntegrityError) -> bool:
+    """The database refused a row because another one holds its unique key (PostgreSQL 23505,
+    SQLite UNIQUE or PRIMARY KEY): what a packet racing another one meets. Other integrity
+    errors (a foreign key, a check, a trigger) are not races."""
+    orig = error.orig
+    if getattr(orig, "sqlstate", None) == "23505":
+        return True
+    return getattr(orig, "sqlite_errorname", None) in (
+        "SQLITE_CONSTRAINT_UNIQUE",
+        "SQLITE_CONSTRAINT_PRIMARYKEY",
+    )
 
 
 # --- bulk writes ---------------------------------------------------------------------------

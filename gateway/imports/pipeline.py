@@ -12,7 +12,8 @@ An item refused in ``decide`` writes nothing: its changes are collected apart an
 A refusal only the database can detect (a unique key taken by another packet at the same
 moment) rolls the packet's writes back and runs it again with fresh state, which then sees
 the other packet's row; if the database still refuses, a last run writes each item in its own
-savepoint, so only the refused item fails.
+savepoint, so only the refused item fails. Any other database error is the worker's (it
+retries what is transient and fails the packet otherwise).
 
 A forced replay of a processed packet (``gateway packets replay --force``) answers the items
 the first run applied with the results it gave then (same GUIDs, unique numbers, dates) and
@@ -32,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.codes import Code
 from gateway.handlers.base import HandlerContext, HandlerResult, ItemError
 from gateway.imports.answer import Answer, Detail, Done, Previous, PreviousResults, Refused
-from persistence.sets import Changes, write
+from persistence.sets import Changes, is_unique_violation, write
 
 log = logging.getLogger("gateway.imports")
 
@@ -123,6 +124,8 @@ def run_import(imp: Import[R, S], ctx: HandlerContext, request: etree._Element) 
                 write(session, changes)
             return imp.answer.build(items, run.outcomes, ctx.now)
         except IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
             log.info(
                 "packet %s: the database refused a bulk write (run %d): %s",
                 ctx.message_guid,
@@ -164,6 +167,8 @@ def _decide_isolated(
             with session.begin_nested():
                 write(session, part)
         except IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
             log.info("packet %s: item %s refused by the database", ctx.message_guid, exc.orig)
             run.outcomes[n] = Refused(imp.refused_by_database(item.record, exc))
     return run

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from lxml import etree
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from gateway.codes import Code
 from gateway.handlers.base import HandlerContext, ItemError
@@ -19,7 +20,7 @@ from gateway.imports.pipeline import Answer, Changes, Done, ImportBase, Item, ru
 from gateway.namespaces import BASE, PAYMENT
 from persistence import accounts as account_repo
 from persistence import houses as house_repo
-from persistence.models import RateCounter
+from persistence.models import HouseSupplier, RateCounter
 from tests.e2e import account_data as ad
 from tests.e2e import house_data as hd
 from tests.handlers import world
@@ -144,3 +145,20 @@ def test_results_keep_the_order_of_the_items(stand: Stand) -> None:
         expected += [r["TransportGUID"] for r in group.get("LivingRoomToCreate", [])]
     assert [o.transport_guid for o in done] == expected
     assert all(o.element.find(f"{{{BASE}}}UpdateDate") is not None for o in done)
+
+
+class Orphans(Counters):
+    """Each item links a supplier to a house that does not exist: a foreign key, not a race."""
+
+    def decide(self, ctx: HandlerContext, state: None, record: Counter, changes: Changes) -> Done:
+        row = {"house_guid": str(uuid.uuid4()), "org_guid": "org", "created_at": ctx.now}
+        changes.insert(HouseSupplier, row)
+        return Done(None, record.key)
+
+
+def test_other_database_refusals_are_not_item_results(stand: Stand) -> None:
+    """Only a unique key taken by another packet is an item's refusal; a foreign key (or a
+    trigger, a check) fails the packet's run, for the worker to handle."""
+    with pytest.raises(IntegrityError), stand.sessions.begin() as session:
+        ctx = HandlerContext(session, "org", None, str(uuid.uuid4()), None, _now())
+        run_import(Orphans([Counter("a", False)]), ctx, etree.Element("request"))
