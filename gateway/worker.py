@@ -240,7 +240,8 @@ class Worker:
                 assert operation.handler is not None
                 with session.begin_nested():  # a handler that fails leaves nothing behind
                     result = operation.handler(ctx, request)
-                done = _Done("processed", pack_results(result.elements), tally(result.elements))
+                counted = result.tally or tally(result.elements)
+                done = _Done("processed", pack_results(result.elements), counted)
             except ExportError as exc:
                 done = _Done(
                     "processed",

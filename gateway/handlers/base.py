@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from gateway.codes import Code
 from gateway.namespaces import BASE, qname
+from gateway.trace import Tally
 from persistence.roles import Role
 
 
@@ -32,6 +33,8 @@ class HandlerResult:
     """Elements to place in getStateResult after RequestState and MessageGUID."""
 
     elements: list[etree._Element] = field(default_factory=list)
+    #: the counts of the result when the handler knows them (imports); else they are counted
+    tally: Tally | None = None
 
 
 class Handler(Protocol):

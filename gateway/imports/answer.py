@@ -13,6 +13,7 @@ house-management imports the ``ImportResult`` (with ``base:version``) that wraps
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,7 @@ from lxml import etree
 
 from gateway.handlers.base import HandlerResult, ItemError, format_value
 from gateway.namespaces import BASE, qname
+from gateway.trace import Tally
 from gateway.xmlparse import parse_xml
 
 if TYPE_CHECKING:
@@ -110,12 +112,14 @@ class Answer:
             parent = etree.Element("results")
         tag = qname(self.ns, self.tag)
         update_date = format_value(now)
+        refused: Counter[str] = Counter()
         for item, outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, Previous):
                 parent.append(copy.deepcopy(outcome.element))
                 continue
             result = SubElement(parent, tag)
             if isinstance(outcome, Refused):
+                refused[outcome.error.code] += 1
                 SubElement(result, _TRANSPORT_GUID).text = item.transport_guid
                 error = SubElement(result, _ERROR)
                 SubElement(error, _ERROR_CODE).text = str(outcome.error.code)
@@ -131,7 +135,9 @@ class Answer:
                 detail = SubElement(result, qname(outcome.detail.ns, outcome.detail.name))
                 for ns, name, value in outcome.detail.fields:
                     SubElement(detail, qname(ns, name)).text = value
-        return HandlerResult([parent] if self.wrapper_version is not None else list(parent))
+        elements = [parent] if self.wrapper_version is not None else list(parent)
+        counted = Tally(len(outcomes), dict(refused), sum(refused.values()))
+        return HandlerResult(elements, counted)
 
 
 SubElement = etree.SubElement

@@ -23,6 +23,7 @@ from gateway.namespaces import BASE, SOAP_ENV
 from gateway.registry import Registry
 from gateway.services import build_registry
 from gateway.state import pack_results
+from gateway.trace import tally
 from persistence.clock import utcnow
 from persistence.models import Base
 from persistence.roles import Role
@@ -127,7 +128,10 @@ class Stand:
                 now=now or utcnow(),
                 previous_result=self.results.get(message_guid),
             )
-            elements = handler(ctx, element).elements
+            result = handler(ctx, element)
+        elements = result.elements
+        if result.tally is not None:  # the import's own counts are those of its elements
+            assert result.tally == tally(elements)
         self.results[message_guid] = pack_results(elements)
         return outcomes(elements)
 
