@@ -8,7 +8,7 @@
               transaction
     answer    one result element per item (gateway.imports.answer)
 
-An item refused in ``decide`` writes nothing: its changes are collected apart and dropped.
+An item refused in ``decide`` writes nothing: its changes are undone before the next item.
 A refusal only the database can detect (a unique key taken by another packet at the same
 moment) rolls the packet's writes back and runs it again with fresh state, which then sees
 the other packet's row; if the database still refuses, a last run writes each item in its own
@@ -115,9 +115,9 @@ class _Run:
 def run_import(imp: Import[R, S], ctx: HandlerContext, request: etree._Element) -> HandlerResult:
     """Run the five steps of ``imp`` on one packet; the handler of an import operation."""
     items = list(imp.read(ctx, request))
-    previous = PreviousResults.from_xml(ctx.previous_result)
     session = ctx.session
     for attempt in range(1, BULK_RUNS + 1):
+        previous = PreviousResults.from_xml(ctx.previous_result)  # each run takes its own
         try:
             with session.begin_nested():
                 run, changes = _decide_all(imp, ctx, items, previous)
@@ -133,7 +133,7 @@ def run_import(imp: Import[R, S], ctx: HandlerContext, request: etree._Element) 
                 exc.orig,
             )
     with session.begin_nested():
-        run = _decide_isolated(imp, ctx, items, previous)
+        run = _decide_isolated(imp, ctx, items, PreviousResults.from_xml(ctx.previous_result))
     return imp.answer.build(items, run.outcomes, ctx.now)
 
 

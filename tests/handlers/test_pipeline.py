@@ -162,3 +162,37 @@ def test_other_database_refusals_are_not_item_results(stand: Stand) -> None:
     with pytest.raises(IntegrityError), stand.sessions.begin() as session:
         ctx = HandlerContext(session, "org", None, str(uuid.uuid4()), None, _now())
         run_import(Orphans([Counter("a", False)]), ctx, etree.Element("request"))
+
+
+def test_a_replay_decided_again_still_answers_what_the_first_run_applied(
+    stand: Stand, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forced replay whose refused item now goes through, and whose write another packet
+    races: the packet decided again still answers the applied item as the first run did."""
+    uo = world.org("uo")
+    home = world.house(stand, uo)
+    later = str(uuid.uuid4())  # a house registered only after the first run
+    request = ad.import_accounts(
+        ad.account(ad.premises(home.flats[0]), number="ЛС-1"),
+        ad.account(ad.whole_house(later)),
+    )
+    message = str(uuid.uuid4())
+    first = stand.run(uo, HM, "importAccountData", request, message)
+    assert [o.code for o in first] == [None, Code.NOT_FOUND]
+    world.house_at(stand, uo, later)
+    real = account_repo.max_serial
+    calls: list[int] = []
+
+    def stale_once(session: Any) -> int:
+        calls.append(1)
+        return real(session) - 1 if len(calls) == 1 else real(session)
+
+    monkeypatch.setattr(account_repo, "max_serial", stale_once)
+    again = stand.run(uo, HM, "importAccountData", request, message)
+    assert len(calls) == 2
+    assert (again[0].guid, again[0].unique_number, again[0].code) == (
+        first[0].guid,
+        first[0].unique_number,
+        None,
+    )
+    assert again[1].ok

@@ -29,7 +29,11 @@ class House:
 
 def house(stand: Stand, uo: tuple[str, str], flats: int = 4) -> House:
     """A new apartment house of ``uo`` with entrances, flats and rooms."""
-    fias = str(uuid.uuid4())
+    return house_at(stand, uo, str(uuid.uuid4()), flats)
+
+
+def house_at(stand: Stand, uo: tuple[str, str], fias: str, flats: int = 4) -> House:
+    """A new apartment house of ``uo`` at ``fias``."""
     request = hd.new_apartment_house(fias, flats=flats)
     results = {o.transport_guid: o for o in stand.run(uo, HM, "importHouseUOData", request)}
     assert all(o.ok for o in results.values()), results
