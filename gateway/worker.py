@@ -15,7 +15,6 @@ is one UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) … RETURNING.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import signal
@@ -26,17 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from lxml import etree
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from gateway.codes import Code
-from gateway.handlers.base import (
-    ExportError,
-    Handler,
-    HandlerContext,
-    HandlerResult,
-    ItemsNeedIsolation,
-)
+from gateway.handlers.base import ExportError, HandlerContext
 from gateway.ops import metrics, observe
 from gateway.runtime import Runtime
 from gateway.soap.envelope import split_envelope
@@ -246,8 +238,10 @@ class Worker:
             )
             try:
                 assert operation.handler is not None
-                result = self._run_handler(operation.handler, ctx, request)
-                done = _Done("processed", pack_results(result.elements), tally(result.elements))
+                with session.begin_nested():  # a handler that fails leaves nothing behind
+                    result = operation.handler(ctx, request)
+                counted = result.tally or tally(result.elements)
+                done = _Done("processed", pack_results(result.elements), counted)
             except ExportError as exc:
                 done = _Done(
                     "processed",
@@ -278,24 +272,6 @@ class Worker:
                 error_message=done.error_message,
             )
         return done
-
-    @staticmethod
-    def _run_handler(
-        handler: Handler, ctx: HandlerContext, request: etree._Element
-    ) -> HandlerResult:
-        """Run the handler with items unisolated first; again with a savepoint per item if an
-        item was refused after writing (or by the database). Each run is undone as a whole
-        when it fails."""
-        session = ctx.session
-        try:
-            with session.begin_nested():
-                result = handler(dataclasses.replace(ctx, isolate_items=False), request)
-                session.flush()
-            return result
-        except (ItemsNeedIsolation, IntegrityError) as exc:
-            log.info("packet %s again, one savepoint per item: %s", ctx.message_guid, exc)
-        with session.begin_nested():
-            return handler(ctx, request)
 
     # --- failures --------------------------------------------------------------------------
 

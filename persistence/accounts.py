@@ -1,19 +1,23 @@
-"""Repository of personal accounts: numbers, per-packet lookups, places, export.
+"""Repository of personal accounts: numbers, per-packet lookups, places, export, house suppliers.
 
 Every query of importAccountData and exportAccountData lives here (who may keep accounts on
-which house: persistence/contracts.py). Lookups take whole lists (chunked ``IN``), so a packet costs a handful of queries
-however many items it has.
+which house: persistence/contracts.py).
+Lookups take whole lists (``persistence.sets.where_in``), so a packet costs a handful of
+queries however many items it has.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from persistence.models import Account, AccountPlace, House, LivingRoom, Premises
+from persistence.sets import where_in
 
 T = TypeVar("T")
 _CHUNK = 500
@@ -73,86 +77,67 @@ def _chunks(values: Iterable[T]) -> Iterator[list[T]]:
         yield unique[start : start + _CHUNK]
 
 
-def accounts_by_guids(session: Session, guids: Iterable[str]) -> dict[str, Account]:
-    found: dict[str, Account] = {}
-    for chunk in _chunks(guids):
-        for account in session.scalars(select(Account).where(Account.guid.in_(chunk))):
-            found[account.guid] = account
-    return found
+@dataclass
+class AccountState:
+    """An account as importAccountData's rules see it, kept current while a packet runs."""
+
+    guid: str
+    org_guid: str
+    kind: str
+    unique_number: str
+    service_id: str
+    account_number: str | None
+    closed: bool
+    close_date: datetime | None
+
+
+def accounts_by_guids(session: Session, guids: Iterable[str]) -> dict[str, AccountState]:
+    query = select(
+        Account.guid,
+        Account.org_guid,
+        Account.kind,
+        Account.unique_number,
+        Account.service_id,
+        Account.account_number,
+        Account.closed,
+        Account.close_date,
+    )
+    rows = where_in(session, query, Account.guid, guids)
+    return {row.guid: AccountState(**row._asdict()) for row in rows}
 
 
 def open_numbers(session: Session, org_guid: str, numbers: Iterable[str]) -> dict[str, str]:
     """AccountNumber ► AccountGUID of the organisation's open accounts with those numbers."""
-    found: dict[str, str] = {}
-    for chunk in _chunks(numbers):
-        rows = session.execute(
-            select(Account.account_number, Account.guid).where(
-                Account.org_guid == org_guid,
-                Account.closed.is_(False),
-                Account.account_number.in_(chunk),
-            )
-        )
-        for number, account_guid in rows:
-            if number is not None:  # IN (chunk): never None
-                found[number] = account_guid
-    return found
+    query = select(Account.account_number, Account.guid).where(
+        Account.org_guid == org_guid, Account.closed.is_(False)
+    )
+    rows = where_in(session, query, Account.account_number, numbers)
+    return {row.account_number: row.guid for row in rows if row.account_number is not None}
 
 
-def premises_by_guids(session: Session, guids: Iterable[str]) -> dict[str, Premises]:
-    found: dict[str, Premises] = {}
-    for chunk in _chunks(guids):
-        for premises in session.scalars(select(Premises).where(Premises.guid.in_(chunk))):
-            found[premises.guid] = premises
-    return found
+def premises_by_guids(session: Session, guids: Iterable[str]) -> dict[str, Row[Any]]:
+    """GUID ► (guid, house_guid, annulled) of premises."""
+    query = select(Premises.guid, Premises.house_guid, Premises.annulled)
+    return {row.guid: row for row in where_in(session, query, Premises.guid, guids)}
 
 
-def rooms_by_guids(session: Session, guids: Iterable[str]) -> dict[str, LivingRoom]:
-    found: dict[str, LivingRoom] = {}
-    for chunk in _chunks(guids):
-        for room in session.scalars(select(LivingRoom).where(LivingRoom.guid.in_(chunk))):
-            found[room.guid] = room
-    return found
+def rooms_by_guids(session: Session, guids: Iterable[str]) -> dict[str, Row[Any]]:
+    """GUID ► (guid, house_guid, premises_guid, annulled) of living rooms."""
+    query = select(
+        LivingRoom.guid, LivingRoom.house_guid, LivingRoom.premises_guid, LivingRoom.annulled
+    )
+    return {row.guid: row for row in where_in(session, query, LivingRoom.guid, guids)}
 
 
 def houses_by_refs(
     session: Session, guids: Iterable[str], fias_guids: Iterable[str]
-) -> list[House]:
-    """Houses by their own GUID or by FIASHouseGuid."""
-    houses: dict[str, House] = {}
-    for chunk in _chunks(guids):
-        for house in session.scalars(select(House).where(House.guid.in_(chunk))):
-            houses[house.guid] = house
-    for chunk in _chunks(fias_guids):
-        for house in session.scalars(select(House).where(House.fias_house_guid.in_(chunk))):
-            houses[house.guid] = house
+) -> list[Row[Any]]:
+    """Houses (guid, fias_house_guid, org_guid) by their own GUID or by FIASHouseGuid."""
+    query = select(House.guid, House.fias_house_guid, House.org_guid)
+    houses = {row.guid: row for row in where_in(session, query, House.guid, guids)}
+    for row in where_in(session, query, House.fias_house_guid, fias_guids):
+        houses[row.guid] = row
     return list(houses.values())
-
-
-# --- writes --------------------------------------------------------------------------------
-
-
-def add(session: Session, obj: T) -> T:
-    session.add(obj)
-    session.flush()
-    return obj
-
-
-def add_account(session: Session, account: Account, places: list[AccountPlace]) -> Account:
-    """Insert a new account with its places (one flush)."""
-    for place in places:
-        place.account_guid = account.guid
-    session.add(account)
-    session.add_all(places)
-    session.flush()
-    return account
-
-
-def replace_places(session: Session, account_guid: str, places: list[AccountPlace]) -> None:
-    for place in places:
-        place.account_guid = account_guid
-    session.execute(delete(AccountPlace).where(AccountPlace.account_guid == account_guid))
-    session.add_all(places)
-    session.flush()
 
 
 # --- export --------------------------------------------------------------------------------

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from persistence import contracts
@@ -67,11 +67,28 @@ class Resource(Protocol):
     base_t3: Decimal | None
 
 
-def devices_by_refs(session: Session, refs: Iterable[str]) -> dict[str, Device]:
-    """Devices found by root GUID or version GUID; the dict is keyed by both."""
+#: the columns the readings rules read (a packet reads up to 1000 devices)
+RULE_COLUMNS = (
+    MeteringDevice.guid,
+    MeteringDevice.version_guid,
+    MeteringDevice.org_guid,
+    MeteringDevice.house_guid,
+    MeteringDevice.number,
+    MeteringDevice.archived,
+    MeteringDevice.installation_date,
+    MeteringDevice.tariff_count,
+    MeteringDevice.capacity_digits,
+)
+
+
+def devices_by_refs(
+    session: Session, refs: Iterable[str], *, columns: Sequence[Any] | None = None
+) -> dict[str, Device]:
+    """Devices found by root GUID or version GUID; the dict is keyed by both. ``columns``:
+    only those (the row then has only those attributes)."""
     wanted = {r.lower() for r in refs}
     found: dict[str, Device] = {}
-    query = select(*columns_of(MeteringDevice))
+    query = select(*(columns or columns_of(MeteringDevice)))
     for row in where_in(session, query, MeteringDevice.guid, wanted):
         found[row.guid] = found[row.version_guid] = cast(Device, row)
     missing = wanted - found.keys()
@@ -97,79 +114,61 @@ def houses_accessible(
     return contracts.houses_for_role(session, org_guid, role, house_guids)
 
 
-def premises_by_guids(session: Session, guids: Iterable[str]) -> dict[str, Premises]:
-    guids = list(set(guids))
-    if not guids:
-        return {}
-    return {p.guid: p for p in session.scalars(select(Premises).where(Premises.guid.in_(guids)))}
+def premises_by_guids(session: Session, guids: Iterable[str]) -> dict[str, Row[Any]]:
+    """GUID ► (guid, house_guid) of premises."""
+    query = select(Premises.guid, Premises.house_guid)
+    return {row.guid: row for row in where_in(session, query, Premises.guid, guids)}
 
 
-def rooms_by_guids(session: Session, guids: Iterable[str]) -> dict[str, LivingRoom]:
-    guids = list(set(guids))
-    if not guids:
-        return {}
-    return {
-        r.guid: r for r in session.scalars(select(LivingRoom).where(LivingRoom.guid.in_(guids)))
-    }
+def rooms_by_guids(session: Session, guids: Iterable[str]) -> dict[str, Row[Any]]:
+    """GUID ► (guid, house_guid) of living rooms."""
+    query = select(LivingRoom.guid, LivingRoom.house_guid)
+    return {row.guid: row for row in where_in(session, query, LivingRoom.guid, guids)}
 
 
-def accounts_by_guids(session: Session, guids: Iterable[str]) -> dict[str, Account]:
-    guids = list(set(guids))
-    if not guids:
-        return {}
-    return {a.guid: a for a in session.scalars(select(Account).where(Account.guid.in_(guids)))}
+def accounts_by_guids(session: Session, guids: Iterable[str]) -> dict[str, Row[Any]]:
+    """GUID ► (guid, org_guid, closed, unique_number) of accounts."""
+    query = select(Account.guid, Account.org_guid, Account.closed, Account.unique_number)
+    return {row.guid: row for row in where_in(session, query, Account.guid, guids)}
 
 
 def account_houses(session: Session, account_guids: Iterable[str]) -> dict[str, set[str]]:
     """account GUID ► the houses its accommodations are in."""
-    guids = list(set(account_guids))
+    query = select(AccountPlace.account_guid, AccountPlace.house_guid)
     result: dict[str, set[str]] = {}
-    if guids:
-        rows = session.execute(
-            select(AccountPlace.account_guid, AccountPlace.house_guid).where(
-                AccountPlace.account_guid.in_(guids)
-            )
-        )
-        for account_guid, house_guid in rows:
-            result.setdefault(account_guid, set()).add(house_guid)
+    for row in where_in(session, query, AccountPlace.account_guid, account_guids):
+        result.setdefault(row.account_guid, set()).add(row.house_guid)
     return result
 
 
-def houses_by_fias(session: Session, fias_guids: Iterable[str]) -> dict[str, House]:
-    guids = list(set(fias_guids))
-    if not guids:
-        return {}
+def houses_by_fias(session: Session, fias_guids: Iterable[str]) -> dict[str, Row[Any]]:
+    """FIASHouseGuid ► (guid, fias_house_guid, org_guid) of houses."""
+    query = select(House.guid, House.fias_house_guid, House.org_guid)
     return {
-        h.fias_house_guid: h
-        for h in session.scalars(select(House).where(House.fias_house_guid.in_(guids)))
+        row.fias_house_guid: row
+        for row in where_in(session, query, House.fias_house_guid, fias_guids)
     }
 
 
-def houses_by_guid(session: Session, guids: Iterable[str]) -> dict[str, House]:
-    guids = list(set(guids))
-    if not guids:
-        return {}
-    return {h.guid: h for h in session.scalars(select(House).where(House.guid.in_(guids)))}
+def houses_by_guid(session: Session, guids: Iterable[str]) -> dict[str, Row[Any]]:
+    """GUID ► (guid, fias_house_guid, org_guid) of houses."""
+    query = select(House.guid, House.fias_house_guid, House.org_guid)
+    return {row.guid: row for row in where_in(session, query, House.guid, guids)}
 
 
 def active_numbers(session: Session, house_guids: Iterable[str]) -> set[tuple[str, str]]:
     """(house, device number) of the devices that are not archived."""
-    guids = list(set(house_guids))
-    if not guids:
-        return set()
-    rows = session.execute(
-        select(MeteringDevice.house_guid, MeteringDevice.number).where(
-            MeteringDevice.house_guid.in_(guids), MeteringDevice.archived.is_(False)
-        )
+    query = select(MeteringDevice.house_guid, MeteringDevice.number).where(
+        MeteringDevice.archived.is_(False)
     )
-    return {(h, n) for h, n in rows}
+    rows = where_in(session, query, MeteringDevice.house_guid, house_guids)
+    return {(row.house_guid, row.number) for row in rows}
 
 
-def has_readings(session: Session, device_guid: str) -> bool:
-    count = session.scalar(
-        select(func.count()).select_from(Reading).where(Reading.device_guid == device_guid)
-    )
-    return bool(count)
+def with_readings(session: Session, device_guids: Iterable[str]) -> set[str]:
+    """Of the given devices, those that have readings."""
+    query = select(Reading.device_guid).distinct()
+    return {row.device_guid for row in where_in(session, query, Reading.device_guid, device_guids)}
 
 
 def links_of(session: Session, device_guids: Iterable[str]) -> dict[str, list[DeviceLink]]:
@@ -181,17 +180,6 @@ def links_of(session: Session, device_guids: Iterable[str]) -> dict[str, list[De
         ):
             result.setdefault(link.device_guid, []).append(link)
     return result
-
-
-def replace_links(session: Session, device_guid: str, links: list[DeviceLink]) -> None:
-    session.execute(delete(DeviceLink).where(DeviceLink.device_guid == device_guid))
-    session.add_all(links)
-
-
-def replace_resources(session: Session, device_guid: str, resources: list[DeviceResource]) -> None:
-    session.execute(delete(DeviceResource).where(DeviceResource.device_guid == device_guid))
-    session.flush()
-    session.add_all(resources)
 
 
 def devices_of(

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from persistence.models import Entrance, House, Lift, LivingRoom, Premises
-
-T = TypeVar("T", House, Entrance, Premises, LivingRoom, Lift)
 
 
 def new_guid() -> str:
@@ -30,31 +29,6 @@ def new_house_unique_number(session: Session) -> str:
             return number
 
 
-def add(session: Session, obj: T) -> T:
-    session.add(obj)
-    session.flush()
-    return obj
-
-
-def update(obj: Any, values: dict[str, Any]) -> None:
-    """Apply the given attributes, skipping those the packet left out (None)."""
-    for key, value in values.items():
-        if value is not None:
-            setattr(obj, key, value)
-
-
-def entrance(
-    session: Session, house_guid: str, *, number: str | None = None, guid: str | None = None
-) -> Entrance | None:
-    query = select(Entrance).where(Entrance.house_guid == house_guid)
-    query = (
-        query.where(Entrance.entrance_num == number)
-        if number is not None
-        else query.where(Entrance.guid == guid)
-    )
-    return session.scalars(query).first()
-
-
 def entrances_of(session: Session, house_guid: str) -> list[Entrance]:
     return list(
         session.scalars(
@@ -63,23 +37,6 @@ def entrances_of(session: Session, house_guid: str) -> list[Entrance]:
             .order_by(Entrance.entrance_num)
         )
     )
-
-
-def premises(
-    session: Session,
-    house_guid: str,
-    *,
-    kind: str,
-    number: str | None = None,
-    guid: str | None = None,
-) -> Premises | None:
-    query = select(Premises).where(Premises.house_guid == house_guid, Premises.kind == kind)
-    query = (
-        query.where(Premises.number == number)
-        if number is not None
-        else query.where(Premises.guid == guid)
-    )
-    return session.scalars(query).first()
 
 
 def premises_of(session: Session, house_guid: str, kind: str) -> list[Premises]:
@@ -92,35 +49,6 @@ def premises_of(session: Session, house_guid: str, kind: str) -> list[Premises]:
     )
 
 
-def count_premises(session: Session, house_guid: str) -> int:
-    return (
-        session.scalar(
-            select(func.count()).select_from(Premises).where(Premises.house_guid == house_guid)
-        )
-        or 0
-    )
-
-
-def living_room(
-    session: Session,
-    house_guid: str,
-    *,
-    premises_guid: str | None,
-    number: str | None = None,
-    guid: str | None = None,
-) -> LivingRoom | None:
-    query = select(LivingRoom).where(LivingRoom.house_guid == house_guid)
-    if guid is not None:
-        return session.scalars(query.where(LivingRoom.guid == guid)).first()
-    query = query.where(LivingRoom.number == number)
-    query = (
-        query.where(LivingRoom.premises_guid == premises_guid)
-        if premises_guid
-        else query.where(LivingRoom.premises_guid.is_(None))
-    )
-    return session.scalars(query).first()
-
-
 def rooms_of(session: Session, house_guid: str, premises_guid: str | None) -> list[LivingRoom]:
     query = select(LivingRoom).where(LivingRoom.house_guid == house_guid)
     query = (
@@ -131,27 +59,6 @@ def rooms_of(session: Session, house_guid: str, premises_guid: str | None) -> li
     return list(session.scalars(query.order_by(LivingRoom.unique_number)))
 
 
-def count_rooms(session: Session, house_guid: str) -> int:
-    return (
-        session.scalar(
-            select(func.count()).select_from(LivingRoom).where(LivingRoom.house_guid == house_guid)
-        )
-        or 0
-    )
-
-
-def lift(
-    session: Session, house_guid: str, *, factory_num: str | None = None, guid: str | None = None
-) -> Lift | None:
-    query = select(Lift).where(Lift.house_guid == house_guid)
-    query = (
-        query.where(Lift.factory_num == factory_num)
-        if factory_num is not None
-        else query.where(Lift.guid == guid)
-    )
-    return session.scalars(query).first()
-
-
 def lifts_of(session: Session, house_guid: str) -> list[Lift]:
     return list(
         session.scalars(
@@ -160,15 +67,46 @@ def lifts_of(session: Session, house_guid: str) -> list[Lift]:
     )
 
 
-def entrance_numbers(session: Session, house_guid: str) -> set[str]:
-    return set(
-        session.scalars(select(Entrance.entrance_num).where(Entrance.house_guid == house_guid))
-    )
+@dataclass(frozen=True)
+class Parts:
+    """The entrances, premises, living rooms and lifts of a house (Core rows)."""
+
+    entrances: list[Row[Any]]
+    premises: list[Row[Any]]
+    rooms: list[Row[Any]]
+    lifts: list[Row[Any]]
 
 
-def premises_numbers(session: Session, house_guid: str) -> set[tuple[str, str]]:
-    """(kind, number) of every premises of the house."""
-    rows = session.execute(
-        select(Premises.kind, Premises.number).where(Premises.house_guid == house_guid)
+def parts_of(session: Session, house_guid: str) -> Parts:
+    """Everything inside a house, for an import's rules: four queries whatever its size."""
+    return Parts(
+        entrances=list(
+            session.execute(
+                select(Entrance.guid, Entrance.entrance_num).where(
+                    Entrance.house_guid == house_guid
+                )
+            )
+        ),
+        premises=list(
+            session.execute(
+                select(Premises.guid, Premises.kind, Premises.number, Premises.unique_number).where(
+                    Premises.house_guid == house_guid
+                )
+            )
+        ),
+        rooms=list(
+            session.execute(
+                select(
+                    LivingRoom.guid,
+                    LivingRoom.premises_guid,
+                    LivingRoom.number,
+                    LivingRoom.unique_number,
+                ).where(LivingRoom.house_guid == house_guid)
+            )
+        ),
+        lifts=list(
+            session.execute(
+                select(Lift.guid, Lift.factory_num).where(Lift.house_guid == house_guid)
+            )
+        ),
     )
-    return {(kind, number) for kind, number in rows}

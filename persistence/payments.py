@@ -22,9 +22,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
-from sqlalchemy import Select, and_, func, insert, or_, select, update
+from sqlalchemy import Row, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from persistence.models import (
@@ -38,8 +38,10 @@ from persistence.models import (
     PaymentNotice,
 )
 from persistence.paging import PAGE_SIZE, keyset_page
+from persistence.sets import where_in
 
 T = TypeVar("T")
+_Ts = TypeVarTuple("_Ts")
 _CHUNK = 500
 
 # --- money ----------------------------------------------------------------------------------
@@ -94,7 +96,7 @@ def _chunks(values: Iterable[T]) -> Iterator[list[T]]:
         yield unique[start : start + _CHUNK]
 
 
-def _locked(query: Select[Any], lock: bool) -> Select[Any]:
+def _locked(query: Select[*_Ts], lock: bool) -> Select[*_Ts]:
     return query.with_for_update() if lock else query
 
 
@@ -162,22 +164,55 @@ def documents_by_guids(
     return found
 
 
+@dataclass
+class DocState:
+    """A payment document as the import rules see it, kept current while a packet runs."""
+
+    guid: str
+    payment_document_id: str
+    org_guid: str
+    account_guid: str
+    year: int
+    month: int
+    withdrawn: bool
+
+
+_DOC_STATE = (
+    PaymentDocument.guid,
+    PaymentDocument.payment_document_id,
+    PaymentDocument.org_guid,
+    PaymentDocument.account_guid,
+    PaymentDocument.year,
+    PaymentDocument.month,
+    PaymentDocument.withdrawn,
+)
+
+
+def documents_to_change(
+    session: Session, ids: Iterable[str], *, lock: bool = False
+) -> dict[str, DocState]:
+    """Documents by PaymentDocumentID, as rule state (locked for update when ``lock``)."""
+    query = _locked(select(*_DOC_STATE).order_by(PaymentDocument.guid), lock)
+    rows = where_in(session, query, PaymentDocument.payment_document_id, sorted(set(ids)))
+    return {row.payment_document_id: DocState(**row._asdict()) for row in rows}
+
+
+def account_rows(session: Session, guids: Iterable[str]) -> dict[str, Row[Any]]:
+    """GUID ► (guid, org_guid, closed, unique_number) of accounts."""
+    query = select(Account.guid, Account.org_guid, Account.closed, Account.unique_number)
+    return {row.guid: row for row in where_in(session, query, Account.guid, guids)}
+
+
 def documents_of_period(
     session: Session, account_guids: Iterable[str], year: int, month: int
-) -> dict[str, list[PaymentDocument]]:
+) -> dict[str, list[DocState]]:
     """account ► its documents whose PaymentDocumentID ends with the period's MMYY (withdrawn
     ones too: they hold their ordinals), for the active-document rule and the next ordinal."""
     suffix = period_suffix(year, month)
-    found: dict[str, list[PaymentDocument]] = {}
-    for chunk in _chunks(account_guids):
-        rows = session.scalars(
-            select(PaymentDocument).where(
-                PaymentDocument.account_guid.in_(chunk),
-                PaymentDocument.payment_document_id.like(f"%{suffix}"),
-            )
-        )
-        for doc in rows:
-            found.setdefault(doc.account_guid, []).append(doc)
+    query = select(*_DOC_STATE).where(PaymentDocument.payment_document_id.like(f"%{suffix}"))
+    found: dict[str, list[DocState]] = {}
+    for row in where_in(session, query, PaymentDocument.account_guid, account_guids):
+        found.setdefault(row.account_guid, []).append(DocState(**row._asdict()))
     return found
 
 
@@ -208,36 +243,6 @@ def details_of(
         for details in rows:
             found.setdefault(details.document_guid, []).append(details)
     return found
-
-
-def insert_documents(
-    session: Session,
-    documents: list[dict[str, Any]],
-    details: list[dict[str, Any]],
-    charges: list[dict[str, Any]],
-) -> None:
-    """Insert new documents, their payment details and charge lines (a few statements)."""
-    for model, rows in (
-        (PaymentDocument, documents),
-        (PaymentDocumentDetails, details),
-        (PaymentCharge, charges),
-    ):
-        for start in range(0, len(rows), _CHUNK):
-            session.execute(insert(model), rows[start : start + _CHUNK])
-
-
-def supersede_content(session: Session, document_guids: Sequence[str]) -> None:
-    """Before a document's new version is inserted: its charges are marked replaced (old
-    acknowledgments may still refer to them), its payment details are deleted."""
-    for chunk in _chunks(document_guids):
-        session.execute(
-            update(PaymentCharge)
-            .where(PaymentCharge.document_guid.in_(chunk), PaymentCharge.replaced.is_(False))
-            .values(replaced=True)
-        )
-        session.query(PaymentDocumentDetails).filter(
-            PaymentDocumentDetails.document_guid.in_(chunk)
-        ).delete(synchronize_session=False)
 
 
 def documents_for_export(
@@ -287,39 +292,84 @@ def documents_for_export(
     return sorted(found.values(), key=lambda d: d.payment_document_id)
 
 
+def charge_rows(session: Session, document_guids: Iterable[str]) -> dict[str, list[Row[Any]]]:
+    """document ► its current charge lines (the columns acknowledgments need), in order."""
+    query = select(
+        PaymentCharge.guid,
+        PaymentCharge.document_guid,
+        PaymentCharge.ack_slot,
+        PaymentCharge.year,
+        PaymentCharge.month,
+        PaymentCharge.amount_due,
+        PaymentCharge.details_guid,
+        PaymentCharge.position,
+    ).where(PaymentCharge.replaced.is_(False))
+    found: dict[str, list[Row[Any]]] = {}
+    rows = where_in(session, query, PaymentCharge.document_guid, document_guids)
+    for row in sorted(rows, key=lambda r: (r.document_guid, r.position)):
+        found.setdefault(row.document_guid, []).append(row)
+    return found
+
+
+def details_rows(session: Session, document_guids: Iterable[str]) -> list[Row[Any]]:
+    """The payment details (guid, bik, operating_account) of documents."""
+    query = select(
+        PaymentDocumentDetails.guid,
+        PaymentDocumentDetails.bik,
+        PaymentDocumentDetails.operating_account,
+    )
+    return where_in(session, query, PaymentDocumentDetails.document_guid, document_guids)
+
+
 # --- notices --------------------------------------------------------------------------------
 
 
-def notices_by_guids(
+_NOTICE_STATE = (
+    PaymentNotice.guid,
+    PaymentNotice.org_guid,
+    PaymentNotice.order_id,
+    PaymentNotice.order_date,
+    PaymentNotice.amount,
+    PaymentNotice.account_guid,
+    PaymentNotice.payee_org_guid,
+    PaymentNotice.cancelled,
+    PaymentNotice.cancellation_date,
+    PaymentNotice.cancelled_by,
+    PaymentNotice.ref_payment_document_id,
+    PaymentNotice.ref_unified_account_number,
+    PaymentNotice.ref_service_id,
+    PaymentNotice.year,
+    PaymentNotice.month,
+)
+
+
+def notice_rows_by_guids(
     session: Session, guids: Iterable[str], *, lock: bool = False
-) -> dict[str, PaymentNotice]:
-    found: dict[str, PaymentNotice] = {}
-    for chunk in _chunks(sorted(set(guids))):
-        query = select(PaymentNotice).where(PaymentNotice.guid.in_(chunk))
-        for notice in session.scalars(_locked(query.order_by(PaymentNotice.guid), lock)):
-            found[notice.guid] = notice
-    return found
+) -> dict[str, Row[Any]]:
+    """Notices (the columns the import rules read) by GUID, locked for update when ``lock``."""
+    query = _locked(select(*_NOTICE_STATE).order_by(PaymentNotice.guid), lock)
+    return {
+        row.guid: row for row in where_in(session, query, PaymentNotice.guid, sorted(set(guids)))
+    }
 
 
-def notices_by_orders(
+def notice_rows_by_orders(
     session: Session, keys: Iterable[tuple[str, str]], *, lock: bool = False
-) -> dict[tuple[str, str], PaymentNotice]:
-    """(poster orgPPAGUID, OrderID) ► notice."""
-    wanted = sorted(set(keys))
-    found: dict[tuple[str, str], PaymentNotice] = {}
-    for start in range(0, len(wanted), 250):
-        chunk = wanted[start : start + 250]
-        query = select(PaymentNotice).where(
-            or_(*(and_(PaymentNotice.org_guid == o, PaymentNotice.order_id == i) for o, i in chunk))
+) -> dict[tuple[str, str], Row[Any]]:
+    """(poster orgPPAGUID, OrderID) ► notice (the columns the import rules read)."""
+    wanted = set(keys)
+    found: dict[tuple[str, str], Row[Any]] = {}
+    for org_guid in sorted({org for org, _ in wanted}):
+        orders = sorted(order for org, order in wanted if org == org_guid)
+        query = _locked(
+            select(*_NOTICE_STATE)
+            .where(PaymentNotice.org_guid == org_guid)
+            .order_by(PaymentNotice.guid),
+            lock,
         )
-        for notice in session.scalars(_locked(query.order_by(PaymentNotice.guid), lock)):
-            found[(notice.org_guid, notice.order_id)] = notice
+        for row in where_in(session, query, PaymentNotice.order_id, orders):
+            found[(row.org_guid, row.order_id)] = row
     return found
-
-
-def insert_notices(session: Session, rows: list[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), _CHUNK):
-        session.execute(insert(PaymentNotice), rows[start : start + _CHUNK])
 
 
 @dataclass(frozen=True)
@@ -373,35 +423,6 @@ def notices_page(
     return keyset_page(session, _notices_query(f), PaymentNotice.guid, after=after, size=size)
 
 
-def cancel_notice(
-    session: Session,
-    notice: PaymentNotice,
-    on: date,
-    comment: str | None,
-    now: datetime,
-    by: str,
-) -> int:
-    """Cancel a notice and, in the same transaction, every active acknowledgment of it.
-
-    ``by`` is the MessageGUID of the cancellation. Returns the number of acknowledgments
-    cancelled.
-    """
-    notice.cancelled = True
-    notice.cancellation_date = on
-    notice.cancellation_comment = comment
-    notice.cancelled_at = now
-    notice.cancelled_by = by
-    result = session.execute(
-        update(PaymentAcknowledgment)
-        .where(
-            PaymentAcknowledgment.notice_guid == notice.guid,
-            PaymentAcknowledgment.cancelled.is_(False),
-        )
-        .values(cancelled=True, cancel_reason="notice-cancelled", cancelled_at=now, cancelled_by=by)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
 # --- acknowledgments ------------------------------------------------------------------------
 
 
@@ -451,35 +472,36 @@ def active_acknowledgments(
     return found
 
 
-def insert_acknowledgments(session: Session, rows: list[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), _CHUNK):
-        session.execute(insert(PaymentAcknowledgment), rows[start : start + _CHUNK])
+@dataclass(frozen=True)
+class ActiveAck:
+    """An active acknowledgment as the import rules see it (stored, or made by the packet)."""
+
+    guid: str
+    notice_guid: str
+    kind: str  # payment | impossible
+    document_guid: str | None
+    charge_guid: str | None
+    amount: int
 
 
-def cancel_acknowledgments(
-    session: Session, guids: Sequence[str], reason: str, now: datetime, by: str
-) -> None:
-    """Cancel acknowledgments; ``by`` is the MessageGUID of the packet that cancels them."""
-    for chunk in _chunks(guids):
-        session.execute(
-            update(PaymentAcknowledgment)
-            .where(PaymentAcknowledgment.guid.in_(chunk))
-            .values(cancelled=True, cancel_reason=reason, cancelled_at=now, cancelled_by=by)
+def active_acks(session: Session, notice_guids: Iterable[str]) -> dict[str, list[ActiveAck]]:
+    """notice ► its active acknowledgments (payment and impossible), oldest first."""
+    query = (
+        select(
+            PaymentAcknowledgment.guid,
+            PaymentAcknowledgment.notice_guid,
+            PaymentAcknowledgment.kind,
+            PaymentAcknowledgment.document_guid,
+            PaymentAcknowledgment.charge_guid,
+            PaymentAcknowledgment.amount,
         )
-
-
-def acknowledgments_of_message(session: Session, message_guid: str) -> list[PaymentAcknowledgment]:
-    """Acknowledgments a packet made or cancelled: what a replay of it finds already done."""
-    return list(
-        session.scalars(
-            select(PaymentAcknowledgment).where(
-                or_(
-                    PaymentAcknowledgment.message_guid == message_guid,
-                    PaymentAcknowledgment.cancelled_by == message_guid,
-                )
-            )
-        )
+        .where(PaymentAcknowledgment.cancelled.is_(False))
+        .order_by(PaymentAcknowledgment.created_at, PaymentAcknowledgment.guid)
     )
+    found: dict[str, list[ActiveAck]] = {}
+    for row in where_in(session, query, PaymentAcknowledgment.notice_guid, notice_guids):
+        found.setdefault(row.notice_guid, []).append(ActiveAck(**row._asdict()))
+    return found
 
 
 # --- derived paid state -----------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Repository of meter readings: the latest reading before a date, same-day readings, bulk insert,
-the history of a period (readings and whole verifications)."""
+"""Repository of meter readings: the newest reading per resource and same-day readings (for the
+import rules), the history of a period (readings and whole verifications)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, func, select, update
+from sqlalchemy import Select, and_, func, select, true
 from sqlalchemy.orm import Session
 
-from persistence.models import Reading
-from persistence.sets import batches, insert_rows, is_postgres, table_of, unique, where_in
+from persistence.models import DeviceResource, Reading
+from persistence.sets import batches, is_postgres, table_of, unique, where_in
 
 _Row = TypeVar("_Row")
 
@@ -70,17 +70,20 @@ def latest_readings(session: Session, device_guids: Sequence[str]) -> dict[tuple
     if not device_guids:
         return result
     if is_postgres(session):
-        query = (
+        # per resource of each device, the newest reading through (device_guid, reading_date),
+        # however long the device's history is
+        latest = (
             select(*_STORED)
-            .distinct(Reading.device_guid, Reading.resource_code)
-            .order_by(
-                Reading.device_guid,
-                Reading.resource_code,
-                Reading.reading_date.desc(),
-                Reading.id.desc(),
+            .where(
+                Reading.device_guid == DeviceResource.device_guid,
+                Reading.resource_code == DeviceResource.resource_code,
             )
+            .order_by(Reading.reading_date.desc(), Reading.id.desc())
+            .limit(1)
+            .lateral()
         )
-        rows = where_in(session, query, Reading.device_guid, device_guids)
+        query = select(*latest.c).select_from(DeviceResource).join(latest, true())
+        rows = where_in(session, query, DeviceResource.device_guid, device_guids)
     else:
         rows = []
         for batch in batches(unique(device_guids)):
@@ -126,15 +129,6 @@ def readings_on(
     for row in where_in(session, query, Reading.device_guid, device_guids):
         result[(row.device_guid, row.kind, row.resource_code, row.reading_date)] = _stored(row)
     return result
-
-
-def insert_readings(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert many readings (COPY on PostgreSQL)."""
-    insert_rows(session.connection(), READINGS, rows, postgres=is_postgres(session))
-
-
-def correct_reading(session: Session, reading_id: int, values: dict[str, Any]) -> None:
-    session.execute(update(Reading).where(Reading.id == reading_id).values(**values))
 
 
 def _in_period(query: Select[_Row], date_from: date | None, date_to: date | None) -> Select[_Row]:

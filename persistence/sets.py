@@ -8,9 +8,8 @@ never changes them in place.
 
 Writes: an import collects what its accepted items change in a :class:`Changes` and
 :func:`write` applies it in a handful of statements: deletes, then updates (executemany
-by key), then inserts (multi-row, ``COPY`` on PostgreSQL for large batches), each kind in
-the order its tables first appeared, except that deletes take children before parents and
-inserts parents before children (by their foreign keys).
+by key), then inserts (multi-row, ``COPY`` on PostgreSQL for larger batches); parents' rows
+are inserted before their children's and deleted after them.
 """
 
 from __future__ import annotations
@@ -33,14 +32,14 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.schema import sort_tables
 
 T = TypeVar("T")
 #: values per ``IN`` on SQLite (its limit of bound parameters is 32766 since 3.32; stay modest)
 SQLITE_BATCH = 500
 #: rows from which a PostgreSQL insert goes through COPY instead of a multi-row INSERT
-COPY_FROM_ROWS = 200
+COPY_FROM_ROWS = 20
 
 
 def is_postgres(session: Session | Connection) -> bool:
@@ -75,10 +74,23 @@ def where_in(
     return rows
 
 
+def is_unique_violation(error: IntegrityError) -> bool:
+    """The database refused a row because another one holds its unique key (PostgreSQL 23505,
+    SQLite UNIQUE or PRIMARY KEY): what a packet racing another one meets. Other integrity
+    errors (a foreign key, a check, a trigger) are not races."""
+    orig = error.orig
+    if getattr(orig, "sqlstate", None) == "23505":
+        return True
+    return getattr(orig, "sqlite_errorname", None) in (
+        "SQLITE_CONSTRAINT_UNIQUE",
+        "SQLITE_CONSTRAINT_PRIMARYKEY",
+    )
+
+
 # --- bulk writes ---------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)
 class _Group:
     table: Table
     keys: tuple[str, ...]  # where columns (updates, deletes)
@@ -99,12 +111,19 @@ class Changes:
         default_factory=dict
     )
     _inserts: dict[tuple[str, tuple[str, ...]], _Group] = field(default_factory=dict)
+    #: every change in order, (group, row): what :meth:`undo` takes back and
+    #: :meth:`between` picks out; a retracted insert leaves (None, None) in its place
+    _journal: list[tuple[_Group | None, dict[str, Any] | None]] = field(default_factory=list)
 
     def insert(self, table: Any, row: dict[str, Any]) -> dict[str, Any]:
         """Insert ``row`` into ``table`` (a model class or a Table); returns the row."""
         t = table_of(table)
         columns = tuple(row)
-        self._inserts.setdefault((t.name, columns), _Group(t, (), columns)).rows.append(row)
+        group = self._inserts.get((t.name, columns))
+        if group is None:
+            group = self._inserts[(t.name, columns)] = _Group(t, (), columns)
+        group.rows.append(row)
+        self._journal.append((group, row))
         return row
 
     def update(self, table: Any, where: Mapping[str, Any], values: Mapping[str, Any]) -> None:
@@ -114,36 +133,66 @@ class Changes:
         t = table_of(table)
         keys, columns = tuple(where), tuple(values)
         group = self._updates.setdefault((t.name, keys, columns), _Group(t, keys, columns))
-        group.rows.append({**{f"w_{k}": v for k, v in where.items()}, **values})
+        params = {
+            **{f"w_{k}": v for k, v in where.items()},
+            **{f"v_{k}": v for k, v in values.items()},
+        }
+        group.rows.append(params)
+        self._journal.append((group, params))
 
     def delete(self, table: Any, where: Mapping[str, Any]) -> None:
         """``DELETE FROM table WHERE column = value AND …``."""
         t = table_of(table)
         keys = tuple(where)
         group = self._deletes.setdefault((t.name, keys), _Group(t, keys, ()))
-        group.rows.append({f"w_{k}": v for k, v in where.items()})
+        params = {f"w_{k}": v for k, v in where.items()}
+        group.rows.append(params)
+        self._journal.append((group, params))
 
-    def extend(self, other: Changes) -> None:
-        """Take the changes of ``other`` after these (one item's into the packet's)."""
-        for group in other._deletes.values():
-            for row in group.rows:
-                self._deletes.setdefault(
-                    (group.table.name, group.keys), _Group(group.table, group.keys, ())
-                ).rows.append(row)
-        for group in other._updates.values():
-            for row in group.rows:
-                self._updates.setdefault(
-                    (group.table.name, group.keys, group.columns),
-                    _Group(group.table, group.keys, group.columns),
-                ).rows.append(row)
-        for group in other._inserts.values():
-            for row in group.rows:
-                self._inserts.setdefault(
-                    (group.table.name, group.columns), _Group(group.table, (), group.columns)
-                ).rows.append(row)
+    def retract(self, table: Any, row: dict[str, Any]) -> bool:
+        """Take back the insert of ``row`` (the very dict given to :meth:`insert`) made by an
+        earlier item; False when these changes do not hold it."""
+        group = self._inserts.get((table_of(table).name, tuple(row)))
+        if group is None or not any(held is row for held in group.rows):
+            return False
+        group.rows[:] = [held for held in group.rows if held is not row]
+        self._journal = [(None, None) if held is row else (g, held) for g, held in self._journal]
+        return True
+
+    def mark(self) -> int:
+        """Where the changes stand now: :meth:`undo` goes back to it (an item refused)."""
+        return len(self._journal)
+
+    def undo(self, mark: int) -> None:
+        """Drop every change made since ``mark``."""
+        while len(self._journal) > mark:
+            group, _ = self._journal.pop()
+            if group is not None:
+                group.rows.pop()
+
+    def between(self, start: int, end: int) -> Changes:
+        """The changes made from mark ``start`` to mark ``end`` (one item's), on their own."""
+        part = Changes()
+        inserts = {id(g) for g in self._inserts.values()}
+        updates = {id(g) for g in self._updates.values()}
+        for group, row in self._journal[start:end]:
+            if group is None or row is None:
+                continue
+            kind: dict[Any, _Group] = (
+                part._inserts
+                if id(group) in inserts
+                else part._updates
+                if id(group) in updates
+                else part._deletes
+            )
+            key = (group.table.name, group.keys, group.columns)
+            copy = kind.setdefault(key, _Group(group.table, group.keys, group.columns))
+            copy.rows.append(row)
+            part._journal.append((copy, row))
+        return part
 
     def __bool__(self) -> bool:
-        return bool(self._deletes or self._updates or self._inserts)
+        return self.count() > 0
 
     def count(self) -> int:
         """Rows to write (for logs and tests)."""
@@ -158,26 +207,24 @@ def write(session: Session, changes: Changes) -> None:
     """Apply ``changes`` in the session's transaction: deletes, updates, inserts."""
     connection = session.connection()
     postgres = is_postgres(connection)
-    deletes: dict[str, list[_Group]] = {}
-    for group in changes._deletes.values():
-        deletes.setdefault(group.table.name, []).append(group)
-    # children before parents by their foreign keys
-    for table in reversed(sort_tables([groups[0].table for groups in deletes.values()])):
-        for group in deletes[table.name]:
-            where = and_(*(group.table.c[k] == bindparam(f"w_{k}") for k in group.keys))
-            connection.execute(delete(group.table).where(where), group.rows)
-    for group in changes._updates.values():
+    for group in sorted(changes._deletes.values(), key=_parents_first, reverse=True):
+        if not group.rows:  # children's rows before their parents'
+            continue
         where = and_(*(group.table.c[k] == bindparam(f"w_{k}") for k in group.keys))
-        values: dict[str, Any] = {c: bindparam(c) for c in group.columns}
+        connection.execute(delete(group.table).where(where), group.rows)
+    for group in changes._updates.values():
+        if not group.rows:
+            continue
+        where = and_(*(group.table.c[k] == bindparam(f"w_{k}") for k in group.keys))
+        values: dict[str, Any] = {c: bindparam(f"v_{c}") for c in group.columns}
         connection.execute(update(group.table).where(where).values(values), group.rows)
-    inserts: dict[str, list[_Group]] = {}
-    for group in changes._inserts.values():  # every group of a table together
-        inserts.setdefault(group.table.name, []).append(group)
-    # parents before children by their foreign keys, whichever item of the packet came first
-    tables = sort_tables([groups[0].table for groups in inserts.values()])
-    for table in tables:
-        for group in inserts[table.name]:
-            insert_rows(connection, group.table, group.rows, postgres=postgres)
+    for group in sorted(changes._inserts.values(), key=_parents_first):
+        insert_rows(connection, group.table, group.rows, postgres=postgres)
+
+
+def _parents_first(group: _Group) -> int:
+    """Inserts go in the metadata's dependency order: a parent's rows before its children's."""
+    return group.table.metadata.sorted_tables.index(group.table)
 
 
 def insert_rows(

@@ -13,6 +13,7 @@ house-management imports the ``ImportResult`` (with ``base:version``) that wraps
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from gateway.handlers.base import HandlerResult, ItemError, sub
+from gateway.handlers.base import HandlerResult, ItemError, format_value
 from gateway.namespaces import BASE, qname
+from gateway.trace import Tally
 from gateway.xmlparse import parse_xml
 
 if TYPE_CHECKING:
@@ -108,31 +110,41 @@ class Answer:
             parent.set(qname(BASE, "version"), self.wrapper_version)
         else:
             parent = etree.Element("results")
+        tag = qname(self.ns, self.tag)
+        update_date = format_value(now)
+        refused: Counter[str] = Counter()
         for item, outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, Previous):
                 parent.append(copy.deepcopy(outcome.element))
-            elif isinstance(outcome, Refused):
-                self._refused(parent, item.transport_guid, outcome.error)
-            else:
-                self._done(parent, item.transport_guid, outcome, now)
-        return HandlerResult([parent] if self.wrapper_version is not None else list(parent))
+                continue
+            result = SubElement(parent, tag)
+            if isinstance(outcome, Refused):
+                refused[outcome.error.code] += 1
+                SubElement(result, _TRANSPORT_GUID).text = item.transport_guid
+                error = SubElement(result, _ERROR)
+                SubElement(error, _ERROR_CODE).text = str(outcome.error.code)
+                SubElement(error, _DESCRIPTION).text = outcome.error.description
+                continue
+            if outcome.guid:
+                SubElement(result, _GUID).text = outcome.guid
+            SubElement(result, _TRANSPORT_GUID).text = item.transport_guid
+            if outcome.unique_number:
+                SubElement(result, _UNIQUE_NUMBER).text = outcome.unique_number
+            SubElement(result, _UPDATE_DATE).text = update_date
+            if outcome.detail is not None:
+                detail = SubElement(result, qname(outcome.detail.ns, outcome.detail.name))
+                for ns, name, value in outcome.detail.fields:
+                    SubElement(detail, qname(ns, name)).text = value
+        elements = [parent] if self.wrapper_version is not None else list(parent)
+        counted = Tally(len(outcomes), dict(refused), sum(refused.values()))
+        return HandlerResult(elements, counted)
 
-    def _done(self, parent: etree._Element, transport_guid: str, done: Done, now: datetime) -> None:
-        result = sub(parent, self.ns, self.tag)
-        if done.guid:
-            sub(result, BASE, "GUID", done.guid)
-        sub(result, BASE, "TransportGUID", transport_guid)
-        if done.unique_number:
-            sub(result, BASE, "UniqueNumber", done.unique_number)
-        sub(result, BASE, "UpdateDate", now)
-        if done.detail is not None:
-            detail = sub(result, done.detail.ns, done.detail.name)
-            for ns, name, value in done.detail.fields:
-                sub(detail, ns, name, value)
 
-    def _refused(self, parent: etree._Element, transport_guid: str, error: ItemError) -> None:
-        result = sub(parent, self.ns, self.tag)
-        sub(result, BASE, "TransportGUID", transport_guid)
-        err = sub(result, BASE, "Error")
-        sub(err, BASE, "ErrorCode", error.code)
-        sub(err, BASE, "Description", error.description)
+SubElement = etree.SubElement
+_GUID = qname(BASE, "GUID")
+_TRANSPORT_GUID = qname(BASE, "TransportGUID")
+_UNIQUE_NUMBER = qname(BASE, "UniqueNumber")
+_UPDATE_DATE = qname(BASE, "UpdateDate")
+_ERROR = qname(BASE, "Error")
+_ERROR_CODE = qname(BASE, "ErrorCode")
+_DESCRIPTION = qname(BASE, "Description")

@@ -8,11 +8,12 @@
               transaction
     answer    one result element per item (gateway.imports.answer)
 
-An item refused in ``decide`` writes nothing: its changes are collected apart and dropped.
+An item refused in ``decide`` writes nothing: its changes are undone before the next item.
 A refusal only the database can detect (a unique key taken by another packet at the same
 moment) rolls the packet's writes back and runs it again with fresh state, which then sees
 the other packet's row; if the database still refuses, a last run writes each item in its own
-savepoint, so only the refused item fails.
+savepoint, so only the refused item fails. Any other database error is the worker's (it
+retries what is transient and fails the packet otherwise).
 
 A forced replay of a processed packet (``gateway packets replay --force``) answers the items
 the first run applied with the results it gave then (same GUIDs, unique numbers, dates) and
@@ -32,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.codes import Code
 from gateway.handlers.base import HandlerContext, HandlerResult, ItemError
 from gateway.imports.answer import Answer, Detail, Done, Previous, PreviousResults, Refused
-from persistence.sets import Changes, write
+from persistence.sets import Changes, is_unique_violation, write
 
 log = logging.getLogger("gateway.imports")
 
@@ -48,6 +49,7 @@ __all__ = [
     "Detail",
     "Done",
     "Import",
+    "ImportBase",
     "Item",
     "ItemError",
     "run_import",
@@ -113,15 +115,17 @@ class _Run:
 def run_import(imp: Import[R, S], ctx: HandlerContext, request: etree._Element) -> HandlerResult:
     """Run the five steps of ``imp`` on one packet; the handler of an import operation."""
     items = list(imp.read(ctx, request))
-    previous = PreviousResults.from_xml(ctx.previous_result)
     session = ctx.session
     for attempt in range(1, BULK_RUNS + 1):
+        previous = PreviousResults.from_xml(ctx.previous_result)  # each run takes its own
         try:
             with session.begin_nested():
                 run, changes = _decide_all(imp, ctx, items, previous)
                 write(session, changes)
             return imp.answer.build(items, run.outcomes, ctx.now)
         except IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
             log.info(
                 "packet %s: the database refused a bulk write (run %d): %s",
                 ctx.message_guid,
@@ -129,7 +133,7 @@ def run_import(imp: Import[R, S], ctx: HandlerContext, request: etree._Element) 
                 exc.orig,
             )
     with session.begin_nested():
-        run = _decide_isolated(imp, ctx, items, previous)
+        run = _decide_isolated(imp, ctx, items, PreviousResults.from_xml(ctx.previous_result))
     return imp.answer.build(items, run.outcomes, ctx.now)
 
 
@@ -139,46 +143,56 @@ def _decide_all(
     state = imp.prefetch(ctx, [i.record for i in items if i.record is not None])
     run, changes = _Run(), Changes()
     for item in items:
-        outcome, item_changes = _decide_one(imp, ctx, state, item, previous)
-        run.outcomes.append(outcome)
-        if item_changes:
-            changes.extend(item_changes)
+        run.outcomes.append(_decide_one(imp, ctx, state, item, previous, changes))
     return run, changes
 
 
 def _decide_isolated(
     imp: Import[R, S], ctx: HandlerContext, items: list[Item[R]], previous: PreviousResults
 ) -> _Run:
-    """The last resort: each accepted item is written at once, in its own savepoint."""
+    """The last resort: decided as in bulk, then each item's changes written in a savepoint of
+    their own; an item the database refuses is refused, the others stand."""
     session = ctx.session
     state = imp.prefetch(ctx, [i.record for i in items if i.record is not None])
-    run = _Run()
+    run, changes, spans = _Run(), Changes(), []
     for item in items:
-        outcome, changes = _decide_one(imp, ctx, state, item, previous)
-        if changes and item.record is not None:
-            try:
-                with session.begin_nested():
-                    write(session, changes)
-            except IntegrityError as exc:
-                log.info("packet %s: item %s refused by the database", ctx.message_guid, exc.orig)
-                outcome = Refused(imp.refused_by_database(item.record, exc))
-        run.outcomes.append(outcome)
+        start = changes.mark()
+        run.outcomes.append(_decide_one(imp, ctx, state, item, previous, changes))
+        spans.append((start, changes.mark()))
+    for n, (item, (start, end)) in enumerate(zip(items, spans, strict=True)):
+        part = changes.between(start, end)
+        if not part or item.record is None:
+            continue
+        try:
+            with session.begin_nested():
+                write(session, part)
+        except IntegrityError as exc:
+            if not is_unique_violation(exc):
+                raise
+            log.info("packet %s: item %s refused by the database", ctx.message_guid, exc.orig)
+            run.outcomes[n] = Refused(imp.refused_by_database(item.record, exc))
     return run
 
 
 def _decide_one(
-    imp: Import[R, S], ctx: HandlerContext, state: S, item: Item[R], previous: PreviousResults
-) -> tuple[Done | Refused | Previous, Changes | None]:
+    imp: Import[R, S],
+    ctx: HandlerContext,
+    state: S,
+    item: Item[R],
+    previous: PreviousResults,
+    changes: Changes,
+) -> Done | Refused | Previous:
+    """Decide one item into ``changes``; a refused item leaves them as they were."""
     if item.record is None:
         assert item.unreadable is not None
-        return Refused(item.unreadable), None
+        return Refused(item.unreadable)
     earlier = previous.take(item.transport_guid)
     if earlier is not None:
         imp.applied(ctx, state, item.record, earlier.done)
-        return earlier, None
-    changes = Changes()
+        return earlier
+    mark = changes.mark()
     try:
-        done = imp.decide(ctx, state, item.record, changes)
+        return imp.decide(ctx, state, item.record, changes)
     except ItemError as error:
-        return Refused(error), None
-    return done, changes
+        changes.undo(mark)
+        return Refused(error)

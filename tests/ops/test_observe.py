@@ -15,7 +15,9 @@ from lxml import etree
 from gateway.accept import AcceptPipeline, HttpRequest
 from gateway.codes import Code
 from gateway.config import Settings
-from gateway.handlers.base import ItemError, common_result_error, common_result_success
+from gateway.handlers.base import ItemError
+from gateway.imports.answer import Answer, Done, Refused
+from gateway.imports.pipeline import Item
 from gateway.namespaces import BASE, HOUSE_MANAGEMENT, SOAP_ENV
 from gateway.ops import metrics, observe
 from gateway.runtime import Runtime
@@ -98,25 +100,12 @@ def test_a_broken_metric_does_not_fail_the_request_but_is_logged_and_counted(
 
 
 def _results() -> list[etree._Element]:
-    holder = etree.Element("holder")
-    now = datetime.now(UTC)
-    for _ in range(3):
-        common_result_success(
-            holder,
-            HOUSE_MANAGEMENT,
-            transport_guid=str(uuid.uuid4()),
-            guid_value=str(uuid.uuid4()),
-            unique_number="77-1",
-            update_date=now,
-        )
-    for code in (Code.HOUSE_EXISTS, Code.HOUSE_EXISTS, Code.NOT_FOUND):
-        common_result_error(
-            holder,
-            HOUSE_MANAGEMENT,
-            transport_guid=str(uuid.uuid4()),
-            error=ItemError(code, "refused"),
-        )
-    return list(holder)
+    codes = (Code.HOUSE_EXISTS, Code.HOUSE_EXISTS, Code.NOT_FOUND)
+    outcomes = [Done(str(uuid.uuid4()), "77-1") for _ in range(3)]
+    outcomes += [Refused(ItemError(code, "refused")) for code in codes]
+    items = [Item(str(uuid.uuid4())) for _ in outcomes]
+    answer = Answer(HOUSE_MANAGEMENT, tag="CommonResult")
+    return answer.build(items, outcomes, datetime.now(UTC)).elements
 
 
 def test_the_tally_counts_the_result_elements_the_handler_returned() -> None:

@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.codes import Code
 from gateway.config import RetentionSettings, load_settings
 from gateway.errors import CertificateRefused, SignatureInvalid
-from gateway.handlers.base import ItemError, common_result_error, common_result_success
+from gateway.handlers.base import ItemError
+from gateway.imports.answer import Answer, Done, Refused
+from gateway.imports.pipeline import Item
 from gateway.ops import packets as ops
 from gateway.ops import purge as ops_purge
 from gateway.ops import replay as ops_replay
@@ -59,27 +61,12 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 
 
 def _results(ok: int, errors: int) -> str:
-    from lxml import etree
-
-    parent = etree.Element("x")
-    now = datetime.now(UTC)
-    for _ in range(ok):
-        common_result_success(
-            parent,
-            HM_NS,
-            transport_guid=str(uuid.uuid4()),
-            guid_value=str(uuid.uuid4()),
-            unique_number="77-1",
-            update_date=now,
-        )
-    for _ in range(errors):
-        common_result_error(
-            parent,
-            HM_NS,
-            transport_guid=str(uuid.uuid4()),
-            error=ItemError(Code.HOUSE_EXISTS, "The house <exists> & is managed"),
-        )
-    return pack_results(list(parent))
+    refused = ItemError(Code.HOUSE_EXISTS, "The house <exists> & is managed")
+    outcomes = [Done(str(uuid.uuid4()), "77-1") for _ in range(ok)]
+    outcomes += [Refused(refused) for _ in range(errors)]
+    items = [Item(str(uuid.uuid4())) for _ in outcomes]
+    answer = Answer(HM_NS, tag="CommonResult")
+    return pack_results(answer.build(items, outcomes, datetime.now(UTC)).elements)
 
 
 def _accept(s: Session, org: str = ORG, operation: str = "importHouseUOData") -> str:

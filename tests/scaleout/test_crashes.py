@@ -8,6 +8,7 @@ import time
 import pytest
 import requests
 from lxml import etree
+from sqlalchemy import text
 
 from tests.scaleout.conftest import Sent, Stand, send, wait_until
 
@@ -16,14 +17,15 @@ pytestmark = pytest.mark.postgres
 BIG = 1500  # flats in the packet the worker is killed in the middle of
 
 
-def _worker_transaction(stand: Stand, pid: int) -> tuple | None:  # type: ignore[type-arg]
-    """The open write transaction of a worker process: (seconds open, state) or None."""
+def _writing_and_waiting(stand: Stand, pid: int) -> bool:
+    """The worker process is inside its processing transaction (it has written) and waits for
+    a lock: in the middle of a packet, whatever the machine's speed."""
     rows = stand.rows(
-        "SELECT extract(epoch FROM now() - xact_start), state FROM pg_stat_activity"
-        " WHERE application_name = :name AND backend_xid IS NOT NULL",
+        "SELECT 1 FROM pg_stat_activity WHERE application_name = :name"
+        " AND backend_xid IS NOT NULL AND wait_event_type = 'Lock'",
         name=f"hcs-gateway worker {pid}",
     )
-    return rows[0] if rows else None
+    return bool(rows)
 
 
 def test_worker_killed_mid_packet_is_taken_over_once_after_its_lease(pg_stand: Stand) -> None:
@@ -35,15 +37,22 @@ def test_worker_killed_mid_packet_is_taken_over_once_after_its_lease(pg_stand: S
     for _, raw in small:
         assert send(node, raw)[0] == 200
 
+    # the premises are locked, so the worker stops in the middle of the packet: it has
+    # claimed the job and written, and waits to write the flats
+    blocker = stand.db.connect()
+    blocker.execute(text("LOCK TABLE premises IN EXCLUSIVE MODE"))
     victim = stand.worker()
-    # in the middle of the packet: its processing transaction has been writing for a while
-    wait_until(
-        lambda: (t := _worker_transaction(stand, victim.pid)) is not None and t[0] > 0.3,
-        60,
-        lambda: f"the worker never got into the big packet\n{stand.log_text()}",
-    )
-    stand.kill9(victim)
-    killed_at = time.monotonic()
+    try:
+        wait_until(
+            lambda: _writing_and_waiting(stand, victim.pid),
+            60,
+            lambda: f"the worker never got into the big packet\n{stand.log_text()}",
+        )
+        stand.kill9(victim)
+        killed_at = time.monotonic()
+    finally:
+        blocker.rollback()
+        blocker.close()
 
     # nothing of the interrupted import is visible; the job is still leased to the dead worker
     assert stand.scalar("SELECT count(*) FROM houses") == 0

@@ -49,6 +49,7 @@ from gateway.handlers.payment.import_notices import import_notices
 from gateway.handlers.payment.import_supplier_notices import import_supplier_notices
 from gateway.namespaces import BASE, BILLS, BILLS_BASE, NSI_BASE, PAYMENT, PAYMENTS_BASE
 from gateway.runtime import Runtime
+from gateway.state import pack_results
 from persistence import accounts as account_repo
 from persistence import payments as repo
 from persistence.clock import utcnow
@@ -311,6 +312,8 @@ class Stand:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        #: the stored result of each packet run, by MessageGUID: what a replay is given
+        self.results: dict[str, str] = {}
 
     def run(
         self,
@@ -321,10 +324,20 @@ class Stand:
         message_guid: str | None = None,
     ) -> etree._Element:
         validate(request, _rel(request))
+        message_guid = message_guid or _tg()
         with self.rt.session.begin() as session:
-            ctx = HandlerContext(session, org, role, message_guid or _tg(), None, utcnow())
+            ctx = HandlerContext(
+                session,
+                org,
+                role,
+                message_guid,
+                None,
+                utcnow(),
+                previous_result=self.results.get(message_guid),
+            )
             with session.begin_nested():
                 elements = handler(ctx, request).elements
+        self.results[message_guid] = pack_results(elements)
         result = state_result(request, elements)
         validate(result, _rel(request))
         return result
@@ -350,9 +363,9 @@ class Stand:
                     created_at=now,
                     updated_at=now,
                 )
-                account_repo.add_account(
-                    session, account, [AccountPlace(house_guid=house.guid, share_percent=None)]
-                )
+                session.add(account)
+                session.flush()
+                session.add(AccountPlace(account_guid=account.guid, house_guid=house.guid))
                 made.append(account)
         return made
 

@@ -1,4 +1,5 @@
-"""The processing path in-process: handler errors, per-item isolation, transient failures."""
+"""The processing path in-process: handler errors, transient failures (the per-item rules of
+imports and their isolation: tests/handlers)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from gateway.config import Settings, WorkerSettings
 from gateway.runtime import Runtime
@@ -123,71 +124,3 @@ def test_retry_policy_backs_off_and_gives_up() -> None:
     assert policy.delay(1).total_seconds() == 2
     assert policy.delay(2).total_seconds() == 4
     assert policy.delay(3) is None
-
-
-@pytest.mark.parametrize(
-    ("refusal", "runs"),
-    [
-        ("before-writing", [False]),  # nothing to undo: the fast run stands
-        ("after-flushed-write", [False, True]),  # the write reached the database
-        ("after-pending-write", [False, True]),  # the write waits in the session
-        ("duplicate-key", [False, True]),  # the database refused the item's write
-    ],
-)
-@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
-def test_items_run_without_savepoints_and_again_isolated_when_a_refusal_left_writes(
-    request: pytest.FixtureRequest, tmp_path: Path, store: str, refusal: str, runs: list[bool]
-) -> None:
-    from gateway.handlers.base import HandlerResult, ItemError, item
-    from persistence.models import Organization
-
-    seen_runs: list[bool] = []
-    outcomes: list[list[tuple[int, str | None]]] = []
-
-    def org(ctx, n: int) -> Organization:  # type: ignore[no-untyped-def]
-        guid = str(uuid.UUID(int=1 if refusal == "duplicate-key" and n == 2 else n))
-        return Organization(
-            guid=guid, name=f"item {n}", role="uo", password_hash="x", created_at=ctx.now
-        )
-
-    def three_items(ctx, request):  # type: ignore[no-untyped-def]
-        seen_runs.append(ctx.isolate_items)
-        outcome: list[tuple[int, str | None]] = []
-        for n in (1, 2, 3):
-            try:
-                with item(ctx):
-                    if n == 2 and refusal == "before-writing":
-                        raise ItemError("HCS000002", "refused before writing")
-                    ctx.session.add(org(ctx, n))
-                    if n == 2 and refusal == "after-flushed-write":
-                        ctx.session.flush()
-                    if n == 2 and refusal.startswith("after"):
-                        raise ItemError("HCS000002", "refused after writing")
-                outcome.append((n, None))
-            except ItemError as error:
-                outcome.append((n, error.code))
-            except IntegrityError:
-                outcome.append((n, "duplicate"))
-        outcomes.append(outcome)
-        return HandlerResult([])
-
-    runtime = request.getfixturevalue("runtime")
-    if store == "postgresql":
-        from tests.postgres import scratch_database
-
-        urls = scratch_database("hcs_gateway_items")
-        url = next(urls)
-        request.addfinalizer(lambda: next(urls, None))
-        runtime = Runtime(runtime.settings.with_overrides(database_url=url))
-        request.addfinalizer(runtime.close)
-    _replace_handler(runtime, three_items)
-    message_guid = _queue_example(runtime)
-    Worker(runtime).run_until_idle()
-
-    assert seen_runs == runs
-    refused = "duplicate" if refusal == "duplicate-key" else "HCS000002"
-    assert outcomes[-1] == [(1, None), (2, refused), (3, None)]
-    with runtime.session() as s:
-        assert packets.get_by_message_guid(s, message_guid).state == "processed"
-        names = s.scalars(select(Organization.name).where(Organization.name.like("item %")))
-        assert sorted(names) == ["item 1", "item 3"]

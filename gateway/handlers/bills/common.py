@@ -1,5 +1,5 @@
 """What the money-path handlers (bills and payment services) share: namespaces, error codes,
-amounts and periods read from the wire, the ImportResult of an item.
+amounts and periods read from the wire.
 
 Error codes (per item; each rule has its own). GIS codes: INT002000 a referenced object does not
 exist, AUT011003 it belongs to another organisation, SRV008070 the payment document was
@@ -15,14 +15,7 @@ from decimal import Decimal, InvalidOperation
 from lxml import etree
 
 from gateway.codes import Code
-from gateway.handlers.base import (
-    ItemError,
-    child,
-    common_result_error,
-    common_result_success,
-    integer,
-    text,
-)
+from gateway.handlers.base import ItemError, child, integer, text
 from persistence.payments import to_kopecks
 
 # --- codes shared by both services ----------------------------------------------------------
@@ -91,26 +84,3 @@ def period_of(element: etree._Element | None, name: str) -> tuple[int, int] | No
 
 def period_text(period: tuple[int, int] | None) -> str:
     return f"{period[0]:04d}-{period[1]:02d}" if period else "no period"
-
-
-def success(
-    parent: etree._Element,
-    ns: str,
-    transport_guid: str,
-    guid_value: str | None,
-    now: datetime,
-    unique_number: str | None = None,
-) -> None:
-    common_result_success(
-        parent,
-        ns,
-        transport_guid=transport_guid,
-        guid_value=guid_value,
-        unique_number=unique_number,
-        update_date=now,
-        name="ImportResult",
-    )
-
-
-def failure(parent: etree._Element, ns: str, transport_guid: str, error: ItemError) -> None:
-    common_result_error(parent, ns, transport_guid=transport_guid, error=error, name="ImportResult")

@@ -19,8 +19,9 @@ An AckCancellation (de-acknowledgment) cancels every active acknowledgment of th
 the document; the amounts become free again on both.
 
 Each acknowledgment row keeps the MessageGUID and TransportGUID that made it (and the MessageGUID
-that cancelled it), so a replay of a processed packet (``gateway packets replay --force``)
-answers the same results and changes nothing: money is never acknowledged twice.
+that cancelled it). A forced replay of a processed packet (``gateway packets replay --force``)
+answers the same results and changes nothing (``gateway.imports.pipeline``): money is never
+acknowledged twice.
 
 The paid state is never a counter: a charge's, document's or notice's acknowledged amount is
 the sum of its active acknowledgments (persistence/payments.py). The notices and documents of
@@ -44,7 +45,8 @@ Rules (per item):
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lxml import etree
@@ -62,23 +64,21 @@ from gateway.handlers.base import (
     required,
     text,
 )
-from gateway.handlers.bills.common import (
-    failure,
-    period_of,
-    period_text,
-    rouble_kopecks,
-    success,
-)
+from gateway.handlers.bills.common import period_of, period_text, rouble_kopecks
+from gateway.imports.pipeline import Answer, Changes, Done, ImportBase, Item, run_import
 from gateway.namespaces import BILLS
 from persistence import payments as repo
-from persistence.models import PaymentCharge, PaymentDocument, PaymentNotice
-from persistence.payments import format_roubles
+from persistence.models import PaymentAcknowledgment
+from persistence.payments import ActiveAck, format_roubles
 
 _KINDS = ("HSType", "MSType", "ASType", "PServiceType", "TMSType")
 
 
-@dataclass
-class _NoticeRef:
+# --- records ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoticeRef:
     guid: str | None
     order_id: str | None
     org_guid: str | None
@@ -89,12 +89,15 @@ class _NoticeRef:
         return f"order {self.order_id} of organisation {self.org_guid}"
 
 
-@dataclass
-class _Ack:
+@dataclass(frozen=True)
+class Ack:
+    """One AcknowledgmentRequestInfo (a payment matched, or impossible) or AckCancellation."""
+
     transport_guid: str
-    notice: _NoticeRef
+    notice: NoticeRef
     payment_document_id: str | None
-    impossible: bool
+    impossible: bool = False
+    cancellation: bool = False
     kind: str | None = None  # HS | MS | AS | PS | TMS
     key: str | None = None  # GUID (HS/MS/AS) or NSI code (PS/TMS)
     code: str | None = None
@@ -105,306 +108,288 @@ class _Ack:
     cr_period: tuple[int, int] | None = None
     delay: tuple[int, int] | None = None
     reason: str | None = None
-    cancellation: bool = False
 
 
-def _notice_ref(element: etree._Element) -> _NoticeRef:
-    return _NoticeRef(
-        guid=guid(element, "NotificationsOfOrderExecutionGUID"),
-        order_id=text(element, "OrderID") or text(element, "OrderIDMultipurpose"),
-        org_guid=guid(element, "orgPPAGUID"),
-    )
-
-
-def _read(element: etree._Element) -> _Ack:
-    item = _Ack(
+def _read(element: etree._Element) -> Ack:
+    item = Ack(
         transport_guid=text(element, "TransportGUID") or "",
-        notice=_notice_ref(element),
+        notice=NoticeRef(
+            guid=guid(element, "NotificationsOfOrderExecutionGUID"),
+            order_id=text(element, "OrderID") or text(element, "OrderIDMultipurpose"),
+            org_guid=guid(element, "orgPPAGUID"),
+        ),
         payment_document_id=None,
-        impossible=False,
         delay=period_of(element, "DelayPeriod"),
     )
     if local(element) == "AckCancellation":
-        item.cancellation = True
-        item.payment_document_id = text(element, "PaymentDocumentID")
-        return item
+        return replace(
+            item, cancellation=True, payment_document_id=text(element, "PaymentDocumentID")
+        )
     impossible = child(element, "AckImpossible")
     if impossible is not None:
-        item.impossible = True
-        item.payment_document_id = text(impossible, "PaymentDocumentID")
-        item.reason = text(impossible, "Reason")
-        return item
+        return replace(
+            item,
+            impossible=True,
+            payment_document_id=text(impossible, "PaymentDocumentID"),
+            reason=text(impossible, "Reason"),
+        )
     ack = required(element, "PaymentDocumentAck")
-    item.payment_document_id = text(ack, "PaymentDocumentID")
     kind_element = next(c for c in ack if isinstance(c.tag, str) and local(c) in _KINDS)
     kind = local(kind_element)
     if kind in ("PServiceType", "TMSType"):
-        item.kind = "PS" if kind == "PServiceType" else "TMS"
-        item.code, item.ref_guid = nsi_ref(ack, kind)
-        item.name = text(kind_element, "Name")
-        item.key = item.code
+        code, ref_guid = nsi_ref(ack, kind)
+        short, name, key = (
+            ("PS" if kind == "PServiceType" else "TMS"),
+            text(kind_element, "Name"),
+            code,
+        )
     else:
-        item.kind = kind[:2]
-        item.ref_guid = item.key = guid(ack, kind)
-    item.amount = rouble_kopecks(ack, "Amount") or 0
+        code, ref_guid = None, guid(ack, kind)
+        short, name, key = kind[:2], None, ref_guid
     details = child(ack, "PaymentInformation")
+    sent: tuple[str, str] | str | None = None
     if details is not None:
-        by_guid = guid(details, "PaymentInformationGuid")
-        item.details = by_guid or (
+        sent = guid(details, "PaymentInformationGuid") or (
             text(details, "BankBIK") or "",
             text(details, "operatingAccountNumber") or "",
         )
-    item.cr_period = period_of(ack, "CapitalRepairYearAckPeriod")
-    return item
+    return replace(
+        item,
+        payment_document_id=text(ack, "PaymentDocumentID"),
+        amount=rouble_kopecks(ack, "Amount") or 0,
+        details=sent,
+        cr_period=period_of(ack, "CapitalRepairYearAckPeriod"),
+        kind=short,
+        key=key,
+        code=code,
+        ref_guid=ref_guid,
+        name=name,
+    )
 
 
-class _Packet:
-    """Notices, documents, charges and acknowledged sums of the packet, read (and locked) once."""
+# --- prefetch -----------------------------------------------------------------------------
 
-    def __init__(self, ctx: HandlerContext, items: list[_Ack]) -> None:
-        self.ctx = ctx
-        session = ctx.session
-        self.by_guid = repo.notices_by_guids(
-            session, [i.notice.guid for i in items if i.notice.guid], lock=True
-        )
-        self.by_order = repo.notices_by_orders(
-            session,
-            [
-                (i.notice.org_guid, i.notice.order_id)
-                for i in items
-                if i.notice.order_id and i.notice.org_guid
-            ],
-            lock=True,
-        )
-        notices = {n.guid for n in (*self.by_guid.values(), *self.by_order.values())}
-        self.documents = repo.documents_by_ids(
-            session, [i.payment_document_id for i in items if i.payment_document_id], lock=True
-        )
-        doc_guids = [d.guid for d in self.documents.values()]
-        self.charges = repo.charges_of(session, doc_guids)
-        self.details = {
-            d.guid: d for rows in repo.details_of(session, doc_guids).values() for d in rows
-        }
-        self.notice_acknowledged = repo.acknowledged_by(session, "notice", notices)
-        self.charge_acknowledged = repo.acknowledged_by(
-            session, "charge", [c.guid for rows in self.charges.values() for c in rows]
-        )
-        # active acknowledgments per notice: existing rows and rows added by this packet
-        self.active: dict[str, list[Any]] = {
-            k: list(v) for k, v in repo.active_acknowledgments(session, notices).items()
-        }
-        self.new_rows: list[dict[str, Any]] = []
-        self.cancelled: dict[str, str] = {}  # existing acknowledgment GUID ► reason
-        # a replay of this packet (ops, --force) finds its items done: same answer, no change
-        done = repo.acknowledgments_of_message(session, ctx.message_guid)
-        self.made = {a.transport_guid: a for a in done if a.message_guid == ctx.message_guid}
-        self.undone = {
-            (a.notice_guid, a.document_guid)
-            for a in done
-            if a.cancelled_by == ctx.message_guid and a.cancel_reason == "ack-cancellation"
-        }
 
-    # --- lookups ---
-    def notice(self, ref: _NoticeRef) -> PaymentNotice:
-        found = (
-            self.by_guid.get(ref.guid)
-            if ref.guid
-            else self.by_order.get((ref.org_guid or "", ref.order_id or ""))
-        )
-        if found is None:
-            raise ItemError(Code.NOT_FOUND, f"No payment notice: {ref} is not registered.")
-        if found.payee_org_guid != self.ctx.org_guid:
-            raise ItemError(
-                Code.NOT_ALLOWED,
-                f"Payment notice {found.guid} is a payment to another organisation.",
-            )
-        if found.cancelled:
-            raise ItemError(
-                Code.ACK_NOTICE_CANCELLED,
-                f"Payment notice {found.guid} (order {found.order_id}) was cancelled on "
-                f"{found.cancellation_date}; a cancelled notice is not acknowledged (its "
-                "acknowledgments were cancelled with it).",
-            )
-        return found
+@dataclass
+class Packet:
+    """Notices, documents, charges and acknowledged sums of the packet, read (and locked)
+    once, kept current as items succeed."""
 
-    def document(self, payment_document_id: str | None, notice: PaymentNotice) -> PaymentDocument:
-        doc = self.documents.get(payment_document_id or "")
-        if doc is None:
-            raise ItemError(Code.NOT_FOUND, f"No payment document {payment_document_id} is placed.")
-        if doc.org_guid != self.ctx.org_guid:
-            raise ItemError(
-                Code.NOT_ALLOWED,
-                f"Payment document {payment_document_id} was placed by another organisation; "
-                "only the organisation that placed a document acknowledges payments against it.",
-            )
-        if doc.withdrawn:
-            raise ItemError(
-                Code.DOCUMENT_WITHDRAWN, f"Payment document {payment_document_id} is withdrawn."
-            )
-        if doc.account_guid != notice.account_guid:
-            raise ItemError(
-                Code.ACK_OTHER_ACCOUNT,
-                f"Payment document {payment_document_id} is for another account than the payment "
-                f"of notice {notice.guid} (account {notice.account_guid}).",
-            )
-        return doc
+    by_guid: dict[str, Any]  # notice rows by GUID
+    by_order: dict[tuple[str, str], Any]  # notice rows by (poster, OrderID)
+    documents: dict[str, repo.DocState]  # by PaymentDocumentID
+    charges: dict[str, list[Any]]  # document GUID ► its current charge rows
+    details: dict[str, Any]  # details GUID ► payment details row
+    notice_acknowledged: dict[str, int]
+    charge_acknowledged: dict[str, int]
+    active: dict[str, list[ActiveAck]]  # notice ► its active acknowledgments
+    new: dict[str, dict[str, Any]] = field(default_factory=dict)  # rows this packet inserts
 
-    def charge(self, doc: PaymentDocument, item: _Ack) -> PaymentCharge:
-        base = f"{item.kind}:{item.key}"
-        lines = self.charges.get(doc.guid, [])
-        candidates = [c for c in lines if c.ack_slot and c.ack_slot.split("@", 1)[0] == base]
-        for wanted in (item.cr_period, item.delay):
-            exact = [c for c in candidates if wanted and (c.year, c.month) == wanted]
-            if exact:
-                return exact[0]
-        if item.cr_period is None:
-            if len(candidates) == 1:
-                return candidates[0]
-            plain = [c for c in candidates if c.month is None]
-            if len(plain) == 1:
-                return plain[0]
-        slots = ", ".join(c.ack_slot for c in lines if c.ack_slot) or "none"
-        month = f" for {period_text(item.cr_period or item.delay)}" if candidates else ""
+
+# --- rules --------------------------------------------------------------------------------
+
+
+def _notice(ctx: HandlerContext, state: Packet, ref: NoticeRef) -> Any:
+    found = (
+        state.by_guid.get(ref.guid)
+        if ref.guid
+        else state.by_order.get((ref.org_guid or "", ref.order_id or ""))
+    )
+    if found is None:
+        raise ItemError(Code.NOT_FOUND, f"No payment notice: {ref} is not registered.")
+    if found.payee_org_guid != ctx.org_guid:
         raise ItemError(
-            Code.ACK_NO_SUCH_CHARGE,
-            f"Payment document {doc.payment_document_id} has no single charge {base}{month} "
-            f"(its charges: {slots}); name the month of a yearly capital-repair charge with "
-            "CapitalRepairYearAckPeriod and of a debt with DelayPeriod.",
+            Code.NOT_ALLOWED, f"Payment notice {found.guid} is a payment to another organisation."
+        )
+    if found.cancelled:
+        raise ItemError(
+            Code.ACK_NOTICE_CANCELLED,
+            f"Payment notice {found.guid} (order {found.order_id}) was cancelled on "
+            f"{found.cancellation_date}; a cancelled notice is not acknowledged (its "
+            "acknowledgments were cancelled with it).",
+        )
+    return found
+
+
+def _document(
+    ctx: HandlerContext, state: Packet, payment_document_id: str | None, notice: Any
+) -> repo.DocState:
+    doc = state.documents.get(payment_document_id or "")
+    if doc is None:
+        raise ItemError(Code.NOT_FOUND, f"No payment document {payment_document_id} is placed.")
+    if doc.org_guid != ctx.org_guid:
+        raise ItemError(
+            Code.NOT_ALLOWED,
+            f"Payment document {payment_document_id} was placed by another organisation; "
+            "only the organisation that placed a document acknowledges payments against it.",
+        )
+    if doc.withdrawn:
+        raise ItemError(
+            Code.DOCUMENT_WITHDRAWN, f"Payment document {payment_document_id} is withdrawn."
+        )
+    if doc.account_guid != notice.account_guid:
+        raise ItemError(
+            Code.ACK_OTHER_ACCOUNT,
+            f"Payment document {payment_document_id} is for another account than the payment "
+            f"of notice {notice.guid} (account {notice.account_guid}).",
+        )
+    return doc
+
+
+def _charge(state: Packet, doc: repo.DocState, item: Ack) -> Any:
+    base = f"{item.kind}:{item.key}"
+    lines = state.charges.get(doc.guid, [])
+    candidates = [c for c in lines if c.ack_slot and c.ack_slot.split("@", 1)[0] == base]
+    for wanted in (item.cr_period, item.delay):
+        exact = [c for c in candidates if wanted and (c.year, c.month) == wanted]
+        if exact:
+            return exact[0]
+    if item.cr_period is None:
+        if len(candidates) == 1:
+            return candidates[0]
+        plain = [c for c in candidates if c.month is None]
+        if len(plain) == 1:
+            return plain[0]
+    slots = ", ".join(c.ack_slot for c in lines if c.ack_slot) or "none"
+    month = f" for {period_text(item.cr_period or item.delay)}" if candidates else ""
+    raise ItemError(
+        Code.ACK_NO_SUCH_CHARGE,
+        f"Payment document {doc.payment_document_id} has no single charge {base}{month} "
+        f"(its charges: {slots}); name the month of a yearly capital-repair charge with "
+        "CapitalRepairYearAckPeriod and of a debt with DelayPeriod.",
+    )
+
+
+def _check_details(state: Packet, charge: Any, item: Ack) -> None:
+    if item.details is None:
+        return
+    details = state.details.get(charge.details_guid or "")
+    if isinstance(item.details, str):
+        same = details is not None and details.guid == item.details
+    else:
+        same = details is not None and (details.bik, details.operating_account) == item.details
+    if not same:
+        have = (
+            f"{details.bik} / {details.operating_account} ({details.guid})" if details else "none"
+        )
+        raise ItemError(
+            Code.ACK_DETAILS_DIFFER,
+            f"PaymentInformation {item.details} is not the payment details of the charge "
+            f"{charge.ack_slot} ({have}).",
         )
 
-    def check_details(self, charge: PaymentCharge, item: _Ack) -> None:
-        if item.details is None:
-            return
-        details = self.details.get(charge.details_guid or "")
-        if isinstance(item.details, str):
-            same = details is not None and details.guid == item.details
-        else:
-            same = details is not None and (details.bik, details.operating_account) == item.details
-        if not same:
-            have = (
-                f"{details.bik} / {details.operating_account} ({details.guid})"
-                if details
-                else "none"
-            )
-            raise ItemError(
-                Code.ACK_DETAILS_DIFFER,
-                f"PaymentInformation {item.details} is not the payment details of the charge "
-                f"{charge.ack_slot} ({have}).",
-            )
 
-    # --- the three kinds of item (each returns the notice's GUID) ---
-    def acknowledge(self, item: _Ack) -> str:
-        if item.transport_guid in self.made:  # replayed
-            return self.made[item.transport_guid].notice_guid
-        notice = self.notice(item.notice)
-        doc = self.document(item.payment_document_id, notice)
-        if item.amount <= 0:
-            raise ItemError(
-                Code.ACK_AMOUNT_NOT_POSITIVE, "Amount of an acknowledgment must be above zero."
-            )
-        charge = self.charge(doc, item)
-        self.check_details(charge, item)
-        done = self.notice_acknowledged.get(notice.guid, 0)
-        if done + item.amount > notice.amount:
-            raise ItemError(
-                Code.ACK_OVER_NOTICE,
-                f"Acknowledging {format_roubles(item.amount)} would assign more than notice "
-                f"{notice.guid} paid: {format_roubles(notice.amount)}, of which "
-                f"{format_roubles(done)} is already acknowledged.",
-            )
-        paid = self.charge_acknowledged.get(charge.guid, 0)
-        if paid + item.amount > charge.amount_due:
-            raise ItemError(
-                Code.ACK_OVER_CHARGE,
-                f"Acknowledging {format_roubles(item.amount)} would assign more than charge "
-                f"{charge.ack_slot} of {doc.payment_document_id} is due: "
-                f"{format_roubles(charge.amount_due)}, of which {format_roubles(paid)} is "
-                "already acknowledged.",
-            )
-        self.notice_acknowledged[notice.guid] = done + item.amount
-        self.charge_acknowledged[charge.guid] = paid + item.amount
-        for active in self.active.get(notice.guid, []):  # a match clears "impossible"
-            if _value(active, "kind") == "impossible":
-                self._cancel(active, "superseded")
-        self._add(item, notice, "payment", doc, charge)
-        return notice.guid
-
-    def impossible(self, item: _Ack) -> str:
-        if item.transport_guid in self.made:  # replayed
-            return self.made[item.transport_guid].notice_guid
-        notice = self.notice(item.notice)
-        doc = self.document(item.payment_document_id, notice) if item.payment_document_id else None
-        done = self.notice_acknowledged.get(notice.guid, 0)
-        if done:
-            raise ItemError(
-                Code.ACK_IMPOSSIBLE_AFTER_ACK,
-                f"Notice {notice.guid} has {format_roubles(done)} acknowledged; cancel those "
-                "acknowledgments (AckCancellation) before marking it impossible to match.",
-            )
-        if not any(_value(a, "kind") == "impossible" for a in self.active.get(notice.guid, [])):
-            self._add(item, notice, "impossible", doc, None)
-        return notice.guid
-
-    def cancel(self, item: _Ack) -> str:
-        ref = item.notice
-        found = self.by_guid.get(ref.guid or "") or self.by_order.get(
-            (ref.org_guid or "", ref.order_id or "")
+def _acknowledge(ctx: HandlerContext, state: Packet, item: Ack, changes: Changes) -> Done:
+    notice = _notice(ctx, state, item.notice)
+    doc = _document(ctx, state, item.payment_document_id, notice)
+    if item.amount <= 0:
+        raise ItemError(
+            Code.ACK_AMOUNT_NOT_POSITIVE, "Amount of an acknowledgment must be above zero."
         )
-        doc = self.documents.get(item.payment_document_id or "")
-        if found and doc and (found.guid, doc.guid) in self.undone:  # replayed
-            return found.guid
-        notice = self.notice(item.notice)
-        if doc is None:
-            raise ItemError(
-                Code.NOT_FOUND, f"No payment document {item.payment_document_id} is placed."
-            )
-        if doc.org_guid != self.ctx.org_guid:
-            raise ItemError(
-                Code.NOT_ALLOWED,
-                f"Payment document {item.payment_document_id} was placed by another organisation.",
-            )
-        if doc.withdrawn:
-            raise ItemError(
-                Code.DOCUMENT_WITHDRAWN,
-                f"Payment document {item.payment_document_id} is withdrawn.",
-            )
-        matching = [
-            a for a in self.active.get(notice.guid, []) if _value(a, "document_guid") == doc.guid
-        ]
-        if not matching:
-            raise ItemError(
-                Code.ACK_NOTHING_TO_CANCEL,
-                f"Notice {notice.guid} has no active acknowledgment against payment document "
-                f"{doc.payment_document_id}.",
-            )
-        for active in matching:
-            amount = int(_value(active, "amount"))
-            if _value(active, "kind") == "payment":
-                charge = str(_value(active, "charge_guid"))
-                self.notice_acknowledged[notice.guid] = (
-                    self.notice_acknowledged.get(notice.guid, 0) - amount
-                )
-                self.charge_acknowledged[charge] = self.charge_acknowledged.get(charge, 0) - amount
-            self._cancel(active, "ack-cancellation")
-        return notice.guid
+    charge = _charge(state, doc, item)
+    _check_details(state, charge, item)
+    done = state.notice_acknowledged.get(notice.guid, 0)
+    if done + item.amount > notice.amount:
+        raise ItemError(
+            Code.ACK_OVER_NOTICE,
+            f"Acknowledging {format_roubles(item.amount)} would assign more than notice "
+            f"{notice.guid} paid: {format_roubles(notice.amount)}, of which "
+            f"{format_roubles(done)} is already acknowledged.",
+        )
+    paid = state.charge_acknowledged.get(charge.guid, 0)
+    if paid + item.amount > charge.amount_due:
+        raise ItemError(
+            Code.ACK_OVER_CHARGE,
+            f"Acknowledging {format_roubles(item.amount)} would assign more than charge "
+            f"{charge.ack_slot} of {doc.payment_document_id} is due: "
+            f"{format_roubles(charge.amount_due)}, of which {format_roubles(paid)} is "
+            "already acknowledged.",
+        )
+    state.notice_acknowledged[notice.guid] = done + item.amount
+    state.charge_acknowledged[charge.guid] = paid + item.amount
+    for active in list(state.active.get(notice.guid, [])):  # a match clears "impossible"
+        if active.kind == "impossible":
+            _cancel(ctx, state, changes, active, "superseded")
+    _add(ctx, state, changes, item, notice, "payment", doc, charge)
+    return Done(notice.guid)
 
-    # --- bookkeeping ---
-    def _add(
-        self,
-        item: _Ack,
-        notice: PaymentNotice,
-        kind: str,
-        doc: PaymentDocument | None,
-        charge: PaymentCharge | None,
-    ) -> None:
-        row = {
-            "guid": str(uuid.uuid4()),
+
+def _impossible(ctx: HandlerContext, state: Packet, item: Ack, changes: Changes) -> Done:
+    notice = _notice(ctx, state, item.notice)
+    doc = (
+        _document(ctx, state, item.payment_document_id, notice)
+        if item.payment_document_id
+        else None
+    )
+    done = state.notice_acknowledged.get(notice.guid, 0)
+    if done:
+        raise ItemError(
+            Code.ACK_IMPOSSIBLE_AFTER_ACK,
+            f"Notice {notice.guid} has {format_roubles(done)} acknowledged; cancel those "
+            "acknowledgments (AckCancellation) before marking it impossible to match.",
+        )
+    if not any(a.kind == "impossible" for a in state.active.get(notice.guid, [])):
+        _add(ctx, state, changes, item, notice, "impossible", doc, None)
+    return Done(notice.guid)
+
+
+def _cancel_acks(ctx: HandlerContext, state: Packet, item: Ack, changes: Changes) -> Done:
+    notice = _notice(ctx, state, item.notice)
+    doc = state.documents.get(item.payment_document_id or "")
+    if doc is None:
+        raise ItemError(
+            Code.NOT_FOUND, f"No payment document {item.payment_document_id} is placed."
+        )
+    if doc.org_guid != ctx.org_guid:
+        raise ItemError(
+            Code.NOT_ALLOWED,
+            f"Payment document {item.payment_document_id} was placed by another organisation.",
+        )
+    if doc.withdrawn:
+        raise ItemError(
+            Code.DOCUMENT_WITHDRAWN, f"Payment document {item.payment_document_id} is withdrawn."
+        )
+    matching = [a for a in state.active.get(notice.guid, []) if a.document_guid == doc.guid]
+    if not matching:
+        raise ItemError(
+            Code.ACK_NOTHING_TO_CANCEL,
+            f"Notice {notice.guid} has no active acknowledgment against payment document "
+            f"{doc.payment_document_id}.",
+        )
+    for active in matching:
+        if active.kind == "payment" and active.charge_guid is not None:
+            state.notice_acknowledged[notice.guid] = (
+                state.notice_acknowledged.get(notice.guid, 0) - active.amount
+            )
+            state.charge_acknowledged[active.charge_guid] = (
+                state.charge_acknowledged.get(active.charge_guid, 0) - active.amount
+            )
+        _cancel(ctx, state, changes, active, "ack-cancellation")
+    return Done(notice.guid)
+
+
+def _add(
+    ctx: HandlerContext,
+    state: Packet,
+    changes: Changes,
+    item: Ack,
+    notice: Any,
+    kind: str,
+    doc: repo.DocState | None,
+    charge: Any,
+) -> None:
+    ack_guid = str(uuid.uuid4())
+    amount = item.amount if kind == "payment" else 0
+    row = changes.insert(
+        PaymentAcknowledgment,
+        {
+            "guid": ack_guid,
             "notice_guid": notice.guid,
-            "org_guid": self.ctx.org_guid,
+            "org_guid": ctx.org_guid,
             "kind": kind,
             "document_guid": doc.guid if doc else None,
             "charge_guid": charge.guid if charge else None,
-            "amount": item.amount if kind == "payment" else 0,
+            "amount": amount,
             "ack_kind": item.kind,
             "ack_code": item.code,
             "ack_guid": item.ref_guid,
@@ -418,69 +403,104 @@ class _Packet:
             "cancel_reason": None,
             "cancelled_at": None,
             "cancelled_by": None,
-            "message_guid": self.ctx.message_guid,
+            "message_guid": ctx.message_guid,
             "transport_guid": item.transport_guid,
-            "created_at": self.ctx.now,
-        }
-        self.new_rows.append(row)
-        self.active.setdefault(notice.guid, []).append(row)
-
-    def _cancel(self, active: Any, reason: str) -> None:
-        notice_guid = str(_value(active, "notice_guid"))
-        self.active[notice_guid] = [a for a in self.active[notice_guid] if a is not active]
-        if isinstance(active, dict):
-            active.update(
-                cancelled=True,
-                cancel_reason=reason,
-                cancelled_at=self.ctx.now,
-                cancelled_by=self.ctx.message_guid,
-            )
-        else:
-            self.cancelled[active.guid] = reason
-
-    def write(self) -> None:
-        by_reason: dict[str, list[str]] = {}
-        for ack_guid, reason in self.cancelled.items():
-            by_reason.setdefault(reason, []).append(ack_guid)
-        for reason, guids in by_reason.items():
-            repo.cancel_acknowledgments(
-                self.ctx.session, guids, reason, self.ctx.now, self.ctx.message_guid
-            )
-        repo.insert_acknowledgments(self.ctx.session, self.new_rows)
+            "created_at": ctx.now,
+        },
+    )
+    state.new[ack_guid] = row
+    state.active.setdefault(notice.guid, []).append(
+        ActiveAck(
+            ack_guid,
+            notice.guid,
+            kind,
+            doc.guid if doc else None,
+            charge.guid if charge else None,
+            amount,
+        )
+    )
 
 
-def _value(ack: Any, name: str) -> Any:
-    """A field of an acknowledgment: a stored row (model) or one added by this packet (dict)."""
-    return ack[name] if isinstance(ack, dict) else getattr(ack, name)
+def _cancel(
+    ctx: HandlerContext, state: Packet, changes: Changes, active: ActiveAck, reason: str
+) -> None:
+    state.active[active.notice_guid] = [
+        a for a in state.active[active.notice_guid] if a.guid != active.guid
+    ]
+    values = {
+        "cancelled": True,
+        "cancel_reason": reason,
+        "cancelled_at": ctx.now,
+        "cancelled_by": ctx.message_guid,
+    }
+    row = state.new.get(active.guid)
+    if row is not None:  # made by this packet: it is inserted cancelled
+        row.update(values)
+    else:
+        changes.update(PaymentAcknowledgment, {"guid": active.guid}, values)
+
+
+# --- the import ---------------------------------------------------------------------------
+
+
+class ImportAcknowledgments(ImportBase[Ack, Packet]):
+    answer = Answer(BILLS)
+
+    def read(self, ctx: HandlerContext, request: etree._Element) -> Iterator[Item[Ack]]:
+        elements = children(request, "AcknowledgmentRequestInfo") + children(
+            request, "AckCancellation"
+        )
+        for element in elements:
+            transport_guid = text(element, "TransportGUID") or ""
+            try:
+                yield Item(transport_guid, _read(element))
+            except ItemError as error:
+                yield Item(transport_guid, unreadable=error)
+
+    def prefetch(self, ctx: HandlerContext, records: Sequence[Ack]) -> Packet:
+        session = ctx.session
+        by_guid = repo.notice_rows_by_guids(
+            session, [i.notice.guid for i in records if i.notice.guid], lock=True
+        )
+        by_order = repo.notice_rows_by_orders(
+            session,
+            [
+                (i.notice.org_guid, i.notice.order_id)
+                for i in records
+                if i.notice.order_id and i.notice.org_guid
+            ],
+            lock=True,
+        )
+        notices = {n.guid for n in (*by_guid.values(), *by_order.values())}
+        documents = repo.documents_to_change(
+            session, [i.payment_document_id for i in records if i.payment_document_id], lock=True
+        )
+        doc_guids = [d.guid for d in documents.values()]
+        charges = repo.charge_rows(session, doc_guids)
+        return Packet(
+            by_guid=by_guid,
+            by_order=by_order,
+            documents=documents,
+            charges=charges,
+            details={d.guid: d for d in repo.details_rows(session, doc_guids)},
+            notice_acknowledged=repo.acknowledged_by(session, "notice", notices),
+            charge_acknowledged=repo.acknowledged_by(
+                session, "charge", [c.guid for rows in charges.values() for c in rows]
+            ),
+            active=repo.active_acks(session, notices),
+        )
+
+    def decide(self, ctx: HandlerContext, state: Packet, record: Ack, changes: Changes) -> Done:
+        if record.cancellation:
+            return _cancel_acks(ctx, state, record, changes)
+        if record.impossible:
+            return _impossible(ctx, state, record, changes)
+        return _acknowledge(ctx, state, record, changes)
+
+
+IMPORT = ImportAcknowledgments()
 
 
 def import_acknowledgment(ctx: HandlerContext, request: etree._Element) -> HandlerResult:
     """Handle importAcknowledgmentRequest."""
-    elements = children(request, "AcknowledgmentRequestInfo") + children(request, "AckCancellation")
-    items: list[_Ack | tuple[str, ItemError]] = []
-    for element in elements:
-        try:
-            items.append(_read(element))
-        except ItemError as error:
-            items.append((text(element, "TransportGUID") or "", error))
-    packet = _Packet(ctx, [i for i in items if isinstance(i, _Ack)])
-    results = etree.Element("results")
-    for it in items:
-        if isinstance(it, tuple):
-            failure(results, BILLS, it[0], it[1])
-            continue
-        action = (
-            packet.cancel
-            if it.cancellation
-            else packet.impossible
-            if it.impossible
-            else packet.acknowledge
-        )
-        try:
-            notice_guid = action(it)
-        except ItemError as error:
-            failure(results, BILLS, it.transport_guid, error)
-            continue
-        success(results, BILLS, it.transport_guid, notice_guid, ctx.now)
-    packet.write()
-    return HandlerResult(list(results))
+    return run_import(IMPORT, ctx, request)

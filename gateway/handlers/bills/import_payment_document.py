@@ -21,9 +21,9 @@ recalculations, instalments, reference information, MunicipalResource lines, Com
 LimitIndex, subsidies, PaidCash and DateOfLastReceivedPayment as sent (the export derives both
 from acknowledgments).
 
-Each document keeps the MessageGUID and TransportGUID of the item that last changed it, so a
-replay of a processed packet (``gateway packets replay --force``) answers the same results and
-changes nothing.
+Each document keeps the MessageGUID and TransportGUID of the item that last changed it. A
+forced replay of a processed packet (``gateway packets replay --force``) answers the same
+results and changes nothing (``gateway.imports.pipeline``).
 
 Rules (per item):
   the account exists (INT002000), is kept by the sender (AUT011003), is open for a new document
@@ -43,6 +43,7 @@ Rules (per item):
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -67,15 +68,14 @@ from gateway.handlers.base import (
 )
 from gateway.handlers.bills.common import (
     CAPITAL_REPAIR_GUID,
-    failure,
     period_text,
     rouble_kopecks,
-    success,
 )
+from gateway.imports.pipeline import Answer, Changes, Done, ImportBase, Item, run_import
 from gateway.namespaces import BILLS
 from persistence import contracts
 from persistence import payments as repo
-from persistence.models import Account, PaymentDocument
+from persistence.models import PaymentCharge, PaymentDocument, PaymentDocumentDetails
 from persistence.payments import MAX_ORDINAL, format_roubles, payment_document_id
 
 HCS_SECTIONS = {"HousingService": "HS", "MunicipalService": "MS", "AdditionalService": "AS"}
@@ -116,21 +116,31 @@ class _Details:
     total_with_debt_and_advance: int | None = None
 
 
-@dataclass
-class _Document:
+@dataclass(frozen=True)
+class Request:
+    """What the whole packet says about its documents."""
+
+    period: tuple[int, int] | None
+    payment_information: Mapping[str, tuple[str, str]]  # TransportGUID ► (BIK, account)
+    provider: str | None  # PaymentProviderInformation/orgPPAGUID
+
+
+@dataclass(frozen=True)
+class Document:
     transport_guid: str
+    request: Request
     account_guid: str
     number: str | None
     replaces: str | None  # PaymentDocumentID of the document this item replaces or withdraws
     withdraw: bool
     kind: str  # charges | debts
-    lines: list[_Line]
-    details: list[_Details]
-    totals: dict[str, Any]
+    lines: tuple[_Line, ...]
+    details: tuple[_Details, ...]
+    totals: Mapping[str, Any]
 
 
-@dataclass
-class _Withdrawal:
+@dataclass(frozen=True)
+class Withdrawal:
     transport_guid: str
     payment_document_id: str
 
@@ -320,7 +330,7 @@ def _details_amounts(details: _Details, element: etree._Element | None) -> _Deta
     return details
 
 
-def _read_document(element: etree._Element) -> _Document:
+def _read_document(element: etree._Element, request: Request) -> Document:
     lines: list[_Line] = []
     debts = False
     for part in element:
@@ -340,258 +350,259 @@ def _read_document(element: etree._Element) -> _Document:
         "payments_taken": integer(element, "PaymentsTaken"),
         "additional_information": text(element, "AdditionalInformation"),
     }
-    return _Document(
+    return Document(
         transport_guid=text(element, "TransportGUID") or "",
+        request=request,
         account_guid=guid(element, "AccountGuid") or "",
         number=text(element, "PaymentDocumentNumber"),
         replaces=text(element, "PaymentDocumentID"),
         withdraw=bool(boolean(element, "Withdraw")),
         kind="debts" if debts else "charges",
-        lines=lines,
-        details=_details(element),
+        lines=tuple(lines),
+        details=tuple(_details(element)),
         totals=totals,
     )
 
 
-# --- rules and writes -----------------------------------------------------------------------------
+# --- prefetch ---------------------------------------------------------------------------------
 
 
-class _Packet:
-    """What the items refer to, read once, kept current as items succeed; writes at the end."""
+@dataclass
+class Packet:
+    """What the items refer to, read (documents: locked) once, kept current as items succeed."""
 
-    def __init__(
-        self,
-        ctx: HandlerContext,
-        period: tuple[int, int] | None,
-        documents: list[_Document],
-        withdrawals: list[_Withdrawal],
-        payment_information: dict[str, tuple[str, str]],
-        provider: str | None,
-    ) -> None:
-        self.ctx = ctx
-        self.period = period
-        self.payment_information = payment_information
-        self.provider = provider
-        session = ctx.session
-        self.accounts = repo.accounts_by(session, "guid", [d.account_guid for d in documents])
-        self.served_accounts = contracts.served_accounts(
-            session, ctx.org_guid, ctx.org_role, self.accounts
+    accounts: dict[str, Any]  # GUID ► account row (guid, org_guid, closed, unique_number)
+    by_id: dict[str, repo.DocState]  # PaymentDocumentID ►
+    acknowledged: dict[str, int]  # document GUID ► kopecks acknowledged
+    of_period: dict[str, list[repo.DocState]]  # account ► its documents of the period
+    #: accounts in a house the sender manages or supplies now (its placed contracts)
+    served_accounts: set[str]
+    #: document GUID ► the details and charge rows this packet inserts for it
+    pending: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(
+        default_factory=dict
+    )
+
+
+# --- rules ------------------------------------------------------------------------------------
+
+
+def _account(ctx: HandlerContext, state: Packet, doc: Document) -> Any:
+    account = state.accounts.get(doc.account_guid)
+    if account is None:
+        raise ItemError(Code.NOT_FOUND, f"Account {doc.account_guid} is not registered.")
+    if account.org_guid != ctx.org_guid:
+        raise ItemError(
+            Code.NOT_ALLOWED, f"Account {doc.account_guid} is kept by another organisation."
         )
-        ids = [d.replaces for d in documents if d.replaces] + [
-            w.payment_document_id for w in withdrawals
-        ]
-        self.by_id = repo.documents_by_ids(session, ids, lock=True)
-        self.acknowledged = repo.acknowledged_by(
-            session, "document", [d.guid for d in self.by_id.values()]
+    if account.guid not in state.served_accounts:
+        raise ItemError(
+            Code.NOT_ALLOWED,
+            f"Account {account.unique_number} is in no house you manage or supply now (no "
+            "placed contract of yours covers its houses).",
         )
-        self.of_period: dict[str, list[PaymentDocument]] = {}
-        if period is not None:
-            self.of_period = repo.documents_of_period(
-                session, [a.guid for a in self.accounts.values()], *period
-            )
-        self.new_documents: list[dict[str, Any]] = []
-        self.created: set[str] = set()
-        self.lines: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
-        self.superseded: set[str] = set()
+    return account
 
-    # --- checks ---
-    def replayed(self, doc: PaymentDocument | None, transport_guid: str) -> bool:
-        """This item of this packet already changed the document: a replay (ops, --force)."""
-        return (
-            doc is not None
-            and doc.guid not in self.created
-            and doc.message_guid == self.ctx.message_guid
-            and doc.transport_guid == transport_guid
+
+def _placed(ctx: HandlerContext, state: Packet, payment_document_id: str) -> repo.DocState:
+    """A placed document of the sender that may still change (replace, withdraw)."""
+    doc = state.by_id.get(payment_document_id)
+    if doc is None:
+        raise ItemError(Code.NOT_FOUND, f"No payment document {payment_document_id} is placed.")
+    if doc.org_guid != ctx.org_guid:
+        raise ItemError(
+            Code.NOT_ALLOWED,
+            f"Payment document {payment_document_id} was placed by another organisation.",
         )
+    if doc.withdrawn:
+        raise ItemError(
+            Code.DOCUMENT_WITHDRAWN, f"Payment document {payment_document_id} is already withdrawn."
+        )
+    paid = state.acknowledged.get(doc.guid, 0)
+    if paid:
+        raise ItemError(
+            Code.DOCUMENT_HAS_ACKNOWLEDGMENTS,
+            f"Payment document {payment_document_id} has acknowledged payments of "
+            f"{format_roubles(paid)} roubles; cancel those acknowledgments (AckCancellation) "
+            "before replacing or withdrawing it.",
+        )
+    return doc
 
-    def account(self, doc: _Document) -> Account:
-        account = self.accounts.get(doc.account_guid)
-        if account is None:
-            raise ItemError(Code.NOT_FOUND, f"Account {doc.account_guid} is not registered.")
-        if account.org_guid != self.ctx.org_guid:
-            raise ItemError(
-                Code.NOT_ALLOWED, f"Account {doc.account_guid} is kept by another organisation."
-            )
-        if account.guid not in self.served_accounts:
-            raise ItemError(
-                Code.NOT_ALLOWED,
-                f"Account {account.unique_number} is in no house you manage or supply now (no "
-                "placed contract of yours covers its houses).",
-            )
-        return account
 
-    def placed(self, payment_document_id: str) -> PaymentDocument:
-        """A placed document of the sender that may still change (replace, withdraw)."""
-        doc = self.by_id.get(payment_document_id)
-        if doc is None:
-            raise ItemError(Code.NOT_FOUND, f"No payment document {payment_document_id} is placed.")
-        if doc.org_guid != self.ctx.org_guid:
-            raise ItemError(
-                Code.NOT_ALLOWED,
-                f"Payment document {payment_document_id} was placed by another organisation.",
-            )
-        if doc.withdrawn:
-            raise ItemError(
-                Code.DOCUMENT_WITHDRAWN,
-                f"Payment document {payment_document_id} is already withdrawn.",
-            )
-        paid = self.acknowledged.get(doc.guid, 0)
-        if paid:
-            raise ItemError(
-                Code.DOCUMENT_HAS_ACKNOWLEDGMENTS,
-                f"Payment document {payment_document_id} has acknowledged payments of "
-                f"{format_roubles(paid)} roubles; cancel those acknowledgments (AckCancellation) "
-                "before replacing or withdrawing it.",
-            )
-        return doc
-
-    @staticmethod
-    def check_services(doc: _Document) -> None:
-        seen: set[str] = set()
-        capital_repair = {"CapitalRepairCharge", "CapitalRepairYearCharge"}
-        if capital_repair <= {line.section for line in doc.lines}:
-            raise ItemError(
-                Code.DOCUMENT_SERVICE_TWICE,
-                "Capital repair is charged both for the month (CapitalRepairCharge) and for the "
-                "year (CapitalRepairYearCharge); send one of them.",
-            )
-        for line in doc.lines:
-            for slot_line in (line, *line.lines):
-                slot = slot_line.ack_slot
-                if slot is None:
-                    continue
-                if slot in seen:
-                    raise ItemError(
-                        Code.DOCUMENT_SERVICE_TWICE,
-                        f"{slot_line.section} {slot} is charged twice in the document; an "
-                        "acknowledgment names a service and could not tell the charges apart: "
-                        "send one charge per service.",
-                    )
-                seen.add(slot)
-
-    def _key(self, key: str) -> tuple[str, str]:
-        found = self.payment_information.get(key)
-        if found is None:
-            raise ItemError(
-                Code.NOT_FOUND,
-                f"PaymentInformationKey {key} names no PaymentInformation of the packet.",
-            )
-        return found
-
-    def _rows(
-        self, document_guid: str, doc: _Document
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Payment details and charge rows of a document (new or new version)."""
-        keys: dict[str, str] = {}  # PaymentInformationKey ► details GUID
-        details: list[dict[str, Any]] = []
-
-        def add_details(item: _Details) -> str:
-            if item.key not in keys:
-                bik, account = self._key(item.key)
-                keys[item.key] = str(uuid.uuid4())
-                details.append(
-                    {
-                        "guid": keys[item.key],
-                        "document_guid": document_guid,
-                        "position": len(details),
-                        "bik": bik,
-                        "operating_account": account,
-                        "total_payable": item.total_payable,
-                        "account_number": item.account_number,
-                        "debt_or_advance": item.debt_or_advance,
-                        "total_with_debt_and_advance": item.total_with_debt_and_advance,
-                    }
+def _check_services(doc: Document) -> None:
+    seen: set[str] = set()
+    capital_repair = {"CapitalRepairCharge", "CapitalRepairYearCharge"}
+    if capital_repair <= {line.section for line in doc.lines}:
+        raise ItemError(
+            Code.DOCUMENT_SERVICE_TWICE,
+            "Capital repair is charged both for the month (CapitalRepairCharge) and for the "
+            "year (CapitalRepairYearCharge); send one of them.",
+        )
+    for line in doc.lines:
+        for slot_line in (line, *line.lines):
+            slot = slot_line.ack_slot
+            if slot is None:
+                continue
+            if slot in seen:
+                raise ItemError(
+                    Code.DOCUMENT_SERVICE_TWICE,
+                    f"{slot_line.section} {slot} is charged twice in the document; an "
+                    "acknowledgment names a service and could not tell the charges apart: "
+                    "send one charge per service.",
                 )
-            return keys[item.key]
+            seen.add(slot)
 
-        default = None
-        for item in doc.details:
-            details_guid = add_details(item)
-            default = default or details_guid
-        charges: list[dict[str, Any]] = []
 
-        def add_line(line: _Line, parent: str | None) -> None:
-            line_guid = str(uuid.uuid4())
-            details_guid = add_details(_Details(line.key)) if line.key else default
-            code, service_guid, name = line.service
-            charges.append(
+def _rows(document_guid: str, doc: Document) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Payment details and charge rows of a document (new or new version)."""
+    keys: dict[str, str] = {}  # PaymentInformationKey ► details GUID
+    details: list[dict[str, Any]] = []
+
+    def add_details(item: _Details) -> str:
+        if item.key not in keys:
+            found = doc.request.payment_information.get(item.key)
+            if found is None:
+                raise ItemError(
+                    Code.NOT_FOUND,
+                    f"PaymentInformationKey {item.key} names no PaymentInformation of the packet.",
+                )
+            keys[item.key] = str(uuid.uuid4())
+            details.append(
                 {
-                    "guid": line_guid,
+                    "guid": keys[item.key],
                     "document_guid": document_guid,
-                    "parent_guid": parent,
-                    "position": len(charges),
-                    "section": line.section,
-                    "ack_slot": line.ack_slot,
-                    "service_code": code,
-                    "service_guid": service_guid,
-                    "service_name": name,
-                    "rate": line.rate,
-                    "contribution": line.contribution,
-                    "total_payable": line.total_payable,
-                    "accounting_period_total": line.accounting_period_total,
-                    "total_payable_overall": line.total_payable_overall,
-                    "amount_due": line.amount_due,
-                    "year": line.year,
-                    "month": line.month,
-                    "cause": line.cause,
-                    "org_ppa_guid": line.org_ppa_guid,
-                    "details_guid": details_guid,
-                    "replaced": False,
+                    "position": len(details),
+                    "bik": found[0],
+                    "operating_account": found[1],
+                    "total_payable": item.total_payable,
+                    "account_number": item.account_number,
+                    "debt_or_advance": item.debt_or_advance,
+                    "total_with_debt_and_advance": item.total_with_debt_and_advance,
                 }
             )
-            for member in line.lines:
-                add_line(member, line_guid)
+        return keys[item.key]
 
-        for line in doc.lines:
-            add_line(line, None)
-        return details, charges
+    default = None
+    for item in doc.details:
+        details_guid = add_details(item)
+        default = default or details_guid
+    charges: list[dict[str, Any]] = []
 
-    # --- the three kinds of item ---
-    def place(self, doc: _Document) -> PaymentDocument | dict[str, Any]:
-        if doc.withdraw:
-            if not doc.replaces:
-                raise ItemError(
-                    Code.DOCUMENT_WITHDRAW_WITHOUT_ID,
-                    "Withdraw (true) withdraws a placed document: send its PaymentDocumentID.",
-                )
-            return self.withdraw(doc.replaces, doc.transport_guid)
-        account = self.account(doc)
-        self.check_services(doc)
-        if doc.replaces:
-            return self.replace(doc, account)
-        if account.closed:
-            raise ItemError(
-                Code.DOCUMENT_ACCOUNT_CLOSED,
-                f"Account {account.unique_number} is closed; a closed account gets no new payment "
-                "documents.",
+    def add_line(line: _Line, parent: str | None) -> None:
+        line_guid = str(uuid.uuid4())
+        details_guid = add_details(_Details(line.key)) if line.key else default
+        code, service_guid, name = line.service
+        charges.append(
+            {
+                "guid": line_guid,
+                "document_guid": document_guid,
+                "parent_guid": parent,
+                "position": len(charges),
+                "section": line.section,
+                "ack_slot": line.ack_slot,
+                "service_code": code,
+                "service_guid": service_guid,
+                "service_name": name,
+                "rate": line.rate,
+                "contribution": line.contribution,
+                "total_payable": line.total_payable,
+                "accounting_period_total": line.accounting_period_total,
+                "total_payable_overall": line.total_payable_overall,
+                "amount_due": line.amount_due,
+                "year": line.year,
+                "month": line.month,
+                "cause": line.cause,
+                "org_ppa_guid": line.org_ppa_guid,
+                "details_guid": details_guid,
+                "replaced": False,
+            }
+        )
+        for member in line.lines:
+            add_line(member, line_guid)
+
+    for line in doc.lines:
+        add_line(line, None)
+    return details, charges
+
+
+def _content(
+    state: Packet, changes: Changes, document_guid: str, doc: Document, *, replacing: bool
+) -> None:
+    """Write a document's details and charges; a new version supersedes the current ones."""
+    details, charges = _rows(document_guid, doc)
+    if replacing:
+        earlier = state.pending.pop(document_guid, None)
+        if earlier is not None:  # a version this packet made: it is never written
+            for row in earlier[0]:
+                changes.retract(PaymentDocumentDetails, row)
+            for row in earlier[1]:
+                changes.retract(PaymentCharge, row)
+        else:
+            changes.update(
+                PaymentCharge,
+                {"document_guid": document_guid, "replaced": False},
+                {"replaced": True},
             )
-        assert self.period is not None  # the schema requires Month and Year with documents
-        year, month = self.period
-        existing = self.of_period.setdefault(account.guid, [])
-        for earlier in existing:
-            if self.replayed(earlier, doc.transport_guid):
-                return earlier
-        placed = [d for d in existing if not d.withdrawn]
-        if placed:
+            changes.delete(PaymentDocumentDetails, {"document_guid": document_guid})
+    for row in details:
+        changes.insert(PaymentDocumentDetails, row)
+    for row in charges:
+        changes.insert(PaymentCharge, row)
+    state.pending[document_guid] = (details, charges)
+
+
+def _place(ctx: HandlerContext, state: Packet, doc: Document, changes: Changes) -> Done:
+    if doc.withdraw:
+        if not doc.replaces:
             raise ItemError(
-                Code.DOCUMENT_EXISTS,
-                f"Payment document {placed[0].payment_document_id} of account "
-                f"{account.unique_number} for {period_text(self.period)} is already placed; "
-                "replace it (send its PaymentDocumentID) or withdraw it first.",
+                Code.DOCUMENT_WITHDRAW_WITHOUT_ID,
+                "Withdraw (true) withdraws a placed document: send its PaymentDocumentID.",
             )
-        ordinal = 1 + max((int(d.payment_document_id[11:13]) for d in existing), default=0)
-        if ordinal > MAX_ORDINAL:
-            raise ItemError(
-                Code.DOCUMENT_NO_ORDINAL_LEFT,
-                f"Account {account.unique_number} already has {MAX_ORDINAL} payment documents for "
-                f"{period_text(self.period)}.",
-            )
-        now = self.ctx.now
-        document_guid = str(uuid.uuid4())
-        row = {
+        return _withdraw(ctx, state, doc.replaces, doc.transport_guid, changes)
+    account = _account(ctx, state, doc)
+    _check_services(doc)
+    if doc.replaces:
+        return _replace(ctx, state, doc, account, changes)
+    if account.closed:
+        raise ItemError(
+            Code.DOCUMENT_ACCOUNT_CLOSED,
+            f"Account {account.unique_number} is closed; a closed account gets no new payment "
+            "documents.",
+        )
+    period = doc.request.period
+    assert period is not None  # the schema requires Month and Year with documents
+    year, month = period
+    existing = state.of_period.setdefault(account.guid, [])
+    placed = [d for d in existing if not d.withdrawn]
+    if placed:
+        raise ItemError(
+            Code.DOCUMENT_EXISTS,
+            f"Payment document {placed[0].payment_document_id} of account "
+            f"{account.unique_number} for {period_text(period)} is already placed; "
+            "replace it (send its PaymentDocumentID) or withdraw it first.",
+        )
+    ordinal = 1 + max((int(d.payment_document_id[11:13]) for d in existing), default=0)
+    if ordinal > MAX_ORDINAL:
+        raise ItemError(
+            Code.DOCUMENT_NO_ORDINAL_LEFT,
+            f"Account {account.unique_number} already has {MAX_ORDINAL} payment documents for "
+            f"{period_text(period)}.",
+        )
+    document_guid = str(uuid.uuid4())
+    created = repo.DocState(
+        guid=document_guid,
+        payment_document_id=payment_document_id(account.unique_number, ordinal, year, month),
+        org_guid=ctx.org_guid,
+        account_guid=account.guid,
+        year=year,
+        month=month,
+        withdrawn=False,
+    )
+    changes.insert(
+        PaymentDocument,
+        {
             "guid": document_guid,
-            "payment_document_id": payment_document_id(account.unique_number, ordinal, year, month),
-            "org_guid": self.ctx.org_guid,
+            "payment_document_id": created.payment_document_id,
+            "org_guid": ctx.org_guid,
             "account_guid": account.guid,
             "year": year,
             "month": month,
@@ -599,126 +610,140 @@ class _Packet:
             "number": doc.number,
             "withdrawn": False,
             "withdrawn_at": None,
-            "provider_org_guid": self.provider,
-            "message_guid": self.ctx.message_guid,
+            "provider_org_guid": doc.request.provider,
+            "message_guid": ctx.message_guid,
             "transport_guid": doc.transport_guid,
-            "created_at": now,
-            "updated_at": now,
+            "created_at": ctx.now,
+            "updated_at": ctx.now,
             **doc.totals,
-        }
-        lines = self._rows(document_guid, doc)
-        self.new_documents.append(row)
-        self.created.add(document_guid)
-        self.lines[document_guid] = lines
-        existing.append(PaymentDocument(**row))  # holds the period and ordinal for the packet
-        return row
+        },
+    )
+    _content(state, changes, document_guid, doc, replacing=False)
+    existing.append(created)  # holds the period and ordinal for the packet
+    return Done(document_guid, created.payment_document_id)
 
-    def replace(self, doc: _Document, account: Account) -> PaymentDocument:
-        assert doc.replaces is not None
-        earlier = self.by_id.get(doc.replaces)
-        if earlier is not None and self.replayed(earlier, doc.transport_guid):
-            return earlier
-        placed = self.placed(doc.replaces)
-        if placed.account_guid != account.guid or (placed.year, placed.month) != self.period:
-            raise ItemError(
-                Code.DOCUMENT_REPLACED_ELSEWHERE,
-                f"Payment document {doc.replaces} is for account {placed.account_guid} and "
-                f"{period_text((placed.year, placed.month))}; a new version keeps its account and "
-                "period.",
+
+def _replace(
+    ctx: HandlerContext, state: Packet, doc: Document, account: Any, changes: Changes
+) -> Done:
+    assert doc.replaces is not None
+    placed = _placed(ctx, state, doc.replaces)
+    period = doc.request.period
+    if placed.account_guid != account.guid or (placed.year, placed.month) != period:
+        raise ItemError(
+            Code.DOCUMENT_REPLACED_ELSEWHERE,
+            f"Payment document {doc.replaces} is for account {placed.account_guid} and "
+            f"{period_text((placed.year, placed.month))}; a new version keeps its account and "
+            "period.",
+        )
+    _content(state, changes, placed.guid, doc, replacing=True)
+    changes.update(
+        PaymentDocument,
+        {"guid": placed.guid},
+        {
+            **doc.totals,
+            "kind": doc.kind,
+            "number": doc.number,
+            "provider_org_guid": doc.request.provider,
+            "message_guid": ctx.message_guid,
+            "transport_guid": doc.transport_guid,
+            "updated_at": ctx.now,
+        },
+    )
+    return Done(placed.guid, placed.payment_document_id)
+
+
+def _withdraw(
+    ctx: HandlerContext,
+    state: Packet,
+    payment_document_id: str,
+    transport_guid: str,
+    changes: Changes,
+) -> Done:
+    placed = _placed(ctx, state, payment_document_id)
+    changes.update(
+        PaymentDocument,
+        {"guid": placed.guid},
+        {
+            "withdrawn": True,
+            "withdrawn_at": ctx.now,
+            "message_guid": ctx.message_guid,
+            "transport_guid": transport_guid,
+            "updated_at": ctx.now,
+        },
+    )
+    placed.withdrawn = True
+    return Done(placed.guid, placed.payment_document_id)
+
+
+# --- the import -------------------------------------------------------------------------------
+
+
+class ImportPaymentDocuments(ImportBase[Document | Withdrawal, Packet]):
+    answer = Answer(BILLS)
+
+    def read(
+        self, ctx: HandlerContext, request: etree._Element
+    ) -> Iterator[Item[Document | Withdrawal]]:
+        year, month = integer(request, "Year"), integer(request, "Month")
+        header = Request(
+            period=(year, month) if year is not None and month is not None else None,
+            payment_information={
+                guid(pi, "TransportGUID") or "": (
+                    text(pi, "BankBIK") or "",
+                    text(pi, "operatingAccountNumber") or "",
+                )
+                for pi in children(request, "PaymentInformation")
+            },
+            provider=guid(child(request, "PaymentProviderInformation"), "orgPPAGUID"),
+        )
+        for element in children(request, "PaymentDocument"):
+            transport_guid = text(element, "TransportGUID") or ""
+            try:
+                yield Item(transport_guid, _read_document(element, header))
+            except ItemError as error:
+                yield Item(transport_guid, unreadable=error)
+        for element in children(request, "WithdrawPaymentDocument"):
+            transport_guid = text(element, "TransportGUID") or ""
+            yield Item(
+                transport_guid,
+                Withdrawal(transport_guid, text(element, "PaymentDocumentID") or ""),
             )
-        lines = self._rows(placed.guid, doc)
-        for key, value in doc.totals.items():
-            setattr(placed, key, value)
-        placed.kind = doc.kind
-        placed.number = doc.number
-        placed.provider_org_guid = self.provider
-        placed.message_guid = self.ctx.message_guid
-        placed.transport_guid = doc.transport_guid
-        placed.updated_at = self.ctx.now
-        self.superseded.add(placed.guid)
-        self.lines[placed.guid] = lines
-        return placed
 
-    def withdraw(self, payment_document_id: str, transport_guid: str) -> PaymentDocument:
-        earlier = self.by_id.get(payment_document_id)
-        if earlier is not None and self.replayed(earlier, transport_guid):
-            return earlier
-        placed = self.placed(payment_document_id)
-        placed.withdrawn = True
-        placed.withdrawn_at = self.ctx.now
-        placed.message_guid = self.ctx.message_guid
-        placed.transport_guid = transport_guid
-        placed.updated_at = self.ctx.now
-        return placed
+    def prefetch(self, ctx: HandlerContext, records: Sequence[Document | Withdrawal]) -> Packet:
+        session = ctx.session
+        documents = [r for r in records if isinstance(r, Document)]
+        accounts = repo.account_rows(session, [d.account_guid for d in documents])
+        ids = [d.replaces for d in documents if d.replaces] + [
+            r.payment_document_id for r in records if isinstance(r, Withdrawal)
+        ]
+        by_id = repo.documents_to_change(session, ids, lock=True)
+        period = documents[0].request.period if documents else None
+        return Packet(
+            accounts=accounts,
+            by_id=by_id,
+            acknowledged=repo.acknowledged_by(
+                session, "document", [d.guid for d in by_id.values()]
+            ),
+            of_period=(
+                repo.documents_of_period(session, list(accounts), *period) if period else {}
+            ),
+            served_accounts=contracts.served_accounts(
+                session, ctx.org_guid, ctx.org_role, list(accounts)
+            ),
+        )
 
-    def write(self) -> None:
-        session = self.ctx.session
-        session.flush()
-        repo.supersede_content(session, sorted(self.superseded))
-        details = [row for pair in self.lines.values() for row in pair[0]]
-        charges = [row for pair in self.lines.values() for row in pair[1]]
-        repo.insert_documents(session, self.new_documents, details, charges)
+    def decide(
+        self, ctx: HandlerContext, state: Packet, record: Document | Withdrawal, changes: Changes
+    ) -> Done:
+        if isinstance(record, Withdrawal):
+            return _withdraw(ctx, state, record.payment_document_id, record.transport_guid, changes)
+        return _place(ctx, state, record, changes)
+
+
+IMPORT = ImportPaymentDocuments()
 
 
 def import_payment_document(ctx: HandlerContext, request: etree._Element) -> HandlerResult:
     """Handle importPaymentDocumentRequest: documents of a period, or withdrawals."""
-    year, month = integer(request, "Year"), integer(request, "Month")
-    period = (year, month) if year is not None and month is not None else None
-    payment_information = {
-        guid(pi, "TransportGUID") or "": (
-            text(pi, "BankBIK") or "",
-            text(pi, "operatingAccountNumber") or "",
-        )
-        for pi in children(request, "PaymentInformation")
-    }
-    provider = guid(child(request, "PaymentProviderInformation"), "orgPPAGUID")
-    results = etree.Element("results")
-    documents: list[tuple[etree._Element, _Document | ItemError]] = []
-    for element in children(request, "PaymentDocument"):
-        try:
-            documents.append((element, _read_document(element)))
-        except ItemError as error:
-            documents.append((element, error))
-    withdrawals = [
-        _Withdrawal(text(w, "TransportGUID") or "", text(w, "PaymentDocumentID") or "")
-        for w in children(request, "WithdrawPaymentDocument")
-    ]
-    packet = _Packet(
-        ctx,
-        period,
-        [d for _, d in documents if isinstance(d, _Document)],
-        withdrawals,
-        payment_information,
-        provider,
-    )
-    for element, doc in documents:
-        if isinstance(doc, ItemError):
-            failure(results, BILLS, text(element, "TransportGUID") or "", doc)
-            continue
-        try:
-            placed = packet.place(doc)
-        except ItemError as error:
-            failure(results, BILLS, doc.transport_guid, error)
-            continue
-        guid_value, pd_id = (
-            (placed["guid"], placed["payment_document_id"])
-            if isinstance(placed, dict)
-            else (placed.guid, placed.payment_document_id)
-        )
-        success(results, BILLS, doc.transport_guid, guid_value, ctx.now, pd_id)
-    for withdrawal in withdrawals:
-        try:
-            placed = packet.withdraw(withdrawal.payment_document_id, withdrawal.transport_guid)
-        except ItemError as error:
-            failure(results, BILLS, withdrawal.transport_guid, error)
-            continue
-        success(
-            results,
-            BILLS,
-            withdrawal.transport_guid,
-            placed.guid,
-            ctx.now,
-            placed.payment_document_id,
-        )
-    packet.write()
-    return HandlerResult(list(results))
+    return run_import(IMPORT, ctx, request)

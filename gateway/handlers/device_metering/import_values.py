@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cache
 
 from lxml import etree
 
@@ -53,12 +54,12 @@ class Part:
     period: str | None = None  # YYYY-MM of a current reading
     seal_date: date | None = None  # verification only
     reason: tuple[str | None, str | None] = (None, None)  # NSI 224 (None: planned)
+    #: the values as the store keeps them (7 fraction digits)
+    stored: Zones = (Decimal(0), None, None)
 
-    @property
-    def stored_zones(self) -> Zones:
-        """The values as the store keeps them (7 fraction digits)."""
+    def __post_init__(self) -> None:
         t1, t2, t3 = self.zones
-        return (t1.quantize(_Q), _q(t2), _q(t3))
+        object.__setattr__(self, "stored", (t1.quantize(_Q), _q(t2), _q(t3)))
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,9 @@ class ImportValues(ImportBase[Reading, Packet]):
 
     def prefetch(self, ctx: HandlerContext, records: Sequence[Reading]) -> Packet:
         session = ctx.session
-        devices = device_repo.devices_by_refs(session, {r.device_ref for r in records})
+        devices = device_repo.devices_by_refs(
+            session, {r.device_ref for r in records}, columns=device_repo.RULE_COLUMNS
+        )
         distinct = {d.guid: d for d in devices.values()}
         served = device_repo.houses_accessible(
             session, ctx.org_guid, ctx.org_role, {d.house_guid for d in distinct.values()}
@@ -323,7 +326,7 @@ def _check(state: Packet, device: device_repo.Device, part: Part) -> Stored | No
             Code.READING_TARIFFS,
             f"Device {device.number} has {device.tariff_count} tariff zone(s); {len(zones)} values were sent.",
         )
-    limit = Decimal(10) ** device.capacity_digits
+    limit = _limit(device.capacity_digits)
     for zone in zones:
         if zone < 0 or zone >= limit:
             raise ItemError(
@@ -332,7 +335,7 @@ def _check(state: Packet, device: device_repo.Device, part: Part) -> Stored | No
             )
     existing = state.same_day.get((device.guid, part.kind, part.resource_code, part.reading_date))
     if existing is not None:
-        if existing.zones == part.stored_zones and (existing.seal_date, *existing.reason) == (
+        if existing.zones == part.stored and (existing.seal_date, *existing.reason) == (
             part.seal_date,
             *part.reason,
         ):
@@ -344,6 +347,12 @@ def _check(state: Packet, device: device_repo.Device, part: Part) -> Stored | No
     if part.kind in ("current", "control"):
         _not_decreasing(state, device, resource, part)
     return None
+
+
+@cache
+def _limit(digits: int) -> Decimal:
+    """The first value a register of ``digits`` integer digits cannot show."""
+    return Decimal(10) ** digits
 
 
 def _not_decreasing(
@@ -375,7 +384,7 @@ def _accept(
 ) -> str:
     """Write a new reading and remember it for the items after it."""
     reading_guid = str(uuid.uuid4())
-    zones = part.stored_zones
+    zones = part.stored
     t1, t2, t3 = zones
     changes.insert(
         reading_repo.READINGS,

@@ -24,20 +24,22 @@ An update describes the whole account: values it leaves out are cleared and its
 accommodations replace the old ones. With ``Closed`` only the closing is applied (the rest of
 the item is ignored, as the format says for Accommodation).
 
-Everything the items refer to (accounts, houses, premises, rooms, supplier links, account
-numbers in use) is read once per packet and kept current as items succeed.
+Everything the items refer to (accounts, houses, premises, rooms, the contracts that serve them, account
+numbers in use, the last serial number) is read once per packet and kept current as items
+succeed. Two packets numbering accounts at the same moment: the database refuses the second
+serial, and the pipeline decides that packet again on fresh numbers.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from lxml import etree
-from sqlalchemy.exc import IntegrityError
 
 from gateway.codes import Code
 from gateway.handlers.base import (
@@ -47,23 +49,28 @@ from gateway.handlers.base import (
     boolean,
     child,
     children,
-    common_result_error,
-    common_result_success,
     decimal,
     guid,
     integer,
-    item,
     local,
     nsi_ref,
-    sub,
     text,
+)
+from gateway.imports.pipeline import (
+    Answer,
+    Changes,
+    Detail,
+    Done,
+    ImportBase,
+    Item,
+    run_import,
 )
 from gateway.namespaces import ACCOUNT_BASE, BASE
 from gateway.namespaces import HOUSE_MANAGEMENT as HM
 from persistence import accounts as repo
 from persistence import contracts
 from persistence.houses import new_guid
-from persistence.models import Account, AccountPlace, House
+from persistence.models import Account, AccountPlace
 from persistence.roles import Role
 
 #: ImportResult/@base:version is fixed by the format.
@@ -84,29 +91,34 @@ KINDS_BY_ROLE = {Role.UO: ("uo", "cr"), Role.RSO: ("rso", "tko")}
 
 #: CloseDate may be "today" anywhere in Russia: up to UTC+12.
 _LATEST_UTC_OFFSET = timedelta(hours=12)
-#: attempts of an item whose new serial number another worker took at the same moment
-_SERIAL_ATTEMPTS = 3
 
 
-@dataclass
-class _Place:
+@dataclass(frozen=True)
+class Place:
     tag: str  # PremisesGUID | LivingRoomGUID | FIASHouseGuid
     ref: str
     share: Decimal | None
 
 
-@dataclass
-class _Item:
-    element: etree._Element
-    transport_guid: str
+@dataclass(frozen=True)
+class Closing:
+    close_date: date
+    reason: tuple[str | None, str | None]
+    description: str | None
+
+
+@dataclass(frozen=True)
+class AccountItem:
     kind: str
     account_guid: str | None
     number: str | None
-    closed: etree._Element | None
-    places: list[_Place] = field(default_factory=list)
+    closing: Closing | None
+    places: tuple[Place, ...]
+    values: Mapping[str, Any]  # every column an update replaces
+    bases: tuple[str, ...] = ()  # supply contracts AccountReasons names (ContractGUID)
 
 
-def _read_item(element: etree._Element) -> _Item:
+def _read_item(element: etree._Element) -> AccountItem:
     flag = next(local(c) for c in element if isinstance(c.tag, str) and local(c) in KINDS)
     places = []
     for accommodation in children(element, "Accommodation"):
@@ -114,19 +126,45 @@ def _read_item(element: etree._Element) -> _Item:
             c for c in accommodation if isinstance(c.tag, str) and local(c) != "SharePercent"
         )
         places.append(
-            _Place(
+            Place(
                 local(ref), (ref.text or "").strip().lower(), decimal(accommodation, "SharePercent")
             )
         )
-    return _Item(
-        element=element,
-        transport_guid=text(element, "TransportGUID") or "",
+    closed = child(element, "Closed")
+    closing = None
+    if closed is not None:
+        close_date = _date(closed, "CloseDate")
+        assert close_date is not None  # required by the schema
+        closing = Closing(close_date, nsi_ref(closed, "CloseReason"), text(closed, "Description"))
+    number = text(element, "AccountNumber")
+    return AccountItem(
         kind=KINDS[flag],
         account_guid=guid(element, "AccountGUID"),
-        number=text(element, "AccountNumber"),
-        closed=child(element, "Closed"),
-        places=places,
+        number=number,
+        closing=closing,
+        places=tuple(places),
+        values=_values(element, number),
+        bases=tuple(_bases(element)),
     )
+
+
+#: AccountReasons children naming a contract of the gateway, and the child with its GUID
+#: (the import format's reasons are supply contracts; social hire and solid-waste contracts
+#: are not kept by the gateway and are stored as sent)
+_BASES = (("SupplyResourceContract", "ContractGUID"),)
+
+
+def _bases(element: etree._Element) -> list[str]:
+    """The supply contract GUIDs the account's AccountReasons name."""
+    reasons = child(element, "AccountReasons")
+    if reasons is None:
+        return []
+    return [
+        g
+        for name, guid_tag in _BASES
+        for basis in children(reasons, name)
+        if (g := guid(basis, guid_tag))
+    ]
 
 
 def _date(element: etree._Element | None, name: str) -> date | None:
@@ -159,25 +197,6 @@ def _payer(element: etree._Element) -> dict[str, Any]:
     }
 
 
-#: AccountReasons children naming a contract of the gateway, and the child with its GUID
-#: (the import format's reasons are supply contracts; social hire and solid-waste contracts
-#: are not kept by the gateway and are stored as sent)
-_BASES = (("SupplyResourceContract", "ContractGUID"),)
-
-
-def _bases(element: etree._Element) -> list[str]:
-    """The contract, charter and supply contract GUIDs the account's AccountReasons name."""
-    reasons = child(element, "AccountReasons")
-    if reasons is None:
-        return []
-    return [
-        g
-        for name, guid_tag in _BASES
-        for basis in children(reasons, name)
-        if (g := guid(basis, guid_tag))
-    ]
-
-
 def _reasons_xml(element: etree._Element) -> str | None:
     """AccountReasons as sent, without indentation and unused namespace declarations."""
     reasons = child(element, "AccountReasons")
@@ -192,10 +211,9 @@ def _reasons_xml(element: etree._Element) -> str | None:
     return etree.tostring(reasons, encoding="unicode")
 
 
-def _values(it: _Item) -> dict[str, Any]:
-    element = it.element
+def _values(element: etree._Element, number: str | None) -> dict[str, Any]:
     return {
-        "account_number": it.number,
+        "account_number": number,
         "living_persons": integer(element, "LivingPersonsNumber"),
         "total_square": decimal(element, "TotalSquare"),
         "residential_square": decimal(element, "ResidentialSquare"),
@@ -205,301 +223,348 @@ def _values(it: _Item) -> dict[str, Any]:
     }
 
 
-class _Packet:
+# --- prefetch -----------------------------------------------------------------------------
+
+
+@dataclass
+class Packet:
     """What the items of one packet refer to, read at once and kept current."""
 
-    def __init__(self, ctx: HandlerContext, items: list[_Item]) -> None:
-        self.ctx = ctx
-        session = ctx.session
-        self.accounts = repo.accounts_by_guids(
-            session, [i.account_guid for i in items if i.account_guid]
-        )
-        refs: dict[str, list[str]] = {"PremisesGUID": [], "LivingRoomGUID": [], "FIASHouseGuid": []}
-        for it in items:
-            for place in it.places:
-                refs[place.tag].append(place.ref)
-        self.premises = repo.premises_by_guids(session, refs["PremisesGUID"])
-        self.rooms = repo.rooms_by_guids(session, refs["LivingRoomGUID"])
-        house_guids = [p.house_guid for p in self.premises.values()]
-        house_guids += [r.house_guid for r in self.rooms.values()]
-        houses = repo.houses_by_refs(session, house_guids, refs["FIASHouseGuid"])
-        self.houses = {h.guid: h for h in houses}
-        self.houses_by_fias = {h.fias_house_guid: h for h in houses}
-        # the houses the sender manages (UO) or supplies (RSO) by its placed contracts
-        self.served = contracts.houses_for_role(session, ctx.org_guid, ctx.org_role, self.houses)
-        self.bases = contracts.placed_bases(
-            session, ctx.org_guid, [g for it in items for g in _bases(it.element)]
-        )
-        self.open_numbers = repo.open_numbers(
-            session, ctx.org_guid, [i.number for i in items if i.number]
-        )
-        self._next_serial: int | None = None
+    accounts: dict[str, repo.AccountState]
+    premises: dict[str, Any]  # GUID ► premises row (guid, house_guid, annulled)
+    rooms: dict[str, Any]  # GUID ► room row (guid, house_guid, premises_guid, annulled)
+    houses: dict[str, Any]  # GUID ► house row (guid, fias_house_guid, org_guid)
+    houses_by_fias: dict[str, Any]
+    served: set[str]  # houses the sender manages (UO) or supplies (RSO) by placed contracts
+    bases: set[str]  # supply contracts named as bases that are placed ones of the sender
+    open_numbers: dict[str, str]  # AccountNumber ► AccountGUID of the sender's open accounts
+    next_serial: int
 
-    # --- numbers ---
-    def take_serial(self) -> int:
-        if self._next_serial is None:
-            self._next_serial = repo.max_serial(self.ctx.session) + 1
-        serial, self._next_serial = self._next_serial, self._next_serial + 1
-        return serial
 
-    def forget_serial(self) -> None:
-        """Another worker took our next serial: read the sequence again."""
-        self._next_serial = None
+# --- rules --------------------------------------------------------------------------------
 
-    # --- checks ---
-    def _check_house(self, house: House, what: str) -> None:
-        if house.guid in self.served:
-            return
-        if self.ctx.org_role == Role.RSO:
-            raise ItemError(
-                Code.NOT_ALLOWED,
-                f"{what} is in house {house.fias_house_guid}, which you do not supply: no placed "
-                "supply contract of yours has it (importSupplyResourceContractData).",
-            )
+
+def _check_kind(ctx: HandlerContext, it: AccountItem) -> None:
+    allowed: tuple[str, ...] = KINDS_BY_ROLE.get(ctx.org_role, ()) if ctx.org_role else ()
+    if it.kind not in allowed:
+        flags = ", ".join(KIND_FLAGS[k] for k in allowed) or "none"
+        raise ItemError(
+            Code.ACCOUNT_KIND_NOT_ALLOWED,
+            f"{KIND_FLAGS[it.kind]} accounts are not kept by organisations of role "
+            f"'{ctx.org_role}' (yours: {flags}).",
+        )
+
+
+def _existing(ctx: HandlerContext, state: Packet, it: AccountItem) -> repo.AccountState:
+    account = state.accounts.get(it.account_guid or "")
+    if account is None:
+        raise ItemError(Code.NOT_FOUND, f"Account {it.account_guid} is not registered.")
+    if account.org_guid != ctx.org_guid:
+        raise ItemError(
+            Code.NOT_ALLOWED, f"Account {it.account_guid} is kept by another organisation."
+        )
+    if account.closed:
+        closed_on = account.close_date.date().isoformat() if account.close_date else "?"
+        raise ItemError(
+            Code.ACCOUNT_CLOSED,
+            f"Account {account.unique_number} was closed on {closed_on}; a closed account "
+            "cannot be changed or reopened. Create a new account (without AccountGUID).",
+        )
+    if account.kind != it.kind:
+        raise ItemError(
+            Code.ACCOUNT_KIND_NOT_ALLOWED,
+            f"Account {account.unique_number} is an {KIND_FLAGS[account.kind]} account; "
+            f"its kind cannot change to {KIND_FLAGS[it.kind]}.",
+        )
+    return account
+
+
+def _check_house(ctx: HandlerContext, state: Packet, house: Any, what: str) -> None:
+    if house.guid in state.served:
+        return
+    if ctx.org_role == Role.RSO:
         raise ItemError(
             Code.NOT_ALLOWED,
-            f"{what} is in house {house.fias_house_guid}, which is not managed by you: no placed "
-            "management contract or charter of yours covers it (importContractData).",
+            f"{what} is in house {house.fias_house_guid}, which you do not supply: no placed "
+            "supply contract of yours has it (importSupplyResourceContractData).",
         )
-
-    def check_bases(self, it: _Item) -> None:
-        """AccountReasons name by ContractGUID only placed supply contracts the sender is a
-        party to."""
-        for basis in _bases(it.element):
-            if basis not in self.bases:
-                raise ItemError(
-                    Code.ACCOUNT_BASIS,
-                    f"AccountReasons names supply contract {basis}, which is not a placed "
-                    "supply contract you are a party to.",
-                )
-
-    def resolve(self, place: _Place) -> AccountPlace:
-        """The place an Accommodation names, checked to exist and to be the sender's."""
-        if place.tag == "FIASHouseGuid":
-            house = self.houses_by_fias.get(place.ref)
-            if house is None:
-                raise ItemError(
-                    Code.NOT_FOUND, f"No house with FIASHouseGuid {place.ref} is registered."
-                )
-            self._check_house(house, f"House {place.ref}")
-            return AccountPlace(house_guid=house.guid, share_percent=place.share)
-        if place.tag == "PremisesGUID":
-            premises = self.premises.get(place.ref)
-            if premises is None or premises.annulled:
-                raise ItemError(
-                    Code.NOT_FOUND, f"Premises {place.ref} is not registered (or annulled)."
-                )
-            self._check_house(self.houses[premises.house_guid], f"Premises {place.ref}")
-            return AccountPlace(
-                house_guid=premises.house_guid,
-                premises_guid=premises.guid,
-                share_percent=place.share,
-            )
-        room = self.rooms.get(place.ref)
-        if room is None or room.annulled:
-            raise ItemError(
-                Code.NOT_FOUND, f"Living room {place.ref} is not registered (or annulled)."
-            )
-        self._check_house(self.houses[room.house_guid], f"Living room {place.ref}")
-        return AccountPlace(
-            house_guid=room.house_guid,
-            premises_guid=room.premises_guid,
-            living_room_guid=room.guid,
-            share_percent=place.share,
-        )
-
-
-class _AccountImport:
-    def __init__(self, ctx: HandlerContext, packet: _Packet) -> None:
-        self.ctx = ctx
-        self.packet = packet
-
-    def _check_kind(self, it: _Item) -> None:
-        allowed: tuple[str, ...] = (
-            KINDS_BY_ROLE.get(self.ctx.org_role, ()) if self.ctx.org_role else ()
-        )
-        if it.kind not in allowed:
-            flags = ", ".join(KIND_FLAGS[k] for k in allowed) or "none"
-            raise ItemError(
-                Code.ACCOUNT_KIND_NOT_ALLOWED,
-                f"{KIND_FLAGS[it.kind]} accounts are not kept by organisations of role "
-                f"'{self.ctx.org_role}' (yours: {flags}).",
-            )
-
-    def _existing(self, it: _Item) -> Account:
-        account = self.packet.accounts.get(it.account_guid or "")
-        if account is None:
-            raise ItemError(Code.NOT_FOUND, f"Account {it.account_guid} is not registered.")
-        if account.org_guid != self.ctx.org_guid:
-            raise ItemError(
-                Code.NOT_ALLOWED, f"Account {it.account_guid} is kept by another organisation."
-            )
-        if account.closed:
-            closed_on = account.close_date.date().isoformat() if account.close_date else "?"
-            raise ItemError(
-                Code.ACCOUNT_CLOSED,
-                f"Account {account.unique_number} was closed on {closed_on}; a closed account "
-                "cannot be changed or reopened. Create a new account (without AccountGUID).",
-            )
-        if account.kind != it.kind:
-            raise ItemError(
-                Code.ACCOUNT_KIND_NOT_ALLOWED,
-                f"Account {account.unique_number} is an {KIND_FLAGS[account.kind]} account; "
-                f"its kind cannot change to {KIND_FLAGS[it.kind]}.",
-            )
-        return account
-
-    def _places(self, it: _Item) -> list[AccountPlace]:
-        if not it.places:
-            raise ItemError(
-                Code.ACCOUNT_NO_ACCOMMODATION,
-                "An open account needs at least one Accommodation (premises, living room or house).",
-            )
-        seen: set[tuple[str, str]] = set()
-        for place in it.places:
-            if (place.tag, place.ref) in seen:
-                raise ItemError(
-                    Code.ACCOUNT_DUPLICATE_ACCOMMODATION,
-                    f"{place.tag} {place.ref} is listed twice in the account's Accommodation.",
-                )
-            seen.add((place.tag, place.ref))
-        places = [self.packet.resolve(place) for place in it.places]
-        total = sum((p.share for p in it.places if p.share is not None), Decimal(0))
-        if total > 100:
-            raise ItemError(
-                Code.ACCOUNT_SHARES_OVER_100,
-                f"SharePercent of the account's accommodations adds up to {total}; at most 100.",
-            )
-        return places
-
-    def _check_number(self, it: _Item, account_guid: str | None) -> None:
-        holder = self.packet.open_numbers.get(it.number or "")
-        if it.number and holder is not None and holder != account_guid:
-            raise ItemError(
-                Code.ACCOUNT_NUMBER_IN_USE,
-                f"AccountNumber {it.number} is already used by your open account {holder}; "
-                "close that account first or use another number.",
-            )
-
-    def _keep_number(self, old: str | None, new: str | None, account_guid: str) -> None:
-        numbers = self.packet.open_numbers
-        if old and numbers.get(old) == account_guid:
-            del numbers[old]
-        if new:
-            numbers[new] = account_guid
-
-    # --- the three kinds of item ---
-    def create(self, it: _Item) -> Account:
-        self._check_kind(it)
-        self.packet.check_bases(it)
-        if it.closed is not None:
-            raise ItemError(
-                Code.ACCOUNT_CLOSED_NEW,
-                "Closed is only for an existing account: send its AccountGUID, or create the "
-                "account open.",
-            )
-        places = self._places(it)
-        self._check_number(it, None)
-        now = self.ctx.now
-        serial = self.packet.take_serial()
-        unified = repo.unified_number(serial)
-        account = Account(
-            guid=new_guid(),
-            org_guid=self.ctx.org_guid,
-            kind=it.kind,
-            serial=serial,
-            unique_number=unified,
-            service_id=repo.service_id(unified),
-            creation_date=now,
-            closed=False,
-            created_at=now,
-            updated_at=now,
-            **_values(it),
-        )
-        repo.add_account(self.ctx.session, account, places)
-        self._keep_number(None, it.number, account.guid)
-        return account
-
-    def update(self, it: _Item) -> Account:
-        self._check_kind(it)
-        account = self._existing(it)
-        if it.closed is not None:
-            return self.close(it, account)
-        self.packet.check_bases(it)
-        places = self._places(it)
-        self._check_number(it, account.guid)
-        old_number = account.account_number
-        for key, value in _values(it).items():
-            setattr(account, key, value)
-        account.updated_at = self.ctx.now
-        repo.replace_places(self.ctx.session, account.guid, places)
-        self._keep_number(old_number, it.number, account.guid)
-        return account
-
-    def close(self, it: _Item, account: Account) -> Account:
-        closed = it.closed
-        close_date = _date(closed, "CloseDate")
-        assert close_date is not None  # required by the schema
-        latest = (self.ctx.now.astimezone(UTC) + _LATEST_UTC_OFFSET).date()
-        if close_date > latest:
-            raise ItemError(
-                Code.ACCOUNT_CLOSE_DATE_IN_FUTURE,
-                f"CloseDate {close_date.isoformat()} is in the future; an account is closed on "
-                "or after the day it stops being used.",
-            )
-        code, reason_guid = nsi_ref(closed, "CloseReason")
-        account.closed = True
-        account.close_reason_code = code
-        account.close_reason_guid = reason_guid
-        account.close_date = datetime(close_date.year, close_date.month, close_date.day, tzinfo=UTC)
-        account.close_description = text(closed, "Description")
-        account.updated_at = self.ctx.now
-        self.ctx.session.flush()
-        self._keep_number(account.account_number, None, account.guid)
-        return account
-
-
-def _success(parent: etree._Element, it: _Item, account: Account, now: datetime) -> None:
-    result = common_result_success(
-        parent,
-        HM,
-        transport_guid=it.transport_guid,
-        guid_value=account.guid,
-        unique_number=account.unique_number,
-        update_date=now,
+    raise ItemError(
+        Code.NOT_ALLOWED,
+        f"{what} is in house {house.fias_house_guid}, which is not managed by you: no placed "
+        "management contract or charter of yours covers it (importContractData).",
     )
-    detail = sub(result, HM, "ImportAccount")
-    sub(detail, ACCOUNT_BASE, "UnifiedAccountNumber", account.unique_number)
-    sub(detail, ACCOUNT_BASE, "ServiceID", account.service_id)
+
+
+def _check_bases(state: Packet, it: AccountItem) -> None:
+    """AccountReasons name by ContractGUID only placed supply contracts the sender is a
+    party to."""
+    for basis in it.bases:
+        if basis not in state.bases:
+            raise ItemError(
+                Code.ACCOUNT_BASIS,
+                f"AccountReasons names supply contract {basis}, which is not a placed supply "
+                "contract you are a party to.",
+            )
+
+
+def _resolve(ctx: HandlerContext, state: Packet, place: Place) -> dict[str, Any]:
+    """The place an Accommodation names, checked to exist and to be the sender's: its row."""
+    if place.tag == "FIASHouseGuid":
+        house = state.houses_by_fias.get(place.ref)
+        if house is None:
+            raise ItemError(
+                Code.NOT_FOUND, f"No house with FIASHouseGuid {place.ref} is registered."
+            )
+        _check_house(ctx, state, house, f"House {place.ref}")
+        return _place_row(house.guid, None, None, place.share)
+    if place.tag == "PremisesGUID":
+        premises = state.premises.get(place.ref)
+        if premises is None or premises.annulled:
+            raise ItemError(
+                Code.NOT_FOUND, f"Premises {place.ref} is not registered (or annulled)."
+            )
+        _check_house(ctx, state, state.houses[premises.house_guid], f"Premises {place.ref}")
+        return _place_row(premises.house_guid, premises.guid, None, place.share)
+    room = state.rooms.get(place.ref)
+    if room is None or room.annulled:
+        raise ItemError(Code.NOT_FOUND, f"Living room {place.ref} is not registered (or annulled).")
+    _check_house(ctx, state, state.houses[room.house_guid], f"Living room {place.ref}")
+    return _place_row(room.house_guid, room.premises_guid, room.guid, place.share)
+
+
+def _place_row(
+    house_guid: str, premises_guid: str | None, room_guid: str | None, share: Decimal | None
+) -> dict[str, Any]:
+    return {
+        "account_guid": "",
+        "house_guid": house_guid,
+        "premises_guid": premises_guid,
+        "living_room_guid": room_guid,
+        "share_percent": share,
+    }
+
+
+def _places(ctx: HandlerContext, state: Packet, it: AccountItem) -> list[dict[str, Any]]:
+    if not it.places:
+        raise ItemError(
+            Code.ACCOUNT_NO_ACCOMMODATION,
+            "An open account needs at least one Accommodation (premises, living room or house).",
+        )
+    seen: set[tuple[str, str]] = set()
+    for place in it.places:
+        if (place.tag, place.ref) in seen:
+            raise ItemError(
+                Code.ACCOUNT_DUPLICATE_ACCOMMODATION,
+                f"{place.tag} {place.ref} is listed twice in the account's Accommodation.",
+            )
+        seen.add((place.tag, place.ref))
+    rows = [_resolve(ctx, state, place) for place in it.places]
+    total = sum((p.share for p in it.places if p.share is not None), Decimal(0))
+    if total > 100:
+        raise ItemError(
+            Code.ACCOUNT_SHARES_OVER_100,
+            f"SharePercent of the account's accommodations adds up to {total}; at most 100.",
+        )
+    return rows
+
+
+def _check_number(state: Packet, it: AccountItem, account_guid: str | None) -> None:
+    holder = state.open_numbers.get(it.number or "")
+    if it.number and holder is not None and holder != account_guid:
+        raise ItemError(
+            Code.ACCOUNT_NUMBER_IN_USE,
+            f"AccountNumber {it.number} is already used by your open account {holder}; "
+            "close that account first or use another number.",
+        )
+
+
+def _keep_number(state: Packet, old: str | None, new: str | None, account_guid: str) -> None:
+    numbers = state.open_numbers
+    if old and numbers.get(old) == account_guid:
+        del numbers[old]
+    if new:
+        numbers[new] = account_guid
+
+
+def _insert_places(changes: Changes, account_guid: str, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        row["account_guid"] = account_guid
+        changes.insert(AccountPlace, row)
+
+
+def _done(account: repo.AccountState) -> Done:
+    return Done(
+        account.guid,
+        account.unique_number,
+        Detail(
+            HM,
+            "ImportAccount",
+            (
+                (ACCOUNT_BASE, "UnifiedAccountNumber", account.unique_number),
+                (ACCOUNT_BASE, "ServiceID", account.service_id),
+            ),
+        ),
+    )
+
+
+def _create(ctx: HandlerContext, state: Packet, it: AccountItem, changes: Changes) -> Done:
+    _check_kind(ctx, it)
+    if it.closing is not None:
+        raise ItemError(
+            Code.ACCOUNT_CLOSED_NEW,
+            "Closed is only for an existing account: send its AccountGUID, or create the "
+            "account open.",
+        )
+    _check_bases(state, it)
+    places = _places(ctx, state, it)
+    _check_number(state, it, None)
+    now = ctx.now
+    serial = state.next_serial
+    state.next_serial += 1
+    unified = repo.unified_number(serial)
+    account = repo.AccountState(
+        guid=new_guid(),
+        org_guid=ctx.org_guid,
+        kind=it.kind,
+        unique_number=unified,
+        service_id=repo.service_id(unified),
+        account_number=it.number,
+        closed=False,
+        close_date=None,
+    )
+    changes.insert(
+        Account,
+        {
+            "guid": account.guid,
+            "org_guid": ctx.org_guid,
+            "kind": it.kind,
+            "serial": serial,
+            "unique_number": unified,
+            "service_id": account.service_id,
+            "creation_date": now,
+            "closed": False,
+            "created_at": now,
+            "updated_at": now,
+            **it.values,
+        },
+    )
+    _insert_places(changes, account.guid, places)
+    state.accounts[account.guid] = account
+    _keep_number(state, None, it.number, account.guid)
+    return _done(account)
+
+
+def _update(ctx: HandlerContext, state: Packet, it: AccountItem, changes: Changes) -> Done:
+    _check_kind(ctx, it)
+    account = _existing(ctx, state, it)
+    if it.closing is not None:
+        return _close(ctx, state, it.closing, account, changes)
+    _check_bases(state, it)
+    places = _places(ctx, state, it)
+    _check_number(state, it, account.guid)
+    changes.update(Account, {"guid": account.guid}, {**it.values, "updated_at": ctx.now})
+    changes.delete(AccountPlace, {"account_guid": account.guid})
+    _insert_places(changes, account.guid, places)
+    _keep_number(state, account.account_number, it.number, account.guid)
+    account.account_number = it.number
+    return _done(account)
+
+
+def _close(
+    ctx: HandlerContext,
+    state: Packet,
+    closing: Closing,
+    account: repo.AccountState,
+    changes: Changes,
+) -> Done:
+    latest = (ctx.now.astimezone(UTC) + _LATEST_UTC_OFFSET).date()
+    if closing.close_date > latest:
+        raise ItemError(
+            Code.ACCOUNT_CLOSE_DATE_IN_FUTURE,
+            f"CloseDate {closing.close_date.isoformat()} is in the future; an account is closed "
+            "on or after the day it stops being used.",
+        )
+    on = closing.close_date
+    close_date = datetime(on.year, on.month, on.day, tzinfo=UTC)
+    changes.update(
+        Account,
+        {"guid": account.guid},
+        {
+            "closed": True,
+            "close_reason_code": closing.reason[0],
+            "close_reason_guid": closing.reason[1],
+            "close_date": close_date,
+            "close_description": closing.description,
+            "updated_at": ctx.now,
+        },
+    )
+    account.closed, account.close_date = True, close_date
+    _keep_number(state, account.account_number, None, account.guid)
+    return _done(account)
+
+
+# --- the import ---------------------------------------------------------------------------
+
+
+class ImportAccounts(ImportBase[AccountItem, Packet]):
+    answer = Answer(
+        HM,
+        tag="CommonResult",
+        wrapper_version=IMPORT_RESULT_VERSION,
+        nsmap={"hm": HM, "base": BASE, "ab": ACCOUNT_BASE},
+    )
+
+    def read(self, ctx: HandlerContext, request: etree._Element) -> Iterator[Item[AccountItem]]:
+        for element in children(request, "Account"):
+            transport_guid = text(element, "TransportGUID") or ""
+            try:
+                yield Item(transport_guid, _read_item(element))
+            except ItemError as error:
+                yield Item(transport_guid, unreadable=error)
+
+    def prefetch(self, ctx: HandlerContext, records: Sequence[AccountItem]) -> Packet:
+        session = ctx.session
+        refs: dict[str, list[str]] = {"PremisesGUID": [], "LivingRoomGUID": [], "FIASHouseGuid": []}
+        for it in records:
+            for place in it.places:
+                refs[place.tag].append(place.ref)
+        premises = repo.premises_by_guids(session, refs["PremisesGUID"])
+        rooms = repo.rooms_by_guids(session, refs["LivingRoomGUID"])
+        house_guids = [p.house_guid for p in premises.values()]
+        house_guids += [r.house_guid for r in rooms.values()]
+        houses = repo.houses_by_refs(session, house_guids, refs["FIASHouseGuid"])
+        creates = any(it.account_guid is None for it in records)
+        return Packet(
+            accounts=repo.accounts_by_guids(
+                session, [it.account_guid for it in records if it.account_guid]
+            ),
+            premises=premises,
+            rooms=rooms,
+            houses={h.guid: h for h in houses},
+            houses_by_fias={h.fias_house_guid: h for h in houses},
+            served=contracts.houses_for_role(
+                session, ctx.org_guid, ctx.org_role, [h.guid for h in houses]
+            ),
+            bases=contracts.placed_bases(
+                session, ctx.org_guid, [b for it in records for b in it.bases]
+            ),
+            open_numbers=repo.open_numbers(
+                session, ctx.org_guid, [it.number for it in records if it.number]
+            ),
+            next_serial=repo.max_serial(session) + 1 if creates else 0,
+        )
+
+    def decide(
+        self, ctx: HandlerContext, state: Packet, record: AccountItem, changes: Changes
+    ) -> Done:
+        if record.account_guid:
+            return _update(ctx, state, record, changes)
+        return _create(ctx, state, record, changes)
+
+
+IMPORT = ImportAccounts()
 
 
 def import_account(ctx: HandlerContext, request: etree._Element) -> HandlerResult:
     """Handle importAccountRequest: up to 100 accounts, each with its own result."""
-    items = [_read_item(element) for element in children(request, "Account")]
-    packet = _Packet(ctx, items)
-    importer = _AccountImport(ctx, packet)
-    import_result = etree.Element(
-        etree.QName(HM, "ImportResult"), nsmap={"hm": HM, "base": BASE, "ab": ACCOUNT_BASE}
-    )
-    import_result.set(f"{{{BASE}}}version", IMPORT_RESULT_VERSION)
-    for it in items:
-        action = importer.update if it.account_guid else importer.create
-        for attempt in range(1, _SERIAL_ATTEMPTS + 1):
-            try:
-                with item(ctx):
-                    account = action(it)
-            except ItemError as error:
-                common_result_error(
-                    import_result, HM, transport_guid=it.transport_guid, error=error
-                )
-            except IntegrityError:
-                # Only a new account's serial can collide (another worker numbered an account
-                # at the same moment); the savepoint undid this item: number it again.
-                if it.account_guid or attempt == _SERIAL_ATTEMPTS:
-                    raise
-                packet.forget_serial()
-                continue
-            else:
-                _success(import_result, it, account, ctx.now)
-            break
-    return HandlerResult([import_result])
+    return run_import(IMPORT, ctx, request)

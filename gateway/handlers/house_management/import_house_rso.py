@@ -10,7 +10,7 @@ has the shape of importHouseUORequest with the RSO types (fewer characteristics,
 results are those of importHouseUOData (house item: GUID = FIASHouseGuid, UniqueNumber = the
 house's unique number).
 
-  every item      the house is one a placed supply contract of the sender has (AUT011003)
+  every house     one a placed supply contract of the sender has (AUT011003)
   …HouseToCreate  the house exists (by FIASHouseGuid): its values are left alone (the RSO
                   learns its parts); it does not exist: it is created without a managing
                   organisation (its manager describes it later with importHouseUOData).
@@ -22,175 +22,129 @@ house's unique number).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator, Sequence
 
 from lxml import etree
 
 from gateway.codes import Code
-from gateway.handlers.base import (
-    HandlerContext,
-    HandlerResult,
-    ItemError,
-    child,
-    guid,
-    text,
-)
-from gateway.handlers.house_management.import_house_uo import (
-    _Done,
-    _house_values,
-    _HouseImport,
-    _Results,
-    run_house_items,
-)
-from persistence import contracts
-from persistence import houses as repo
-from persistence.models import House, Premises
-from persistence.roles import Role
+from gateway.handlers.base import HandlerContext, HandlerResult, ItemError
+from gateway.handlers.house_management import house_items as h
+from gateway.imports.pipeline import Changes, Done, ImportBase, Item, run_import
 
 _TAGS = {"apartment": "ApartmentHouse", "living": "LivingHouse"}
 
 
-def _check_unmanaged(house: House) -> House:
+def _unmanaged(state: h.Packet) -> None:
     """A supplier changes a house and its parts only while no UO manages it."""
+    house = h.require_house(state)
     if house.org_guid is not None:
         raise ItemError(
             Code.NOT_ALLOWED,
-            f"House {house.fias_house_guid} is managed by another organisation, which "
+            f"House {house.fias} is managed by another organisation, which "
             "describes it; send …ToCreate items to link to its parts or add missing ones.",
         )
-    return house
 
 
-class _RSOHouseImport(_HouseImport):
-    """importHouseUOData's item logic with the supplier's rules for houses and existing parts."""
+class ImportHouseRSO(ImportBase[h.HouseRecord, h.Packet]):
+    answer = h.ANSWER
 
-    # --- house ---
-    def create_house(self, kind: str) -> Callable[[etree._Element], _Done]:
-        def action(element: etree._Element) -> _Done:
-            session, now = self.ctx.session, self.ctx.now
-            fias = guid(child(element, "BasicCharacteristicts"), "FIASHouseGuid")
-            assert fias is not None  # required by the schema
-            self._require_supplied(fias)
-            house = repo.house_by_fias(session, fias)
-            if house is None:
-                house = House(
-                    guid=repo.new_guid(),
-                    fias_house_guid=fias,
-                    org_guid=None,
-                    kind=kind,
-                    unique_number=repo.new_house_unique_number(session),
-                    created_at=now,
-                    updated_at=now,
-                )
-                repo.update(house, _house_values(element))
-                repo.add(session, house)
-            elif house.kind != kind:
-                raise ItemError(
-                    Code.HOUSE_EXISTS,
-                    f"House {fias} is registered as a {house.kind} house (unique number "
-                    f"{house.unique_number}); send {_TAGS[house.kind]}ToCreate.",
-                )
-            else:
-                self._load_index(house)
-            self.house = house
-            return _Done(fias, house.unique_number)
+    def read(self, ctx: HandlerContext, request: etree._Element) -> Iterator[Item[h.HouseRecord]]:
+        return h.read_house_packet(request)
 
-        return action
+    def prefetch(self, ctx: HandlerContext, records: Sequence[h.HouseRecord]) -> h.Packet:
+        return h.prefetch_house(ctx, records)
 
-    def update_house(self, kind: str) -> Callable[[etree._Element], _Done]:
-        def action(element: etree._Element) -> _Done:
-            session = self.ctx.session
-            fias = guid(child(element, "BasicCharacteristicts"), "FIASHouseGuid")
-            assert fias is not None
-            house = repo.house_by_fias(session, fias)
-            if house is None or house.kind != kind:
-                raise ItemError(
-                    Code.NOT_FOUND, f"No {kind} house with FIASHouseGuid {fias} is registered."
-                )
-            self._require_supplied(fias)
-            _check_unmanaged(house)
-            repo.update(house, _house_values(element))
-            house.updated_at = self.ctx.now
-            self.house = house
-            self._load_index(house)
-            return _Done(fias, house.unique_number)
+    def applied(
+        self, ctx: HandlerContext, state: h.Packet, record: h.HouseRecord, done: Done
+    ) -> None:
+        h.house_applied(state, record, done)
 
-        return action
-
-    def _require_supplied(self, fias: str) -> None:
-        if not contracts.covered_fias(self.ctx.session, self.ctx.org_guid, Role.RSO, [fias]):
-            raise ItemError(
-                Code.NOT_ALLOWED,
-                f"House {fias} is not supplied by you: no placed supply contract of yours has "
-                "it (place one with importSupplyResourceContractData).",
+    def decide(
+        self, ctx: HandlerContext, state: h.Packet, record: h.HouseRecord, changes: Changes
+    ) -> Done:
+        if isinstance(record, h.HouseItem):
+            return (
+                _create(ctx, state, record, changes)
+                if record.create
+                else _update(ctx, state, record, changes)
             )
+        if isinstance(record, h.EntranceItem):
+            if not record.create:
+                _unmanaged(state)
+                return h.update_entrance(ctx, state, record, changes)
+            h.require_house(state)
+            existing = state.entrances.get(record.number or "")
+            if existing is not None:  # linked as it is
+                return Done(existing.guid)
+            return h.create_entrance(ctx, state, record, changes)
+        if isinstance(record, h.PremisesItem):
+            if not record.create:
+                _unmanaged(state)
+                return h.update_premises(ctx, state, record, changes)
+            h.require_house(state)
+            found = state.premises.get((record.kind, record.number or ""))
+            if found is not None:
+                return h.premises_done(state, record, found)
+            return h.create_premises(ctx, state, record, changes)
+        if isinstance(record, h.RoomItem):
+            if not record.create:
+                _unmanaged(state)
+                return h.update_room(ctx, state, record, changes)
+            room = h.existing_room(state, record)
+            if room is not None:
+                return Done(room.guid, room.unique_number)
+            return h.create_room(ctx, state, record, changes)
+        if record.create:
+            return h.create_lift(ctx, state, record, changes)
+        return h.update_lift(ctx, state, record, changes)
 
-    def _require_unmanaged(self) -> House:
-        return _check_unmanaged(self._require_house())
 
-    # --- parts: what exists is linked as it is ---
-    def entrance_create(self, element: etree._Element) -> _Done:
-        house = self._require_house()
-        number = text(element, "EntranceNum") or ""
-        if number in self.index.entrances:
-            entrance = repo.entrance(self.ctx.session, house.guid, number=number)
-            assert entrance is not None
-            return _Done(entrance.guid, None)
-        return super().entrance_create(element)
+def _require_supplied(state: h.Packet, fias: str) -> None:
+    if not state.covered:
+        raise ItemError(
+            Code.NOT_ALLOWED,
+            f"House {fias} is not supplied by you: no placed supply contract of yours has it "
+            "(place one with importSupplyResourceContractData).",
+        )
 
-    def entrance_update(self, element: etree._Element) -> _Done:
-        self._require_unmanaged()
-        return super().entrance_update(element)
 
-    def premises_create(self, kind: str, number_tag: str) -> Callable[[etree._Element], _Done]:
-        create = super().premises_create(kind, number_tag)
+def _create(ctx: HandlerContext, state: h.Packet, record: h.HouseItem, changes: Changes) -> Done:
+    _require_supplied(state, record.fias)
+    house = state.stored
+    if house is None:
+        return h.create_house(ctx, state, record, changes, None)
+    if house.kind != record.kind:
+        raise ItemError(
+            Code.HOUSE_EXISTS,
+            f"House {record.fias} is registered as a {house.kind} house (unique number "
+            f"{house.unique_number}); send {_TAGS[house.kind]}ToCreate.",
+        )
+    state.house = house
+    return Done(record.fias, house.unique_number)
 
-        def action(element: etree._Element) -> _Done:
-            house = self._require_house()
-            number = text(element, number_tag) or ""
-            if (kind, number) in self.index.premises:
-                existing = repo.premises(self.ctx.session, house.guid, kind=kind, number=number)
-                assert existing is not None
-                return _Done(existing.guid, existing.unique_number, existing)
-            return create(element)
 
-        return action
+def _update(ctx: HandlerContext, state: h.Packet, record: h.HouseItem, changes: Changes) -> Done:
+    house = state.stored
+    if house is None or house.kind != record.kind:
+        raise ItemError(
+            Code.NOT_FOUND,
+            f"No {record.kind} house with FIASHouseGuid {record.fias} is registered.",
+        )
+    _require_supplied(state, record.fias)
+    if house.org_guid is not None:
+        raise ItemError(
+            Code.NOT_ALLOWED,
+            f"House {house.fias} is managed by another organisation, which "
+            "describes it; send …ToCreate items to link to its parts or add missing ones.",
+        )
+    h.update_house(ctx, house, record.values, changes)
+    state.house = house
+    return Done(record.fias, house.unique_number)
 
-    def premises_update(
-        self, kind: str, number_tag: str, guid_tag: str
-    ) -> Callable[[etree._Element], _Done]:
-        update = super().premises_update(kind, number_tag, guid_tag)
 
-        def action(element: etree._Element) -> _Done:
-            self._require_unmanaged()
-            return update(element)
-
-        return action
-
-    def room_create(self, premises: Premises | None) -> Callable[[etree._Element], _Done]:
-        create = super().room_create(premises)
-
-        def action(element: etree._Element) -> _Done:
-            house = self._require_house()
-            existing = repo.living_room(
-                self.ctx.session,
-                house.guid,
-                premises_guid=premises.guid if premises else None,
-                number=text(element, "RoomNumber") or "",
-            )
-            if existing is not None:
-                return _Done(existing.guid, existing.unique_number)
-            return create(element)
-
-        return action
-
-    def room_update(self, element: etree._Element) -> _Done:
-        self._require_unmanaged()
-        return super().room_update(element)
+IMPORT = ImportHouseRSO()
 
 
 def import_house_rso(ctx: HandlerContext, request: etree._Element) -> HandlerResult:
     """Handle importHouseRSORequest (ApartmentHouse or LivingHouse with their parts)."""
-    results = _Results(ctx)
-    run_house_items(_RSOHouseImport(ctx, results), results, request)
-    return HandlerResult([results.import_result])
+    return run_import(IMPORT, ctx, request)

@@ -29,6 +29,7 @@ Rules (per notice):
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -47,20 +48,19 @@ from gateway.handlers.base import (
     text,
 )
 from gateway.handlers.bills.common import (
-    failure,
     latest_today,
     period_of,
     period_text,
-    success,
     whole_kopecks,
     year_month,
 )
+from gateway.imports.pipeline import Answer, Changes, Done, ImportBase, Item, run_import
 from gateway.namespaces import PAYMENT
 from persistence import payments as repo
 from persistence.models import Account, PaymentDocument, PaymentNotice
 
 
-@dataclass
+@dataclass(frozen=True)
 class Reference:
     """What a notice says was paid."""
 
@@ -75,7 +75,7 @@ class Reference:
     account_guid: str | None = None  # p.139: ServiceIDGUID (one service per account here)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Notice:
     """One notice as read from the packet (kopecks)."""
 
@@ -85,7 +85,7 @@ class Notice:
     amount: int
     ref: Reference
     source: str
-    values: dict[str, Any] = field(default_factory=dict)  # payer, payee, order extras
+    values: Mapping[str, Any] = field(default_factory=dict)  # payer, payee, order extras
 
 
 def _fio(element: etree._Element | None) -> str | None:
@@ -167,7 +167,7 @@ def _read_139(element: etree._Element) -> Notice:
 class Resolver:
     """Finds what notices pay for: every reference of the packet looked up at once."""
 
-    def __init__(self, ctx: HandlerContext, refs: list[Reference]) -> None:
+    def __init__(self, ctx: HandlerContext, refs: Sequence[Reference]) -> None:
         session = ctx.session
         self.documents = repo.documents_by_ids(
             session, [r.payment_document_id for r in refs if r.payment_document_id]
@@ -315,93 +315,110 @@ def check_order_date(ctx: HandlerContext, notice: Notice) -> None:
         raise ItemError(Code.NOTICE_BAD_DATE, f"OrderDate {notice.order_date} is in the future.")
 
 
-_SAME = (
-    "amount",
-    "order_date",
-    "ref_payment_document_id",
-    "ref_unified_account_number",
-    "ref_service_id",
-    "year",
-    "month",
-)
+@dataclass(frozen=True)
+class Posted:
+    """A notice the sender posted under an OrderID (stored, or by an earlier item)."""
+
+    guid: str
+    cancelled: bool
+    sent: tuple[Any, ...]  # amount, date and what was paid: a repost must match them
+    period: tuple[int | None, int | None]
 
 
-def _same_payment(existing: PaymentNotice | dict[str, Any], notice: Notice) -> bool:
-    def value(name: str) -> Any:
-        return existing[name] if isinstance(existing, dict) else getattr(existing, name)
+def _posted(row: Any) -> Posted:
+    sent = (
+        row.amount,
+        row.order_date,
+        row.ref_payment_document_id,
+        row.ref_unified_account_number,
+        row.ref_service_id,
+    )
+    return Posted(row.guid, row.cancelled, sent, (row.year, row.month))
 
-    sent = {
-        "amount": notice.amount,
-        "order_date": notice.order_date,
-        "ref_payment_document_id": notice.ref.payment_document_id,
-        "ref_unified_account_number": notice.ref.unified_number,
-        "ref_service_id": notice.ref.service_id,
-        "year": notice.ref.period[0] if notice.ref.period else value("year"),
-        "month": notice.ref.period[1] if notice.ref.period else value("month"),
-    }
-    return all(value(name) == sent[name] for name in _SAME)
+
+def _repost(existing: Posted, notice: Notice) -> str:
+    """The same OrderID again: the same notice if it is the same payment, else refused."""
+    if existing.cancelled:
+        raise ItemError(
+            Code.NOTICE_CANCELLED,
+            f"The notice of order {notice.order_id} ({existing.guid}) was cancelled; a cancelled "
+            "notice is final: post the payment again under a new OrderID.",
+        )
+    ref = notice.ref
+    sent = (
+        notice.amount,
+        notice.order_date,
+        ref.payment_document_id,
+        ref.unified_number,
+        ref.service_id,
+    )
+    if sent != existing.sent or (ref.period is not None and ref.period != existing.period):
+        raise ItemError(
+            Code.NOTICE_ORDER_REUSED,
+            f"OrderID {notice.order_id} is already posted as notice {existing.guid} with other "
+            "data (amount, date or what was paid); the same order is one notice.",
+        )
+    return existing.guid
+
+
+@dataclass
+class Packet:
+    resolver: Resolver
+    posted: dict[str, Posted]  # OrderID ► the sender's notice
+
+
+class ImportNotices(ImportBase[Notice, Packet]):
+    answer = Answer(PAYMENT)
+
+    def read(self, ctx: HandlerContext, request: etree._Element) -> Iterator[Item[Notice]]:
+        for element in request:
+            name = local(element) if isinstance(element.tag, str) else ""
+            if name not in (
+                "NotificationOfOrderExecutionType",
+                "NotificationOfOrderExecution139Type",
+            ):
+                continue
+            transport_guid = text(element, "TransportGUID") or ""
+            read = _read_standard if name == "NotificationOfOrderExecutionType" else _read_139
+            try:
+                yield Item(transport_guid, read(element))
+            except ItemError as error:
+                yield Item(transport_guid, unreadable=error)
+
+    def prefetch(self, ctx: HandlerContext, records: Sequence[Notice]) -> Packet:
+        posted = repo.notice_rows_by_orders(
+            ctx.session, [(ctx.org_guid, n.order_id) for n in records]
+        )
+        return Packet(
+            Resolver(ctx, [n.ref for n in records]),
+            {order: _posted(row) for (_, order), row in posted.items()},
+        )
+
+    def decide(self, ctx: HandlerContext, state: Packet, record: Notice, changes: Changes) -> Done:
+        existing = state.posted.get(record.order_id)
+        if existing is not None:
+            return Done(_repost(existing, record), record.order_id)
+        check_order_date(ctx, record)
+        account, doc = state.resolver.resolve(record.ref)
+        row = changes.insert(PaymentNotice, notice_row(ctx, record, account, doc))
+        state.posted[record.order_id] = Posted(
+            row["guid"],
+            False,
+            (
+                record.amount,
+                record.order_date,
+                record.ref.payment_document_id,
+                record.ref.unified_number,
+                record.ref.service_id,
+            ),
+            (row["year"], row["month"]),
+        )
+        return Done(row["guid"], record.order_id)
+
+
+IMPORT = ImportNotices()
 
 
 def import_notices(ctx: HandlerContext, request: etree._Element) -> HandlerResult:
     """Handle importNotificationsOfOrderExecutionRequest."""
-    results = etree.Element("results")
-    notices: list[Notice | tuple[str, ItemError]] = []
-    for element in request:
-        if not isinstance(element.tag, str):
-            continue
-        name = local(element)
-        if name not in ("NotificationOfOrderExecutionType", "NotificationOfOrderExecution139Type"):
-            continue
-        try:
-            read = _read_standard if name == "NotificationOfOrderExecutionType" else _read_139
-            notices.append(read(element))
-        except ItemError as error:
-            notices.append((text(element, "TransportGUID") or "", error))
-    valid = [n for n in notices if isinstance(n, Notice)]
-    resolver = Resolver(ctx, [n.ref for n in valid])
-    posted: dict[str, PaymentNotice | dict[str, Any]] = {
-        order: notice
-        for (_, order), notice in repo.notices_by_orders(
-            ctx.session, [(ctx.org_guid, n.order_id) for n in valid]
-        ).items()
-    }
-    rows: list[dict[str, Any]] = []
-    for notice in notices:
-        if isinstance(notice, tuple):
-            failure(results, PAYMENT, *notice)
-            continue
-        try:
-            existing = posted.get(notice.order_id)
-            if existing is not None:
-                row_guid = _repost(existing, notice)
-            else:
-                check_order_date(ctx, notice)
-                account, doc = resolver.resolve(notice.ref)
-                row = notice_row(ctx, notice, account, doc)
-                rows.append(row)
-                posted[notice.order_id] = row
-                row_guid = row["guid"]
-        except ItemError as error:
-            failure(results, PAYMENT, notice.transport_guid, error)
-            continue
-        success(results, PAYMENT, notice.transport_guid, row_guid, ctx.now, notice.order_id)
-    repo.insert_notices(ctx.session, rows)
-    return HandlerResult(list(results))
-
-
-def _repost(existing: PaymentNotice | dict[str, Any], notice: Notice) -> str:
-    """The same OrderID again: the same notice if it is the same payment, else refused."""
-    value = existing.__getitem__ if isinstance(existing, dict) else existing.__getattribute__
-    if value("cancelled"):
-        raise ItemError(
-            Code.NOTICE_CANCELLED,
-            f"The notice of order {notice.order_id} ({value('guid')}) was cancelled; a cancelled "
-            "notice is final: post the payment again under a new OrderID.",
-        )
-    if not _same_payment(existing, notice):
-        raise ItemError(
-            Code.NOTICE_ORDER_REUSED,
-            f"OrderID {notice.order_id} is already posted as notice {value('guid')} with other "
-            "data (amount, date or what was paid); the same order is one notice.",
-        )
-    return str(value("guid"))
+    return run_import(IMPORT, ctx, request)

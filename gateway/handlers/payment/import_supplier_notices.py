@@ -22,6 +22,7 @@ OrderDate is not in the future (HCS005005).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, Sequence
 from datetime import date
 
 from lxml import etree
@@ -35,12 +36,7 @@ from gateway.handlers.base import (
     children,
     text,
 )
-from gateway.handlers.bills.common import (
-    failure,
-    period_of,
-    rouble_kopecks,
-    success,
-)
+from gateway.handlers.bills.common import period_of, rouble_kopecks
 from gateway.handlers.payment.import_notices import (
     Notice,
     Reference,
@@ -48,8 +44,9 @@ from gateway.handlers.payment.import_notices import (
     check_order_date,
     notice_row,
 )
+from gateway.imports.pipeline import Answer, Changes, Done, ImportBase, Item, run_import
 from gateway.namespaces import PAYMENT
-from persistence import payments as repo
+from persistence.models import PaymentNotice
 
 #: namespace of the order ids the gateway derives for supplier notices
 _ORDER_IDS = uuid.UUID("5f0c3a1e-7b2d-4c9e-8a61-2d4e6f8a0b13")
@@ -73,43 +70,38 @@ def _read(element: etree._Element, message_guid: str) -> Notice:
     )
 
 
+class ImportSupplierNotices(ImportBase[Notice, Resolver]):
+    answer = Answer(PAYMENT)
+
+    def read(self, ctx: HandlerContext, request: etree._Element) -> Iterator[Item[Notice]]:
+        for element in children(request, "SupplierNotificationOfOrderExecution"):
+            transport_guid = text(element, "TransportGUID") or ""
+            try:
+                yield Item(transport_guid, _read(element, ctx.message_guid))
+            except ItemError as error:
+                yield Item(transport_guid, unreadable=error)
+
+    def prefetch(self, ctx: HandlerContext, records: Sequence[Notice]) -> Resolver:
+        return Resolver(ctx, [n.ref for n in records])
+
+    def decide(
+        self, ctx: HandlerContext, state: Resolver, record: Notice, changes: Changes
+    ) -> Done:
+        check_order_date(ctx, record)
+        account, doc = state.resolve(record.ref)
+        if account.org_guid != ctx.org_guid:
+            raise ItemError(
+                Code.NOT_ALLOWED,
+                f"Account {account.unique_number} is kept by another organisation; a supplier "
+                "posts the payments it received for its own documents and accounts.",
+            )
+        row = changes.insert(PaymentNotice, notice_row(ctx, record, account, doc))
+        return Done(row["guid"], record.order_id)
+
+
+IMPORT = ImportSupplierNotices()
+
+
 def import_supplier_notices(ctx: HandlerContext, request: etree._Element) -> HandlerResult:
     """Handle importSupplierNotificationsOfOrderExecutionRequest."""
-    results = etree.Element("results")
-    items: list[Notice | tuple[str, ItemError]] = []
-    for element in children(request, "SupplierNotificationOfOrderExecution"):
-        try:
-            items.append(_read(element, ctx.message_guid))
-        except ItemError as error:
-            items.append((text(element, "TransportGUID") or "", error))
-    valid = [n for n in items if isinstance(n, Notice)]
-    resolver = Resolver(ctx, [n.ref for n in valid])
-    replayed = repo.notices_by_orders(ctx.session, [(ctx.org_guid, n.order_id) for n in valid])
-    rows = []
-    for notice in items:
-        if isinstance(notice, tuple):
-            failure(results, PAYMENT, *notice)
-            continue
-        existing = replayed.get((ctx.org_guid, notice.order_id))
-        if existing is not None:  # this item of this packet is already posted
-            success(
-                results, PAYMENT, notice.transport_guid, existing.guid, ctx.now, notice.order_id
-            )
-            continue
-        try:
-            check_order_date(ctx, notice)
-            account, doc = resolver.resolve(notice.ref)
-            if account.org_guid != ctx.org_guid:
-                raise ItemError(
-                    Code.NOT_ALLOWED,
-                    f"Account {account.unique_number} is kept by another organisation; a supplier "
-                    "posts the payments it received for its own documents and accounts.",
-                )
-            row = notice_row(ctx, notice, account, doc)
-        except ItemError as error:
-            failure(results, PAYMENT, notice.transport_guid, error)
-            continue
-        rows.append(row)
-        success(results, PAYMENT, notice.transport_guid, row["guid"], ctx.now, notice.order_id)
-    repo.insert_notices(ctx.session, rows)
-    return HandlerResult(list(results))
+    return run_import(IMPORT, ctx, request)
