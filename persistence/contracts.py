@@ -68,15 +68,18 @@ def _covered(org_guid: str, kinds: tuple[str, ...]) -> Select[str]:
 def _houses_covered(
     session: Session, org_guid: str, kinds: tuple[str, ...], house_guids: Iterable[str]
 ) -> set[str]:
-    found: set[str] = set()
-    covered = _covered(org_guid, kinds).scalar_subquery()
-    for chunk in _chunks(house_guids):
-        found.update(
-            session.scalars(
-                select(House.guid).where(House.guid.in_(chunk), House.fias_house_guid.in_(covered))
-            )
+    query = (
+        select(House.guid)
+        .join(ContractObject, ContractObject.fias_house_guid == House.fias_house_guid)
+        .join(Contract, Contract.root_guid == ContractObject.contract_guid)
+        .where(
+            Contract.org_guid == org_guid,
+            Contract.kind.in_(kinds),
+            Contract.state == PLACED,
+            ContractObject.annulled.is_(False),
         )
-    return found
+    )
+    return {row.guid for row in where_in(session, query, House.guid, house_guids)}
 
 
 def managed_houses(session: Session, org_guid: str, house_guids: Iterable[str]) -> set[str]:
@@ -125,14 +128,9 @@ def covered_fias(
     kinds = MANAGING_KINDS if role == Role.UO else (SUPPLY,) if role == Role.RSO else ()
     if not kinds:
         return set()
-    found: set[str] = set()
-    for chunk in _chunks(fias_guids):
-        found.update(
-            session.scalars(
-                _covered(org_guid, kinds).where(ContractObject.fias_house_guid.in_(chunk))
-            )
-        )
-    return found
+    query = _covered(org_guid, kinds)
+    rows = where_in(session, query, ContractObject.fias_house_guid, fias_guids)
+    return {row.fias_house_guid for row in rows}
 
 
 def placed_bases(session: Session, org_guid: str, contract_guids: Iterable[str]) -> set[str]:

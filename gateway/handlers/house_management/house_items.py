@@ -24,6 +24,7 @@ from gateway.namespaces import HOUSE_MANAGEMENT as HM
 from persistence import contracts
 from persistence import houses as repo
 from persistence.models import Entrance, House, Lift, LivingRoom, Premises
+from persistence.roles import Role
 
 #: ImportResult/@base:version is fixed by the format.
 IMPORT_RESULT_VERSION = "10.0.1.1"
@@ -325,8 +326,9 @@ class Packet:
     group_premises: dict[int, Part] = field(default_factory=dict)  # group ► its premises
 
 
-def prefetch_house(ctx: HandlerContext, records: Sequence[HouseRecord]) -> Packet:
-    """The house the packet names and its parts (a few queries, whatever the packet's size)."""
+def prefetch_house(ctx: HandlerContext, records: Sequence[HouseRecord], role: Role) -> Packet:
+    """The house the packet names and its parts (a few queries, whatever the packet's size),
+    and whether the sender, acting as ``role``, has a placed contract covering it."""
     session = ctx.session
     fias = next((r.fias for r in records if isinstance(r, HouseItem)), None)
     stored = repo.house_by_fias(session, fias) if fias else None
@@ -347,7 +349,7 @@ def prefetch_house(ctx: HandlerContext, records: Sequence[HouseRecord]) -> Packe
         premises_count=0,
         rooms_count=0,
         new_unique_number=repo.new_house_unique_number(session) if stored is None else "",
-        covered=bool(fias and contracts.covered_fias(session, ctx.org_guid, ctx.org_role, [fias])),
+        covered=bool(fias and contracts.covered_fias(session, ctx.org_guid, role, [fias])),
     )
     if house is None:
         return packet

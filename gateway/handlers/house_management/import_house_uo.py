@@ -24,6 +24,7 @@ from gateway.codes import Code
 from gateway.handlers.base import HandlerContext, HandlerResult, ItemError
 from gateway.handlers.house_management import house_items as h
 from gateway.imports.pipeline import Changes, Done, ImportBase, Item, run_import
+from persistence.roles import Role
 
 _CREATE_TAGS = {"apartment": "ApartmentHouseToCreate", "living": "LivingHouseToCreate"}
 
@@ -35,7 +36,7 @@ class ImportHouseUO(ImportBase[h.HouseRecord, h.Packet]):
         return h.read_house_packet(request)
 
     def prefetch(self, ctx: HandlerContext, records: Sequence[h.HouseRecord]) -> h.Packet:
-        return h.prefetch_house(ctx, records)
+        return h.prefetch_house(ctx, records, Role.UO)
 
     def applied(
         self, ctx: HandlerContext, state: h.Packet, record: h.HouseRecord, done: Done
