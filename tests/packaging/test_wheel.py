@@ -139,7 +139,7 @@ def test_installed_wheel_serves_a_wsdl_and_a_signed_import_outside_the_checkout(
             try:
                 if requests.get(url + "/healthz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # refused, or too slow to answer yet
                 pass
             assert time.monotonic() < deadline, f"server did not start:\n{log.read_text()}"
             time.sleep(0.2)
