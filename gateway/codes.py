@@ -52,8 +52,9 @@ class Code(StrEnum):
     NOT_ALLOWED = (
         "AUT011003",
         "operation not allowed for the organisation's role (bank notices from anyone but a "
-        "bank); per item: house managed by another organisation, house not supplied by the "
-        "RSO, account kept by another organisation, payment document placed by another "
+        "bank); per item: house not managed by the UO (no placed management contract or "
+        "charter of it covers the house), house not supplied by the RSO (no placed supply "
+        "contract of it has the address), a contract of another organisation, account kept by another organisation, payment document placed by another "
         "organisation, notice of a payment to another organisation; only the document's "
         "owner acknowledges",
     )
@@ -239,6 +240,32 @@ class Code(StrEnum):
     NOTICE_AMBIGUOUS_ACCOUNT = (
         "HCS005006",
         "payment notice: house and account number naming several accounts",
+    )
+
+    # contracts: management contracts, charters, resource supply contracts (per item)
+    CONTRACT_STATE = (
+        "HCS007001",
+        "contract: its state does not allow the change (a terminated or annulled contract "
+        "changes no more; only a project is placed or deleted as a project)",
+    )
+    CONTRACT_HOUSE_MANAGED = (
+        "HCS007002",
+        "management contract or charter: the house is managed by another organisation under "
+        "its placed contract or charter",
+    )
+    CONTRACT_VERSION_STALE = (
+        "HCS007003",
+        "contract: the version GUID sent is not the contract's current version",
+    )
+    CONTRACT_CHANGE_NOT_KEPT = (
+        "HCS007004",
+        "contract: a change the gateway does not keep (roll-over of a charter, payment "
+        "information of a contract or charter)",
+    )
+    ACCOUNT_BASIS = (
+        "HCS007005",
+        "personal account: AccountReasons names a supply contract (ContractGUID) that is not "
+        "a placed one the sender is a party to",
     )
 
 

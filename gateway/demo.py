@@ -1,8 +1,10 @@
 """``gateway demo``: onboard synthetic houses through the real SOAP API.
 
-It registers a demo CA and demo organisations (a management company and a bank) in the server's
-store, then for each house: house ► personal accounts ► metering devices ► readings ► history
-export, and the money path: payment documents for the accounts of last month ► the demo bank
+It registers a demo CA and demo organisations (a management company, a resource supplier and
+a bank) in the server's store, then for each house: the company places a management contract
+of the house and the supplier a supply contract (an offer of cold water) having it — the
+contracts that let each keep data there — then house ► personal accounts ► metering devices ►
+readings ► history export, and the money path: payment documents for the accounts of last month ► the demo bank
 posts payment notices (one of them is cancelled) ► the company exports the new notices and
 acknowledges them against the charges of the documents ► a summary of paid, partly paid and
 unpaid documents as exportPaymentDocumentData shows them. Each step uses the GUIDs and
@@ -41,8 +43,11 @@ DM_PATH = service_path("device-metering")
 BILLS_PATH = service_path("bills")
 PAYMENT_PATH = service_path("payment")
 DEMO_UO = "d0000000-de70-4000-8000-000000000001"
+DEMO_RSO = "d0000000-de70-4000-8000-000000000002"
 DEMO_BANK = "d0000000-de70-4000-8000-000000000003"
 COLD_WATER = {"Code": "1", "GUID": "a1000000-0000-4000-8000-000000000001"}
+COLD_WATER_SUPPLY = {"Code": "1", "GUID": "a2000000-0000-4000-8000-000000000001"}  # NSI 3
+MANAGEMENT_BASIS = {"Code": "1", "GUID": "a4000000-0000-4000-8000-000000000001"}  # NSI 58
 STATE = {"Code": "2", "GUID": "a3f2c1d0-0b1c-4d2e-8f3a-4b5c6d7e8f90"}
 OLSON_TZ = {"Code": "1", "GUID": "0b2c3d4e-5f60-4718-92a3-b4c5d6e7f801"}
 
@@ -157,8 +162,87 @@ def register_demo_organisation(
 class Onboarding:
     """One house through every step, with the GUIDs each step returned."""
 
-    def __init__(self, hm: GisClient, dm: GisClient, tally: Tally, flats: int) -> None:
-        self.hm, self.dm, self.tally, self.flats = hm, dm, tally, flats
+    def __init__(
+        self, hm: GisClient, dm: GisClient, rso: GisClient, tally: Tally, flats: int
+    ) -> None:
+        self.hm, self.dm, self.rso, self.tally, self.flats = hm, dm, rso, tally, flats
+
+    def contract(self, fias: str) -> None:
+        """The company places its management contract of the house: it manages it from now."""
+        today = date.today()
+        item = {
+            "TransportGUID": _tg(),
+            "PlacingContract": {
+                "DocNum": f"DEMO-{fias[:8]}",
+                "SigningDate": today - timedelta(days=30),
+                "EffectiveDate": today - timedelta(days=30),
+                "PlanDateComptetion": today.replace(year=today.year + 5),
+                "Owners": True,
+                "ContractBase": MANAGEMENT_BASIS,
+                "ContractAttachment": [
+                    {
+                        "Name": "contract.pdf",
+                        "Description": "management contract",
+                        "Attachment": {"AttachmentGUID": _tg()},
+                    }
+                ],
+                "ContractObject": [
+                    {
+                        "FIASHouseGuid": fias,
+                        "StartDate": today - timedelta(days=30),
+                        "TransportGUID": _tg(),
+                        "BaseMService": {"CurrentDoc": True},
+                    }
+                ],
+            },
+        }
+        state = self._results(
+            "contract", self.hm, "importContractData", version="11.9.0.1", Contract=[item]
+        )
+        self.tally.record(
+            "contract", [r for res in state["ImportResult"] or [] for r in res["CommonResult"]]
+        )
+
+    def supply(self, fias: str) -> None:
+        """The supplier places its offer of cold water to the house: it supplies it from now."""
+        start = date.today() - timedelta(days=30)
+        subject = _tg()
+        item = {
+            "TransportGUID": _tg(),
+            "SupplyResourceContract": {
+                "IsNotContract": {"ContractNumber": f"OFFER-{fias[:8]}"},
+                "IndefiniteTerm": True,
+                "Offer": True,
+                "IsPlannedVolume": False,
+                "ContractSubject": [
+                    {
+                        "ServiceType": COLD_WATER_SUPPLY,
+                        "MunicipalResource": COLD_WATER,
+                        "StartSupplyDate": start,
+                        "TransportGUID": subject,
+                    }
+                ],
+                "SpecifyingQualityIndicators": "D",
+                "ObjectAddress": [
+                    {
+                        "HouseType": "MKD",
+                        "FIASHouseGuid": fias,
+                        "TransportGUID": _tg(),
+                        "Pair": [{"PairKey": subject, "StartSupplyDate": start}],
+                    }
+                ],
+            },
+        }
+        state = self._results(
+            "supply",
+            self.rso,
+            "importSupplyResourceContractData",
+            version="11.3.0.5",
+            Contract=[item],
+        )
+        self.tally.record(
+            "supply", [r for res in state["ImportResult"] or [] for r in res["CommonResult"]]
+        )
 
     def _results(self, step: str, client: GisClient, operation: str, **request: Any) -> Any:
         state = send(client, operation, **request)
@@ -168,8 +252,7 @@ class Onboarding:
             )
         return state
 
-    def house(self) -> dict[str, str]:
-        fias = str(uuid.uuid4())
+    def house(self, fias: str) -> dict[str, str]:
         flats = []
         for n in range(1, self.flats + 1):
             flats.append(
@@ -618,6 +701,9 @@ def run_demo(
     bank_guid, bank_key, bank_cert, bank_password = register_demo_organisation(
         sessions, pki_dir, DEMO_BANK, "Demo bank", Role.BANK, algorithm=algorithm
     )
+    rso_guid, rso_key, rso_cert, rso_password = register_demo_organisation(
+        sessions, pki_dir, DEMO_RSO, "Demo resource supplier", Role.RSO, algorithm=algorithm
+    )
     url = url.rstrip("/")
     check_server_knows(url, org_guid, password)
     hm = GisClient(url + HM_PATH + "?wsdl", org_guid, key, cert, password=password)
@@ -626,15 +712,21 @@ def run_demo(
     bank = GisClient(
         url + PAYMENT_PATH + "?wsdl", bank_guid, bank_key, bank_cert, password=bank_password
     )
+    rso = GisClient(url + HM_PATH + "?wsdl", rso_guid, rso_key, rso_cert, password=rso_password)
     tally = Tally()
-    onboarding = Onboarding(hm, dm, tally, flats)
+    onboarding = Onboarding(hm, dm, rso, tally, flats)
     period = (date.today().replace(day=1) - timedelta(days=1)).replace(day=1)  # last month
     money = MoneyPath(bills, bank, tally, period)
     placed: list[Bill] = []
     with Progress(console=console) as progress:
-        task = progress.add_task("onboarding houses", total=houses * 9)
+        task = progress.add_task("onboarding houses", total=houses * 11)
         for _ in range(houses):
-            house = onboarding.house()
+            fias = str(uuid.uuid4())
+            onboarding.contract(fias)
+            progress.advance(task)
+            onboarding.supply(fias)
+            progress.advance(task)
+            house = onboarding.house(fias)
             progress.advance(task)
             premises = [v for k, v in house.items() if k.startswith("flat")]
             flats_with_accounts = onboarding.accounts(premises)
@@ -660,6 +752,8 @@ def run_demo(
     for column in ("step", "items sent", "processed ok", "errors"):
         table.add_column(column)
     for step in (
+        "contract",
+        "supply",
         "house",
         "accounts",
         "devices",

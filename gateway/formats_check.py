@@ -45,8 +45,13 @@ class BundleReport:
 
     @property
     def blocking(self) -> bool:
-        """True when switching to the bundle would lose a served operation."""
-        return bool(self.problems) or any(not o.present for o in self.operations)
+        """True when switching to the bundle would lose a served operation of the published
+        formats (the gateway's own extensions are served on its own contract only)."""
+        return bool(self.problems) or any(not o.present for o in self._lost)
+
+    @property
+    def _lost(self) -> list[OperationReport]:
+        return [o for o in self.operations if not o.present and not o.extension]
 
     def render(self) -> str:
         lines = [f"format bundle {self.bundle}"]
@@ -73,7 +78,7 @@ class BundleReport:
                         lines.append(f"    … {len(paths) - 40} more {label}")
                 if not (o.added or o.removed or o.changed):
                     lines.append("    request structure unchanged")
-        lost = [f"{o.service}/{o.operation}" for o in self.operations if not o.present]
+        lost = [f"{o.service}/{o.operation}" for o in self._lost]
         lines.append(
             "verdict: "
             + (

@@ -1,6 +1,7 @@
 """Repository of personal accounts: numbers, per-packet lookups, places, export, house suppliers.
 
-Every query of importAccountData and exportAccountData, and the supplier links, lives here.
+Every query of importAccountData and exportAccountData lives here (who may keep accounts on
+which house: persistence/contracts.py).
 Lookups take whole lists (``persistence.sets.where_in``), so a packet costs a handful of
 queries however many items it has.
 """
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
-from persistence.models import Account, AccountPlace, House, HouseSupplier, LivingRoom, Premises
+from persistence.models import Account, AccountPlace, House, LivingRoom, Premises
 from persistence.sets import where_in
 
 T = TypeVar("T")
@@ -137,17 +138,6 @@ def houses_by_refs(
     for row in where_in(session, query, House.fias_house_guid, fias_guids):
         houses[row.guid] = row
     return list(houses.values())
-
-
-# --- house suppliers (who may keep accounts on a house besides its manager) ---------------
-
-
-def supplied_houses(session: Session, org_guid: str, house_guids: Iterable[str]) -> set[str]:
-    """Of the given houses, those the organisation is registered as a supplier of."""
-    query = select(HouseSupplier.house_guid).where(HouseSupplier.org_guid == org_guid)
-    return {
-        row.house_guid for row in where_in(session, query, HouseSupplier.house_guid, house_guids)
-    }
 
 
 # --- export --------------------------------------------------------------------------------

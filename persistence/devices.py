@@ -10,13 +10,13 @@ from typing import Any, Protocol, cast
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
+from persistence import contracts
 from persistence.models import (
     Account,
     AccountPlace,
     DeviceLink,
     DeviceResource,
     House,
-    HouseSupplier,
     LivingRoom,
     MeteringDevice,
     Premises,
@@ -109,15 +109,9 @@ def resources_of(session: Session, device_guids: Iterable[str]) -> dict[str, dic
 def houses_accessible(
     session: Session, org_guid: str, role: Role | None, house_guids: Iterable[str]
 ) -> set[str]:
-    """Of the given houses, those the organisation manages (UO) or supplies (RSO)."""
-    if role == Role.UO:
-        query = select(House.guid).where(House.org_guid == org_guid)
-        return {row.guid for row in where_in(session, query, House.guid, house_guids)}
-    if role == Role.RSO:
-        query = select(HouseSupplier.house_guid).where(HouseSupplier.org_guid == org_guid)
-        rows = where_in(session, query, HouseSupplier.house_guid, house_guids)
-        return {row.house_guid for row in rows}
-    return set()
+    """Of the given houses, those the organisation manages (UO) or supplies (RSO) by its
+    placed contracts (persistence/contracts.py)."""
+    return contracts.houses_for_role(session, org_guid, role, house_guids)
 
 
 def premises_by_guids(session: Session, guids: Iterable[str]) -> dict[str, Row[Any]]:

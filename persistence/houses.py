@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
-from persistence.models import Entrance, House, HouseSupplier, Lift, LivingRoom, Premises
+from persistence.models import Entrance, House, Lift, LivingRoom, Premises
 
 
 def new_guid() -> str:
@@ -110,13 +110,3 @@ def parts_of(session: Session, house_guid: str) -> Parts:
             )
         ),
     )
-
-
-def is_supplier(session: Session, house_guid: str, org_guid: str) -> bool:
-    """The organisation is registered as a supplier of the house (importHouseRSOData)."""
-    found = session.scalar(
-        select(HouseSupplier.house_guid).where(
-            HouseSupplier.house_guid == house_guid, HouseSupplier.org_guid == org_guid
-        )
-    )
-    return found is not None

@@ -347,14 +347,74 @@ class Lift(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class HouseSupplier(Base):
-    """A resource supplier (RSO) serves a house: registered by importHouseRSOData."""
+# --- contracts: who manages or supplies a house ------------------------------------------
 
-    __tablename__ = "house_suppliers"
 
-    house_guid: Mapped[str] = mapped_column(ForeignKey("houses.guid"), primary_key=True)
-    org_guid: Mapped[str] = mapped_column(GUID, primary_key=True, index=True)
+class Contract(Base):
+    """A management contract, a homeowners' association charter, or a resource supply
+    contract (or a supplier's offer, "not a contract") of the organisation that placed it.
+
+    The root GUID names the contract for good; the version GUID changes with every change.
+    Only a ``placed`` contract binds its organisation to its houses (persistence/contracts.py).
+    """
+
+    __tablename__ = "contracts"
+
+    root_guid: Mapped[str] = mapped_column(GUID, primary_key=True)
+    version_guid: Mapped[str] = mapped_column(GUID, unique=True)
+    kind: Mapped[str] = mapped_column(String(12))  # management | charter | supply
+    org_guid: Mapped[str] = mapped_column(GUID)  # the UO or RSO that placed it
+    state: Mapped[str] = mapped_column(String(12))  # project | placed | terminated | annulled
+    is_contract: Mapped[bool] = mapped_column(Boolean, default=True)  # supply: False = offer
+    number: Mapped[str | None] = mapped_column(String(255))
+    signing_date: Mapped[date_ | None] = mapped_column(Date)
+    effective_date: Mapped[date_ | None] = mapped_column(Date)
+    end_date: Mapped[date_ | None] = mapped_column(Date)
+    terminated_on: Mapped[date_ | None] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(Text)  # of the termination or annulment
+    reason_code: Mapped[str | None] = mapped_column(String(20))  # termination: NSI reference
+    reason_guid: Mapped[str | None] = mapped_column(GUID)
+    counterparty_org_guid: Mapped[str | None] = mapped_column(GUID)  # supply: Organization
+    #: supply: the second party is an offer, owners, or an organisation (counterparty)
+    counterparty_kind: Mapped[str | None] = mapped_column(String(40))
+    #: the contract's description as last sent (the item's body element), for full exports
+    document_xml: Mapped[str | None] = mapped_column(Text)
+    version_number: Mapped[int] = mapped_column(Integer, default=1)
+    message_guid: Mapped[str] = mapped_column(GUID)
+    transport_guid: Mapped[str] = mapped_column(GUID)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_contracts_org_kind_state", "org_guid", "kind", "state"),)
+
+
+class ContractVersion(Base):
+    """Every version a contract has had: an item naming an old version is told it is stale."""
+
+    __tablename__ = "contract_versions"
+
+    version_guid: Mapped[str] = mapped_column(GUID, primary_key=True)
+    contract_guid: Mapped[str] = mapped_column(ForeignKey("contracts.root_guid"), index=True)
+    version_number: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ContractObject(Base):
+    """A house a contract covers; for a supply contract, possibly one premises or room of it."""
+
+    __tablename__ = "contract_objects"
+
+    guid: Mapped[str] = mapped_column(GUID, primary_key=True)  # ContractObjectVersionGUID
+    contract_guid: Mapped[str] = mapped_column(ForeignKey("contracts.root_guid"), index=True)
+    # the house need not be registered yet: a manager places its contract, then describes it
+    fias_house_guid: Mapped[str] = mapped_column(GUID, index=True)
+    apartment_number: Mapped[str | None] = mapped_column(String(255))
+    room_number: Mapped[str | None] = mapped_column(String(255))
+    start_date: Mapped[date_ | None] = mapped_column(Date)
+    end_date: Mapped[date_ | None] = mapped_column(Date)
+    annulled: Mapped[bool] = mapped_column(Boolean, default=False)
+    transport_guid: Mapped[str] = mapped_column(GUID)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 # --- personal accounts -------------------------------------------------------------------

@@ -37,6 +37,7 @@ from persistence.models import (
     PaymentDocumentDetails,
     PaymentNotice,
 )
+from persistence.paging import PAGE_SIZE, keyset_page
 from persistence.sets import where_in
 
 T = TypeVar("T")
@@ -371,47 +372,55 @@ def notice_rows_by_orders(
     return found
 
 
-def notices_for_export(
-    session: Session,
-    payee_org_guid: str,
-    *,
-    notice_guid: str | None = None,
-    document_guids: Sequence[str] | None = None,
-    account_guids: Sequence[str] | None = None,
-    year: int | None = None,
-    month: int | None = None,
-    created_from: datetime | None = None,
-    created_before: datetime | None = None,
-) -> list[PaymentNotice]:
-    """Notices of payments made to the organisation matching one filter, oldest first.
+@dataclass(frozen=True)
+class NoticeFilter:
+    """One filter of exportNotificationsOfOrderExecution(Paginal) over notices paid to
+    ``payee_org_guid``; by document: the notices that name it and those acknowledged
+    against it."""
 
-    By document: the notices that name it and those acknowledged against it.
-    """
-    query = select(PaymentNotice).where(PaymentNotice.payee_org_guid == payee_org_guid)
-    if notice_guid is not None:
-        query = query.where(PaymentNotice.guid == notice_guid)
-    if document_guids is not None:
+    payee_org_guid: str
+    notice_guid: str | None = None
+    document_guids: Sequence[str] | None = None
+    account_guids: Sequence[str] | None = None
+    year: int | None = None
+    month: int | None = None
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+
+
+def _notices_query(f: NoticeFilter) -> Select[PaymentNotice]:
+    query = select(PaymentNotice).where(PaymentNotice.payee_org_guid == f.payee_org_guid)
+    if f.notice_guid is not None:
+        query = query.where(PaymentNotice.guid == f.notice_guid)
+    if f.document_guids is not None:
         acknowledged = select(PaymentAcknowledgment.notice_guid).where(
-            PaymentAcknowledgment.document_guid.in_(list(document_guids)),
+            PaymentAcknowledgment.document_guid.in_(list(f.document_guids)),
             PaymentAcknowledgment.cancelled.is_(False),
         )
         query = query.where(
             or_(
-                PaymentNotice.document_guid.in_(list(document_guids)),
+                PaymentNotice.document_guid.in_(list(f.document_guids)),
                 PaymentNotice.guid.in_(acknowledged),
             )
         )
-    if account_guids is not None:
-        query = query.where(PaymentNotice.account_guid.in_(list(account_guids)))
-    if year is not None:
-        query = query.where(PaymentNotice.year == year)
-    if month is not None:
-        query = query.where(PaymentNotice.month == month)
-    if created_from is not None:
-        query = query.where(PaymentNotice.created_at >= created_from)
-    if created_before is not None:
-        query = query.where(PaymentNotice.created_at < created_before)
-    return list(session.scalars(query.order_by(PaymentNotice.created_at, PaymentNotice.guid)))
+    if f.account_guids is not None:
+        query = query.where(PaymentNotice.account_guid.in_(list(f.account_guids)))
+    if f.year is not None:
+        query = query.where(PaymentNotice.year == f.year)
+    if f.month is not None:
+        query = query.where(PaymentNotice.month == f.month)
+    if f.created_from is not None:
+        query = query.where(PaymentNotice.created_at >= f.created_from)
+    if f.created_before is not None:
+        query = query.where(PaymentNotice.created_at < f.created_before)
+    return query
+
+
+def notices_page(
+    session: Session, f: NoticeFilter, *, after: str | None, size: int = PAGE_SIZE
+) -> tuple[list[PaymentNotice], str | None]:
+    """One page of the notices matching the filter, in GUID order (persistence/paging.py)."""
+    return keyset_page(session, _notices_query(f), PaymentNotice.guid, after=after, size=size)
 
 
 # --- acknowledgments ------------------------------------------------------------------------

@@ -8,8 +8,8 @@ never changes them in place.
 
 Writes: an import collects what its accepted items change in a :class:`Changes` and
 :func:`write` applies it in a handful of statements: deletes, then updates (executemany
-by key), then inserts (multi-row, ``COPY`` on PostgreSQL for larger batches), parents' rows
-before their children's.
+by key), then inserts (multi-row, ``COPY`` on PostgreSQL for larger batches); parents' rows
+are inserted before their children's and deleted after them.
 """
 
 from __future__ import annotations
@@ -207,8 +207,8 @@ def write(session: Session, changes: Changes) -> None:
     """Apply ``changes`` in the session's transaction: deletes, updates, inserts."""
     connection = session.connection()
     postgres = is_postgres(connection)
-    for group in changes._deletes.values():
-        if not group.rows:
+    for group in sorted(changes._deletes.values(), key=_parents_first, reverse=True):
+        if not group.rows:  # children's rows before their parents'
             continue
         where = and_(*(group.table.c[k] == bindparam(f"w_{k}") for k in group.keys))
         connection.execute(delete(group.table).where(where), group.rows)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from gateway.handlers.bills.export_notifications import export_notifications
+from gateway.handlers.bills.export_notifications import (
+    export_notifications,
+    export_notifications_paginal,
+)
 from gateway.handlers.bills.export_payment_document import export_payment_document
 from gateway.handlers.bills.import_acknowledgment import import_acknowledgment
 from gateway.handlers.bills.import_payment_document import import_payment_document
@@ -42,6 +45,13 @@ def register(registry: Registry) -> Service:
         kind="export",
         roles=PROVIDERS,
         handler=export_notifications,
+    )
+    service.serve(
+        "exportNotificationsOfOrderExecutionPaginal",
+        request="exportNotificationsOfOrderExecutionPaginalRequest",
+        kind="export",
+        roles=PROVIDERS,
+        handler=export_notifications_paginal,
     )
     service.serve(
         "importAcknowledgment",

@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.e2e.account_data import account as acc
 from tests.e2e.account_data import import_accounts, premises
+from tests.e2e.contract_data import place_contract
 from tests.e2e.house_data import new_apartment_house
 from tests.e2e.payment_data import export_documents, export_notices, import_documents
 from tests.gis_client import GisClient
@@ -49,6 +50,7 @@ def parts(request: dict[str, Any], state: Any) -> tuple[dict[str, str], dict[str
 def uo_house(
     client: GisClient, house: str, flats: int = 3
 ) -> tuple[dict[str, str], dict[str, str]]:
+    place_contract(client, house)
     request = new_apartment_house(house, entrances=1, flats=flats, rooms_in_first=2)
     return parts(request, run(client, "importHouseUOData", request))
 

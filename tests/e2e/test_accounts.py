@@ -1,5 +1,6 @@
-"""Personal accounts (importAccountData, exportAccountData) and houses of resource suppliers
-(importHouseRSOData), end to end through the real server and a zeep client from its WSDL."""
+"""Personal accounts (importAccountData, exportAccountData) in the houses their keepers manage
+or supply by placed contracts, and houses of resource suppliers (importHouseRSOData, a
+deprecated extension), end to end through the real server and a zeep client from its WSDL."""
 
 from __future__ import annotations
 
@@ -26,6 +27,13 @@ from tests.e2e.account_data import (
     room,
     rso_apartment_house,
     whole_house,
+)
+from tests.e2e.contract_data import (
+    contracts_request,
+    place_contract,
+    place_offer,
+    placing_contract,
+    supply_request,
 )
 from tests.e2e.flows import code, import_ok, parts, run, uo_house
 from tests.e2e.flows import results_by_tg as results
@@ -259,16 +267,21 @@ def test_export_finds_only_the_senders_accounts(uo: GisClient, uo2: GisClient) -
 # --- resource suppliers ------------------------------------------------------------------
 
 
-def test_rso_registers_houses_and_keeps_accounts_only_where_it_supplies(
+def test_rso_keeps_accounts_only_where_its_placed_supply_contract_serves(
     uo: GisClient, rso: GisClient
 ) -> None:
-    # a house nobody registered yet: created without a manager
+    # a house nobody described: the supplier describes it once its offer has the house
     own = fias()
     request = rso_apartment_house(own, flats=("1", "2"))
+    by_tg = results(run(rso, "importHouseRSOData", request))
+    house_tg = request["ApartmentHouse"]["ApartmentHouseToCreate"]["TransportGUID"]
+    assert code(by_tg[house_tg]) == "AUT011003"
+    assert "importSupplyResourceContractData" in description(by_tg[house_tg])
+    place_offer(rso, own)
     state = run(rso, "importHouseRSOData", request)
     by_tg = results(state)
     assert all(code(r) is None for r in by_tg.values()), [r["Error"] for r in by_tg.values()]
-    house_result = by_tg[request["ApartmentHouse"]["ApartmentHouseToCreate"]["TransportGUID"]]
+    house_result = by_tg[house_tg]
     assert house_result["GUID"] == own and house_result["UniqueNumber"]
     flats, rooms = parts(request, state)
     assert len(by_tg) == 1 + 1 + 2 + 2  # house, entrance, flats, rooms
@@ -286,16 +299,17 @@ def test_rso_registers_houses_and_keeps_accounts_only_where_it_supplies(
     wrong_kind = acc(premises(flats["2"]), kind="isUOAccount")
     by_tg = results(run(rso, "importAccountData", import_accounts(refused, wrong_kind)))
     assert code(by_tg[refused["TransportGUID"]]) == "AUT011003"
-    assert "importHouseRSOData" in description(by_tg[refused["TransportGUID"]])
+    assert "supply contract" in description(by_tg[refused["TransportGUID"]])
     assert code(by_tg[wrong_kind["TransportGUID"]]) == "HCS003004"
 
-    # registering the managed house links the RSO: existing flats come back as they are
+    # once its offer has the house, the supplier keeps accounts there; describing the house
+    # gives it the existing flats as they are, but the house stays the UO's to describe
+    offer = place_offer(rso, managed)
     link = rso_apartment_house(managed, flats=("1", "2", "9"), rooms_in_first=0)
     linked_flats, _ = parts(link, run(rso, "importHouseRSOData", link))
     assert linked_flats["1"] == uo_flats["1"] and linked_flats["2"] == uo_flats["2"]
     assert linked_flats["9"] not in uo_flats.values()
     (accepted,) = import_ok(rso, acc(premises(uo_flats["1"]), kind="isRSOAccount"))
-    # …but the house stays the UO's to describe
     update = rso_apartment_house(managed, flats=(), update=True)
     by_tg = results(run(rso, "importHouseRSOData", update))
     house_tg = update["ApartmentHouse"]["ApartmentHouseToUpdate"]["TransportGUID"]
@@ -309,11 +323,46 @@ def test_rso_registers_houses_and_keeps_accounts_only_where_it_supplies(
     state = run(uo, "exportAccountData", export_accounts(AccountGUID=[accepted["GUID"]]))
     assert state["ErrorMessage"]["ErrorCode"] == "INT002012"
 
+    # the offer annulled, the supplier serves the house no more
+    end = {
+        "TransportGUID": str(uuid.uuid4()),
+        "ContractRootGUID": offer["ContractRootGUID"],
+        "AnnulmentContract": {"ReasonOfAnnulment": "placed in error"},
+    }
+    run(rso, "importSupplyResourceContractData", supply_request(end))
+    late = acc(premises(uo_flats["2"]), kind="isRSOAccount")
+    by_tg = results(run(rso, "importAccountData", import_accounts(late)))
+    assert code(by_tg[late["TransportGUID"]]) == "AUT011003"
 
-def test_a_uo_adopts_a_house_an_rso_registered(
+
+def test_an_account_names_only_placed_supply_contracts_of_its_keeper(rso: GisClient) -> None:
+    house = fias()
+    offer = place_offer(rso, house)
+    request = rso_apartment_house(house, flats=("1", "2"), rooms_in_first=0)
+    flats, _ = parts(request, run(rso, "importHouseRSOData", request))
+    ended = place_offer(rso, house)
+    end = {
+        "TransportGUID": str(uuid.uuid4()),
+        "ContractRootGUID": ended["ContractRootGUID"],
+        "AnnulmentContract": {"ReasonOfAnnulment": "placed in error"},
+    }
+    run(rso, "importSupplyResourceContractData", supply_request(end))
+
+    def basis(contract: Any) -> dict[str, Any]:
+        return {"SupplyResourceContract": [{"ContractGUID": contract["ContractGUID"]}]}
+
+    good = acc(premises(flats["1"]), kind="isRSOAccount", AccountReasons=basis(offer))
+    bad = acc(premises(flats["2"]), kind="isRSOAccount", AccountReasons=basis(ended))
+    by_tg = results(run(rso, "importAccountData", import_accounts(good, bad)))
+    assert code(by_tg[good["TransportGUID"]]) is None
+    assert code(by_tg[bad["TransportGUID"]]) == "HCS007005"
+
+
+def test_a_uo_takes_over_a_house_an_rso_described(
     uo: GisClient, uo2: GisClient, rso: GisClient
 ) -> None:
     house = fias()
+    place_offer(rso, house)
     request = rso_apartment_house(house, flats=("1", "2"), rooms_in_first=2)
     state = run(rso, "importHouseRSOData", request)
     rso_flats, rso_rooms = parts(request, state)
@@ -321,12 +370,13 @@ def test_a_uo_adopts_a_house_an_rso_registered(
         request["ApartmentHouse"]["ApartmentHouseToCreate"]["TransportGUID"]
     ]["UniqueNumber"]
 
-    # without a manager, a UO's update is refused and tells what to send
+    # without a placed management contract, a UO's import is refused and tells what to send
     by_tg = results(run(uo, "importHouseUOData", update_apartment_house(house)))
     (house_update,) = by_tg.values()
     assert code(house_update) == "AUT011003"
-    assert "ApartmentHouseToCreate" in description(house_update)
+    assert "importContractData" in description(house_update)
 
+    place_contract(uo, house)
     create = new_apartment_house(house, entrances=1, flats=3, rooms_in_first=2)
     state = run(uo, "importHouseUOData", create)
     by_tg = results(state)
@@ -350,7 +400,9 @@ def test_a_uo_adopts_a_house_an_rso_registered(
 
     import_ok(uo, acc(premises(uo_flats["1"]), payer=person("Новиков", "Андрей")))
     import_ok(rso, acc(premises(uo_flats["1"]), kind="isRSOAccount"))
-    # adopted once: another UO is refused like for any managed house
+    # managed by one: another UO is refused its contract and the house
+    refused = run(uo2, "importContractData", contracts_request(placing_contract(house)))
+    assert code(refused["ImportResult"][0]["CommonResult"][0]) == "HCS007002"
     by_tg = results(run(uo2, "importHouseUOData", new_apartment_house(house, flats=1)))
     assert code(by_tg[next(iter(by_tg))]) == "AUT011003"
 
@@ -459,7 +511,17 @@ def test_examples_are_sent_by_the_cli(stand, tmp_path: Path) -> None:
             for r in state.iter(f"{{{HM}}}CommonResult")
         }
 
-    rso_house = fias()
+    # the supplier's offer has the house it then describes; the company's contract covers its
+    rso_house, house = fias(), fias()
+    for org, name, fias_guid in (
+        ("rso", "importSupplyResourceContractData.xml", rso_house),
+        ("uo", "importContractData.xml", house),
+    ):
+        guids(
+            _send_example(
+                stand, org, example(name, **{"5b4a9c2e-3f1d-4e8a-9b7c-1d2e3f4a5b6c": fias_guid})
+            )
+        )
     guids(
         _send_example(
             stand,
@@ -470,7 +532,6 @@ def test_examples_are_sent_by_the_cli(stand, tmp_path: Path) -> None:
         )
     )
 
-    house = fias()
     made = guids(
         _send_example(
             stand,

@@ -22,6 +22,16 @@ def _client(stand, *args: str) -> str:
 
 def test_quickstart_import_and_export_through_the_cli(stand, tmp_path: Path) -> None:
     house = str(uuid.uuid4())
+    # first the management contract of the house: the company manages it once it is placed
+    contract = tmp_path / "contract.xml"
+    contract.write_text(
+        (EXAMPLES / "importContractData.xml")
+        .read_text(encoding="utf-8")
+        .replace("5b4a9c2e-3f1d-4e8a-9b7c-1d2e3f4a5b6c", house),
+        encoding="utf-8",
+    )
+    out = _client(stand, "--wait", str(contract))
+    assert "ContractStatus>Approved<" in out and "Error>" not in out
     example = (EXAMPLES / "importHouseUOData.xml").read_text(encoding="utf-8")
     packet = tmp_path / "house.xml"
     packet.write_text(
@@ -97,6 +107,9 @@ def test_served_wsdl_points_at_this_server_and_builds_a_client(stand) -> None:
 
 def test_demo_onboards_a_house_through_the_soap_api(stand) -> None:
     rows = stand.demo("--houses", "1", "--flats", "4")
+    # the company's management contract and the supplier's offer come first
+    assert rows["contract"] == ["1", "1", "0"]
+    assert rows["supply"] == ["1", "1", "0"]
     assert rows["house"] == ["6", "6", "0"]  # house + entrance + 4 flats
     assert rows["accounts"] == ["4", "4", "0"]
     assert rows["devices"] == ["4", "4", "0"]

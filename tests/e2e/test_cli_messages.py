@@ -76,6 +76,18 @@ def _house_file(tmp_path: Path) -> Path:
     return packet
 
 
+def _contract_file(tmp_path: Path) -> Path:
+    """The example management contract, of a new house: always placed without an error."""
+    packet = tmp_path / f"contract-{uuid.uuid4().hex[:6]}.xml"
+    packet.write_text(
+        (EXAMPLES / "importContractData.xml")
+        .read_text(encoding="utf-8")
+        .replace("5b4a9c2e-3f1d-4e8a-9b7c-1d2e3f4a5b6c", str(uuid.uuid4())),
+        encoding="utf-8",
+    )
+    return packet
+
+
 def test_version() -> None:
     result = run("--version")
     assert result.returncode == 0 and result.stdout.startswith("gateway, version ")
@@ -96,7 +108,7 @@ def test_closed_port_is_a_connection_error(stand, tmp_path: Path) -> None:
 def test_service_endpoint_works_as_the_url_too(stand, tmp_path: Path) -> None:
     endpoint = stand["server"].url + HM_PATH
     for url in (endpoint, endpoint + "?wsdl", stand["server"].url + "/"):
-        result = send(stand, "--url", url, "--wait", str(_house_file(tmp_path)))
+        result = send(stand, "--url", url, "--wait", str(_contract_file(tmp_path)))
         assert result.returncode == 0, result.stderr
         assert "RequestState>3<" in result.stdout
 

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.skipif(not gost.available(), reason=f"{gost.unavailable
 
 EXAMPLE = ROOT / "examples" / "house-management" / "importHouseUOData.xml"
 EXAMPLE_HOUSE = "5B4A9C2E-3F1D-4E8A-9B7C-1D2E3F4A5B6C"
+CONTRACT_EXAMPLE = ROOT / "examples" / "house-management" / "importContractData.xml"
 WCF = "http://schemas.microsoft.com/ws/2005/05/addressing/none"
 
 
@@ -39,10 +40,19 @@ def gost_stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
         stand.stop_all()
 
 
-def house_packet(tmp_path: Path) -> tuple[Path, str]:
-    house = str(uuid.uuid4())
+def house_packet(tmp_path: Path, house: str | None = None) -> tuple[Path, str]:
+    house = house or str(uuid.uuid4())
     packet = tmp_path / "house.xml"
     text = EXAMPLE.read_text(encoding="utf-8").replace(EXAMPLE_HOUSE, house)
+    packet.write_text(text, encoding="utf-8")
+    return packet, house
+
+
+def contract_packet(tmp_path: Path, house: str | None = None) -> tuple[Path, str]:
+    """The example management contract, of a new house: always placed without an error."""
+    house = house or str(uuid.uuid4())
+    packet = tmp_path / f"contract-{house[:8]}.xml"
+    text = CONTRACT_EXAMPLE.read_text(encoding="utf-8").replace(EXAMPLE_HOUSE.lower(), house)
     packet.write_text(text, encoding="utf-8")
     return packet, house
 
@@ -55,7 +65,9 @@ def test_organisation_key_is_gost(gost_stand) -> None:
 
 
 def test_house_import_signed_with_gost_is_acked_and_processed(gost_stand, tmp_path) -> None:
-    packet, house = house_packet(tmp_path)
+    contract, house = contract_packet(tmp_path)
+    gateway_cli("client", "send", *gost_stand.client_args(), "--wait", str(contract))
+    packet, _ = house_packet(tmp_path, house)
     out = gateway_cli("client", "send", *gost_stand.client_args(), "--wait", str(packet))
     assert uuid.UUID(out.splitlines()[0].strip())
     assert "<RequestState>3</RequestState>" in out.replace("base:", "").replace("ns0:", "")
@@ -85,7 +97,7 @@ def wcf_envelope(element: etree._Element, org_guid: str, action: str) -> bytes:
 
 def post_wcf(stand, tmp_path: Path, action: str, *, extra_header: str | None = None):
     org: Org = stand.org
-    packet, _ = house_packet(tmp_path)
+    packet, _ = contract_packet(tmp_path)
     element = etree.fromstring(packet.read_bytes())
     # The production capture: inclusive c14n of SignedInfo, Streebog-256 on the data and
     # GOST R 34.11-94 on a SignedProperties reference without Transforms.
@@ -117,7 +129,7 @@ def post_wcf(stand, tmp_path: Path, action: str, *, extra_header: str | None = N
 
 
 def test_wcf_envelope_with_a_production_gost_signature(gost_stand, tmp_path) -> None:
-    response, target = post_wcf(gost_stand, tmp_path, "urn:importHouseUOData")
+    response, target = post_wcf(gost_stand, tmp_path, "urn:importContractData")
     assert response.status_code == 200, response.text
     root = etree.fromstring(response.content)
     message_guid = root.findtext(f".//{{{BASE}}}Ack/{{{BASE}}}MessageGUID")
@@ -143,7 +155,7 @@ def test_other_must_understand_headers_keep_their_fault(gost_stand, tmp_path) ->
     response, _ = post_wcf(
         gost_stand,
         tmp_path,
-        "urn:importHouseUOData",
+        "urn:importContractData",
         extra_header=(
             f'<x:Security xmlns:x="urn:example:security" s:mustUnderstand="1" '
             f'xmlns:s="{SOAP_ENV}"/>'
@@ -166,7 +178,7 @@ def test_server_without_the_engine_names_what_it_lacks(gost_stand, tmp_path) -> 
     server = start_server(gost_stand.data_dir, {"GATEWAY_DISABLE_GOST": "1"})
     try:
         response, _ = post_wcf(
-            dataclasses.replace(gost_stand, server=server), tmp_path, "urn:importHouseUOData"
+            dataclasses.replace(gost_stand, server=server), tmp_path, "urn:importContractData"
         )
     finally:
         stop_server(server)

@@ -15,6 +15,7 @@ from gateway.client import envelope
 from persistence.models import House, Packet
 from signing import sign
 from signing.pki import init_ca, issue, load_certificate, load_private_key
+from tests.e2e.contract_data import end_contract, place_contract
 from tests.e2e.house_data import export_request, new_apartment_house, tg, update_apartment_house
 from tests.gis_client import BASE, HM, GisClient, fault_code
 from tests.paths import HM_PATH as PATH
@@ -44,8 +45,15 @@ def common_results(state) -> list:
     return [item for result in state["ImportResult"] for item in result["CommonResult"]]
 
 
-def test_house_import_is_acknowledged_processed_and_exported(uo: GisClient) -> None:
+def managed(uo: GisClient) -> str:
+    """A new house the company manages by a placed management contract."""
     house = fias()
+    place_contract(uo, house)
+    return house
+
+
+def test_house_import_is_acknowledged_processed_and_exported(uo: GisClient) -> None:
+    house = managed(uo)
     ack = uo.call(
         "importHouseUOData", **new_apartment_house(house, entrances=2, flats=4, rooms_in_first=2)
     )
@@ -81,7 +89,7 @@ def test_house_import_is_acknowledged_processed_and_exported(uo: GisClient) -> N
 
 
 def test_update_with_one_bad_item_keeps_the_good_ones(uo: GisClient) -> None:
-    house = fias()
+    house = managed(uo)
     create = new_apartment_house(house, flats=2)
     flat_tg = create["ApartmentHouse"]["ResidentialPremises"][0]["ResidentialPremisesToCreate"][
         "TransportGUID"
@@ -136,7 +144,7 @@ def test_update_with_one_bad_item_keeps_the_good_ones(uo: GisClient) -> None:
 
 
 def test_creating_an_existing_house_is_a_per_item_error(uo: GisClient) -> None:
-    house = fias()
+    house = managed(uo)
     uo.wait(uo.ack_guid(uo.call("importHouseUOData", **new_apartment_house(house, flats=1))))
     results = common_results(
         uo.wait(uo.ack_guid(uo.call("importHouseUOData", **new_apartment_house(house, flats=1))))
@@ -147,7 +155,7 @@ def test_creating_an_existing_house_is_a_per_item_error(uo: GisClient) -> None:
 
 
 def test_house_of_another_company_cannot_be_updated(stand, wsdl, uo: GisClient) -> None:
-    house = fias()
+    house = managed(uo)
     uo.wait(uo.ack_guid(uo.call("importHouseUOData", **new_apartment_house(house, flats=1))))
     other = stand["orgs"]["uo2"]
     intruder = GisClient(wsdl, other, password=other.password)
@@ -155,6 +163,26 @@ def test_house_of_another_company_cannot_be_updated(stand, wsdl, uo: GisClient) 
         intruder.wait(
             intruder.ack_guid(intruder.call("importHouseUOData", **update_apartment_house(house)))
         )
+    )
+    assert results[0]["Error"][0]["ErrorCode"] == "AUT011003"
+
+
+def test_a_house_without_a_placed_contract_is_refused(uo: GisClient) -> None:
+    house = fias()
+    results = common_results(
+        uo.wait(uo.ack_guid(uo.call("importHouseUOData", **new_apartment_house(house, flats=1))))
+    )
+    assert results[0]["Error"][0]["ErrorCode"] == "AUT011003"
+    assert "importContractData" in results[0]["Error"][0]["Description"]
+    # placed, the contract lets the company describe the house; ended, it no longer does
+    contract = place_contract(uo, house)
+    created = common_results(
+        uo.wait(uo.ack_guid(uo.call("importHouseUOData", **new_apartment_house(house, flats=1))))
+    )
+    assert all(r["Error"] in (None, []) for r in created)
+    end_contract(uo, contract)
+    results = common_results(
+        uo.wait(uo.ack_guid(uo.call("importHouseUOData", **update_apartment_house(house))))
     )
     assert results[0]["Error"][0]["ErrorCode"] == "AUT011003"
 
@@ -338,7 +366,7 @@ def test_schema_invalid_packet_gets_fmt001301_with_a_plain_message(stand) -> Non
 def test_resent_packet_gets_the_same_ack_and_is_processed_once(stand, uo: GisClient) -> None:
     org = stand["orgs"]["uo"]
     element = _example("importHouseUOData.xml")
-    house = fias()
+    house = managed(uo)
     element.find(f".//{{{HM}}}FIASHouseGuid").text = house
     body = _signed_body(org, element)
     first = _raw_post(stand, body)
@@ -472,7 +500,7 @@ def test_answers_validate_against_the_published_schema(
     stand, uo: GisClient, published_schema: etree.XMLSchema
 ) -> None:
     org = stand["orgs"]["uo"]
-    house = fias()
+    house = managed(uo)
     import_guid = uo.ack_guid(uo.call("importHouseUOData", **new_apartment_house(house, flats=2)))
     uo.wait(import_guid)
     export_guid = uo.ack_guid(uo.call("exportHouseData", **export_request(house)))

@@ -14,14 +14,19 @@ from lxml import etree
 from zeep.exceptions import Fault
 from zeep.plugins import Plugin
 
+from tests.e2e.account_data import account as acc
+from tests.e2e.account_data import premises
+from tests.e2e.contract_data import place_contract, place_offer
 from tests.e2e.flows import (
     accounts,
     codes,
     exported_document,
     exported_notices,
+    import_ok,
     ok,
     place,
     run,
+    uo_house,
 )
 from tests.e2e.house_data import export_request, new_apartment_house
 from tests.e2e.metering_data import (
@@ -57,6 +62,7 @@ def bundle_stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
     orgs = {
         "uo": ("0a1b2c3d-0000-4000-8000-0000000000b1", "uo", "UK Bundle"),
         "bank": ("0a1b2c3d-0000-4000-8000-0000000000b2", "bank", "Bank"),
+        "rso": ("0a1b2c3d-0000-4000-8000-0000000000b3", "rso", "Vodokanal"),
     }
     stand = make_stand(tmp_path_factory.mktemp("bundle"), orgs=orgs)
     try:
@@ -69,7 +75,11 @@ def bundle_stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stand]:
 def test_served_wsdl_is_the_published_one_for_our_operations(bundle_stand) -> None:
     server = bundle_stand.server
     wsdl = requests.get(server.endpoint(HM_PATH) + "?wsdl", timeout=30).text
-    assert 'name="importHouseUOData"' in wsdl and 'name="importContractData"' not in wsdl
+    assert 'name="importHouseUOData"' in wsdl and 'name="importContractData"' in wsdl
+    assert (
+        'name="importHouseRSOData"' not in wsdl
+        and 'name="importPublicPropertyContract"' not in wsdl
+    )
     assert f'location="{server.endpoint(HM_PATH)}"' in wsdl
     assert "/contract/formats-16.3.0.0/house-management/hcs-house-management-types.xsd" in wsdl
 
@@ -79,6 +89,7 @@ def test_house_and_readings_flows_with_clients_from_the_published_wsdl(bundle_st
     hm = GisClient(server.endpoint(HM_PATH) + "?wsdl", org, password=org.password)
     dm = GisClient(server.endpoint(DM_PATH) + "?wsdl", org, password=org.password)
     fias = str(uuid.uuid4())
+    place_contract(hm, fias)
     state = hm.wait(hm.ack_guid(hm.call("importHouseUOData", **new_apartment_house(fias, flats=2))))
     assert all(
         r["Error"] in (None, []) for res in state["ImportResult"] for r in res["CommonResult"]
@@ -109,6 +120,30 @@ def test_house_and_readings_flows_with_clients_from_the_published_wsdl(bundle_st
         )
     )
     assert readings["ImportResult"][0]["Error"] in (None, [])
+
+
+def test_contracts_bind_a_manager_and_a_supplier_without_any_extension(bundle_stand) -> None:
+    """The company's contract and the supplier's offer, clients from the published WSDL: the
+    supplier keeps an account in the company's house with no importHouseRSOData; every answer
+    is valid under the published schema."""
+    server, org, rso_org = bundle_stand.server, bundle_stand.org, bundle_stand.orgs["rso"]
+    hm = GisClient(server.endpoint(HM_PATH) + "?wsdl", org, password=org.password)
+    rso = GisClient(server.endpoint(HM_PATH) + "?wsdl", rso_org, password=rso_org.password)
+    hm_received, rso_received = recording(hm), recording(rso)
+    house = str(uuid.uuid4())
+    flats, _ = uo_house(hm, house, flats=2)
+    offer = place_offer(rso, house)
+    (kept,) = import_ok(rso, acc(premises(flats["1"]), kind="isRSOAccount"))
+    assert kept["UniqueNumber"]
+    status = run(
+        hm,
+        "exportBriefSupplyResourceContract",
+        {"version": "13.1.1.1", "Criteria": [{"FIASHouseGuid": house}]},
+    )
+    (brief,) = status["exportBriefSupplyResourceContractResult"]
+    assert [c["ContractRootGUID"] for c in brief["Contract"]] == [offer["ContractRootGUID"]]
+    assert published_results(hm_received, "house-management")
+    assert published_results(rso_received, "house-management")
 
 
 def test_served_bills_and_payment_wsdls_are_the_published_ones_trimmed(bundle_stand) -> None:

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from tests.e2e.contract_data import place_contract
 from tests.e2e.house_data import new_apartment_house
 from tests.e2e.metering_data import (
     HOT_WATER,
@@ -42,6 +43,7 @@ def dm(stand) -> GisClient:
 
 def _house(hm: GisClient) -> str:
     fias = str(uuid.uuid4())
+    place_contract(hm, fias)
     state = hm.wait(
         hm.ack_guid(
             hm.call("importHouseUOData", **new_apartment_house(fias, flats=1, rooms_in_first=0))
@@ -314,6 +316,7 @@ def test_full_onboarding_house_accounts_devices_readings_history(
     from tests.e2e.metering_data import COLD_WATER, INSTALLED
 
     fias = str(uuid.uuid4())
+    place_contract(hm, fias)
     house = new_apartment_house(fias, flats=2, rooms_in_first=0)
     flat_tgs = [
         g["ResidentialPremisesToCreate"]["TransportGUID"]
@@ -581,3 +584,26 @@ def test_history_period_defaults_to_last_month_and_spans_two_months_at_most(
     backwards = history(TODAY, recent)
     assert backwards["ErrorMessage"]["ErrorCode"] == "HCS002020"
     assert not backwards["exportMeteringDeviceHistoryResult"]
+
+
+def test_readings_stop_when_the_management_contract_ends(hm: GisClient, dm: GisClient) -> None:
+    """A company takes readings of the devices of a house only while it manages the house."""
+    from tests.e2e.contract_data import end_contract
+
+    fias = str(uuid.uuid4())
+    contract = place_contract(hm, fias)
+    state = hm.wait(
+        hm.ack_guid(
+            hm.call("importHouseUOData", **new_apartment_house(fias, flats=1, rooms_in_first=0))
+        )
+    )
+    assert all(
+        r["Error"] in (None, []) for res in state["ImportResult"] for r in res["CommonResult"]
+    )
+    (device,) = _devices(hm, fias, [collective_water_device(fias, "КТ-1", base="10")])
+    yesterday = TODAY - timedelta(days=1)
+    (taken,) = _post(dm, [water_reading(_root(device), "11", yesterday)])
+    assert _error(taken) is None
+    end_contract(hm, contract)
+    (refused,) = _post(dm, [water_reading(_root(device), "12", TODAY)])
+    assert _error(refused) == "AUT011003"

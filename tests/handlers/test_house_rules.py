@@ -14,7 +14,9 @@ from tests.stand.handlers import Stand
 
 def test_parts_check_the_house_and_each_other(stand: Stand) -> None:
     uo = world.org("uo")
-    request = hd.new_apartment_house(str(uuid.uuid4()), flats=2, rooms_in_first=1)
+    fias = str(uuid.uuid4())
+    world.manage(stand, uo, fias)
+    request = hd.new_apartment_house(fias, flats=2, rooms_in_first=1)
     house = request["ApartmentHouse"]
     house["EntranceToCreate"].append({"EntranceNum": "2", "TransportGUID": hd.tg()})  # twice
     flat = house["ResidentialPremises"][1]["ResidentialPremisesToCreate"]
@@ -42,7 +44,9 @@ def test_parts_check_the_house_and_each_other(stand: Stand) -> None:
 
 def test_unique_numbers_follow_the_house_and_its_premises(stand: Stand) -> None:
     uo = world.org("uo")
-    done = stand.run(uo, HM, "importHouseUOData", hd.new_apartment_house(str(uuid.uuid4())))
+    fias = str(uuid.uuid4())
+    world.manage(stand, uo, fias)
+    done = stand.run(uo, HM, "importHouseUOData", hd.new_apartment_house(fias))
     house = done[0].unique_number or ""
     numbered = [o.unique_number for o in done if o.unique_number]
     flat1 = f"{house}P00002"  # the non-residential premises is P00001
@@ -102,12 +106,19 @@ def test_another_uo_cannot_touch_the_house(stand: Stand) -> None:
     assert [o.code for o in done] == [Code.NOT_ALLOWED]
 
 
-def test_a_supplier_links_what_exists_and_a_uo_adopts_it(stand: Stand) -> None:
+def test_a_supplier_describes_what_it_supplies_and_the_manager_takes_it_over(
+    stand: Stand,
+) -> None:
     rso, uo = world.org("rso"), world.org("uo")
     fias = str(uuid.uuid4())
+    refused = stand.run(rso, HM, "importHouseRSOData", ad.rso_apartment_house(fias))
+    assert refused[0].code == Code.NOT_ALLOWED  # no supply contract of its has the house
+    world.manage(stand, rso, fias)
     first = stand.run(rso, HM, "importHouseRSOData", ad.rso_apartment_house(fias))
     assert all(o.ok for o in first)
     other_rso = world.org("rso")
+    world.manage(stand, other_rso, fias)
+    world.manage(stand, uo, fias)
     linked = stand.run(other_rso, HM, "importHouseRSOData", ad.rso_apartment_house(fias))
     assert [o.guid for o in linked] == [o.guid for o in first]  # the same parts, linked
     before = stand.counts()

@@ -40,6 +40,7 @@ def replayed(stand: Stand, run: Callable[[str], list[Outcome]]) -> list[Outcome]
 def test_house_uo(stand: Stand) -> None:
     uo = world.org("uo")
     fias = str(uuid.uuid4())
+    world.manage(stand, uo, fias)
     request = hd.new_apartment_house(fias)
     request["ApartmentHouse"]["EntranceToCreate"].append(
         {"EntranceNum": "1", "StoreysCount": 9, "CreationYear": 1975, "TransportGUID": hd.tg()}
@@ -60,7 +61,9 @@ def test_house_uo_refused_house(stand: Stand) -> None:
 
 def test_house_rso(stand: Stand) -> None:
     rso = world.org("rso")
-    request = ad.rso_apartment_house(str(uuid.uuid4()))
+    fias = str(uuid.uuid4())
+    world.manage(stand, rso, fias)
+    request = ad.rso_apartment_house(fias)
     first = replayed(stand, lambda m: stand.run(rso, HM, "importHouseRSOData", request, m))
     assert all(o.ok for o in first)
 

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from persistence import contracts
 from tests.e2e import account_data as ad
 from tests.e2e import house_data as hd
 from tests.e2e import metering_data as md
 from tests.e2e import payment_data as pd
+from tests.placed import placed_contract
 from tests.stand.handlers import Stand
 
 HM, DM, BILLS, PAYMENT = "house-management", "device-metering", "bills", "payment"
@@ -32,8 +34,17 @@ def house(stand: Stand, uo: tuple[str, str], flats: int = 4) -> House:
     return house_at(stand, uo, str(uuid.uuid4()), flats)
 
 
+def manage(stand: Stand, org: tuple[str, str], *fias: str) -> None:
+    """A placed contract of the organisation covering the houses: a management contract of a
+    management company, a supply contract of a resource supplier (persistence/contracts.py)."""
+    kind = contracts.SUPPLY if org[1] == "rso" else contracts.MANAGEMENT
+    with stand.sessions.begin() as session:
+        placed_contract(session, org[0], *fias, kind=kind)
+
+
 def house_at(stand: Stand, uo: tuple[str, str], fias: str, flats: int = 4) -> House:
-    """A new apartment house of ``uo`` at ``fias``."""
+    """A new apartment house of ``uo`` at ``fias`` (which it manages from now)."""
+    manage(stand, uo, fias)
     request = hd.new_apartment_house(fias, flats=flats)
     results = {o.transport_guid: o for o in stand.run(uo, HM, "importHouseUOData", request)}
     assert all(o.ok for o in results.values()), results

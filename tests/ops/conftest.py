@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.e2e.contract_data import place_contract
 from tests.e2e.house_data import new_apartment_house
 from tests.e2e.metering_data import (
     collective_water_device,
@@ -57,9 +58,12 @@ class OpsStand(Stand):
 
     # --- traffic ---------------------------------------------------------------------------
 
-    def import_house(self, flats: int = 2) -> tuple[str, str]:
-        """(MessageGUID, FIAS GUID) of a processed house import."""
-        fias = str(uuid.uuid4())
+    def import_house(self, flats: int = 2, fias: str | None = None) -> tuple[str, str]:
+        """(MessageGUID, FIAS GUID) of a processed house import of a house the company
+        manages by a placed contract (placed here unless ``fias`` is given)."""
+        if fias is None:
+            fias = str(uuid.uuid4())
+            place_contract(self.hm, fias)
         guid = self.hm.ack_guid(
             self.hm.call("importHouseUOData", **new_apartment_house(fias, flats=flats))
         )
@@ -120,8 +124,10 @@ def ops_stand(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpsStand]:
 
 def _make_packets(stand: OpsStand) -> None:
     hm = stand.hm
+    fias = str(uuid.uuid4())
+    place_contract(hm, fias)
     sent_before = len(stand.sent)
-    stand.processed, stand.fias = stand.import_house()
+    stand.processed, stand.fias = stand.import_house(fias=fias)
     stand.processed_bytes = stand.sent[sent_before]
     devices = hm.wait(
         hm.ack_guid(

@@ -107,11 +107,18 @@ def test_installed_wheel_serves_a_wsdl_and_a_signed_import_outside_the_checkout(
     )
     assert f"sqlite:///{work.resolve() / 'var' / 'gateway.sqlite3'}" in added
     password = added.split("HTTP password: ")[1].split()[0]
-    packet = work / "house.xml"
+    house = str(uuid.uuid4())
+    contract, packet = work / "contract.xml", work / "house.xml"
+    contract.write_text(  # the company's management contract of the house comes first
+        (ROOT / "examples" / "house-management" / "importContractData.xml")
+        .read_text(encoding="utf-8")
+        .replace("5b4a9c2e-3f1d-4e8a-9b7c-1d2e3f4a5b6c", house),
+        encoding="utf-8",
+    )
     packet.write_text(
         (ROOT / "examples" / "house-management" / "importHouseUOData.xml")
         .read_text(encoding="utf-8")
-        .replace("5B4A9C2E-3F1D-4E8A-9B7C-1D2E3F4A5B6C", str(uuid.uuid4())),
+        .replace("5B4A9C2E-3F1D-4E8A-9B7C-1D2E3F4A5B6C", house),
         encoding="utf-8",
     )
 
@@ -146,25 +153,27 @@ def test_installed_wheel_serves_a_wsdl_and_a_signed_import_outside_the_checkout(
         for location in imports:
             schema = requests.get(location.decode(), timeout=10)
             assert schema.status_code == 200 and b"<xs:schema" in schema.content, location
-        sent = _run(
-            gateway,
-            "client",
-            "send",
-            "--url",
-            url,
-            "--org",
-            ORG,
-            "--key",
-            f"pki/{ORG}/key.pem",
-            "--cert",
-            f"pki/{ORG}/cert.pem",
-            "--password",
-            password,
-            "--wait",
-            packet,
-            cwd=work,
-        )
-        assert "RequestState>3<" in sent and "UniqueNumber" in sent and "Error>" not in sent
+        for sending in (contract, packet):
+            sent = _run(
+                gateway,
+                "client",
+                "send",
+                "--url",
+                url,
+                "--org",
+                ORG,
+                "--key",
+                f"pki/{ORG}/key.pem",
+                "--cert",
+                f"pki/{ORG}/cert.pem",
+                "--password",
+                password,
+                "--wait",
+                sending,
+                cwd=work,
+            )
+            assert "RequestState>3<" in sent and "Error>" not in sent
+        assert "UniqueNumber" in sent
     finally:
         server.terminate()
         try:

@@ -119,6 +119,12 @@ def test_house_imported_with_split_values_is_stored_whole(stand, orgs) -> None:
     house.find(f".//{{{hm}}}FIASHouseGuid").text = fias
     service = find_target(house).service
     client = GatewayClient(stand["server"].url, org.guid, org.password)
+    contract = example("importContractData")  # the company manages the house from now
+    contract.find(f".//{{{hm}}}FIASHouseGuid").text = fias
+    env = envelope(contract, org.guid)
+    sign(contract, pki.load_private_key(org.key), pki.load_certificate(org.cert))
+    placed = client.wait(service, client.send(service, "importContractData", serialize(env)))
+    assert placed.find(f".//{{{BASE}}}ErrorCode") is None, etree.tostring(placed)
     state = client.wait(
         service, client.send(service, "importHouseUOData", _signed_and_split(house, org))
     )

@@ -26,9 +26,12 @@ from typing import Any
 
 import requests
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
 
+from gateway.namespaces import HOUSE_MANAGEMENT
 from signing.pki import load_certificate, load_private_key
 from tests.gis_client import GisClient
+from tests.placed import placed_contract
 from tests.stand.packets import get_state, house_request, signed_packet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -374,9 +377,11 @@ class Stand:
     def packet(self, flats: int = 1, requester_guid: str | None = None) -> tuple[str, bytes]:
         """A signed importHouseUOData packet: a new house, one entrance, ``flats`` flats."""
         requester_guid = requester_guid or str(uuid.uuid4())
-        raw = signed_packet(
-            house_request(flats), self.org_guid, self.key, self.cert, requester_guid
-        )
+        element = house_request(flats)
+        fias = element.findtext(f".//{{{HOUSE_MANAGEMENT}}}FIASHouseGuid") or ""
+        with Session(self.db) as session, session.begin():  # the house is the sender's
+            placed_contract(session, self.org_guid, fias)
+        raw = signed_packet(element, self.org_guid, self.key, self.cert, requester_guid)
         return requester_guid, raw
 
     def get_state(self, url: str, message_guid: str) -> str | None:

@@ -12,14 +12,19 @@ from gateway.namespaces import SOAP_ENV
 from gateway.runtime import Runtime
 from gateway.state import state_result
 from persistence import packets
+from tests.placed import placed_contract
 from tests.stand.gateway import ROOT
 
 EXAMPLE = ROOT / "examples" / "house-management" / "importHouseUOData.xml"
 ORG = "0a1b2c3d-0000-4000-8000-0000000000bb"
+EXAMPLE_HOUSE = "5b4a9c2e-3f1d-4e8a-9b7c-1d2e3f4a5b6c"  # the FIAS GUID of the example's house
 
 
 def queue_example(rt: Runtime, org: str = ORG) -> str:
-    """Store the example house import as accepted (queued) for ``org``; its MessageGUID."""
+    """Store the example house import as accepted (queued) for ``org``, which manages the
+    example's house by a placed contract; its MessageGUID."""
+    with rt.session.begin() as s:
+        placed_contract(s, org, EXAMPLE_HOUSE)
     raw = (
         f'<soapenv:Envelope xmlns:soapenv="{SOAP_ENV}"><soapenv:Body>'.encode()
         + EXAMPLE.read_bytes().split(b"?>", 1)[1]

@@ -17,6 +17,7 @@ from gateway.handlers.house_management import import_account as handler
 from persistence import accounts
 from persistence.db import create_all_without_migrations, make_engine, make_session_factory
 from persistence.models import Account, House, Premises
+from tests.placed import placed_contract
 
 ORG = "0a1b2c3d-0000-4000-8000-0000000000aa"
 HM = "http://dom.gosuslugi.ru/schema/integration/house-management/"
@@ -63,6 +64,7 @@ def _premises(session: Session, now: datetime) -> str:
     )
     session.add(house)
     session.flush()
+    placed_contract(session, ORG, house.fias_house_guid)
     session.add(flat)
     session.flush()
     return flat.guid

@@ -98,7 +98,8 @@ def test_served_published_wsdl_keeps_only_served_operations(published: Path) -> 
     Formats([bundle], registry)
     wsdl = served_wsdl(bundle, registry.by_name("house-management")).decode()
     assert 'name="importHouseUOData"' in wsdl and 'name="getState"' in wsdl
-    assert 'name="importContractData"' not in wsdl and 'name="importCharterRequest"' not in wsdl
+    assert 'name="importContractData"' in wsdl and 'name="importCharterRequest"' in wsdl
+    assert 'name="importPublicPropertyContract"' not in wsdl
     own = own_bundle(load_settings().xsd_dir, load_settings().wsdl_dir)
     assert (
         served_wsdl(own, registry.by_name("house-management"))
@@ -110,7 +111,7 @@ def test_formats_check_reports_changes_and_missing_operations(newer_bundle: Path
     report = check_bundle(newer_bundle)
     by_op = {o.operation: o for o in report.operations}
     assert by_op["importHouseRSOData"].present is False
-    assert report.blocking
+    assert not report.blocking  # only the gateway's own (deprecated) extension is absent
     values = by_op["importMeteringDeviceValues"]
     assert any(
         "MeteringDevicesValues" in c and "[1..1000]" in c and "[1..500]" in c
@@ -120,6 +121,29 @@ def test_formats_check_reports_changes_and_missing_operations(newer_bundle: Path
     text = report.render()
     assert "MISSING" in text and "versions: bundle 11.0.10.1, 13.2.3.2, 17.0.0.1" in text
     assert "importHouseRSOData: MISSING (the gateway's own extension" in text
-    assert text.endswith(
-        "BLOCKING (served operations would be lost: house-management/importHouseRSOData)"
+    assert text.endswith("verdict: compatible")
+
+
+def test_formats_check_blocks_a_bundle_that_loses_a_published_operation(
+    newer_bundle: Path,
+) -> None:
+    types = newer_bundle / HM_TYPES
+    text = types.read_text(encoding="utf-8")
+    types.write_text(
+        text.replace('name="exportStatusCAChRequest"', 'name="exportStatusCAChGone"', 1),
+        encoding="utf-8",
     )
+    report = check_bundle(newer_bundle)
+    assert report.blocking
+    assert report.render().endswith(
+        "BLOCKING (served operations would be lost: house-management/exportStatusCAChData)"
+    )
+
+
+def test_the_published_bundle_is_compatible_without_any_extension(published: Path) -> None:
+    """`gateway formats check` of the published 16.3.0.0 formats exits 0: every operation
+    served beyond them is the gateway's own extension."""
+    report = check_bundle(published)
+    assert not report.blocking, report.render()
+    missing = {o.operation for o in report.operations if not o.present}
+    assert missing == {"importHouseRSOData"}

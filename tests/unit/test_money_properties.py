@@ -55,12 +55,14 @@ from persistence import payments as repo
 from persistence.clock import utcnow
 from persistence.models import (
     Account,
+    AccountPlace,
     PaymentAcknowledgment,
     PaymentCharge,
     PaymentDocument,
     PaymentNotice,
 )
 from persistence.payments import format_roubles, roubles, to_kopecks
+from tests.placed import managed_house
 from tests.stand import REFERENCE, runtime_on
 
 AB = "http://dom.gosuslugi.ru/schema/integration/account-base/"
@@ -340,8 +342,10 @@ class Stand:
         return result
 
     def accounts(self, org: str, count: int, closed: bool = False) -> list[Account]:
+        """Accounts of ``org`` in a new house it manages by a placed contract."""
         made = []
         with self.rt.session.begin() as session:
+            house = managed_house(session, org)
             for _ in range(count):
                 serial = account_repo.max_serial(session) + 1
                 unified = account_repo.unified_number(serial)
@@ -360,6 +364,7 @@ class Stand:
                 )
                 session.add(account)
                 session.flush()
+                session.add(AccountPlace(account_guid=account.guid, house_guid=house.guid))
                 made.append(account)
         return made
 

@@ -2,8 +2,11 @@
 acknowledgment state.
 
 Only notices whose payee is the sender (the keeper of the account paid for) are exported,
-oldest first, in one exportNotificationsOfOrderExecutionResult; nothing found is
-getStateResult/ErrorMessage INT002012. Filters:
+in pages of at most 1000 (PageSize of the Paginal request, 100..1000) in GUID order (the paging
+convention of persistence/paging.py): one exportNotificationsOfOrderExecutionResult, then
+ExportNotificationsOfOrderExecutionGUID, the key of the next page, unless the page is the last;
+the Paginal request sends that key back to get the next page (exportNotificationsOfOrderExecution
+answers the first page). Nothing found is getStateResult/ErrorMessage INT002012. Filters:
   SupplierIDs/PaymentDocumentID: notices naming the sender's document and those acknowledged
   against it;
   SupplierIDs with an optional Year/Month and UnifiedAccountNumber, ServiceID, or FIASHouseGuid
@@ -42,6 +45,8 @@ from gateway.namespaces import ACCOUNT_BASE, BASE, BILLS, BILLS_BASE, NSI_BASE, 
 from gateway.namespaces import ORGANIZATIONS_BASE as ORG_BASE
 from persistence import payments as repo
 from persistence.models import Account, PaymentAcknowledgment, PaymentDocument, PaymentNotice
+from persistence.paging import PAGE_SIZE
+from persistence.payments import NoticeFilter
 
 _NSMAP = {
     "b": BILLS,
@@ -55,9 +60,8 @@ _NSMAP = {
 _KIND_ELEMENTS = {"HS": "HSType", "MS": "MSType", "AS": "ASType"}
 
 
-def _select(
-    ctx: HandlerContext, request: etree._Element
-) -> tuple[list[PaymentNotice], set[int] | None]:
+def _select(ctx: HandlerContext, request: etree._Element) -> tuple[NoticeFilter, set[int] | None]:
+    """The request's filter, and the AckStatus values wanted (None: any)."""
     session, org = ctx.session, ctx.org_guid
     ids = child(request, "SupplierIDs")
     if ids is not None:
@@ -66,7 +70,7 @@ def _select(
         if pd_id is not None:
             doc = repo.documents_by_ids(session, [pd_id]).get(pd_id)
             docs = [doc.guid] if doc is not None and doc.org_guid == org else []
-            return repo.notices_for_export(session, org, document_guids=docs), None
+            return NoticeFilter(org, document_guids=docs), None
         fias = guid(ids, "FIASHouseGuid")
         number = text(ids, "PaymentDocumentNumber")
         if fias is not None and number is not None:
@@ -78,8 +82,7 @@ def _select(
                 fias_house_guid=fias,
                 document_numbers=[number],
             )
-            docs = [d.guid for d in found]
-            return repo.notices_for_export(session, org, document_guids=docs), None
+            return NoticeFilter(org, document_guids=[d.guid for d in found]), None
         accounts: list[Account] = []
         if fias is not None:
             pairs = repo.accounts_by_house_and_number(
@@ -94,20 +97,18 @@ def _select(
             if value is not None:
                 accounts += list(repo.accounts_by(session, column, [value]).values())
         guids = [a.guid for a in accounts if a.org_guid == org]
-        notices = repo.notices_for_export(session, org, account_guids=guids, year=year, month=month)
-        return notices, None
+        return NoticeFilter(org, account_guids=guids, year=year, month=month), None
     selection = required(request, "Notifications")
     notice_guid = guid(selection, "NotificationsOfOrderExecutionGUID")
     if notice_guid is not None:
-        return repo.notices_for_export(session, org, notice_guid=notice_guid), None
+        return NoticeFilter(org, notice_guid=notice_guid), None
     start = date.fromisoformat(text(selection, "DateFrom") or "")
     begin = datetime(start.year, start.month, start.day, tzinfo=UTC)
     days = integer(selection, "DaysInterval") or 1
     statuses = {int((e.text or "0").strip()) for e in children(selection, "AckStatus")}
-    notices = repo.notices_for_export(
-        session, org, created_from=begin, created_before=begin + timedelta(days=days)
-    )
-    return notices, statuses
+    return NoticeFilter(
+        org, created_from=begin, created_before=begin + timedelta(days=days)
+    ), statuses
 
 
 def _order(
@@ -222,23 +223,45 @@ def _acknowledgment(
 
 
 def export_notifications(ctx: HandlerContext, request: etree._Element) -> HandlerResult:
-    """Handle exportNotificationsOfOrderExecutionRequest."""
+    """Handle exportNotificationsOfOrderExecutionRequest: the first page of 1000 notices."""
+    return _export(ctx, request, after=None, size=PAGE_SIZE)
+
+
+def export_notifications_paginal(ctx: HandlerContext, request: etree._Element) -> HandlerResult:
+    """Handle exportNotificationsOfOrderExecutionPaginalRequest: the page that starts at
+    ExportNotificationsOfOrderExecutionGUID (the first page without it), PageSize notices
+    (100..1000, default 1000)."""
+    after = guid(request, "ExportNotificationsOfOrderExecutionGUID")
+    return _export(ctx, request, after=after, size=integer(request, "PageSize") or PAGE_SIZE)
+
+
+def _export(
+    ctx: HandlerContext, request: etree._Element, *, after: str | None, size: int
+) -> HandlerResult:
     session = ctx.session
-    notices, statuses = _select(ctx, request)
-    guids = [n.guid for n in notices]
-    active = repo.active_acknowledgments(session, guids)
-    acknowledged = {
-        n.guid: sum(a.amount for a in active.get(n.guid, []) if a.kind == "payment")
-        for n in notices
-    }
-    status = {
-        n.guid: repo.notice_status(
-            n, acknowledged[n.guid], any(a.kind == "impossible" for a in active.get(n.guid, []))
-        )
-        for n in notices
-    }
-    if statuses is not None:
-        notices = [n for n in notices if status[n.guid] in statuses]
+    selection, statuses = _select(ctx, request)
+    while True:
+        notices, next_key = repo.notices_page(session, selection, after=after, size=size)
+        active = repo.active_acknowledgments(session, [n.guid for n in notices])
+        acknowledged = {
+            n.guid: sum(a.amount for a in active.get(n.guid, []) if a.kind == "payment")
+            for n in notices
+        }
+        status = {
+            n.guid: repo.notice_status(
+                n,
+                acknowledged[n.guid],
+                any(a.kind == "impossible" for a in active.get(n.guid, [])),
+            )
+            for n in notices
+        }
+        if statuses is not None:
+            # filtered by AckStatus, a page may hold fewer than PageSize notices; the next
+            # page's key is that of the unfiltered page, so none is skipped
+            notices = [n for n in notices if status[n.guid] in statuses]
+        if notices or next_key is None:
+            break
+        after = next_key  # a page with nothing to answer: go on to the next one
     if not notices:
         raise ExportError(Code.NOTHING_TO_EXPORT, "No payment notices to you match the request.")
     doc_guids = {n.document_guid for n in notices if n.document_guid}
@@ -265,4 +288,10 @@ def export_notifications(ctx: HandlerContext, request: etree._Element) -> Handle
         sub(element, BILLS, "AcknowledgmentAmount", acknowledged[notice.guid])
         sub(element, PAYMENTS_BASE, "NotificationsOfOrderExecutionGUID", notice.guid)
         sub(element, BILLS, "orgPPAGUID", notice.org_guid)
-    return HandlerResult([result])
+    elements = [result]
+    if next_key is not None:
+        elements.append(
+            etree.Element(etree.QName(BILLS, "ExportNotificationsOfOrderExecutionGUID"))
+        )
+        elements[-1].text = next_key
+    return HandlerResult(elements)

@@ -73,6 +73,7 @@ from gateway.handlers.bills.common import (
 )
 from gateway.imports.pipeline import Answer, Changes, Done, ImportBase, Item, run_import
 from gateway.namespaces import BILLS
+from persistence import contracts
 from persistence import payments as repo
 from persistence.models import PaymentCharge, PaymentDocument, PaymentDocumentDetails
 from persistence.payments import MAX_ORDINAL, format_roubles, payment_document_id
@@ -374,6 +375,8 @@ class Packet:
     by_id: dict[str, repo.DocState]  # PaymentDocumentID ►
     acknowledged: dict[str, int]  # document GUID ► kopecks acknowledged
     of_period: dict[str, list[repo.DocState]]  # account ► its documents of the period
+    #: accounts in a house the sender manages or supplies now (its placed contracts)
+    served_accounts: set[str]
     #: document GUID ► the details and charge rows this packet inserts for it
     pending: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = field(
         default_factory=dict
@@ -390,6 +393,12 @@ def _account(ctx: HandlerContext, state: Packet, doc: Document) -> Any:
     if account.org_guid != ctx.org_guid:
         raise ItemError(
             Code.NOT_ALLOWED, f"Account {doc.account_guid} is kept by another organisation."
+        )
+    if account.guid not in state.served_accounts:
+        raise ItemError(
+            Code.NOT_ALLOWED,
+            f"Account {account.unique_number} is in no house you manage or supply now (no "
+            "placed contract of yours covers its houses).",
         )
     return account
 
@@ -718,6 +727,9 @@ class ImportPaymentDocuments(ImportBase[Document | Withdrawal, Packet]):
             ),
             of_period=(
                 repo.documents_of_period(session, list(accounts), *period) if period else {}
+            ),
+            served_accounts=contracts.served_accounts(
+                session, ctx.org_guid, ctx.org_role, list(accounts)
             ),
         )
 

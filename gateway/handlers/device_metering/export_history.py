@@ -3,7 +3,9 @@
 A verification is exported, whole, when one of its readings (start or end) was taken in the
 requested period: its dates, seal date, the readings at both ends and planned or the reason.
 The period defaults, as the format says, to the first day of the previous month ► today, and
-may not reach beyond two consecutive calendar months.
+may not reach beyond two consecutive calendar months. 1000 devices a page, in GUID order:
+PagedOutput names the next page's first device (ExportMeteringDeviceRootGUID, sent back in the
+next request) or says LastPage (persistence/paging.py).
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from persistence import devices as device_repo
 from persistence import readings as reading_repo
 from persistence.devices import Device, Resource
 from persistence.models import Reading
+from persistence.paging import PAGE_SIZE, list_page
 
-PAGE_SIZE = 1000  # devices per answer, as the format describes
 ELECTRICITY = "3"
 
 
@@ -227,17 +229,17 @@ def export_history(ctx: HandlerContext, request: etree._Element) -> HandlerResul
         devices = [d for d in devices if d.guid in roots]
     if not boolean(request, "SerchArchived"):
         devices = [d for d in devices if not d.archived]
-    after = guid(request, "ExportMeteringDeviceRootGUID")
-    if after:
-        seen = [d.guid for d in devices]
-        devices = devices[seen.index(after) + 1 :] if after in seen else []
     resources = device_repo.resources_of(session, [d.guid for d in devices])
     if resources_wanted - {None}:
         devices = [d for d in devices if resources_wanted & set(resources.get(d.guid, {}))]
     period = _period_of(request, ctx.now.date())
     if not devices:
         raise ExportError(Code.NOTHING_TO_EXPORT, "No metering devices match the request.")
-    page, rest = devices[:PAGE_SIZE], devices[PAGE_SIZE:]
+    # the paging convention of persistence/paging.py: GUID order, the next page's first key
+    after = guid(request, "ExportMeteringDeviceRootGUID")
+    page, next_key = list_page(devices, lambda d: d.guid, after=after, size=PAGE_SIZE)
+    if not page:
+        raise ExportError(Code.NOTHING_TO_EXPORT, "No metering devices from that page on.")
     page_guids = [d.guid for d in page]
     by_device: dict[str, list[Reading]] = {}
     for reading in reading_repo.history(session, page_guids, *period):
@@ -260,8 +262,8 @@ def export_history(ctx: HandlerContext, request: etree._Element) -> HandlerResul
         for d in page
     ]
     paged = etree.Element(etree.QName(DM, "PagedOutput"))
-    if rest:
-        sub(paged, DM, "ExportMeteringDeviceRootGUID", page[-1].guid)
+    if next_key is not None:
+        sub(paged, DM, "ExportMeteringDeviceRootGUID", next_key)
     else:
         sub(paged, DM, "LastPage", True)
     elements.append(paged)

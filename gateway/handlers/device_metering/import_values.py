@@ -250,11 +250,8 @@ class ImportValues(ImportBase[Reading, Packet]):
         dates = {p.reading_date for r in records for p in r.parts}
         return Packet(
             devices=devices,
-            accessible={
-                d.guid
-                for d in distinct.values()
-                if d.org_guid == ctx.org_guid or d.house_guid in served
-            },
+            # readings only while the sender manages or supplies the device's house
+            accessible={d.guid for d in distinct.values() if d.house_guid in served},
             resources=device_repo.resources_of(session, guids),
             latest=reading_repo.latest_readings(session, guids),
             same_day=reading_repo.readings_on(session, guids, dates),

@@ -21,8 +21,10 @@ from gateway.handlers.base import HandlerContext, ItemError
 from gateway.imports.pipeline import Answer, Changes, Done, Item
 from gateway.imports.xml import Fields, local
 from gateway.namespaces import HOUSE_MANAGEMENT as HM
+from persistence import contracts
 from persistence import houses as repo
 from persistence.models import Entrance, House, Lift, LivingRoom, Premises
+from persistence.roles import Role
 
 #: ImportResult/@base:version is fixed by the format.
 IMPORT_RESULT_VERSION = "10.0.1.1"
@@ -316,14 +318,17 @@ class Packet:
     premises_count: int
     rooms_count: int
     new_unique_number: str  # for a house this packet creates
-    supplier: bool = False  # the sender is registered as a supplier of the stored house
+    #: a placed contract of the sender (UO: management contract or charter, RSO: supply
+    #: contract) covers the packet's house (persistence/contracts.py)
+    covered: bool = False
     house: TheHouse | None = None  # the house item succeeded: its house
-    adopted: bool = False  # the UO took over a house registered by suppliers only
+    adopted: bool = False  # the UO took over a house another organisation described
     group_premises: dict[int, Part] = field(default_factory=dict)  # group ► its premises
 
 
-def prefetch_house(ctx: HandlerContext, records: Sequence[HouseRecord]) -> Packet:
-    """The house the packet names and its parts (a few queries, whatever the packet's size)."""
+def prefetch_house(ctx: HandlerContext, records: Sequence[HouseRecord], role: Role) -> Packet:
+    """The house the packet names and its parts (a few queries, whatever the packet's size),
+    and whether the sender, acting as ``role``, has a placed contract covering it."""
     session = ctx.session
     fias = next((r.fias for r in records if isinstance(r, HouseItem)), None)
     stored = repo.house_by_fias(session, fias) if fias else None
@@ -344,6 +349,7 @@ def prefetch_house(ctx: HandlerContext, records: Sequence[HouseRecord]) -> Packe
         premises_count=0,
         rooms_count=0,
         new_unique_number=repo.new_house_unique_number(session) if stored is None else "",
+        covered=bool(fias and contracts.covered_fias(session, ctx.org_guid, role, [fias])),
     )
     if house is None:
         return packet
@@ -366,7 +372,6 @@ def prefetch_house(ctx: HandlerContext, records: Sequence[HouseRecord]) -> Packe
         )
     packet.premises_count = len(parts.premises)
     packet.rooms_count = len(parts.rooms)
-    packet.supplier = repo.is_supplier(session, house.guid, ctx.org_guid)
     return packet
 
 

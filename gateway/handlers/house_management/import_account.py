@@ -11,18 +11,20 @@ Rules (per item; INT002000 and AUT011003 are the GIS codes, HCS003xxx are ours):
   AccountGUID is an account of the sender (INT002000, AUT011003)
   a closed account is final: it is neither changed nor reopened; open a new one (HCS003003)
   an open account has at least one Accommodation (HCS003006), none listed twice (HCS003007),
-  each an existing house / premises / living room (INT002000) that the sender manages (UO:
-  the house's managing organisation) or supplies (RSO: registered by importHouseRSOData)
-  (AUT011003); SharePercent over the account's accommodations adds up to at most 100
+  each an existing house / premises / living room (INT002000) that the sender manages (UO: a
+  placed management contract or charter of its own covers the house) or supplies (RSO: a placed
+  supply contract of its own has the house) (AUT011003); SharePercent over the account's accommodations adds up to at most 100
   (HCS003001)
   AccountNumber is unique among the sender's open accounts (HCS003002)
   Closed only for an existing account (HCS003008); CloseDate not after today (HCS003005)
+  AccountReasons/SupplyResourceContract/ContractGUID names a placed supply contract the sender
+  is a party to (supplier, or the organisation supplied) (HCS007005)
 
 An update describes the whole account: values it leaves out are cleared and its
 accommodations replace the old ones. With ``Closed`` only the closing is applied (the rest of
 the item is ignored, as the format says for Accommodation).
 
-Everything the items refer to (accounts, houses, premises, rooms, supplier links, account
+Everything the items refer to (accounts, houses, premises, rooms, the contracts that serve them, account
 numbers in use, the last serial number) is read once per packet and kept current as items
 succeed. Two packets numbering accounts at the same moment: the database refuses the second
 serial, and the pipeline decides that packet again on fresh numbers.
@@ -66,6 +68,7 @@ from gateway.imports.pipeline import (
 from gateway.namespaces import ACCOUNT_BASE, BASE
 from gateway.namespaces import HOUSE_MANAGEMENT as HM
 from persistence import accounts as repo
+from persistence import contracts
 from persistence.houses import new_guid
 from persistence.models import Account, AccountPlace
 from persistence.roles import Role
@@ -112,6 +115,7 @@ class AccountItem:
     closing: Closing | None
     places: tuple[Place, ...]
     values: Mapping[str, Any]  # every column an update replaces
+    bases: tuple[str, ...] = ()  # supply contracts AccountReasons names (ContractGUID)
 
 
 def _read_item(element: etree._Element) -> AccountItem:
@@ -140,7 +144,27 @@ def _read_item(element: etree._Element) -> AccountItem:
         closing=closing,
         places=tuple(places),
         values=_values(element, number),
+        bases=tuple(_bases(element)),
     )
+
+
+#: AccountReasons children naming a contract of the gateway, and the child with its GUID
+#: (the import format's reasons are supply contracts; social hire and solid-waste contracts
+#: are not kept by the gateway and are stored as sent)
+_BASES = (("SupplyResourceContract", "ContractGUID"),)
+
+
+def _bases(element: etree._Element) -> list[str]:
+    """The supply contract GUIDs the account's AccountReasons name."""
+    reasons = child(element, "AccountReasons")
+    if reasons is None:
+        return []
+    return [
+        g
+        for name, guid_tag in _BASES
+        for basis in children(reasons, name)
+        if (g := guid(basis, guid_tag))
+    ]
 
 
 def _date(element: etree._Element | None, name: str) -> date | None:
@@ -211,7 +235,8 @@ class Packet:
     rooms: dict[str, Any]  # GUID ► room row (guid, house_guid, premises_guid, annulled)
     houses: dict[str, Any]  # GUID ► house row (guid, fias_house_guid, org_guid)
     houses_by_fias: dict[str, Any]
-    supplied: set[str]  # houses the sender (an RSO) is registered to supply
+    served: set[str]  # houses the sender manages (UO) or supplies (RSO) by placed contracts
+    bases: set[str]  # supply contracts named as bases that are placed ones of the sender
     open_numbers: dict[str, str]  # AccountNumber ► AccountGUID of the sender's open accounts
     next_serial: int
 
@@ -255,18 +280,31 @@ def _existing(ctx: HandlerContext, state: Packet, it: AccountItem) -> repo.Accou
 
 
 def _check_house(ctx: HandlerContext, state: Packet, house: Any, what: str) -> None:
+    if house.guid in state.served:
+        return
     if ctx.org_role == Role.RSO:
-        if house.guid not in state.supplied:
-            raise ItemError(
-                Code.NOT_ALLOWED,
-                f"{what} is in house {house.fias_house_guid}, which you are not registered "
-                "to supply; register it with importHouseRSOData first.",
-            )
-    elif house.org_guid != ctx.org_guid:
         raise ItemError(
             Code.NOT_ALLOWED,
-            f"{what} is in house {house.fias_house_guid}, which is not managed by you.",
+            f"{what} is in house {house.fias_house_guid}, which you do not supply: no placed "
+            "supply contract of yours has it (importSupplyResourceContractData).",
         )
+    raise ItemError(
+        Code.NOT_ALLOWED,
+        f"{what} is in house {house.fias_house_guid}, which is not managed by you: no placed "
+        "management contract or charter of yours covers it (importContractData).",
+    )
+
+
+def _check_bases(state: Packet, it: AccountItem) -> None:
+    """AccountReasons name by ContractGUID only placed supply contracts the sender is a
+    party to."""
+    for basis in it.bases:
+        if basis not in state.bases:
+            raise ItemError(
+                Code.ACCOUNT_BASIS,
+                f"AccountReasons names supply contract {basis}, which is not a placed supply "
+                "contract you are a party to.",
+            )
 
 
 def _resolve(ctx: HandlerContext, state: Packet, place: Place) -> dict[str, Any]:
@@ -377,6 +415,7 @@ def _create(ctx: HandlerContext, state: Packet, it: AccountItem, changes: Change
             "Closed is only for an existing account: send its AccountGUID, or create the "
             "account open.",
         )
+    _check_bases(state, it)
     places = _places(ctx, state, it)
     _check_number(state, it, None)
     now = ctx.now
@@ -420,6 +459,7 @@ def _update(ctx: HandlerContext, state: Packet, it: AccountItem, changes: Change
     account = _existing(ctx, state, it)
     if it.closing is not None:
         return _close(ctx, state, it.closing, account, changes)
+    _check_bases(state, it)
     places = _places(ctx, state, it)
     _check_number(state, it, account.guid)
     changes.update(Account, {"guid": account.guid}, {**it.values, "updated_at": ctx.now})
@@ -502,10 +542,11 @@ class ImportAccounts(ImportBase[AccountItem, Packet]):
             rooms=rooms,
             houses={h.guid: h for h in houses},
             houses_by_fias={h.fias_house_guid: h for h in houses},
-            supplied=(
-                repo.supplied_houses(session, ctx.org_guid, [h.guid for h in houses])
-                if ctx.org_role == Role.RSO
-                else set()
+            served=contracts.houses_for_role(
+                session, ctx.org_guid, ctx.org_role, [h.guid for h in houses]
+            ),
+            bases=contracts.placed_bases(
+                session, ctx.org_guid, [b for it in records for b in it.bases]
             ),
             open_numbers=repo.open_numbers(
                 session, ctx.org_guid, [it.number for it in records if it.number]

@@ -1,16 +1,20 @@
-"""importHouseRSOData: a resource supplier (RSO) registers the houses it serves.
+"""importHouseRSOData (DEPRECATED extension): a resource supplier (RSO) describes a house it
+serves that no management company has described.
 
 An extension beyond the published 16.3.0.0 format (earlier versions had the operation; see
-importHouseRSORequest in our XSD). The request has the shape of importHouseUORequest with the
-RSO types (fewer characteristics, no lifts); results are those of importHouseUOData (house
-item: GUID = FIASHouseGuid, UniqueNumber = the house's unique number).
+importHouseRSORequest in our XSD), kept for clients of those versions and served only on the
+gateway's own contract (a published 16.3.0.0 bundle has no such operation). Which houses a
+supplier serves is no longer said here: it is said by its placed supply contracts
+(importSupplyResourceContractData); this operation only describes such houses. The request
+has the shape of importHouseUORequest with the RSO types (fewer characteristics, no lifts);
+results are those of importHouseUOData (house item: GUID = FIASHouseGuid, UniqueNumber = the
+house's unique number).
 
-  …HouseToCreate  the house exists (by FIASHouseGuid): the RSO is linked to it as a supplier
-                  and its values are left alone; it does not exist: it is created without a
-                  managing organisation (a UO adopts it later with importHouseUOData) and the
-                  RSO is linked.
-  …HouseToUpdate  only the house's suppliers, and only while it has no manager (a managed
-                  house is described by its manager).
+  every house     one a placed supply contract of the sender has (AUT011003)
+  …HouseToCreate  the house exists (by FIASHouseGuid): its values are left alone (the RSO
+                  learns its parts); it does not exist: it is created without a managing
+                  organisation (its manager describes it later with importHouseUOData).
+  …HouseToUpdate  only while no management company has described it.
   parts           entrances, premises, blocks and rooms the house lacks are created; those it
                   has (same number) are linked as they are, so the RSO learns their GUIDs;
                   …ToUpdate of a part again only while the house has no manager.
@@ -26,7 +30,7 @@ from gateway.codes import Code
 from gateway.handlers.base import HandlerContext, HandlerResult, ItemError
 from gateway.handlers.house_management import house_items as h
 from gateway.imports.pipeline import Changes, Done, ImportBase, Item, run_import
-from persistence.models import HouseSupplier
+from persistence.roles import Role
 
 _TAGS = {"apartment": "ApartmentHouse", "living": "LivingHouse"}
 
@@ -49,7 +53,7 @@ class ImportHouseRSO(ImportBase[h.HouseRecord, h.Packet]):
         return h.read_house_packet(request)
 
     def prefetch(self, ctx: HandlerContext, records: Sequence[h.HouseRecord]) -> h.Packet:
-        return h.prefetch_house(ctx, records)
+        return h.prefetch_house(ctx, records, Role.RSO)
 
     def applied(
         self, ctx: HandlerContext, state: h.Packet, record: h.HouseRecord, done: Done
@@ -96,29 +100,26 @@ class ImportHouseRSO(ImportBase[h.HouseRecord, h.Packet]):
         return h.update_lift(ctx, state, record, changes)
 
 
-def _link(ctx: HandlerContext, state: h.Packet, house: h.TheHouse, changes: Changes) -> None:
-    if not state.supplier:
-        changes.insert(
-            HouseSupplier,
-            {"house_guid": house.guid, "org_guid": ctx.org_guid, "created_at": ctx.now},
+def _require_supplied(state: h.Packet, fias: str) -> None:
+    if not state.covered:
+        raise ItemError(
+            Code.NOT_ALLOWED,
+            f"House {fias} is not supplied by you: no placed supply contract of yours has it "
+            "(place one with importSupplyResourceContractData).",
         )
-        state.supplier = True
 
 
 def _create(ctx: HandlerContext, state: h.Packet, record: h.HouseItem, changes: Changes) -> Done:
+    _require_supplied(state, record.fias)
     house = state.stored
     if house is None:
-        done = h.create_house(ctx, state, record, changes, None)
-        assert state.house is not None
-        _link(ctx, state, state.house, changes)
-        return done
+        return h.create_house(ctx, state, record, changes, None)
     if house.kind != record.kind:
         raise ItemError(
             Code.HOUSE_EXISTS,
             f"House {record.fias} is registered as a {house.kind} house (unique number "
             f"{house.unique_number}); send {_TAGS[house.kind]}ToCreate.",
         )
-    _link(ctx, state, house, changes)
     state.house = house
     return Done(record.fias, house.unique_number)
 
@@ -130,12 +131,7 @@ def _update(ctx: HandlerContext, state: h.Packet, record: h.HouseItem, changes: 
             Code.NOT_FOUND,
             f"No {record.kind} house with FIASHouseGuid {record.fias} is registered.",
         )
-    if not state.supplier:
-        raise ItemError(
-            Code.NOT_ALLOWED,
-            f"You are not registered as a supplier of house {record.fias}; send "
-            f"{_TAGS[record.kind]}ToCreate to register.",
-        )
+    _require_supplied(state, record.fias)
     if house.org_guid is not None:
         raise ItemError(
             Code.NOT_ALLOWED,

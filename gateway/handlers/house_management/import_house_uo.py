@@ -5,11 +5,13 @@ carries the FIASHouseGuid in GUID and the house's unique number in UniqueNumber;
 and rooms carry their own GUID and unique number. Each item succeeds or fails on its own
 (the items and their order: ``house_items``).
 
-A house that only resource suppliers registered (importHouseRSOData: no managing
-organisation yet) is adopted by the first UO that sends ApartmentHouseToCreate or
-LivingHouseToCreate for it: the UO becomes its manager, the house takes the sent values, and
-entrances, premises and rooms it already has (same number) are taken over and updated
-instead of being refused as duplicates.
+A management company describes only the houses it manages: a placed management contract or
+charter of its own covers the house (importContractData, importCharterData; else AUT011003).
+A house another organisation described (a resource supplier with importHouseRSOData, or an
+earlier manager) is taken over by the manager that sends ApartmentHouseToCreate or
+LivingHouseToCreate (or …ToUpdate) for it: the house takes the sent values, and entrances,
+premises and rooms it already has (same number) are taken over and updated instead of being
+refused as duplicates.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from gateway.codes import Code
 from gateway.handlers.base import HandlerContext, HandlerResult, ItemError
 from gateway.handlers.house_management import house_items as h
 from gateway.imports.pipeline import Changes, Done, ImportBase, Item, run_import
+from persistence.roles import Role
 
 _CREATE_TAGS = {"apartment": "ApartmentHouseToCreate", "living": "LivingHouseToCreate"}
 
@@ -33,7 +36,7 @@ class ImportHouseUO(ImportBase[h.HouseRecord, h.Packet]):
         return h.read_house_packet(request)
 
     def prefetch(self, ctx: HandlerContext, records: Sequence[h.HouseRecord]) -> h.Packet:
-        return h.prefetch_house(ctx, records)
+        return h.prefetch_house(ctx, records, Role.UO)
 
     def applied(
         self, ctx: HandlerContext, state: h.Packet, record: h.HouseRecord, done: Done
@@ -74,11 +77,23 @@ class ImportHouseUO(ImportBase[h.HouseRecord, h.Packet]):
         return h.update_lift(ctx, state, record, changes)
 
 
+def _require_managed(state: h.Packet, fias: str) -> None:
+    """A management company describes only the houses it manages by a placed management
+    contract or charter (importContractData, importCharterData)."""
+    if not state.covered:
+        raise ItemError(
+            Code.NOT_ALLOWED,
+            f"House {fias} is not managed by you: no placed management contract or charter of "
+            "yours covers it (place one with importContractData or importCharterData).",
+        )
+
+
 def _create(ctx: HandlerContext, state: h.Packet, record: h.HouseItem, changes: Changes) -> Done:
+    _require_managed(state, record.fias)
     existing = state.stored
     if existing is None:
         return h.create_house(ctx, state, record, changes, ctx.org_guid)
-    if existing.org_guid is None:  # registered by suppliers only: the UO adopts it
+    if existing.org_guid != ctx.org_guid:  # described by another: the manager takes it over
         if existing.kind != record.kind:
             raise ItemError(
                 Code.HOUSE_EXISTS,
@@ -90,10 +105,6 @@ def _create(ctx: HandlerContext, state: h.Packet, record: h.HouseItem, changes: 
         existing.org_guid = ctx.org_guid
         state.house, state.adopted = existing, True
         return Done(existing.fias, existing.unique_number)
-    if existing.org_guid != ctx.org_guid:
-        raise ItemError(
-            Code.NOT_ALLOWED, f"House {record.fias} is managed by another organisation."
-        )
     raise ItemError(
         Code.HOUSE_EXISTS,
         f"House {record.fias} is already registered (unique number {existing.unique_number}); "
@@ -108,17 +119,10 @@ def _update(ctx: HandlerContext, state: h.Packet, record: h.HouseItem, changes: 
             Code.NOT_FOUND,
             f"No {record.kind} house with FIASHouseGuid {record.fias} is registered.",
         )
-    if house.org_guid is None:
-        raise ItemError(
-            Code.NOT_ALLOWED,
-            f"House {record.fias} has no managing organisation yet; send "
-            f"{_CREATE_TAGS[record.kind]} to take it over.",
-        )
-    if house.org_guid != ctx.org_guid:
-        raise ItemError(
-            Code.NOT_ALLOWED, f"House {record.fias} is managed by another organisation."
-        )
-    h.update_house(ctx, house, record.values, changes)
+    _require_managed(state, record.fias)
+    # the house's description is the sender's from now
+    h.update_house(ctx, house, record.values, changes, org_guid=ctx.org_guid)
+    house.org_guid = ctx.org_guid
     state.house = house
     return Done(record.fias, house.unique_number)
 

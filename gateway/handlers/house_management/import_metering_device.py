@@ -482,8 +482,11 @@ def _current(ctx: HandlerContext, state: Packet, item: DeviceItem) -> DeviceStat
             Code.NOT_FOUND,
             f"{ref} is not the current version of device {device.guid}; export the device for its current version.",
         )
-    if device.org_guid != ctx.org_guid and device.house_guid not in state.served:
-        raise ItemError(Code.NOT_ALLOWED, f"Device {device.number} is not yours.")
+    if device.house_guid not in state.served:
+        raise ItemError(
+            Code.NOT_ALLOWED,
+            f"Device {device.number} is in a house you do not manage or supply now.",
+        )
     if device.archived:
         raise ItemError(Code.DEVICE_ALREADY_ARCHIVED, f"Device {device.number} is archived.")
     return device
