@@ -6,7 +6,7 @@ and each resource supplier linked by importHouseRSOData (house_suppliers) one pl
 offer having them. A downgrade keeps the supply bindings of placed supply contracts.
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008_directory_generation
 Create Date: 2026-12-03 07:26:44.815861
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0008_directory_generation"
 branch_labels = None
 depends_on = None
 
