@@ -84,7 +84,10 @@ def test_house_bench_prints_every_figure_for_sqlite_and_postgresql(tmp_path: Pat
         assert set(figures_of_store) >= STORE_KEYS
         # getState may not have been sampled in so short a run (then null)
         measured = STORE_KEYS - {"getstate_p50_ms", "getstate_p99_ms"}
-        assert all(figures_of_store[key] > 0 for key in measured)
+        # CPU read from /proc counts in clock ticks (10 ms): a 4-packet phase may see none
+        ticks = {k for k in measured if "cpu" in k}
+        assert {k: v for k in measured - ticks if not (v := figures_of_store[k]) > 0} == {}
+        assert {k: v for k in ticks if not (v := figures_of_store[k]) >= 0} == {}
 
 
 def test_readings_bench_seeds_devices_and_counts_readings() -> None:
