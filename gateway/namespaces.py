@@ -20,10 +20,15 @@ ORGANIZATIONS_REGISTRY_BASE = (
     "http://dom.gosuslugi.ru/schema/integration/organizations-registry-base/"
 )
 INDIVIDUAL_REGISTRY_BASE = "http://dom.gosuslugi.ru/schema/integration/individual-registry-base/"
+ORGANIZATIONS_REGISTRY_COMMON = (
+    "http://dom.gosuslugi.ru/schema/integration/organizations-registry-common/"
+)
+NSI_COMMON = "http://dom.gosuslugi.ru/schema/integration/nsi-common/"
 
 # signatures and contracts (signing/ keeps its own names in signing/names.py)
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XS = "http://www.w3.org/2001/XMLSchema"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
 WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
 SVG = "http://www.w3.org/2000/svg"  # the console's charts
