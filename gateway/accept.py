@@ -26,6 +26,7 @@ from gateway.authn import (
     check_not_locked,
     client_certificate_org,
     parse_basic,
+    transport_org,
 )
 from gateway.caches import Snapshot
 from gateway.errors import GatewayError
@@ -155,7 +156,9 @@ class AcceptPipeline:
         operation = known.operation = self.registry.route(  # 2 route
             service, request.soap_action, envelope.body.tag, envelope.wcf_action
         )
-        header = known.header = read_request_header(envelope)  # 3 header
+        header = known.header = read_request_header(envelope, service.header)  # 3 header
+        if not header.org_guid:  # ISRequestHeader: the transport names the caller
+            header = known.header = header.with_org(self._caller(request))
         observe.request_header(header.org_guid, header.message_guid)
         known.version = request_version(envelope.body)
         bundle = self.rt.formats.select(service, operation, known.version)  # format version
@@ -214,7 +217,7 @@ class AcceptPipeline:
         self, bundle: Bundle, service: Service, envelope: Envelope, header: RequestHeader
     ) -> None:
         """The whole RequestHeader against the base schema, and its Date within the window."""
-        element = envelope.header(qname(BASE, "RequestHeader"))
+        element = envelope.header(header.tag)
         assert element is not None  # read_request_header refused a missing one
         validate_header(bundle, service, element)
         if self.date_window:
@@ -227,6 +230,14 @@ class AcceptPipeline:
             element = copy.deepcopy(element)
             element.set(_VERSION, element.attrib.pop("version"))
         validate(bundle, service, element)
+
+    def _caller(self, request: HttpRequest) -> str:
+        with self.rt.reader() as session:
+            return transport_org(
+                parse_basic(request.authorization),
+                request.client_cert,
+                partial(organizations.certificate_owner, session),
+            )
 
     def _authenticate(
         self,

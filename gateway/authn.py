@@ -55,6 +55,22 @@ def check_not_locked(org: OrgRecord) -> None:
         raise Locked(f"Organisation {org.guid} is locked.")
 
 
+def transport_org(
+    credentials: BasicCredentials | None, der: bytes | None, owner_of: Callable[[str], str | None]
+) -> str:
+    """The organisation an ISRequestHeader call comes from (its header names none): the HTTP
+    user, else the owner of the TLS client certificate."""
+    if credentials is not None:
+        return credentials.user
+    owner = owner_of(fingerprint(x509.load_der_x509_certificate(der))) if der else None
+    if owner is None:
+        raise Unauthenticated(
+            "base:ISRequestHeader names no organisation: send HTTP Basic credentials (user: "
+            "your orgPPAGUID) or a TLS client certificate registered for your organisation."
+        )
+    return owner
+
+
 def client_certificate_org(
     der: bytes | None, owner_of: Callable[[str], str | None], header: RequestHeader
 ) -> bool:

@@ -1,15 +1,16 @@
-"""Step 3 of the request path: the base:RequestHeader."""
+"""Step 3 of the request path: the base:RequestHeader (or base:ISRequestHeader)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from lxml import etree
 
 from gateway.errors import GatewayError, HeaderInvalid
 from gateway.namespaces import BASE, qname
+from gateway.registry import HeaderKind
 from gateway.soap.envelope import Envelope
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -19,8 +20,14 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 class RequestHeader:
     date: str
     message_guid: str  # the client's MessageGUID (RequesterMessageGUID in the Ack)
+    #: the sender's orgPPAGUID; "" for base:ISRequestHeader until the transport names it
     org_guid: str
     is_operator_signature: bool
+    tag: str = qname(BASE, "RequestHeader")  # the header block it was read from
+
+    def with_org(self, org_guid: str) -> RequestHeader:
+        """The header of an ISRequestHeader call, with the caller the transport named."""
+        return replace(self, org_guid=org_guid.lower())
 
 
 def _text(header: etree._Element, name: str) -> str | None:
@@ -28,18 +35,27 @@ def _text(header: etree._Element, name: str) -> str | None:
     return element.text.strip() if element is not None and element.text else None
 
 
-def read_request_header(envelope: Envelope) -> RequestHeader:
-    """Date, MessageGUID and orgPPAGUID of the sender; refuses a missing or malformed header."""
-    header = envelope.header(qname(BASE, "RequestHeader"))
+def read_request_header(envelope: Envelope, kind: HeaderKind = "RequestHeader") -> RequestHeader:
+    """Date, MessageGUID and orgPPAGUID of the sender; refuses a missing or malformed header.
+
+    A service whose calls carry base:ISRequestHeader takes it (no orgPPAGUID: ``org_guid`` is
+    "") or, from clients that send it anyway, a base:RequestHeader.
+    """
+    header = envelope.header(qname(BASE, kind))
+    if header is None and kind == "ISRequestHeader":
+        header = envelope.header(qname(BASE, "RequestHeader"))
     if header is None:
-        raise HeaderInvalid("The SOAP Header must carry base:RequestHeader.")
+        raise HeaderInvalid(f"The SOAP Header must carry base:{kind}.")
+    name = etree.QName(header).localname
     date = _text(header, "Date")
     message_guid = _text(header, "MessageGUID")
-    org_guid = _text(header, "orgPPAGUID")
     if not date:
-        raise HeaderInvalid("RequestHeader/Date is missing.")
+        raise HeaderInvalid(f"{name}/Date is missing.")
     if not message_guid or not _GUID.match(message_guid):
-        raise HeaderInvalid("RequestHeader/MessageGUID is missing or not a GUID.")
+        raise HeaderInvalid(f"{name}/MessageGUID is missing or not a GUID.")
+    if name == "ISRequestHeader":
+        return RequestHeader(date, message_guid.lower(), "", False, header.tag)
+    org_guid = _text(header, "orgPPAGUID")
     if not org_guid or not _GUID.match(org_guid):
         if header.find(qname(BASE, "SenderID")) is not None:
             raise HeaderInvalid("RequestHeader/SenderID is no longer supported; send orgPPAGUID.")

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from gateway.handlers.base import Handler
 
 OperationKind = Literal["import", "export", "state"]
+#: The SOAP header a service's calls carry: base:RequestHeader names the sender's orgPPAGUID;
+#: base:ISRequestHeader (org-registry-common, nsi-common) does not, the transport names it.
+HeaderKind = Literal["RequestHeader", "ISRequestHeader"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class Service:
     wsdl_file: Path  # relative to the wsdl directory
     xsd_file: Path  # relative to the xsd directory
     result_version: str  # base:version written on getStateResult
+    header: HeaderKind = "RequestHeader"
     operations: dict[str, Operation] = field(default_factory=dict)
 
     def add(self, operation: Operation) -> None:
@@ -75,7 +79,14 @@ class Service:
         return f"{{{self.types_namespace}}}getStateResult"
 
 
-def published_layout(name: str, *, path: str, types_namespace: str, result_version: str) -> Service:
+def published_layout(
+    name: str,
+    *,
+    path: str,
+    types_namespace: str,
+    result_version: str,
+    header: HeaderKind = "RequestHeader",
+) -> Service:
     """A service whose contract files are laid out as in the published bundle:
     ``<name>/hcs-<name>-service-async.wsdl`` and ``<name>/hcs-<name>-types.xsd``."""
     return Service(
@@ -85,6 +96,7 @@ def published_layout(name: str, *, path: str, types_namespace: str, result_versi
         wsdl_file=Path(f"{name}/hcs-{name}-service-async.wsdl"),
         xsd_file=Path(f"{name}/hcs-{name}-types.xsd"),
         result_version=result_version,
+        header=header,
     )
 
 
