@@ -4,6 +4,8 @@ A bundle is a directory laid out like the published GIS ZhKKh formats (``lib/``,
 ``<service>/hcs-<service>-types.xsd``, ``<service>/hcs-<service>-service-async.wsdl``); the
 project's own ``xsd/`` + ``wsdl/`` form the default bundle. Several bundles can be loaded side
 by side: the request element's ``base:version`` picks the bundle whose schema accepts it.
+A service whose folder no loaded published bundle has (a bundle cut down to some services) is
+served on the project's own contract, and start-up says so.
 """
 
 from __future__ import annotations
@@ -49,10 +51,14 @@ class Bundle:
     def wsdl(self, service: Service) -> Path:
         return self.wsdl_root / service.wsdl_file
 
+    def covers(self, service: Service) -> bool:
+        """The bundle has the service's folder (the project's own contract has every one)."""
+        return not self.published or self.xsd(service).parent.is_dir()
+
     def declares(self, service: Service, operation: Operation) -> bool:
         local = operation.request_element.split("}")[1]
         if operation.kind == "state":
-            return True
+            return service.name in self.schemas
         return self._declaration(service, local) is not None
 
     def _declaration(self, service: Service, local: str) -> etree._Element | None:
@@ -82,6 +88,8 @@ class Bundle:
 def _compile(bundle: Bundle, services: list[Service]) -> None:
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
     for service in services:
+        if not bundle.covers(service):
+            continue
         xsd, wsdl = bundle.xsd(service), bundle.wsdl(service)
         missing = [str(p) for p in (xsd, wsdl) if not p.is_file()]
         if missing:
@@ -123,16 +131,35 @@ def _version_key(version: str) -> tuple[int, ...]:
 class Formats:
     """All loaded bundles and the choice of schema per (service, operation, version)."""
 
-    def __init__(self, bundles: list[Bundle], registry: Registry) -> None:
+    def __init__(
+        self, bundles: list[Bundle], registry: Registry, fallback: Bundle | None = None
+    ) -> None:
+        """``fallback`` (the project's own contract) serves the services whose folder no
+        bundle has; without one, such a service stops the start-up."""
         if not bundles:
             raise FormatsError("no format bundle configured")
         services = list(registry.services.values())
         for bundle in bundles:
             _compile(bundle, services)
+            if not bundle.schemas:
+                raise FormatsError(
+                    f"format bundle {bundle.name} ({bundle.xsd_root}) has none of the served "
+                    f"services: {', '.join(s.name for s in services)}"
+                )
+        uncovered = [s for s in services if not any(s.name in b.schemas for b in bundles)]
+        if uncovered and fallback is None:
+            missing = ", ".join(str(bundles[0].xsd(s)) for s in uncovered)
+            raise FormatsError(
+                f"format bundle {bundles[0].name} ({bundles[0].xsd_root}) lacks service "
+                f"{', '.join(s.name for s in uncovered)}: {missing}"
+            )
         # newest first: it wins when several bundles accept a version
         self.bundles = sorted(
             bundles, key=lambda b: (b.published, _version_key(b.name)), reverse=True
         )
+        if uncovered and fallback is not None:
+            _compile(fallback, uncovered)
+            self.bundles.append(fallback)  # last: only for what no bundle has
         self.registry = registry
 
     def select(self, service: Service, operation: Operation, version: str | None) -> Bundle:
@@ -165,14 +192,16 @@ class Formats:
         return sorted(versions, key=_version_key)
 
     def serving(self, service: Service) -> Bundle:
-        """The bundle whose WSDL is served at ``?wsdl`` (the newest)."""
-        return self.bundles[0]
+        """The bundle whose WSDL is served at ``?wsdl`` (the newest that has the service)."""
+        return next(b for b in self.bundles if service.name in b.schemas)
 
     def describe(self) -> list[str]:
         """One line per bundle and service: the request versions loaded."""
         lines = []
         for bundle in self.bundles:
             for service in self.registry.services.values():
+                if service.name not in bundle.schemas:
+                    continue
                 parts = []
                 for op in service.operations.values():
                     if op.kind == "state":
@@ -182,19 +211,24 @@ class Formats:
                         continue
                     versions = bundle.versions(service, op)
                     parts.append(f"{op.name} {'/'.join(versions) if versions else 'any'}")
+                own = (
+                    " (no loaded bundle has it)"
+                    if self.bundles[0].published and not bundle.published
+                    else ""
+                )
                 lines.append(
-                    f"formats {bundle.name} [{bundle.xsd_root}] {service.name}: " + ", ".join(parts)
+                    f"formats {bundle.name} [{bundle.xsd_root}] {service.name}{own}: "
+                    + ", ".join(parts)
                 )
         return lines
 
 
 def load_formats(settings: Settings, registry: Registry) -> Formats:
     """The bundles the settings name (``formats_dir``), or the project's own contract."""
+    own = own_bundle(settings.xsd_dir, settings.wsdl_dir)
     if settings.formats_dirs:
-        bundles = [published_bundle(d) for d in settings.formats_dirs]
-    else:
-        bundles = [own_bundle(settings.xsd_dir, settings.wsdl_dir)]
-    return Formats(bundles, registry)
+        return Formats([published_bundle(d) for d in settings.formats_dirs], registry, own)
+    return Formats([own], registry)
 
 
 def served_wsdl(bundle: Bundle, service: Service) -> bytes:

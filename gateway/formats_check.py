@@ -42,6 +42,8 @@ class BundleReport:
     bundle: str
     problems: list[str] = field(default_factory=list)
     operations: list[OperationReport] = field(default_factory=list)
+    #: services whose folder the bundle lacks: served on the gateway's own contract
+    own_contract: list[str] = field(default_factory=list)
 
     @property
     def blocking(self) -> bool:
@@ -56,6 +58,10 @@ class BundleReport:
     def render(self) -> str:
         lines = [f"format bundle {self.bundle}"]
         lines += [f"  PROBLEM {p}" for p in self.problems]
+        lines += [
+            f"  {name}: not in this bundle (served on the gateway's own contract)"
+            for name in self.own_contract
+        ]
         for o in self.operations:
             status = "present" if o.present else "MISSING"
             if o.extension and not o.present:
@@ -138,11 +144,14 @@ def check_bundle(directory: Path) -> BundleReport:
     report = BundleReport(f"{bundle.name} ({directory})")
     ours = own_bundle(settings.xsd_dir, settings.wsdl_dir)
     try:
-        Formats([bundle], registry)
+        Formats([bundle], registry, ours)
     except FormatsError as exc:
         report.problems.append(str(exc))
         return report
     for service in registry.services.values():
+        if service.name not in bundle.schemas:
+            report.own_contract.append(service.name)
+            continue
         theirs_schema = xmlschema.XMLSchema(str(bundle.xsd(service)))
         ours_schema = xmlschema.XMLSchema(str(ours.xsd(service)))
         in_wsdl = _wsdl_operations(bundle.wsdl(service))

@@ -47,6 +47,11 @@ def newer_bundle(published: Path, tmp_path: Path) -> Path:
     return root
 
 
+def _own():  # type: ignore[no-untyped-def]
+    """The project's own contract: it serves what a published bundle has no folder for."""
+    return own_bundle(load_settings().xsd_dir, load_settings().wsdl_dir)
+
+
 def _op(registry, service: str, name: str):  # type: ignore[no-untyped-def]
     s = registry.by_name(service)
     return s, s.operations[name]
@@ -55,7 +60,7 @@ def _op(registry, service: str, name: str):  # type: ignore[no-untyped-def]
 def test_versions_of_the_published_bundle_match_the_handlers(published: Path) -> None:
     registry = build_registry()
     bundle = published_bundle(published)
-    formats = Formats([bundle], registry)
+    formats = Formats([bundle], registry, _own())
     assert bundle.name == "16.3.0.0"
     for service in registry.services.values():
         for op in service.operations.values():
@@ -69,7 +74,9 @@ def test_versions_of_the_published_bundle_match_the_handlers(published: Path) ->
 
 def test_request_version_picks_the_bundle_side_by_side(published: Path, newer_bundle: Path) -> None:
     registry = build_registry()
-    formats = Formats([published_bundle(published), published_bundle(newer_bundle)], registry)
+    formats = Formats(
+        [published_bundle(published), published_bundle(newer_bundle)], registry, _own()
+    )
     service, op = _op(registry, "house-management", "importHouseUOData")
     assert formats.select(service, op, "17.0.0.1").name == "16.4.0.0"
     assert formats.select(service, op, "13.2.3.2").name == "16.4.0.0"  # newest that accepts it
@@ -82,20 +89,43 @@ def test_request_version_picks_the_bundle_side_by_side(published: Path, newer_bu
     assert any("16.4.0.0" in line and "17.0.0.1" in line for line in formats.describe())
 
 
-def test_a_bundle_without_a_served_service_is_refused_at_start_up(
+def test_a_service_no_bundle_has_is_served_on_the_own_contract_and_said(
     published: Path, tmp_path: Path
 ) -> None:
     root = tmp_path / "partial"
     shutil.copytree(published, root)
     shutil.rmtree(root / "device-metering")
+    registry = build_registry()
     with pytest.raises(FormatsError, match="lacks service device-metering"):
-        Formats([published_bundle(root)], build_registry())
+        Formats([published_bundle(root)], registry)  # without the own contract to fall back on
+    formats = Formats([published_bundle(root)], registry, _own())
+    dm = registry.by_name("device-metering")
+    assert formats.serving(dm).published is False
+    assert formats.serving(registry.by_name("house-management")).published is True
+    values = dm.operations["importMeteringDeviceValues"]
+    assert formats.select(dm, values, "10.0.1.1").published is False
+    assert any("device-metering (no loaded bundle has it)" in line for line in formats.describe())
+    report = check_bundle(root)
+    assert "device-metering" in report.own_contract and not report.blocking
+    assert "device-metering: not in this bundle (served on the gateway's own contract)" in (
+        report.render()
+    )
+
+
+def test_a_service_folder_without_its_files_stops_the_start_up(
+    published: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "broken"
+    shutil.copytree(published, root)
+    (root / DM_TYPES).unlink()
+    with pytest.raises(FormatsError, match="lacks service device-metering"):
+        Formats([published_bundle(root)], build_registry(), _own())
 
 
 def test_served_published_wsdl_keeps_only_served_operations(published: Path) -> None:
     registry = build_registry()
     bundle = published_bundle(published)
-    Formats([bundle], registry)
+    Formats([bundle], registry, _own())
     wsdl = served_wsdl(bundle, registry.by_name("house-management")).decode()
     assert 'name="importHouseUOData"' in wsdl and 'name="getState"' in wsdl
     assert 'name="importContractData"' in wsdl and 'name="importCharterRequest"' in wsdl
