@@ -241,6 +241,11 @@ class Code(StrEnum):
         "HCS005006",
         "payment notice: house and account number naming several accounts",
     )
+    NSI_REF_UNKNOWN = (
+        "HCS009001",
+        "reference book (NSI): a Code and GUID that are not an actual entry of the book the "
+        "element refers to, or a GUID of another code (`gateway nsi import` loads the books)",
+    )
 
     # contracts: management contracts, charters, resource supply contracts (per item)
     CONTRACT_STATE = (

@@ -45,8 +45,63 @@ class Organization(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the register record (org-registry-common): what exportOrgRegistry answers
+    kind: Mapped[str] = mapped_column(String(16), default="legal")  # legal | branch | entrepreneur
+    ogrn: Mapped[str | None] = mapped_column(String(15), index=True)  # OGRN, or OGRNIP
+    inn: Mapped[str | None] = mapped_column(String(12))
+    kpp: Mapped[str | None] = mapped_column(String(9))
+    full_name: Mapped[str | None] = mapped_column(Text)
+    short_name: Mapped[str | None] = mapped_column(String(500))
+    parent_guid: Mapped[str | None] = mapped_column(
+        ForeignKey("organizations.guid")
+    )  # a branch's head
+    root_entity_guid: Mapped[str | None] = mapped_column(GUID, unique=True)  # orgRootEntityGUID
+    version_guid: Mapped[str | None] = mapped_column(GUID, unique=True)  # orgVersionGUID
+    registration_date: Mapped[date_ | None] = mapped_column(Date)  # StateRegistrationDate
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # lastEditingDate
 
     certificates: Mapped[list[OrgCertificate]] = relationship(back_populates="organization")
+
+
+# --- NSI reference books (nsi-common) --------------------------------------------------------
+
+
+class NsiBook(Base):
+    """A general reference book the gateway ships and checks codes against."""
+
+    __tablename__ = "nsi_books"
+
+    registry_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(2500))
+    list_group: Mapped[str] = mapped_column(String(8))  # NSI | NSIRAO
+    modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NsiItem(Base):
+    """One entry of a reference book: its Code and GUID are what nsiRef elements carry."""
+
+    __tablename__ = "nsi_items"
+
+    registry_number: Mapped[int] = mapped_column(
+        ForeignKey("nsi_books.registry_number"), primary_key=True
+    )
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    guid: Mapped[str] = mapped_column(GUID, unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    is_actual: Mapped[bool] = mapped_column(Boolean, default=True)
+    modified: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class NsiState(Base):
+    """The one row saying which data file is loaded; ``generation`` moves on every import, so
+    every process sees a new one at its next check."""
+
+    __tablename__ = "nsi_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    generation: Mapped[int] = mapped_column(Integer)
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class OrgCertificate(Base):

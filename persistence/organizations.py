@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -14,6 +16,22 @@ from persistence.models import DirectoryGeneration, Organization, OrgCertificate
 from persistence.roles import Role
 
 ROLES = tuple(Role)
+OrgKind = Literal["legal", "branch", "entrepreneur"]
+KINDS: tuple[OrgKind, ...] = ("legal", "branch", "entrepreneur")
+
+
+@dataclass(frozen=True)
+class RegisterDetails:
+    """What the organisation register keeps of an organisation (exportOrgRegistry)."""
+
+    kind: OrgKind = "legal"
+    ogrn: str | None = None  # OGRN (legal entity, branch) or OGRNIP (entrepreneur)
+    inn: str | None = None
+    kpp: str | None = None
+    full_name: str | None = None
+    short_name: str | None = None
+    parent_guid: str | None = None  # a branch's head organisation (its orgPPAGUID)
+    registration_date: date | None = None
 
 
 @dataclass(frozen=True)
@@ -60,16 +78,43 @@ def _record(org: Organization) -> OrgRecord:
 
 
 def add_organization(
-    session: Session, guid: str, name: str, role: Role | str, password_hash: str
+    session: Session,
+    guid: str,
+    name: str,
+    role: Role | str,
+    password_hash: str,
+    details: RegisterDetails | None = None,
 ) -> OrgRecord:
-    """Register a new organisation (or replace name/role/password of an existing one)."""
+    """Register a new organisation (or replace name/role/password of an existing one, and its
+    register details when given: a new version of its register record)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    now = utcnow()
     org = session.get(Organization, guid.lower())
     if org is None:
-        org = Organization(guid=guid.lower(), created_at=utcnow(), locked=False)
+        org = Organization(
+            guid=guid.lower(),
+            created_at=now,
+            locked=False,
+            kind="legal",
+            root_entity_guid=str(uuid.uuid4()),
+            version_guid=str(uuid.uuid4()),
+            updated_at=now,
+        )
         session.add(org)
     org.name, org.role, org.password_hash = name, role, password_hash
+    if details is not None:
+        org.kind, org.ogrn, org.inn, org.kpp = (
+            details.kind,
+            details.ogrn,
+            details.inn,
+            details.kpp,
+        )
+        org.full_name, org.short_name = details.full_name, details.short_name
+        org.parent_guid = details.parent_guid.lower() if details.parent_guid else None
+        org.registration_date = details.registration_date
+        if org.updated_at != now:  # a changed record is a new version of it
+            org.version_guid, org.updated_at = str(uuid.uuid4()), now
     session.flush()
     bump_generation(session)
     return _record(org)
