@@ -496,6 +496,20 @@ def orgs() -> None:
     is_flag=True,
     help="The organisation exists: give it a new password (the old one stops working).",
 )
+@click.option(
+    "--kind",
+    type=click.Choice(["legal", "branch", "entrepreneur"]),
+    default="legal",
+    show_default=True,
+    help="Register record: legal entity, branch of one (--parent), or entrepreneur.",
+)
+@click.option("--ogrn", default=None, help="OGRN (13 digits), an entrepreneur's OGRNIP (15).")
+@click.option("--inn", default=None, help="INN (10 digits; 12 for an entrepreneur).")
+@click.option("--kpp", default=None, help="KPP (9 digits; a branch has its own).")
+@click.option("--full-name", default=None, help="Full name (default: --name).")
+@click.option("--short-name", default=None)
+@click.option("--parent", default=None, help="A branch's head organisation (its orgPPAGUID).")
+@click.option("--registration-date", default=None, help="State registration date, YYYY-MM-DD.")
 @_store_options
 def orgs_add(
     org_guid: str,
@@ -504,15 +518,25 @@ def orgs_add(
     cert_file: str | None,
     password: str | None,
     rotate_password: bool,
+    kind: str,
+    ogrn: str | None,
+    inn: str | None,
+    kpp: str | None,
+    full_name: str | None,
+    short_name: str | None,
+    parent: str | None,
+    registration_date: str | None,
     data_dir: str | None,
     database_url: str | None,
 ) -> None:
-    """Register an organisation; prints its HTTP password once."""
+    """Register an organisation (and its record in the organisation register); prints its
+    HTTP password once."""
     import uuid
 
     from cryptography.hazmat.primitives.serialization import Encoding
 
     from gateway.passwords import hash_password, new_password
+    from gateway.register_details import DetailsError, register_details
     from persistence import organizations
     from signing import fingerprint
     from signing.pki import load_certificate
@@ -521,6 +545,19 @@ def orgs_add(
         uuid.UUID(org_guid)
     except ValueError:
         raise click.BadParameter("not a GUID (orgPPAGUID)", param_hint="--guid") from None
+    try:
+        details = register_details(
+            kind=kind,
+            ogrn=ogrn,
+            inn=inn,
+            kpp=kpp,
+            full_name=full_name,
+            short_name=short_name,
+            parent=parent,
+            registration_date=registration_date,
+        )
+    except DetailsError as exc:
+        raise CliError(str(exc)) from None
     password = password or new_password()
     settings = _settings(data_dir, database_url)
     sessions = _runtime(data_dir, database_url)
@@ -532,7 +569,14 @@ def orgs_add(
                 f"already in {settings.describe_store()}; add --rotate-password to give it a new "
                 "password (its current one stops working)"
             )
-        organizations.add_organization(session, org_guid, name, role, hash_password(password))
+        if (
+            details.parent_guid
+            and organizations.get_organization(session, details.parent_guid) is None
+        ):
+            raise CliError(f"--parent {details.parent_guid} is not a registered organisation")
+        organizations.add_organization(
+            session, org_guid, name, role, hash_password(password), details
+        )
         if cert_file:
             cert = load_certificate(Path(cert_file))
             organizations.add_certificate(
@@ -590,6 +634,54 @@ def _set_locked(
         if not organizations.set_locked(session, org_guid, locked):
             raise click.ClickException(f"organisation {org_guid} is not registered")
     click.echo(f"organisation {org_guid.lower()} {'locked' if locked else 'unlocked'}")
+
+
+# --- NSI reference books ------------------------------------------------------------------
+
+
+@main.group()
+def nsi() -> None:
+    """The NSI reference books the gateway checks codes against (and serves on nsi-common)."""
+
+
+@nsi.command("import")
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
+@_store_options
+def nsi_import(file: str | None, data_dir: str | None, database_url: str | None) -> None:
+    """Replace the reference books by those of FILE (default: the books this release ships);
+    every node checks against them from its next packet."""
+    from persistence import nsi as books
+
+    path = Path(file) if file else books.shipped_file()
+    try:
+        data = books.read_file(path)
+    except books.NsiFileError as exc:
+        raise CliError(str(exc)) from None
+    settings = _settings(data_dir, database_url)
+    with _runtime(data_dir, database_url).begin() as session:
+        generation = books.import_file(session.connection(), data)
+    entries = sum(len(b.entries) for b in data.books)
+    click.echo(f"store {settings.describe_store()}")
+    click.echo(
+        f"imported {len(data.books)} books, {entries} entries, version {data.version} "
+        f"(generation {generation}) from {path}"
+    )
+
+
+@nsi.command("list")
+@_store_options
+def nsi_list(data_dir: str | None, database_url: str | None) -> None:
+    """The loaded books: registry number, entries, name."""
+    from persistence import nsi as books
+
+    with _runtime(data_dir, database_url)() as session:
+        version = books.loaded_version(session)
+        click.echo(
+            f"version {version[0]} (generation {version[1]})" if version else "no books loaded"
+        )
+        for book in books.list_books(session):
+            total, _ = books.items(session, book.registry_number, limit=0)
+            click.echo(f"NSI {book.registry_number:<5} {total:>4} entries  {book.name}")
 
 
 # --- packets (ops) ------------------------------------------------------------------------

@@ -3,7 +3,14 @@
 from functools import cache
 
 from gateway.registry import Registry
-from gateway.services import bills, device_metering, house_management, payment
+from gateway.services import (
+    bills,
+    device_metering,
+    house_management,
+    nsi_common,
+    org_registry,
+    payment,
+)
 
 
 def build_registry() -> Registry:
@@ -12,6 +19,8 @@ def build_registry() -> Registry:
     device_metering.register(registry)
     bills.register(registry)
     payment.register(registry)
+    org_registry.register(registry)
+    nsi_common.register(registry)
     return registry
 
 

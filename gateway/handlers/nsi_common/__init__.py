@@ -1,0 +1,1 @@
+"""Handlers of the nsi-common service (general reference books)."""

@@ -1,0 +1,1 @@
+"""Handlers of the org-registry-common service (organisation register)."""
