@@ -82,12 +82,13 @@ class GisClient:
         self.service = self.client.service
 
     def header(self, message_guid: str | None = None) -> Any:
+        """base:RequestHeader, or base:ISRequestHeader for a service whose WSDL declares it
+        (org-registry-common, nsi-common: the HTTP user names the organisation)."""
+        fields = {"Date": datetime.now(UTC), "MessageGUID": message_guid or str(uuid.uuid4())}
+        if any(str(name).endswith("}ISRequestHeader") for name in self.client.wsdl.messages):
+            return self.client.get_element(f"{{{BASE}}}ISRequestHeader")(**fields)
         element = self.client.get_element(f"{{{BASE}}}RequestHeader")
-        return element(
-            Date=datetime.now(UTC),
-            MessageGUID=message_guid or str(uuid.uuid4()),
-            orgPPAGUID=self.org_guid,
-        )
+        return element(orgPPAGUID=self.org_guid, **fields)
 
     def call(self, operation: str, *, message_guid: str | None = None, **kwargs: Any) -> Any:
         response = getattr(self.service, operation)(

@@ -19,7 +19,7 @@ from lxml import etree
 from gateway.config import load_settings
 from gateway.services import build_registry
 from tests.conformance.xsd_strategies import instances
-from tests.stand import REFERENCE
+from tests.stand import published_or_skip
 
 EXAMPLES = int(os.environ.get("GATEWAY_CONFORMANCE_EXAMPLES", "25"))
 SETTINGS = settings(
@@ -38,8 +38,7 @@ REQUESTS = sorted(
 
 
 class Pair:
-    def __init__(self, rel: str) -> None:
-        published = REFERENCE / rel
+    def __init__(self, rel: str, published: Path) -> None:
         ours = load_settings().xsd_dir / rel
         self.published_lxml = etree.XMLSchema(etree.parse(str(published)))
         self.ours_lxml = etree.XMLSchema(etree.parse(str(ours)))
@@ -51,12 +50,9 @@ _pairs: dict[str, Pair] = {}
 
 
 def pair(rel: str) -> Pair:
-    if not (REFERENCE / rel).exists():
-        pytest.skip(
-            f"published formats not found at {REFERENCE} (present only beside the project's shared/ folder)"
-        )
+    published = published_or_skip(rel)
     if rel not in _pairs:
-        _pairs[rel] = Pair(rel)
+        _pairs[rel] = Pair(rel, published)
     return _pairs[rel]
 
 
