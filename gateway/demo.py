@@ -45,11 +45,11 @@ PAYMENT_PATH = service_path("payment")
 DEMO_UO = "d0000000-de70-4000-8000-000000000001"
 DEMO_RSO = "d0000000-de70-4000-8000-000000000002"
 DEMO_BANK = "d0000000-de70-4000-8000-000000000003"
-COLD_WATER = {"Code": "1", "GUID": "a1000000-0000-4000-8000-000000000001"}
+COLD_WATER = {"Code": "1", "GUID": "5d9c8bbd-759b-53e8-9e1c-e60f955675d7"}
 COLD_WATER_SUPPLY = {"Code": "1", "GUID": "a2000000-0000-4000-8000-000000000001"}  # NSI 3
 MANAGEMENT_BASIS = {"Code": "1", "GUID": "a4000000-0000-4000-8000-000000000001"}  # NSI 58
-STATE = {"Code": "2", "GUID": "a3f2c1d0-0b1c-4d2e-8f3a-4b5c6d7e8f90"}
-OLSON_TZ = {"Code": "1", "GUID": "0b2c3d4e-5f60-4718-92a3-b4c5d6e7f801"}
+STATE = {"Code": "2", "GUID": "d31b263d-afd1-55e3-ae2e-dea01b79e52a"}
+OLSON_TZ = {"Code": "1", "GUID": "d1ddd64b-35d2-5d5c-80f6-b4d37931735f"}
 
 
 @dataclass
@@ -420,7 +420,7 @@ class Onboarding:
 
 # --- the money path -----------------------------------------------------------------------
 
-HOUSING = {"Code": "1", "GUID": "50000000-0000-4000-8000-000000000001", "Name": "Содержание жилья"}
+HOUSING = {"Code": "1", "GUID": "55b42ac6-259f-569b-b08d-5e04ca685436", "Name": "Содержание жилья"}
 COLD_WATER_SERVICE = {
     "Code": "1",
     "GUID": "51000000-0000-4000-8000-000000000001",

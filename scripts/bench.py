@@ -137,7 +137,7 @@ class HouseWorkload:
         pass
 
 
-COLD_WATER = ("1", "a1000000-0000-4000-8000-000000000001")
+COLD_WATER = ("1", "5d9c8bbd-759b-53e8-9e1c-e60f955675d7")
 
 
 @dataclass
@@ -257,12 +257,12 @@ def house_request(premises: int) -> etree._Element:
     E(HM, "TotalSquare", "3560.5", basic)
     state = E(HM, "State", parent=basic)
     E(NSI, "Code", "2", state)
-    E(NSI, "GUID", "a3f2c1d0-0b1c-4d2e-8f3a-4b5c6d7e8f90", state)
+    E(NSI, "GUID", "d31b263d-afd1-55e3-ae2e-dea01b79e52a", state)
     E(HM, "UsedYear", "1975", basic)
     E(HM, "FloorCount", "9", basic)
     tz = E(HM, "OlsonTZ", parent=basic)
     E(NSI, "Code", "1", tz)
-    E(NSI, "GUID", "0b2c3d4e-5f60-4718-92a3-b4c5d6e7f801", tz)
+    E(NSI, "GUID", "d1ddd64b-35d2-5d5c-80f6-b4d37931735f", tz)
     E(HM, "CulturalHeritage", "false", basic)
     E(HM, "UndergroundFloorCount", "1", create)
     E(BASE, "TransportGUID", str(uuid.uuid4()), create)

@@ -10,8 +10,8 @@ from tests.e2e.house_data import OLSON_TZ, PREMISES_CHARACTERISTIC, tg
 ACCOUNT_VERSION = "10.0.1.1"  # fixed by the format for importAccountRequest/exportAccountRequest
 RSO_HOUSE_VERSION = "11.0.0.1"
 
-PASSPORT = {"Code": "1", "GUID": "b2000000-0000-4000-8000-000000000001"}
-CLOSE_REASON = {"Code": "3", "GUID": "b3000000-0000-4000-8000-000000000003"}  # NSI 22
+PASSPORT = {"Code": "1", "GUID": "d261171c-2a5f-5036-8ea3-a4b7a754a62e"}
+CLOSE_REASON = {"Code": "3", "GUID": "73f02de9-c5a2-5b2d-86e9-c2c3acf07d28"}  # NSI 22
 PAYER_ORG_VERSION = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-STATE = {"Code": "2", "GUID": "a3f2c1d0-0b1c-4d2e-8f3a-4b5c6d7e8f90"}
-OLSON_TZ = {"Code": "1", "GUID": "0b2c3d4e-5f60-4718-92a3-b4c5d6e7f801"}
-PREMISES_CHARACTERISTIC = {"Code": "1", "GUID": "5d1a2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"}
+STATE = {"Code": "2", "GUID": "d31b263d-afd1-55e3-ae2e-dea01b79e52a"}
+OLSON_TZ = {"Code": "1", "GUID": "d1ddd64b-35d2-5d5c-80f6-b4d37931735f"}
+PREMISES_CHARACTERISTIC = {"Code": "1", "GUID": "7597a6de-2840-5d2f-9697-0e35f0e6a41d"}
 
 
 def tg() -> str:

@@ -7,10 +7,10 @@ from typing import Any
 
 from tests.e2e.house_data import tg
 
-COLD_WATER = {"Code": "1", "GUID": "a1000000-0000-4000-8000-000000000001"}
-HOT_WATER = {"Code": "2", "GUID": "a1000000-0000-4000-8000-000000000002"}
-ARCHIVING_REASON = {"Code": "1", "GUID": "a2100000-0000-4000-8000-000000000001"}
-VERIFICATION_REASON = {"Code": "2", "GUID": "a2240000-0000-4000-8000-000000000002"}  # NSI 224
+COLD_WATER = {"Code": "1", "GUID": "5d9c8bbd-759b-53e8-9e1c-e60f955675d7"}
+HOT_WATER = {"Code": "2", "GUID": "523ede52-0c13-5a95-a631-0dee8dd47de8"}
+ARCHIVING_REASON = {"Code": "1", "GUID": "4300e061-7dc0-509b-9ad7-d0bfff16d534"}
+VERIFICATION_REASON = {"Code": "2", "GUID": "dd04dd8b-1e2a-59e4-9289-264e251f5674"}  # NSI 224
 INSTALLED = date(2023, 1, 10)
 
 
@@ -216,7 +216,7 @@ def history_request(
         "FIASHouseGuid": [fias],
         "MunicipalResource": [
             COLD_WATER,
-            {"Code": "3", "GUID": "a1000000-0000-4000-8000-000000000003"},
+            {"Code": "3", "GUID": "20b3ac0d-c5a2-532f-8238-096351bd2212"},
         ],
     }
     if date_from:
