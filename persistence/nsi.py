@@ -208,7 +208,9 @@ def items(
     offset: int = 0,
     limit: int | None = None,
 ) -> tuple[int, list[ItemRow]]:
-    """The total number of matching entries and one slice of them, in code order."""
+    """The total number of matching entries and one slice of them, in code order (1, 2, 10,
+    10.1: numeric parts compare as numbers, so the order is taken in Python; books have at most
+    a few thousand entries)."""
     query = select(NsiItem).where(NsiItem.registry_number == registry_number)
     if modified_after is not None:
         query = query.where(NsiItem.modified > modified_after)

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from persistence import nsi, org_registry, organizations
+from persistence import migrations, nsi, org_registry, organizations
+from persistence.db import create_all_without_migrations, make_engine
 from persistence.org_registry import Criterion
 from persistence.organizations import RegisterDetails
+from tests.postgres import scratch_database
 
 SHIPPED = nsi.read_file(nsi.shipped_file())
 WATER = next(b for b in SHIPPED.books if b.registry_number == 2)
@@ -123,3 +127,54 @@ def test_register_finds_by_ogrn_kpp_ogrnip_and_guids(sessions: sessionmaker[Sess
             [Criterion("root", root.upper()), Criterion("version", by_ogrn[1].version_guid)],
         )
         assert [r.guid for r in both] == [head, branch]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database of each kind, for migrating step by step."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
+        yield engine
+        engine.dispose()
+        return
+    for url in scratch_database("hcs_gateway_nsi"):
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
+
+
+def _entries(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM nsi_items")).scalar_one())
+
+
+def test_the_migration_registers_existing_organisations_and_loads_the_books(
+    fresh: Engine,
+) -> None:
+    migrations.upgrade(fresh, "0007")
+    with fresh.begin() as conn:
+        for guid in ("a", "b"):
+            conn.execute(
+                text(
+                    "INSERT INTO organizations (guid, name, role, password_hash, locked, created_at)"
+                    " VALUES (:guid, 'Org', 'uo', 'x', false, CURRENT_TIMESTAMP)"
+                ),
+                {"guid": guid},
+            )
+    migrations.upgrade(fresh)
+    with fresh.connect() as conn:
+        rows = conn.execute(
+            text("SELECT kind, root_entity_guid, version_guid FROM organizations ORDER BY guid")
+        ).all()
+        version = conn.execute(text("SELECT version FROM nsi_state")).scalar_one()
+    assert [r[0] for r in rows] == ["legal", "legal"]
+    guids = [g for r in rows for g in r[1:]]
+    assert len(set(guids)) == 4 and all(guids)
+    assert version == SHIPPED.version
+    assert _entries(fresh) == sum(len(b.entries) for b in SHIPPED.books)
+
+
+def test_a_database_made_before_migrations_gets_the_books_too(fresh: Engine) -> None:
+    create_all_without_migrations(fresh)
+    migrations.upgrade(fresh)
+    assert _entries(fresh) == sum(len(b.entries) for b in SHIPPED.books)

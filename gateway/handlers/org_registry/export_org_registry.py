@@ -21,7 +21,7 @@ from gateway.namespaces import ORGANIZATIONS_BASE as ORG_BASE
 from gateway.namespaces import ORGANIZATIONS_REGISTRY_BASE as REG_BASE
 from gateway.namespaces import ORGANIZATIONS_REGISTRY_COMMON as RO
 from persistence import org_registry
-from persistence.org_registry import Criterion, Record
+from persistence.org_registry import By, Criterion, Record
 
 #: OKOPF of a branch of a legal entity (the format requires one for a Subsidiary)
 BRANCH_OKOPF = "30002"
@@ -30,7 +30,7 @@ SOURCE = "ЕГРЮЛ"
 
 
 def export_org_registry(ctx: HandlerContext, request: etree._Element) -> HandlerResult:
-    criteria = [_criterion(c) for c in children(request, "SearchCriteria")]
+    criteria = [c for e in children(request, "SearchCriteria") if (c := _criterion(e))]
     since = text(request, "lastEditingDateFrom")
     records = org_registry.find(ctx.session, criteria, date.fromisoformat(since) if since else None)
     if not records:
@@ -44,21 +44,23 @@ def export_org_registry(ctx: HandlerContext, request: etree._Element) -> Handler
     return result
 
 
-def _criterion(element: etree._Element) -> Criterion:
-    for name, by in (
-        ("OGRNIP", "ogrnip"),
-        ("orgVersionGUID", "version"),
-        ("orgRootEntityGUID", "root"),
-        ("orgPPAGUID", "org"),
-    ):
+_BY_GUID: tuple[tuple[str, By], ...] = (
+    ("OGRNIP", "ogrnip"),
+    ("orgVersionGUID", "version"),
+    ("orgRootEntityGUID", "root"),
+    ("orgPPAGUID", "org"),
+)
+
+
+def _criterion(element: etree._Element) -> Criterion | None:
+    """The criterion of a SearchCriteria; None for an NZA (foreign legal entities' branches,
+    which the gateway does not register: such a criterion finds nothing)."""
+    for name, by in _BY_GUID:
         value = text(element, name)
         if value:
-            return Criterion(by, value)  # type: ignore[arg-type]
+            return Criterion(by, value)
     ogrn = text(element, "OGRN")
-    if ogrn:
-        return Criterion("ogrn", ogrn, text(element, "KPP"))
-    # NZA: foreign legal entities' branches are not kept by the gateway; it matches nothing
-    return Criterion("org", "")
+    return Criterion("ogrn", ogrn, text(element, "KPP")) if ogrn else None
 
 
 def record_element(record: Record) -> etree._Element:
