@@ -13,17 +13,24 @@ import pytest
 
 from persistence import nsi
 from tests.conftest import gateway_cli
-from tests.e2e.flows import code, results_by_tg, run, uo_house
+from tests.e2e.flows import accounts, code, codes, results_by_tg, run, uo_house
 from tests.e2e.house_data import new_apartment_house
 from tests.e2e.metering_data import COLD_WATER, HOT_WATER, collective_water_device, devices_request
+from tests.e2e.payment_data import HOUSING, PENALTY, TODAY, document, import_documents
 from tests.gis_client import GisClient
-from tests.paths import HM_PATH
+from tests.paths import BILLS_PATH, HM_PATH
 
 
 @pytest.fixture(scope="module")
 def hm(stand) -> GisClient:  # type: ignore[no-untyped-def]
     org = stand["orgs"]["uo"]
     return GisClient(stand["server"].endpoint(HM_PATH) + "?wsdl", org, password=org.password)
+
+
+@pytest.fixture(scope="module")
+def bills(stand) -> GisClient:  # type: ignore[no-untyped-def]
+    org = stand["orgs"]["uo"]
+    return GisClient(stand["server"].endpoint(BILLS_PATH) + "?wsdl", org, password=org.password)
 
 
 def _device(fias: str, number: str, resource: dict[str, str]) -> dict[str, Any]:
@@ -80,3 +87,24 @@ def test_imported_books_are_checked_at_the_next_packet(
         gateway_cli("nsi", "import", "--data-dir", data_dir)
     (again,) = _devices(hm, fias, COLD_WATER)
     assert code(again) is None
+
+
+def test_a_payment_document_with_a_service_not_in_its_book_is_refused(
+    hm: GisClient, bills: GisClient
+) -> None:
+    first, second, third = (a["GUID"] for a in accounts(hm, 3))
+    key = str(uuid.uuid4())
+    fine = document(first, key, penalty="10.00")
+    bad_housing = document(second, key)
+    bad_housing["ChargeInfo"][0]["HousingService"]["ServiceType"] = {
+        "Code": HOUSING["Code"],
+        "GUID": PENALTY["GUID"],  # the GUID of an entry of another book
+    }
+    bad_penalty = document(third, key, penalty="10.00")
+    bad_penalty["PenaltiesAndCourtCosts"][0]["ServiceType"] = {"Code": "9", "GUID": PENALTY["GUID"]}
+    request = import_documents(TODAY.year, TODAY.month, key, fine, bad_housing, bad_penalty)
+    assert codes(run(bills, "importPaymentDocumentData", request)) == [
+        None,
+        "HCS009001",
+        "HCS009001",
+    ]
