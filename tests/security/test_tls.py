@@ -166,3 +166,35 @@ def test_serve_require_client_cert_refuses_a_handshake_without_one(stand, tmp_pa
             _get_state(server.url, uo.guid, verify=ca, auth=(uo.guid, uo.password))
         answer = _get_state(server.url, uo.guid, verify=ca, cert=_pair(uo))
         assert _code(answer) == "INT002013"
+
+
+def _is_get_state(url: str, **kwargs) -> requests.Response:  # type: ignore[no-untyped-def]
+    """getState on nsi-common with base:ISRequestHeader: no orgPPAGUID, the transport names
+    the caller."""
+    from gateway.services import service_path
+
+    request = etree.Element(qname(BASE, "getStateRequest"), nsmap={"base": BASE})
+    etree.SubElement(request, qname(BASE, "MessageGUID")).text = str(uuid.uuid4())
+    env = envelope(request, str(uuid.uuid4()))
+    header = env.find(f".//{qname(BASE, 'RequestHeader')}")
+    header.tag = qname(BASE, "ISRequestHeader")
+    header.remove(header.find(qname(BASE, "orgPPAGUID")))
+    return requests.post(
+        url + service_path("nsi-common"),
+        data=serialize(env),
+        headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "urn:getState"},
+        timeout=30,
+        **kwargs,
+    )
+
+
+def test_an_is_request_header_call_is_the_client_certificates_organisation(stand, tls) -> None:  # type: ignore[no-untyped-def]
+    uo, uo2 = stand["orgs"]["uo"], stand["orgs"]["uo2"]
+    url, ca = tls["server"].url, tls["ca"]
+    answer = _is_get_state(url, verify=ca, cert=_pair(uo))
+    assert (answer.status_code, _code(answer)) == (500, "INT002013")  # authenticated, looked up
+    nobody = _is_get_state(url, verify=ca)
+    assert (nobody.status_code, _code(nobody)) == (401, "AUT011000")
+    # Basic names uo, the certificate is uo2's: refused, as with a RequestHeader
+    both = _is_get_state(url, verify=ca, cert=_pair(uo2), auth=(uo.guid, uo.password))
+    assert (both.status_code, _code(both)) == (403, "AUT011000")
