@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,17 @@ from persistence import nsi
 from tests.conftest import gateway_cli
 from tests.e2e.flows import accounts, code, codes, results_by_tg, run, uo_house
 from tests.e2e.house_data import new_apartment_house
-from tests.e2e.metering_data import COLD_WATER, HOT_WATER, collective_water_device, devices_request
+from tests.e2e.metering_data import (
+    COLD_WATER,
+    HOT_WATER,
+    collective_water_device,
+    devices_request,
+    values_request,
+    water_reading,
+)
 from tests.e2e.payment_data import HOUSING, PENALTY, TODAY, document, import_documents
 from tests.gis_client import GisClient
-from tests.paths import BILLS_PATH, HM_PATH
+from tests.paths import BILLS_PATH, DM_PATH, HM_PATH
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +39,12 @@ def hm(stand) -> GisClient:  # type: ignore[no-untyped-def]
 def bills(stand) -> GisClient:  # type: ignore[no-untyped-def]
     org = stand["orgs"]["uo"]
     return GisClient(stand["server"].endpoint(BILLS_PATH) + "?wsdl", org, password=org.password)
+
+
+@pytest.fixture(scope="module")
+def dm(stand) -> GisClient:  # type: ignore[no-untyped-def]
+    org = stand["orgs"]["uo"]
+    return GisClient(stand["server"].endpoint(DM_PATH) + "?wsdl", org, password=org.password)
 
 
 def _device(fias: str, number: str, resource: dict[str, str]) -> dict[str, Any]:
@@ -108,3 +122,22 @@ def test_a_payment_document_with_a_service_not_in_its_book_is_refused(
         "HCS009001",
         "HCS009001",
     ]
+
+
+def test_a_reading_of_a_resource_not_in_the_book_is_refused_alone(
+    hm: GisClient, dm: GisClient
+) -> None:
+    fias = str(uuid.uuid4())
+    uo_house(hm, fias, flats=1)
+    first, second = (
+        r["importMeteringDevice"]["MeteringDeviceGUID"]
+        for r in _devices(hm, fias, COLD_WATER, COLD_WATER)
+    )
+    day = date.today() - timedelta(days=1)
+    mismatched = {"Code": COLD_WATER["Code"], "GUID": HOT_WATER["GUID"]}
+    items = [
+        water_reading(first, "150", day),
+        water_reading(second, "150", day, resource=mismatched),
+    ]
+    state = run(dm, "importMeteringDeviceValues", values_request(items, fias))
+    assert [code(r) for r in state["ImportResult"]] == [None, "HCS009001"]
