@@ -353,3 +353,33 @@ def test_a_client_from_the_published_wsdl_works(
     parsed = client.service.getState(_soapheaders=[client.header()], MessageGUID=guid)
     parsed = parsed.body if hasattr(parsed, "body") else parsed
     assert parsed[branch] if branch == "NsiItem" else parsed[branch][0]
+
+
+def test_is_request_header_only_where_the_format_has_it(stand: Stand) -> None:
+    """house-management wants base:RequestHeader (its orgPPAGUID); the register and NSI
+    services take base:ISRequestHeader, and a RequestHeader from clients that send one."""
+    from gateway.client import envelope
+    from tests.paths import HM_PATH
+
+    def get_state(path: str, is_header: bool) -> tuple[int, str]:
+        request = etree.Element(f"{{{BASE}}}getStateRequest", nsmap={"base": BASE})
+        etree.SubElement(request, f"{{{BASE}}}MessageGUID").text = str(uuid.uuid4())
+        env = envelope(request, HEAD)
+        if is_header:
+            header = env.find(f".//{{{BASE}}}RequestHeader")
+            header.tag = f"{{{BASE}}}ISRequestHeader"
+            header.remove(header.find(f"{{{BASE}}}orgPPAGUID"))
+        answer = requests.post(
+            stand.server.endpoint(path),
+            data=etree.tostring(env),
+            headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "urn:getState"},
+            auth=(HEAD, stand.head.password),
+            timeout=30,
+        )
+        return answer.status_code, etree.fromstring(answer.content).findtext(
+            f".//{{{BASE}}}ErrorCode"
+        ) or ""
+
+    assert get_state(HM_PATH, is_header=True) == (500, "FMT001307")
+    assert get_state(NSI_PATH, is_header=True) == (500, "INT002013")  # authenticated, looked up
+    assert get_state(NSI_PATH, is_header=False) == (500, "INT002013")
