@@ -383,3 +383,36 @@ def test_is_request_header_only_where_the_format_has_it(stand: Stand) -> None:
     assert get_state(HM_PATH, is_header=True) == (500, "FMT001307")
     assert get_state(NSI_PATH, is_header=True) == (500, "INT002013")  # authenticated, looked up
     assert get_state(NSI_PATH, is_header=False) == (500, "INT002013")
+
+
+def test_on_published_bundles_the_services_are_served_from_them_or_from_ours(
+    stand: Stand,
+) -> None:
+    """With the 16.3.0.0 reference alone the register and NSI services run on the gateway's
+    own contract; with a bundle that has them, zeep clients of the WSDLs served from it work."""
+    import os
+
+    from tests.conftest import PUBLISHED_EXTRA_ENV, REFERENCE
+
+    if not REFERENCE.exists():
+        pytest.skip(f"published formats not found at {REFERENCE}")
+    dirs = [str(REFERENCE)]
+    extra = os.environ.get(PUBLISHED_EXTRA_ENV)
+    if extra:
+        dirs.append(extra)
+    server = start_server(stand.server.data_dir, {"GATEWAY_FORMATS_DIR": os.pathsep.join(dirs)})
+    try:
+        wsdl = requests.get(server.endpoint(NSI_PATH) + "?wsdl", timeout=30).text
+        assert ("/contract/formats-" in wsdl) == bool(extra), wsdl[:400]
+        registry = Client(server.endpoint(ORG_PATH) + "?wsdl", HEAD, stand.head.password)
+        guid = registry.send(
+            "exportOrgRegistry", SearchCriteria=[{"OGRN": OGRN}], version="10.0.2.1"
+        )
+        assert len(_found(registry.result(guid))) == 2
+        books = Client(server.endpoint(NSI_PATH) + "?wsdl", HEAD, stand.head.password)
+        item = books.result(
+            books.send("exportNsiItem", RegistryNumber=24, ListGroup="NSI", version="10.0.1.2")
+        )
+        _valid(item, NSI_XSD)
+    finally:
+        stop_server(server)
