@@ -597,15 +597,20 @@ def orgs_add(
 @orgs.command("list")
 @_store_options
 def orgs_list(data_dir: str | None, database_url: str | None) -> None:
-    """List registered organisations."""
-    from persistence import organizations
+    """List registered organisations (with their register record: kind, OGRN, KPP)."""
+    from persistence import org_registry, organizations
 
     sessions = _runtime(data_dir, database_url)
     with sessions() as session:
         for org in organizations.list_organizations(session):
             certs = organizations.certificates_of(session, org.guid)
+            record = org_registry.record_of(session, org.guid)
+            register = ""
+            if record is not None and record.ogrn:
+                register = f"  {record.kind} {'OGRNIP' if record.kind == 'entrepreneur' else 'OGRN'} {record.ogrn}"
+                register += f" KPP {record.kpp}" if record.kpp else ""
             click.echo(
-                f"{org.guid}  {org.role:<4}  {'locked ' if org.locked else ''}{org.name}  certificates: {len(certs)}"
+                f"{org.guid}  {org.role:<4}  {'locked ' if org.locked else ''}{org.name}  certificates: {len(certs)}{register}"
             )
 
 
