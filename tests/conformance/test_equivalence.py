@@ -145,3 +145,24 @@ def test_every_served_request_is_covered() -> None:
     }
     assert served - EXTENSIONS == {e for _, e in REQUESTS}
     assert Path(load_settings().xsd_dir).is_dir()
+
+
+#: services whose answers are compared too: every getStateResult our schema allows must be
+#: one the published schema allows (the gateway answers with ours)
+ANSWERS = [
+    "organizations-registry-common/hcs-organizations-registry-common-types.xsd",
+    "nsi-common/hcs-nsi-common-types.xsd",
+]
+
+
+@pytest.mark.parametrize("xsd", ANSWERS, ids=[a.split("/")[0] for a in ANSWERS])
+def test_published_schema_accepts_the_answers_ours_allows(xsd: str) -> None:
+    schemas = pair(xsd)
+
+    @SETTINGS
+    @given(instances(schemas.ours, "getStateResult"))
+    def check(instance: etree._Element) -> None:
+        assume(schemas.ours_lxml.validate(instance))
+        assert schemas.published_lxml.validate(instance), _errors(schemas.published_lxml)
+
+    check()

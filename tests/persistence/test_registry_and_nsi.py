@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -127,6 +128,12 @@ def test_register_finds_by_ogrn_kpp_ogrnip_and_guids(sessions: sessionmaker[Sess
             [Criterion("root", root.upper()), Criterion("version", by_ogrn[1].version_guid)],
         )
         assert [r.guid for r in both] == [head, branch]
+        edited = by_ogrn[0].updated_at.date()
+        since = org_registry.find(session, [Criterion("ogrn", ogrn)], edited)
+        assert [r.guid for r in since] == [head, branch]
+        assert (
+            org_registry.find(session, [Criterion("ogrn", ogrn)], edited + timedelta(days=1)) == []
+        )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
