@@ -34,6 +34,7 @@ from gateway.passwords import hash_password, new_password
 from gateway.services import service_path
 from gateway.zeep_client import GisClient, fault_code
 from persistence import organizations
+from persistence.nsi import shipped_ref
 from persistence.roles import Role
 from signing import fingerprint
 from signing.pki import KeyAlgorithm, init_ca, issue, load_certificate
@@ -45,11 +46,11 @@ PAYMENT_PATH = service_path("payment")
 DEMO_UO = "d0000000-de70-4000-8000-000000000001"
 DEMO_RSO = "d0000000-de70-4000-8000-000000000002"
 DEMO_BANK = "d0000000-de70-4000-8000-000000000003"
-COLD_WATER = {"Code": "1", "GUID": "5d9c8bbd-759b-53e8-9e1c-e60f955675d7"}
+COLD_WATER = shipped_ref(2, "1")
 COLD_WATER_SUPPLY = {"Code": "1", "GUID": "a2000000-0000-4000-8000-000000000001"}  # NSI 3
 MANAGEMENT_BASIS = {"Code": "1", "GUID": "a4000000-0000-4000-8000-000000000001"}  # NSI 58
-STATE = {"Code": "2", "GUID": "d31b263d-afd1-55e3-ae2e-dea01b79e52a"}
-OLSON_TZ = {"Code": "1", "GUID": "d1ddd64b-35d2-5d5c-80f6-b4d37931735f"}
+STATE = shipped_ref(24, "2")
+OLSON_TZ = shipped_ref(32, "1")
 
 
 @dataclass
@@ -420,7 +421,7 @@ class Onboarding:
 
 # --- the money path -----------------------------------------------------------------------
 
-HOUSING = {"Code": "1", "GUID": "55b42ac6-259f-569b-b08d-5e04ca685436", "Name": "Содержание жилья"}
+HOUSING = {**shipped_ref(50, "1"), "Name": "Содержание жилья"}
 COLD_WATER_SERVICE = {
     "Code": "1",
     "GUID": "51000000-0000-4000-8000-000000000001",

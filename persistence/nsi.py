@@ -9,6 +9,7 @@ import takes effect on every node at its next packet.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Iterable
@@ -30,6 +31,21 @@ FORMAT = "hcs-gateway-nsi/1"
 def shipped_file() -> Path:
     """The data file of the books this release ships (loaded by migration 0009)."""
     return Path(str(resources.files("persistence").joinpath("data/nsi-books.json")))
+
+
+@functools.cache
+def _shipped_entries() -> dict[tuple[int, str], str]:
+    return {
+        (book.registry_number, entry.code): entry.guid
+        for book in read_file(shipped_file()).books
+        for entry in book.entries
+    }
+
+
+def shipped_ref(registry_number: int, code: str) -> dict[str, str]:
+    """The nsiRef (Code, GUID) of an entry of the shipped books: what the demo, the bench and
+    the tests send, never a retyped GUID."""
+    return {"Code": code, "GUID": _shipped_entries()[(registry_number, code)]}
 
 
 class NsiFileError(ValueError):

@@ -80,6 +80,7 @@ from gateway.xmlparse import parse_xml  # noqa: E402
 from persistence import organizations  # noqa: E402
 from persistence.db import make_engine, make_session_factory  # noqa: E402
 from persistence.migrations import upgrade  # noqa: E402
+from persistence.nsi import shipped_ref  # noqa: E402
 from persistence.roles import Role  # noqa: E402
 from signing import fingerprint, sign  # noqa: E402
 from signing.algorithms import Digest, SignatureMethod  # noqa: E402
@@ -137,7 +138,7 @@ class HouseWorkload:
         pass
 
 
-COLD_WATER = ("1", "5d9c8bbd-759b-53e8-9e1c-e60f955675d7")
+COLD_WATER = ("1", shipped_ref(2, "1")["GUID"])
 
 
 @dataclass
@@ -257,12 +258,12 @@ def house_request(premises: int) -> etree._Element:
     E(HM, "TotalSquare", "3560.5", basic)
     state = E(HM, "State", parent=basic)
     E(NSI, "Code", "2", state)
-    E(NSI, "GUID", "d31b263d-afd1-55e3-ae2e-dea01b79e52a", state)
+    E(NSI, "GUID", shipped_ref(24, "2")["GUID"], state)
     E(HM, "UsedYear", "1975", basic)
     E(HM, "FloorCount", "9", basic)
     tz = E(HM, "OlsonTZ", parent=basic)
     E(NSI, "Code", "1", tz)
-    E(NSI, "GUID", "d1ddd64b-35d2-5d5c-80f6-b4d37931735f", tz)
+    E(NSI, "GUID", shipped_ref(32, "1")["GUID"], tz)
     E(HM, "CulturalHeritage", "false", basic)
     E(HM, "UndergroundFloorCount", "1", create)
     E(BASE, "TransportGUID", str(uuid.uuid4()), create)

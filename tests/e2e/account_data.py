@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from persistence.nsi import shipped_ref
 from tests.e2e.house_data import OLSON_TZ, PREMISES_CHARACTERISTIC, tg
 
 ACCOUNT_VERSION = "10.0.1.1"  # fixed by the format for importAccountRequest/exportAccountRequest
 RSO_HOUSE_VERSION = "11.0.0.1"
 
-PASSPORT = {"Code": "1", "GUID": "d261171c-2a5f-5036-8ea3-a4b7a754a62e"}
-CLOSE_REASON = {"Code": "3", "GUID": "73f02de9-c5a2-5b2d-86e9-c2c3acf07d28"}  # NSI 22
+PASSPORT = shipped_ref(95, "1")
+CLOSE_REASON = shipped_ref(22, "3")
 PAYER_ORG_VERSION = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 
 

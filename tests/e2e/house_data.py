@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-STATE = {"Code": "2", "GUID": "d31b263d-afd1-55e3-ae2e-dea01b79e52a"}
-OLSON_TZ = {"Code": "1", "GUID": "d1ddd64b-35d2-5d5c-80f6-b4d37931735f"}
-PREMISES_CHARACTERISTIC = {"Code": "1", "GUID": "7597a6de-2840-5d2f-9697-0e35f0e6a41d"}
+from persistence.nsi import shipped_ref
+
+STATE = shipped_ref(24, "2")
+OLSON_TZ = shipped_ref(32, "1")
+PREMISES_CHARACTERISTIC = shipped_ref(30, "1")
 
 
 def tg() -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from persistence.nsi import shipped_ref
 from tests.e2e.house_data import tg
 
-COLD_WATER = {"Code": "1", "GUID": "5d9c8bbd-759b-53e8-9e1c-e60f955675d7"}
-HOT_WATER = {"Code": "2", "GUID": "523ede52-0c13-5a95-a631-0dee8dd47de8"}
-ARCHIVING_REASON = {"Code": "1", "GUID": "4300e061-7dc0-509b-9ad7-d0bfff16d534"}
-VERIFICATION_REASON = {"Code": "2", "GUID": "dd04dd8b-1e2a-59e4-9289-264e251f5674"}  # NSI 224
+COLD_WATER = shipped_ref(2, "1")
+HOT_WATER = shipped_ref(2, "2")
+ARCHIVING_REASON = shipped_ref(21, "1")
+VERIFICATION_REASON = shipped_ref(224, "2")
 INSTALLED = date(2023, 1, 10)
 
 
@@ -216,7 +217,7 @@ def history_request(
         "FIASHouseGuid": [fias],
         "MunicipalResource": [
             COLD_WATER,
-            {"Code": "3", "GUID": "20b3ac0d-c5a2-532f-8238-096351bd2212"},
+            shipped_ref(2, "3"),
         ],
     }
     if date_from:

@@ -9,6 +9,8 @@ from typing import Any
 
 import zeep
 
+from persistence.nsi import shipped_ref
+
 PD_VERSION = "11.2.0.16"  # fixed: importPaymentDocumentRequest
 EXPORT_PD_VERSION = "13.1.0.1"  # documented: 11.2.0.10, 12.2.0.1, 13.1.0.1
 EXPORT_NOTICES_VERSION = "10.0.1.1"  # any
@@ -16,10 +18,10 @@ ACK_VERSION = "11.0.0.2"  # fixed: importAcknowledgmentRequest
 PAYMENT_VERSION = "10.0.1.1"  # fixed: the three payment imports
 
 BIK, BANK_ACCOUNT = "044525225", "40702810938000012345"
-HOUSING = {"Code": "1", "GUID": "55b42ac6-259f-569b-b08d-5e04ca685436", "Name": "Содержание"}
+HOUSING = {**shipped_ref(50, "1"), "Name": "Содержание"}
 COLD_WATER = {"Code": "1", "GUID": "51000000-0000-4000-8000-000000000001", "Name": "ХВС"}
 INTERCOM = {"Code": "1.1", "GUID": "10000000-0000-4000-8000-000000000011", "Name": "Домофон"}
-PENALTY = {"Code": "1", "GUID": "22189084-f05f-5261-99b8-856a5240ef79", "Name": "Пени"}
+PENALTY = {**shipped_ref(329, "1"), "Name": "Пени"}
 HOT_WATER_KIND = {"Code": "2", "GUID": "30000000-0000-4000-8000-000000000002", "Name": "ГВС"}
 CAPITAL_REPAIR = "c0000000-0000-4000-8000-00000000c001"  # HSType of capital repair
 

@@ -14,6 +14,7 @@ from lxml import etree
 from gateway.client import envelope
 from gateway.namespaces import BASE, NSI_BASE
 from gateway.namespaces import HOUSE_MANAGEMENT as HM
+from persistence.nsi import shipped_ref
 from signing import sign
 from tests.paths import HM_PATH as PATH
 
@@ -39,12 +40,12 @@ def house_request(flats: int) -> etree._Element:
     el(basic, HM, "TotalSquare", "3560.5")
     state = el(basic, HM, "State")
     el(state, NSI_BASE, "Code", "2")
-    el(state, NSI_BASE, "GUID", "d31b263d-afd1-55e3-ae2e-dea01b79e52a")
+    el(state, NSI_BASE, "GUID", shipped_ref(24, "2")["GUID"])
     el(basic, HM, "UsedYear", "1975")
     el(basic, HM, "FloorCount", "9")
     tz = el(basic, HM, "OlsonTZ")
     el(tz, NSI_BASE, "Code", "1")
-    el(tz, NSI_BASE, "GUID", "d1ddd64b-35d2-5d5c-80f6-b4d37931735f")
+    el(tz, NSI_BASE, "GUID", shipped_ref(32, "1")["GUID"])
     el(basic, HM, "CulturalHeritage", "false")
     el(create, HM, "UndergroundFloorCount", "1")
     el(create, BASE, "TransportGUID", str(uuid.uuid4()))

@@ -61,6 +61,7 @@ from persistence.models import (
     PaymentDocument,
     PaymentNotice,
 )
+from persistence.nsi import shipped_ref
 from persistence.payments import format_roubles, roubles, to_kopecks
 from tests.placed import managed_house
 from tests.stand import REFERENCE, runtime_on
@@ -77,10 +78,10 @@ NSMAP = {
     "nsi": NSI_BASE,
     "base": BASE,
 }
-HOUSING = ("1", "55b42ac6-259f-569b-b08d-5e04ca685436", "Содержание жилого помещения")
+HOUSING = ("1", shipped_ref(50, "1")["GUID"], "Содержание жилого помещения")
 COLD_WATER = ("1", "51000000-0000-4000-8000-000000000001", "Холодное водоснабжение")
 INTERCOM = ("1.1", "10000000-0000-4000-8000-000000000011", "Домофон")
-PENALTY = ("1", "22189084-f05f-5261-99b8-856a5240ef79", "Пени")
+PENALTY = ("1", shipped_ref(329, "1")["GUID"], "Пени")
 BIK, BANK_ACCOUNT = "044525225", "40702810938000012345"
 TODAY = date.today()
 PERIODS = [(2024, 4), (2024, 5)]
