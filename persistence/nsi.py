@@ -153,18 +153,18 @@ def import_file(connection: Connection, data: BookFile) -> int:
             for e in b.entries
         ],
     )
-    generation = connection.execute(select(NsiState.generation).where(NsiState.id == 1)).scalar()
-    if generation is None:
+    moved = connection.execute(
+        update(NsiState)
+        .where(NsiState.id == 1)
+        .values(version=data.version, generation=NsiState.generation + 1, loaded_at=now)
+        .returning(NsiState.generation)
+    ).scalar()
+    if moved is None:
         connection.execute(
             insert(NsiState).values(id=1, version=data.version, generation=1, loaded_at=now)
         )
         return 1
-    connection.execute(
-        update(NsiState)
-        .where(NsiState.id == 1)
-        .values(version=data.version, generation=generation + 1, loaded_at=now)
-    )
-    return int(generation) + 1
+    return int(moved)
 
 
 # --- reading the books (nsi-common exports) ------------------------------------------------
@@ -271,7 +271,7 @@ class Books:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._generation: int | None = None
+        self._loaded: tuple[str, int] | None = None  # (database, generation) of _codes
         self._codes: dict[int, dict[str, str]] = {}  # book ► code ► GUID (actual entries)
 
     def check(
@@ -291,17 +291,18 @@ class Books:
 
     def _book(self, session: Session, registry_number: int) -> dict[str, str]:
         generation = session.execute(select(NsiState.generation).where(NsiState.id == 1)).scalar()
+        loaded = (str(session.get_bind().engine.url), int(generation or 0))
         with self._lock:
-            if generation != self._generation:
+            if loaded != self._loaded:
                 rows = session.execute(
                     select(NsiItem.registry_number, NsiItem.code, NsiItem.guid).where(
                         NsiItem.is_actual.is_(True)
                     )
                 ).all()
-                loaded: dict[int, dict[str, str]] = {}
+                books: dict[int, dict[str, str]] = {}
                 for number, code, guid in rows:
-                    loaded.setdefault(int(number), {})[code] = guid
-                self._codes, self._generation = loaded, generation
+                    books.setdefault(int(number), {})[code] = guid
+                self._codes, self._loaded = books, loaded
             return self._codes.get(registry_number, {})
 
 
