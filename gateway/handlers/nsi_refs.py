@@ -1,9 +1,10 @@
 """The nsiRef (Code + GUID) elements of an import checked against the NSI reference books:
-every pair of the packet in one pass and one check per book (``persistence.nsi``), then each
-item refused with HCS009001 when one of its own pairs is unknown or mismatched.
+every pair of the packet in one pass and one check per book (``persistence.nsi``); the import
+pipeline refuses the item a refused pair is in with HCS009001 before deciding it.
 
-A handler names the elements it reads and their books: ``{"MunicipalResource": 2}``, or
-``{"ID/Type": 95}`` for an element name that means a book only under that parent.
+An import names the elements it reads and their books (``Import.nsi_books``):
+``{"MunicipalResource": 2}``, or ``{"ID/Type": 95}`` for an element name that means a book
+only under that parent. An item is the nearest element around the pair with a TransportGUID.
 """
 
 from __future__ import annotations
@@ -33,15 +34,9 @@ class NsiRefs:
             if (reason := problems[number].describe(pair, number))
         ]
 
-    def check(self, item: etree._Element) -> None:
-        """Refuse the item (HCS009001) when an nsiRef inside it is not in its book."""
-        for element, why in self.refused:
-            if _inside(element, item):
-                raise ItemError(Code.NSI_REF_UNKNOWN, why)
-
     def by_transport_guid(self) -> dict[str, ItemError]:
         """The refusals by the TransportGUID of the item each reference is in (the nearest
-        ancestor that has one): for handlers that keep no element per item."""
+        element around it that has one)."""
         found: dict[str, ItemError] = {}
         for element, why in self.refused:
             node: etree._Element | None = element
@@ -71,12 +66,3 @@ def _refs(
         if code and ref:
             found.append((element, number, (code, ref)))
     return found
-
-
-def _inside(element: etree._Element, item: etree._Element) -> bool:
-    node: etree._Element | None = element
-    while node is not None:
-        if node is item:  # lxml hands out one proxy per node while a reference lives
-            return True
-        node = node.getparent()
-    return False

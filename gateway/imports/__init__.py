@@ -51,6 +51,10 @@ Rules of the road
 - ``decide`` checks everything first, then changes ``state`` and ``changes``; raising
   ``ItemError`` drops that item's ``changes``. Write only through ``changes``
   (``insert`` / ``update`` / ``delete``): the session is not touched until the write step.
+- ``nsi_books`` names the nsiRef elements the items carry and their NSI books
+  (``{"MunicipalResource": 2}``): the pipeline checks the packet's Code + GUID pairs against
+  the books in one go and refuses an item with an unknown or mismatched one (HCS009001)
+  before ``decide`` sees it.
 - ``Done(guid, unique_number, detail)`` is what the item answers; ``detail`` adds an element
   such as ``ImportAccount`` to the result.
 - Replays: a forced replay answers the items the first run applied as they were answered and

@@ -1,7 +1,8 @@
 """The import pipeline: read ► prefetch ► decide ► write ► answer, for every import operation.
 
     read      the packet's items as typed, frozen records (one per item, with its TransportGUID)
-    prefetch  what the records refer to, in a few set queries (persistence.sets.where_in)
+    prefetch  what the records refer to, in a few set queries (persistence.sets.where_in),
+              and the packet's nsiRef pairs against the NSI books (one check per book)
     decide    each item's rules in memory against the prefetched state and the items before it
               in the packet: a Done (what to answer) plus the rows it changes, or an ItemError
     write     the accepted items' rows in bulk (persistence.sets.write), in the packet's
@@ -23,8 +24,9 @@ does not apply them again; the items it refused are decided again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Generic, Protocol, TypeVar
 
 from lxml import etree
@@ -32,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.codes import Code
 from gateway.handlers.base import HandlerContext, HandlerResult, ItemError
+from gateway.handlers.nsi_refs import NsiRefs
 from gateway.imports.answer import Answer, Detail, Done, Previous, PreviousResults, Refused
 from persistence.sets import Changes, is_unique_violation, write
 
@@ -70,6 +73,13 @@ class Import(Protocol[R, S]):
 
     answer: Answer
 
+    @property
+    def nsi_books(self) -> Mapping[str, int]:
+        """The nsiRef elements the items carry and their NSI books (``{"MunicipalResource":
+        2}``, ``{"ID/Type": 95}``; ``gateway.handlers.nsi_refs``): an item with a Code + GUID
+        its book does not have is refused with HCS009001 before it is decided."""
+        ...
+
     def read(self, ctx: HandlerContext, request: etree._Element) -> Iterable[Item[R]]:
         """The packet's items, in the order they are decided and answered."""
         ...
@@ -96,6 +106,8 @@ class Import(Protocol[R, S]):
 class ImportBase(Generic[R, S]):
     """Defaults for the optional parts of :class:`Import`."""
 
+    nsi_books: Mapping[str, int] = MappingProxyType({})
+
     def applied(self, ctx: HandlerContext, state: S, record: R, done: Done) -> None:
         return None
 
@@ -115,12 +127,13 @@ class _Run:
 def run_import(imp: Import[R, S], ctx: HandlerContext, request: etree._Element) -> HandlerResult:
     """Run the five steps of ``imp`` on one packet; the handler of an import operation."""
     items = list(imp.read(ctx, request))
+    refused = NsiRefs(ctx, request, imp.nsi_books).by_transport_guid() if imp.nsi_books else {}
     session = ctx.session
     for attempt in range(1, BULK_RUNS + 1):
         previous = PreviousResults.from_xml(ctx.previous_result)  # each run takes its own
         try:
             with session.begin_nested():
-                run, changes = _decide_all(imp, ctx, items, previous)
+                run, changes = _decide_all(imp, ctx, items, previous, refused)
                 write(session, changes)
             return imp.answer.build(items, run.outcomes, ctx.now)
         except IntegrityError as exc:
@@ -133,22 +146,32 @@ def run_import(imp: Import[R, S], ctx: HandlerContext, request: etree._Element) 
                 exc.orig,
             )
     with session.begin_nested():
-        run = _decide_isolated(imp, ctx, items, PreviousResults.from_xml(ctx.previous_result))
+        run = _decide_isolated(
+            imp, ctx, items, PreviousResults.from_xml(ctx.previous_result), refused
+        )
     return imp.answer.build(items, run.outcomes, ctx.now)
 
 
 def _decide_all(
-    imp: Import[R, S], ctx: HandlerContext, items: list[Item[R]], previous: PreviousResults
+    imp: Import[R, S],
+    ctx: HandlerContext,
+    items: list[Item[R]],
+    previous: PreviousResults,
+    refused: Mapping[str, ItemError],
 ) -> tuple[_Run, Changes]:
     state = imp.prefetch(ctx, [i.record for i in items if i.record is not None])
     run, changes = _Run(), Changes()
     for item in items:
-        run.outcomes.append(_decide_one(imp, ctx, state, item, previous, changes))
+        run.outcomes.append(_decide_one(imp, ctx, state, item, previous, refused, changes))
     return run, changes
 
 
 def _decide_isolated(
-    imp: Import[R, S], ctx: HandlerContext, items: list[Item[R]], previous: PreviousResults
+    imp: Import[R, S],
+    ctx: HandlerContext,
+    items: list[Item[R]],
+    previous: PreviousResults,
+    refused: Mapping[str, ItemError],
 ) -> _Run:
     """The last resort: decided as in bulk, then each item's changes written in a savepoint of
     their own; an item the database refuses is refused, the others stand."""
@@ -157,7 +180,7 @@ def _decide_isolated(
     run, changes, spans = _Run(), Changes(), []
     for item in items:
         start = changes.mark()
-        run.outcomes.append(_decide_one(imp, ctx, state, item, previous, changes))
+        run.outcomes.append(_decide_one(imp, ctx, state, item, previous, refused, changes))
         spans.append((start, changes.mark()))
     for n, (item, (start, end)) in enumerate(zip(items, spans, strict=True)):
         part = changes.between(start, end)
@@ -180,6 +203,7 @@ def _decide_one(
     state: S,
     item: Item[R],
     previous: PreviousResults,
+    refused: Mapping[str, ItemError],
     changes: Changes,
 ) -> Done | Refused | Previous:
     """Decide one item into ``changes``; a refused item leaves them as they were."""
@@ -190,6 +214,9 @@ def _decide_one(
     if earlier is not None:
         imp.applied(ctx, state, item.record, earlier.done)
         return earlier
+    nsi_refused = refused.get(item.transport_guid)
+    if nsi_refused is not None:
+        return Refused(nsi_refused)
     mark = changes.mark()
     try:
         return imp.decide(ctx, state, item.record, changes)

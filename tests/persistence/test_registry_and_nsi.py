@@ -187,31 +187,28 @@ def test_a_database_made_before_migrations_gets_the_books_too(fresh: Engine) -> 
     assert _entries(fresh) == sum(len(b.entries) for b in SHIPPED.books)
 
 
-def test_nsi_refs_check_each_item_by_its_own_references(sessions: sessionmaker[Session]) -> None:
+def test_nsi_refs_refuse_the_item_a_pair_is_in(sessions: sessionmaker[Session]) -> None:
     from datetime import UTC, datetime
 
     from lxml import etree
 
     from gateway.codes import Code
-    from gateway.handlers.base import HandlerContext, ItemError
+    from gateway.handlers.base import HandlerContext
     from gateway.handlers.nsi_refs import NsiRefs
 
     _load_shipped(sessions)
     passport = next(b for b in SHIPPED.books if b.registry_number == 95).entries[0]
     packet = etree.fromstring(
-        f"""<r xmlns:n="urn:nsi"><item><T>a</T><ID><Type><n:Code>{passport.code}</n:Code>
-        <n:GUID>{passport.guid}</n:GUID></Type></ID><Other><Type><n:Code>1</n:Code>
-        <n:GUID>{uuid.uuid4()}</n:GUID></Type></Other></item>
-        <item><T>b</T><ID><Type><n:Code>{passport.code}</n:Code><n:GUID>{COLD.guid}</n:GUID>
-        </Type></ID></item></r>"""
+        f"""<r xmlns:n="urn:nsi"><item><TransportGUID>a</TransportGUID><ID><Type>
+        <n:Code>{passport.code}</n:Code><n:GUID>{passport.guid}</n:GUID></Type></ID>
+        <Other><Type><n:Code>1</n:Code><n:GUID>{uuid.uuid4()}</n:GUID></Type></Other></item>
+        <item><TransportGUID>b</TransportGUID><Payer><ID><Type><n:Code>{passport.code}</n:Code>
+        <n:GUID>{COLD.guid}</n:GUID></Type></ID></Payer></item></r>"""
     )
-    ok, bad = packet
     with sessions() as session:
         ctx = HandlerContext(session, "o", None, "m", None, datetime.now(UTC))
-        refs = NsiRefs(ctx, packet, {"ID/Type": 95})
-        refs.check(ok)  # the Type outside ID is no reference of NSI 95
-        with pytest.raises(ItemError) as refused:
-            refs.check(bad)
-    assert refused.value.code is Code.NSI_REF_UNKNOWN
-    assert refused.value.description.startswith(f"Type: NSI 95: Code {passport.code} has GUID")
-    assert list(refs.by_transport_guid()) == []  # these items carry no TransportGUID
+        refused = NsiRefs(ctx, packet, {"ID/Type": 95}).by_transport_guid()
+    # a: the Type outside ID is no reference of NSI 95; b: a GUID of another book's entry
+    assert list(refused) == ["b"]
+    assert refused["b"].code is Code.NSI_REF_UNKNOWN
+    assert refused["b"].description.startswith(f"Type: NSI 95: Code {passport.code} has GUID")

@@ -445,6 +445,7 @@ def _cancel(
 
 class ImportAcknowledgments(ImportBase[Ack, Packet]):
     answer = Answer(BILLS)
+    nsi_books = {"PServiceType": 329}  # penalties and court costs
 
     def read(self, ctx: HandlerContext, request: etree._Element) -> Iterator[Item[Ack]]:
         elements = children(request, "AcknowledgmentRequestInfo") + children(

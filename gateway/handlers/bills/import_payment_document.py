@@ -681,6 +681,10 @@ def _withdraw(
 
 class ImportPaymentDocuments(ImportBase[Document | Withdrawal, Packet]):
     answer = Answer(BILLS)
+    #: housing services (NSI 50) and penalties and court costs (NSI 329); municipal and
+    #: additional services (NSI 51, 1) are books each organisation keeps in the real system,
+    #: and TypeMunicipalService (NSI 3) is not shipped
+    nsi_books = {"HousingService/ServiceType": 50, "PenaltiesAndCourtCosts/ServiceType": 329}
 
     def read(
         self, ctx: HandlerContext, request: etree._Element

@@ -231,6 +231,7 @@ class Packet:
 
 class ImportValues(ImportBase[Reading, Packet]):
     answer = Answer(DM)
+    nsi_books = {"MunicipalResource": 2, "VerificationReason": 224}
 
     def read(self, ctx: HandlerContext, request: etree._Element) -> Iterator[Item[Reading]]:
         for device_values in request:

@@ -29,6 +29,15 @@ from persistence.roles import Role
 #: ImportResult/@base:version is fixed by the format.
 IMPORT_RESULT_VERSION = "10.0.1.1"
 ANSWER = Answer(HM, tag="CommonResult", wrapper_version=IMPORT_RESULT_VERSION, nsmap={"hm": HM})
+#: the nsiRef elements of house items and their NSI books (checked by the pipeline)
+HOUSE_BOOKS = {
+    "State": 24,
+    "LifeCycleStage": 338,
+    "OlsonTZ": 32,
+    "PremisesCharacteristic": 30,
+    "LiftToCreate/Type": 192,
+    "LiftToUpdate/Type": 192,
+}
 
 Values = Mapping[str, Any]
 

@@ -507,6 +507,8 @@ def _close(
 
 
 class ImportAccounts(ImportBase[AccountItem, Packet]):
+    #: identity documents (NSI 95) of payers, closing reasons (NSI 22)
+    nsi_books = {"ID/Type": 95, "CloseReason": 22}
     answer = Answer(
         HM,
         tag="CommonResult",

@@ -48,6 +48,7 @@ def _unmanaged(state: h.Packet) -> None:
 
 class ImportHouseRSO(ImportBase[h.HouseRecord, h.Packet]):
     answer = h.ANSWER
+    nsi_books = h.HOUSE_BOOKS
 
     def read(self, ctx: HandlerContext, request: etree._Element) -> Iterator[Item[h.HouseRecord]]:
         return h.read_house_packet(request)

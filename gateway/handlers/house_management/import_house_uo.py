@@ -31,6 +31,7 @@ _CREATE_TAGS = {"apartment": "ApartmentHouseToCreate", "living": "LivingHouseToC
 
 class ImportHouseUO(ImportBase[h.HouseRecord, h.Packet]):
     answer = h.ANSWER
+    nsi_books = h.HOUSE_BOOKS
 
     def read(self, ctx: HandlerContext, request: etree._Element) -> Iterator[Item[h.HouseRecord]]:
         return h.read_house_packet(request)

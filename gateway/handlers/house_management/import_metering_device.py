@@ -583,6 +583,7 @@ def _registry_number() -> str:
 
 class ImportDevices(ImportBase[DeviceItem, Packet]):
     answer = Answer(HM, tag="CommonResult", wrapper_version=IMPORT_RESULT_VERSION, nsmap={"hm": HM})
+    nsi_books = {"MunicipalResource": 2, "ArchivingReason": 21}
 
     def read(self, ctx: HandlerContext, request: etree._Element) -> Iterator[Item[DeviceItem]]:
         request_fias = guid(request, "FIASHouseGuid")
