@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from lxml import etree
 
 from gateway.codes import Code
-from gateway.handlers.base import HandlerContext, ItemError, child, guid, local, text
+from gateway.handlers.base import HandlerContext, ItemError, child, local, text
 from persistence import nsi
 
 
@@ -52,17 +52,29 @@ class NsiRefs:
 def _refs(
     root: etree._Element, books: Mapping[str, int]
 ) -> list[tuple[etree._Element, int, tuple[str, str]]]:
+    """Every (element, book, (Code, GUID)) of the packet; read with plain child loops (a
+    packet of 1000 readings has 1000 of them)."""
     found = []
     names = {key.rpartition("/")[2] for key in books}
     for element in root.iter(*(f"{{*}}{name}" for name in names)):
-        name = local(element)
+        name = _local(element.tag)
         number = books.get(name)
         parent = element.getparent()
         if parent is not None:
-            number = books.get(f"{local(parent)}/{name}", number)
+            number = books.get(f"{_local(parent.tag)}/{name}", number)
         if number is None:
             continue
-        code, ref = text(element, "Code"), guid(element, "GUID")
+        code = ref = None
+        for part in element:
+            tag = _local(part.tag) if isinstance(part.tag, str) else ""
+            if tag == "Code":
+                code = (part.text or "").strip()
+            elif tag == "GUID":
+                ref = (part.text or "").strip().lower()
         if code and ref:
             found.append((element, number, (code, ref)))
     return found
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
