@@ -232,12 +232,12 @@ class AcceptPipeline:
         validate(bundle, service, element)
 
     def _caller(self, request: HttpRequest) -> str:
-        with self.rt.reader() as session:
-            return transport_org(
-                parse_basic(request.authorization),
-                request.client_cert,
-                partial(organizations.certificate_owner, session),
-            )
+        """The organisation of an ISRequestHeader call (the checks of step 5 follow)."""
+        return transport_org(
+            parse_basic(request.authorization),
+            request.client_cert,
+            self.rt.directory.snapshot().certificate_owner,
+        )
 
     def _authenticate(
         self,

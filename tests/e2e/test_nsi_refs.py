@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from persistence import nsi
-from tests.conftest import gateway_cli
 from tests.e2e.flows import accounts, code, codes, results_by_tg, run, uo_house
 from tests.e2e.house_data import new_apartment_house
 from tests.e2e.metering_data import (
@@ -27,6 +26,7 @@ from tests.e2e.metering_data import (
 from tests.e2e.payment_data import HOUSING, PENALTY, TODAY, document, import_documents
 from tests.gis_client import GisClient
 from tests.paths import BILLS_PATH, DM_PATH, HM_PATH
+from tests.stand import gateway_cli
 
 
 @pytest.fixture(scope="module")

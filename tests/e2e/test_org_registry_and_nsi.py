@@ -24,6 +24,7 @@ from zeep.transports import Transport
 from gateway.namespaces import BASE, NSI_COMMON, ORGANIZATIONS_REGISTRY_COMMON, SOAP_ENV
 from gateway.services import service_path
 from persistence import nsi
+from tests.gis_client import GisClient, fault_code
 from tests.stand import (
     ROOT,
     Org,
@@ -34,7 +35,6 @@ from tests.stand import (
     start_server,
     stop_server,
 )
-from tests.gis_client import GisClient, fault_code
 
 ORG_PATH = service_path("organizations-registry-common")
 NSI_PATH = service_path("nsi-common")
@@ -392,7 +392,7 @@ def test_on_published_bundles_the_services_are_served_from_them_or_from_ours(
     own contract; with a bundle that has them, zeep clients of the WSDLs served from it work."""
     import os
 
-    from tests.conftest import PUBLISHED_EXTRA_ENV, REFERENCE
+    from tests.stand import PUBLISHED_EXTRA_ENV, REFERENCE
 
     if not REFERENCE.exists():
         pytest.skip(f"published formats not found at {REFERENCE}")

@@ -9,8 +9,8 @@ from gateway.codes import Code
 from tests.e2e import account_data as ad
 from tests.e2e import metering_data as md
 from tests.handlers import world
-from tests.handlers.stand import Stand
 from tests.handlers.world import HM
+from tests.stand.handlers import Stand
 
 
 def test_devices_with_a_resource_not_in_nsi_2_are_refused(stand: Stand) -> None:

@@ -17,7 +17,7 @@ from persistence import migrations, nsi, org_registry, organizations
 from persistence.db import create_all_without_migrations, make_engine
 from persistence.org_registry import Criterion
 from persistence.organizations import RegisterDetails
-from tests.postgres import scratch_database
+from tests.stand import scratch_database
 
 SHIPPED = nsi.read_file(nsi.shipped_file())
 WATER = next(b for b in SHIPPED.books if b.registry_number == 2)
@@ -158,7 +158,10 @@ def _entries(engine: Engine) -> int:
 def test_the_migration_registers_existing_organisations_and_loads_the_books(
     fresh: Engine,
 ) -> None:
-    migrations.upgrade(fresh, "0007")
+    from alembic.script import ScriptDirectory
+
+    before = ScriptDirectory.from_config(migrations.alembic_config()).get_revision("0009")
+    migrations.upgrade(fresh, str(before.down_revision))  # the revision before 0009
     with fresh.begin() as conn:
         for guid in ("a", "b"):
             conn.execute(

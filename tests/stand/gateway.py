@@ -62,6 +62,7 @@ def published_or_skip(rel: str) -> Path:
         )
     return found
 
+
 #: Fast settings for spawned nodes and workers: short lease, quick retries, frequent polling.
 FAST = {
     "GATEWAY_WORKER_POLL_INTERVAL_SECONDS": "0.2",
