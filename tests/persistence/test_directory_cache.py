@@ -30,6 +30,7 @@ from persistence import organizations
 from persistence.db import make_engine, make_session_factory
 from persistence.migrations import upgrade
 from persistence.models import Packet
+from persistence.nsi import shipped_ref
 from persistence.roles import Role
 from signing import fingerprint, sign
 from signing.pki import init_ca, issue
@@ -130,12 +131,12 @@ def _packet(org: Org) -> bytes:
     _sub(basic, hm, "TotalSquare", "100.5")
     state = _sub(basic, hm, "State")
     _sub(state, nsi, "Code", "2")
-    _sub(state, nsi, "GUID", "a3f2c1d0-0b1c-4d2e-8f3a-4b5c6d7e8f90")
+    _sub(state, nsi, "GUID", shipped_ref(24, "2")["GUID"])
     _sub(basic, hm, "UsedYear", "1975")
     _sub(basic, hm, "FloorCount", "5")
     tz = _sub(basic, hm, "OlsonTZ")
     _sub(tz, nsi, "Code", "1")
-    _sub(tz, nsi, "GUID", "0b2c3d4e-5f60-4718-92a3-b4c5d6e7f801")
+    _sub(tz, nsi, "GUID", shipped_ref(32, "1")["GUID"])
     _sub(basic, hm, "CulturalHeritage", "false")
     _sub(create, hm, "UndergroundFloorCount", "0")
     _sub(create, BASE, "TransportGUID", str(uuid.uuid4()))

@@ -1,7 +1,7 @@
 """organisation register records; NSI reference books (loaded from the shipped data file)
 
 Revision ID: 0009
-Revises: 0008_directory_generation
+Revises: 0010
 Create Date: 2026-12-03 07:50:00.000000
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0008_directory_generation"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
