@@ -29,7 +29,7 @@ FORMAT = "hcs-gateway-nsi/1"
 
 
 def shipped_file() -> Path:
-    """The data file of the books this release ships (loaded by migration 0009)."""
+    """The data file of the books this release ships (loaded by migration 0011)."""
     return Path(str(resources.files("persistence").joinpath("data/nsi-books.json")))
 
 

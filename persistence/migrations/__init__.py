@@ -110,7 +110,7 @@ def _adopt(conn: Connection, cfg: Config) -> None:
         )
     log.info("adopted a database created before migrations: stamped at head")
     command.stamp(cfg, "head")
-    from persistence import nsi  # the books migration 0009 would have loaded
+    from persistence import nsi  # the books migration 0011 would have loaded
 
     if nsi.loaded_version_of(conn) is None:
         nsi.import_file(conn, nsi.read_file(nsi.shipped_file()))

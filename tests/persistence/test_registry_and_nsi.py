@@ -160,8 +160,8 @@ def test_the_migration_registers_existing_organisations_and_loads_the_books(
 ) -> None:
     from alembic.script import ScriptDirectory
 
-    before = ScriptDirectory.from_config(migrations.alembic_config()).get_revision("0009")
-    migrations.upgrade(fresh, str(before.down_revision))  # the revision before 0009
+    before = ScriptDirectory.from_config(migrations.alembic_config()).get_revision("0011")
+    migrations.upgrade(fresh, str(before.down_revision))  # the revision before 0011
     with fresh.begin() as conn:
         for guid in ("a", "b"):
             conn.execute(

@@ -1,6 +1,6 @@
 """organisation register records; NSI reference books (loaded from the shipped data file)
 
-Revision ID: 0009
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-03 07:50:00.000000
 """
@@ -15,7 +15,7 @@ from importlib import resources
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
