@@ -18,7 +18,7 @@ from lxml import etree
 
 from gateway.codes import Code
 from gateway.handlers.base import HandlerContext, ItemError
-from gateway.imports.pipeline import Answer, Changes, Done, Item
+from gateway.imports.pipeline import Answer, Changes, Done, ImportBase, Item
 from gateway.imports.xml import Fields, local
 from gateway.namespaces import HOUSE_MANAGEMENT as HM
 from persistence import contracts
@@ -464,6 +464,24 @@ def house_applied(state: Packet, record: HouseRecord, done: Done) -> None:
         part = state.by_guid.get(done.guid)
         if part is not None:
             state.group_premises[record.group] = part
+
+
+class HouseImport(ImportBase[HouseRecord, Packet]):
+    """What importHouseUOData and importHouseRSOData share: the packet's reading, its
+    prefetch for the sender's ``role``, the replay hook and the answer; each decides alone."""
+
+    answer = ANSWER
+    nsi_books = HOUSE_BOOKS
+    role: Role
+
+    def read(self, ctx: HandlerContext, request: etree._Element) -> Iterator[Item[HouseRecord]]:
+        return read_house_packet(request)
+
+    def prefetch(self, ctx: HandlerContext, records: Sequence[HouseRecord]) -> Packet:
+        return prefetch_house(ctx, records, self.role)
+
+    def applied(self, ctx: HandlerContext, state: Packet, record: HouseRecord, done: Done) -> None:
+        house_applied(state, record, done)
 
 
 # --- entrances ----------------------------------------------------------------------------

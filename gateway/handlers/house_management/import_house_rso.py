@@ -22,22 +22,24 @@ house's unique number).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-
 from lxml import etree
 
 from gateway.codes import Code
 from gateway.handlers.base import HandlerContext, HandlerResult, ItemError
 from gateway.handlers.house_management import house_items as h
-from gateway.imports.pipeline import Changes, Done, ImportBase, Item, run_import
+from gateway.imports.pipeline import Changes, Done, run_import
 from persistence.roles import Role
 
 _TAGS = {"apartment": "ApartmentHouse", "living": "LivingHouse"}
 
 
 def _unmanaged(state: h.Packet) -> None:
-    """A supplier changes a house and its parts only while no UO manages it."""
-    house = h.require_house(state)
+    """A supplier changes a house's parts only while no UO manages the house."""
+    _refuse_if_managed(h.require_house(state))
+
+
+def _refuse_if_managed(house: h.TheHouse) -> None:
+    """A supplier changes a house only while no UO manages it (the manager describes it)."""
     if house.org_guid is not None:
         raise ItemError(
             Code.NOT_ALLOWED,
@@ -46,20 +48,8 @@ def _unmanaged(state: h.Packet) -> None:
         )
 
 
-class ImportHouseRSO(ImportBase[h.HouseRecord, h.Packet]):
-    answer = h.ANSWER
-    nsi_books = h.HOUSE_BOOKS
-
-    def read(self, ctx: HandlerContext, request: etree._Element) -> Iterator[Item[h.HouseRecord]]:
-        return h.read_house_packet(request)
-
-    def prefetch(self, ctx: HandlerContext, records: Sequence[h.HouseRecord]) -> h.Packet:
-        return h.prefetch_house(ctx, records, Role.RSO)
-
-    def applied(
-        self, ctx: HandlerContext, state: h.Packet, record: h.HouseRecord, done: Done
-    ) -> None:
-        h.house_applied(state, record, done)
+class ImportHouseRSO(h.HouseImport):
+    role = Role.RSO
 
     def decide(
         self, ctx: HandlerContext, state: h.Packet, record: h.HouseRecord, changes: Changes
@@ -133,12 +123,7 @@ def _update(ctx: HandlerContext, state: h.Packet, record: h.HouseItem, changes: 
             f"No {record.kind} house with FIASHouseGuid {record.fias} is registered.",
         )
     _require_supplied(state, record.fias)
-    if house.org_guid is not None:
-        raise ItemError(
-            Code.NOT_ALLOWED,
-            f"House {house.fias} is managed by another organisation, which "
-            "describes it; send …ToCreate items to link to its parts or add missing ones.",
-        )
+    _refuse_if_managed(house)
     h.update_house(ctx, house, record.values, changes)
     state.house = house
     return Done(record.fias, house.unique_number)

@@ -16,33 +16,19 @@ refused as duplicates.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-
 from lxml import etree
 
 from gateway.codes import Code
 from gateway.handlers.base import HandlerContext, HandlerResult, ItemError
 from gateway.handlers.house_management import house_items as h
-from gateway.imports.pipeline import Changes, Done, ImportBase, Item, run_import
+from gateway.imports.pipeline import Changes, Done, run_import
 from persistence.roles import Role
 
 _CREATE_TAGS = {"apartment": "ApartmentHouseToCreate", "living": "LivingHouseToCreate"}
 
 
-class ImportHouseUO(ImportBase[h.HouseRecord, h.Packet]):
-    answer = h.ANSWER
-    nsi_books = h.HOUSE_BOOKS
-
-    def read(self, ctx: HandlerContext, request: etree._Element) -> Iterator[Item[h.HouseRecord]]:
-        return h.read_house_packet(request)
-
-    def prefetch(self, ctx: HandlerContext, records: Sequence[h.HouseRecord]) -> h.Packet:
-        return h.prefetch_house(ctx, records, Role.UO)
-
-    def applied(
-        self, ctx: HandlerContext, state: h.Packet, record: h.HouseRecord, done: Done
-    ) -> None:
-        h.house_applied(state, record, done)
+class ImportHouseUO(h.HouseImport):
+    role = Role.UO
 
     def decide(
         self, ctx: HandlerContext, state: h.Packet, record: h.HouseRecord, changes: Changes
