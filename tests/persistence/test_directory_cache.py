@@ -20,22 +20,21 @@ from sqlalchemy import func, select
 from gateway import caches
 from gateway.accept import AcceptPipeline, HttpRequest
 from gateway.caches import Directory
-from gateway.client import envelope
 from gateway.codes import Code
 from gateway.config import Settings
-from gateway.namespaces import BASE, HOUSE_MANAGEMENT, NSI_BASE
+from gateway.namespaces import BASE
 from gateway.passwords import hash_password
 from gateway.runtime import Runtime
 from persistence import organizations
 from persistence.db import make_engine, make_session_factory
 from persistence.migrations import upgrade
 from persistence.models import Packet
-from persistence.nsi import shipped_ref
 from persistence.roles import Role
-from signing import fingerprint, sign
+from signing import fingerprint
 from signing.pki import init_ca, issue
 from tests.paths import HM_PATH
 from tests.postgres import scratch_database
+from tests.stand.packets import house_request, signed_packet
 
 
 @dataclass
@@ -121,34 +120,8 @@ def nodes(store: str, tmp_path: Path) -> Iterator[tuple[AcceptPipeline, AcceptPi
 
 
 def _packet(org: Org) -> bytes:
-    hm, nsi = HOUSE_MANAGEMENT, NSI_BASE
-    root = etree.Element(f"{{{hm}}}importHouseUORequest", nsmap={"hm": hm, "base": BASE})
-    root.set(f"{{{BASE}}}version", "13.2.3.2")
-    root.set("Id", "signed-data-container")
-    create = _sub(_sub(root, hm, "ApartmentHouse"), hm, "ApartmentHouseToCreate")
-    basic = _sub(create, hm, "BasicCharacteristicts")
-    _sub(basic, hm, "FIASHouseGuid", str(uuid.uuid4()))
-    _sub(basic, hm, "TotalSquare", "100.5")
-    state = _sub(basic, hm, "State")
-    _sub(state, nsi, "Code", "2")
-    _sub(state, nsi, "GUID", shipped_ref(24, "2")["GUID"])
-    _sub(basic, hm, "UsedYear", "1975")
-    _sub(basic, hm, "FloorCount", "5")
-    tz = _sub(basic, hm, "OlsonTZ")
-    _sub(tz, nsi, "Code", "1")
-    _sub(tz, nsi, "GUID", shipped_ref(32, "1")["GUID"])
-    _sub(basic, hm, "CulturalHeritage", "false")
-    _sub(create, hm, "UndergroundFloorCount", "0")
-    _sub(create, BASE, "TransportGUID", str(uuid.uuid4()))
-    env = envelope(root, org.guid)
-    sign(root, org.key, org.cert)
-    return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
-
-
-def _sub(parent: etree._Element, ns: str, name: str, text: str | None = None) -> etree._Element:
-    element = etree.SubElement(parent, f"{{{ns}}}{name}")
-    element.text = text
-    return element
+    """A signed house import of the organisation (a new house, one entrance)."""
+    return signed_packet(house_request(0), org.guid, org.key, org.cert, str(uuid.uuid4()))
 
 
 def _send(node: AcceptPipeline, org: Org) -> tuple[int, str | None, str]:
