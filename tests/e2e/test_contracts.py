@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from lxml import etree
-from zeep.plugins import Plugin
 
 from tests.conftest import REFERENCE
 from tests.e2e.contract_data import (
@@ -23,31 +22,14 @@ from tests.e2e.contract_data import (
     supply_request,
     terminate,
 )
-from tests.gis_client import SOAP_ENV, GisClient
+from tests.gis_client import GisClient, Received, recording
 from tests.paths import HM_PATH
-
-
-class Received(Plugin):  # type: ignore[misc]
-    """Keeps every getStateResult a zeep client receives."""
-
-    def __init__(self) -> None:
-        self.results: list[etree._Element] = []
-
-    def ingress(
-        self, envelope: etree._Element, http_headers: dict[str, str], operation: object
-    ) -> tuple[etree._Element, dict[str, str]]:
-        body = envelope.find(f"{{{SOAP_ENV}}}Body")
-        if body is not None and len(body) and etree.QName(body[0]).localname == "getStateResult":
-            self.results.append(body[0])
-        return envelope, http_headers
 
 
 def _client(stand: Any, who: str) -> tuple[GisClient, Received]:
     org = stand["orgs"][who]
     client = GisClient(stand["server"].endpoint(HM_PATH) + "?wsdl", org, password=org.password)
-    received = Received()
-    client.client.plugins.append(received)
-    return client, received
+    return client, recording(client)
 
 
 @pytest.fixture(scope="module")

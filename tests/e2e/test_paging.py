@@ -9,28 +9,14 @@ from typing import Any
 
 import pytest
 from lxml import etree
-from zeep.plugins import Plugin
 
 from tests.conftest import REFERENCE
 from tests.e2e.flows import accounts, ok, place, run
 from tests.e2e.payment_data import document, import_notices, notice, tg
-from tests.gis_client import SOAP_ENV, GisClient, fault_code
+from tests.gis_client import GisClient, fault_code, recording
 from tests.paths import BILLS_PATH, HM_PATH, PAYMENT_PATH
 
 PAGE = 100  # the smallest PageSize the format allows
-
-
-class Received(Plugin):  # type: ignore[misc]
-    def __init__(self) -> None:
-        self.results: list[etree._Element] = []
-
-    def ingress(
-        self, envelope: etree._Element, http_headers: dict[str, str], operation: object
-    ) -> tuple[etree._Element, dict[str, str]]:
-        body = envelope.find(f"{{{SOAP_ENV}}}Body")
-        if body is not None and len(body) and etree.QName(body[0]).localname == "getStateResult":
-            self.results.append(body[0])
-        return envelope, http_headers
 
 
 def _client(stand: Any, who: str, path: str) -> GisClient:
@@ -70,8 +56,7 @@ def _page(bills: GisClient, unified: str, after: str | None) -> tuple[list[str],
 def test_notices_are_paged_once_each_while_new_ones_arrive(stand: Any) -> None:
     hm = _client(stand, "uo", HM_PATH)
     bills, bank = _client(stand, "uo", BILLS_PATH), _client(stand, "bank", PAYMENT_PATH)
-    received = Received()
-    bills.client.plugins.append(received)
+    received = recording(bills)
     (account,) = accounts(hm, 1)
     key = tg()
     (placed,) = place(bills, 2024, 5, document(account["GUID"], key), key=key)

@@ -12,7 +12,6 @@ import pytest
 import requests
 from lxml import etree
 from zeep.exceptions import Fault
-from zeep.plugins import Plugin
 
 from tests.e2e.account_data import account as acc
 from tests.e2e.account_data import premises
@@ -47,7 +46,7 @@ from tests.e2e.payment_data import (
     order_id,
     tg,
 )
-from tests.gis_client import SOAP_ENV, GisClient, fault_code
+from tests.gis_client import SOAP_ENV, GisClient, Received, fault_code, recording
 from tests.paths import BILLS_PATH, DM_PATH, HM_PATH, PAYMENT_PATH
 from tests.stand import REFERENCE, Stand, make_stand
 
@@ -171,25 +170,6 @@ def test_served_bills_and_payment_wsdls_are_the_published_ones_trimmed(bundle_st
     assert 'name="exportPaymentDocumentDetails"' not in payment
     assert f'location="{server.endpoint(PAYMENT_PATH)}"' in payment
     assert "/contract/formats-16.3.0.0/payment/hcs-payment-types.xsd" in payment
-
-
-class Received(Plugin):  # type: ignore[misc]
-    """Keeps every response envelope a zeep client receives."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[etree._Element] = []
-
-    def ingress(
-        self, envelope: etree._Element, http_headers: dict[str, str], operation: object
-    ) -> tuple[etree._Element, dict[str, str]]:
-        self.envelopes.append(envelope)
-        return envelope, http_headers
-
-
-def recording(client: GisClient) -> Received:
-    received = Received()
-    client.client.plugins.append(received)
-    return received
 
 
 def published_results(received: Received, service: str) -> list[etree._Element]:
