@@ -219,17 +219,6 @@ class RateCounter(Base):
     count: Mapped[int] = mapped_column(Integer)
 
 
-class RequestLease(Base):
-    """A request in progress, for the per-organisation concurrency limit across nodes; the
-    lease of a process that died expires by itself."""
-
-    __tablename__ = "request_leases"
-
-    id: Mapped[str] = mapped_column(GUID, primary_key=True)
-    org_guid: Mapped[str] = mapped_column(GUID, index=True)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
 class Job(Base):
     """A queue entry: processing of one accepted packet."""
 
