@@ -187,10 +187,13 @@ def _postgresql(rate: bool, pending: bool, slots: bool) -> Executable:
 
 
 @cache
-def _sqlite() -> dict[str, Executable]:
+def _sqlite(pending: bool) -> dict[str, Executable]:
+    """The packet's insert also returns the directory generation and (``pending``) the
+    organisation's waiting packets, its own included: subqueries of its RETURNING clause."""
+    returned = [_generation(), _pending() if pending else literal(None, Integer)]
     return {
         "generation": select(_generation()),
-        "packet": _packet_insert(sqlite),
+        "packet": _packet_insert(sqlite).returning(*returned),
         "job": insert(_jobs).values(
             packet_id=bindparam("packet_id"),
             state="queued",
@@ -202,7 +205,6 @@ def _sqlite() -> dict[str, Executable]:
             packet_id=bindparam("packet_id"), at=_NOW, event="received"
         ),
         "counter": _counter_upsert(sqlite),
-        "pending": select(_pending()),
     }
 
 
@@ -229,18 +231,17 @@ def store(
         elif pending is not None:
             pending += 1  # the statement's snapshot does not see its own packet
         return Stored(packet_id, int(generation or 0), rate_count, pending)
-    sql = _sqlite()
-    generation = conn.execute(sql["generation"]).scalar()
-    packet_id = conn.execute(sql["packet"], params).scalar()
-    if packet_id is None:
-        return Stored(None, int(generation or 0))
+    sql = _sqlite(counting.pending)
+    inserted = conn.execute(sql["packet"], params).first()
+    if inserted is None:  # an accepted packet of that MessageGUID is there
+        return Stored(None, int(conn.execute(sql["generation"]).scalar() or 0))
+    packet_id, generation, pending = inserted
     ids = {"packet_id": packet_id, "now": now}
     conn.execute(sql["job"], ids)
     conn.execute(sql["event"], ids)
     rate_count = (
         conn.execute(sql["counter"], params).scalar() if counting.rate is not None else None
     )
-    pending = conn.execute(sql["pending"], params).scalar() if counting.pending else None
     return Stored(packet_id, int(generation or 0), rate_count, pending)
 
 
