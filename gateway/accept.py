@@ -188,7 +188,7 @@ class AcceptPipeline:
         directory = self.rt.directory.snapshot()
         org = self._authenticate(request, operation, header, envelope, known, directory)  # 5
         self._authorize(operation, org)  # 6 authorize
-        with limits.in_progress(self.rt.lease_engine, self.limits, org.guid):
+        with limits.in_progress(self.rt.request_slots, self.limits, org.guid):
             if operation.kind == "state":
                 known.outcome = "state"
                 return self._get_state(service, envelope, org, directory)
@@ -313,8 +313,12 @@ class AcceptPipeline:
         self, service: Service, envelope: Envelope, org: OrgRecord, directory: Snapshot
     ) -> Reply:
         message_guid = (envelope.body.findtext(qname(BASE, "MessageGUID")) or "").strip().lower()
+        slots = limits.state_slots(self.limits, org.guid, self.rt.request_slots)
         with self.rt.read_engine.connect() as conn:
-            packet, generation = packets.state_lookup(conn, message_guid)
+            try:
+                packet, generation = packets.state_lookup(conn, message_guid, slots)
+            except packets.Busy:
+                raise limits.too_many_in_progress(self.limits, org.guid) from None
         self._confirm(directory, generation)
         result = state_result(service, packet, org.guid)
         return Reply(200, result_envelope(result, message_guid))
@@ -343,8 +347,10 @@ class AcceptPipeline:
         now = utcnow()
 
         def store(conn: Connection) -> packets.AcceptOutcome:
-            counting = limits.counting(self.limits, org_guid, now)
+            counting = limits.counting(self.limits, org_guid, now, self.rt.request_slots)
             outcome = packets.accept(conn, new, counting, now=now)
+            if outcome.status == "busy":  # PostgreSQL: the statement found every slot held
+                raise limits.too_many_in_progress(self.limits, org_guid)
             self._confirm(directory, outcome.stored.generation)
             if outcome.status == "new":  # a refusal rolls the packet back, uncounted
                 limits.admit_packet(conn, self.limits, org_guid, outcome.stored, now)

@@ -168,10 +168,8 @@ class LimitSettings:
 
     packets_per_minute: int = 1200
     queued_packets: int = 10_000
-    #: two more commits per request, neither waiting for the disk (~1 ms on SQLite here)
+    #: slots per organisation: SQLite file locks, PostgreSQL advisory locks (gateway.limits)
     concurrent_requests: int = 32
-    #: a request's lease outlives a process that died by this much at most
-    lease_seconds: int = 120
     failed_logins_per_name: int = 10
     failed_logins_per_address: int = 100
     failed_login_window_seconds: int = 900

@@ -2,7 +2,12 @@
 
 Per organisation (``[limits]``): packets accepted per minute, packets waiting in its queue,
 requests in progress at once; a request past one is answered with the retryable Fault
-EXP002001 and a Retry-After. Failed logins (HTTP Basic, the console) are counted per
+EXP002001 and a Retry-After. A request in progress holds one of the organisation's
+``concurrent_requests`` slots, a lock that its process's death drops: on SQLite a record lock
+on a file beside the store, held around the request's store work (``in_progress``); on
+PostgreSQL a transaction advisory lock that the accept (or getState) statement takes itself,
+held to its commit, so the limit costs no statement of its own (``counting``,
+``state_slots``). Failed logins (HTTP Basic, the console) are counted per
 organisation or operator and per address; past the limit the next attempts are refused
 without checking the password, until the window ends.
 """
@@ -15,26 +20,51 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.config import LimitSettings
 from gateway.errors import LimitExceeded, LoginThrottled
 from persistence import limits as counts
 from persistence.accept_sql import Counting, Stored
-from persistence.clock import utcnow
+from persistence.limits import FileSlots
 
 MINUTE = 60
 #: Chance that the first packet of an organisation's minute also deletes old counters.
 PURGE_CHANCE = 0.01
 
 
-def counting(settings: LimitSettings, org_guid: str, now: datetime) -> Counting:
-    """What the accept transaction counts with a packet of ``org_guid`` for these limits."""
+def counting(
+    settings: LimitSettings, org_guid: str, now: datetime, slots: FileSlots | None
+) -> Counting:
+    """What the accept transaction counts with a packet of ``org_guid`` for these limits
+    (``slots``: the process's file slots; None: PostgreSQL, the statement takes the slot)."""
     rate = None
     if settings.packets_per_minute:
         rate = (f"packets:{org_guid}", counts.window_start(now, MINUTE))
-    return Counting(rate=rate, pending=bool(settings.queued_packets))
+    return Counting(
+        rate=rate,
+        pending=bool(settings.queued_packets),
+        slots=state_slots(settings, org_guid, slots),
+    )
+
+
+def state_slots(
+    settings: LimitSettings, org_guid: str, slots: FileSlots | None
+) -> tuple[int, int] | None:
+    """The request slots a PostgreSQL statement takes one of for ``org_guid`` (None: the
+    limit is off, or ``slots`` hold them on SQLite)."""
+    if not settings.concurrent_requests or slots is not None:
+        return None
+    return counts.slot_base(org_guid), settings.concurrent_requests
+
+
+def too_many_in_progress(settings: LimitSettings, org_guid: str) -> LimitExceeded:
+    return LimitExceeded(
+        f"Organisation {org_guid} has more than {settings.concurrent_requests} requests "
+        "in progress at once; send this one again when one of them is answered.",
+        retry_after=1,
+    )
 
 
 def admit_packet(
@@ -67,28 +97,21 @@ def admit_packet(
 
 
 @contextmanager
-def in_progress(
-    sessions: sessionmaker[Session] | Engine, settings: LimitSettings, org_guid: str
-) -> Iterator[None]:
-    """Hold a lease for one request of ``org_guid`` while the block runs; refuse the request
-    past ``concurrent_requests``. ``sessions``: the leases' engine (or a session factory)."""
-    if not settings.concurrent_requests:
+def in_progress(slots: FileSlots | None, settings: LimitSettings, org_guid: str) -> Iterator[None]:
+    """Hold one of ``org_guid``'s request slots (SQLite: ``slots``, the process's
+    :class:`FileSlots`) while the block runs; refuse the request past
+    ``concurrent_requests``. With ``slots`` None (PostgreSQL) the block's statement takes
+    the slot (``counting``, ``state_slots``) and this does nothing."""
+    if not settings.concurrent_requests or slots is None:
         yield
         return
-    with sessions.begin() as session:
-        lease, active = counts.take_lease(session, org_guid, utcnow(), settings.lease_seconds)
-        if active > settings.concurrent_requests:
-            counts.drop_lease(session, lease)
-            raise LimitExceeded(
-                f"Organisation {org_guid} has more than {settings.concurrent_requests} requests "
-                "in progress at once; send this one again when one of them is answered.",
-                retry_after=1,
-            )
+    slot = slots.take(org_guid, settings.concurrent_requests)
+    if slot is None:
+        raise too_many_in_progress(settings, org_guid)
     try:
         yield
     finally:
-        with sessions.begin() as session:
-            counts.drop_lease(session, lease)
+        slots.give_back(slot)
 
 
 class LoginThrottle:

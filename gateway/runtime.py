@@ -22,7 +22,7 @@ from gateway.services import build_registry
 from gateway.xmlparse import XmlLimits
 from persistence.committer import Committer, committer_for
 from persistence.db import EngineOptions, make_engine, make_session_factory
-from persistence.limits import ensure_lease_table
+from persistence.limits import FileSlots
 from persistence.migrations import ensure_schema
 from signing import VerifyPolicy
 
@@ -34,13 +34,9 @@ def open_engine(
     role: str = "cli",
     *,
     read_only: bool = False,
-    durable: bool = True,
-    autocommit: bool = False,
-    url: str | None = None,
 ) -> Engine:
     """An engine with the pool and timeouts of ``[database]``; ``role`` names the connections
-    (``application_name`` ``hcs-gateway <role> <pid>`` in pg_stat_activity); ``url``: another
-    database than the store's."""
+    (``application_name`` ``hcs-gateway <role> <pid>`` in pg_stat_activity)."""
     db = settings.database
     options = EngineOptions(
         pool_size=db.pool_size,
@@ -54,19 +50,22 @@ def open_engine(
         application_name=f"hcs-gateway {role} {os.getpid()}",
     )
     return make_engine(
-        url or settings.resolved_database_url,
+        settings.resolved_database_url,
         read_only=read_only,
         options=options,
-        durable=durable,
-        autocommit=autocommit,
     )
 
 
-def leases_url(url: str) -> str:
-    """Where the request leases live: the store itself, but for a SQLite file a file beside it."""
-    if not url.startswith("sqlite") or url.endswith((":memory:", "://")):
-        return url
-    return f"{url}-leases"
+def request_slots(engine: Engine) -> FileSlots | None:
+    """The slots of requests in progress (``gateway.limits``): for a SQLite store, locks on
+    the file ``<store>-slots`` beside it (an in-memory store: this process's own); None
+    for PostgreSQL, whose statements take advisory locks."""
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return FileSlots(None)
+    return FileSlots(Path(f"{database}-slots"))
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -158,19 +157,9 @@ class Runtime:
             else self.engine
         )
         self.reader: sessionmaker[Session] = make_session_factory(self.read_engine)
-        # Request leases (per-organisation concurrency): lost in a crash they expire anyway, so
-        # they are committed without waiting for the disk. On SQLite they live in a file of
-        # their own: in the store a lease would wait for its one writer (a worker's import).
-        # On PostgreSQL each lease statement commits by itself: one round trip, not two.
-        self.lease_engine: Engine = open_engine(
-            settings,
-            role,
-            durable=False,
-            autocommit=True,
-            url=leases_url(settings.resolved_database_url),
-        )
-        if self.lease_engine.dialect.name == "sqlite":
-            ensure_lease_table(self.lease_engine)
+        # Requests in progress per organisation: SQLite file locks, or (None) PostgreSQL
+        # advisory locks taken by the accept and getState statements themselves.
+        self.request_slots: FileSlots | None = request_slots(self.engine)
         self.registry: Registry = build_registry()
         # Organisations, certificates and trust anchors, cached per directory generation.
         self.directory = Directory(self.reader)
@@ -195,4 +184,5 @@ class Runtime:
     def close(self) -> None:
         self.engine.dispose()
         self.read_engine.dispose()
-        self.lease_engine.dispose()
+        if self.request_slots is not None:
+            self.request_slots.close()

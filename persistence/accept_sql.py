@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Executable,
     Integer,
@@ -30,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from persistence.models import (
     ACCEPTED_PACKETS,
+    PENDING_PACKETS,
     DirectoryGeneration,
     Job,
     Packet,
@@ -37,7 +39,6 @@ from persistence.models import (
     RateCounter,
 )
 
-PENDING = ("received", "processing")
 _packets = cast(Table, Packet.__table__)
 _jobs = cast(Table, Job.__table__)
 _events = cast(Table, PacketEvent.__table__)
@@ -69,6 +70,10 @@ class Counting:
     rate: tuple[str, int] | None = None
     #: count the organisation's packets waiting to be processed
     pending: bool = False
+    #: PostgreSQL: take one of the organisation's request slots in the statement, a
+    #: transaction advisory lock on one of the keys ``base`` … ``base + limit - 1`` (its
+    #: commit or rollback gives it back); nothing is written when every one is held
+    slots: tuple[int, int] | None = None
 
 
 NOTHING_COUNTED = Counting()
@@ -86,6 +91,8 @@ class Stored:
     rate_count: int | None = None
     #: packets of the organisation waiting to be processed, this one included
     pending: int | None = None
+    #: every request slot of the organisation was held (``Counting.slots``): nothing written
+    busy: bool = False
 
 
 def _generation() -> Any:
@@ -95,26 +102,45 @@ def _generation() -> Any:
 
 
 def _pending() -> Any:
+    """The organisation's packets waiting: an index-only count on ix_packets_org_pending,
+    whose predicate is spelled out in literals (with the states as bound parameters SQLite
+    counted through ix_packets_org_guid, reading every packet of the organisation ever
+    accepted, and a generic PostgreSQL plan could not use the partial index either)."""
     return (
         select(func.count())
         .select_from(_packets)
-        .where(_packets.c.org_guid == bindparam("org_guid"), _packets.c.state.in_(PENDING))
+        .where(_packets.c.org_guid == bindparam("org_guid"), text(PENDING_PACKETS))
         .scalar_subquery()
     )
 
 
-def _packet_insert(dialect: Any) -> Any:
+def slot_taken() -> Any:
+    """PostgreSQL: the first of the request slots ``slot_base`` … ``slot_base + slots - 1``
+    whose transaction advisory lock this transaction gets (without waiting), or no row. The
+    filter runs row by row under the LIMIT, so it stops at the first lock it gets."""
+    number = func.generate_series(0, bindparam("slots", type_=Integer) - 1).column_valued("n")
+    key = bindparam("slot_base", type_=BigInteger) + number
+    return select(key).where(func.pg_try_advisory_xact_lock(key)).limit(1)
+
+
+def _packet_insert(dialect: Any, source: Any = None) -> Any:
+    """The packet's row (``source``: a CTE of one row or none, the packet written only if
+    there is one)."""
     values: dict[str, Any] = {name: bindparam(name) for name in PACKET_COLUMNS}
     values.update(received_at=_NOW, updated_at=_NOW)
-    return (
-        dialect.insert(_packets)
-        .values(values)
-        .on_conflict_do_nothing(
-            index_elements=["org_guid", "requester_message_guid"],
-            index_where=text(ACCEPTED_PACKETS),  # the partial unique index's predicate
-        )
-        .returning(_packets.c.id)
-    )
+    statement = dialect.insert(_packets)
+    if source is None:
+        statement = statement.values(values)
+    else:
+        row = [
+            bindparam(name, type_=_packets.c[name].type) if name in PACKET_COLUMNS else _NOW
+            for name in values
+        ]
+        statement = statement.from_select(list(values), select(*row).select_from(source))
+    return statement.on_conflict_do_nothing(
+        index_elements=["org_guid", "requester_message_guid"],
+        index_where=text(ACCEPTED_PACKETS),  # the partial unique index's predicate
+    ).returning(_packets.c.id)
 
 
 def _counter_upsert(dialect: Any, source: Any = None) -> Any:
@@ -136,9 +162,11 @@ def _counter_upsert(dialect: Any, source: Any = None) -> Any:
 
 
 @cache
-def _postgresql(rate: bool, pending: bool) -> Executable:
-    """One statement: packet, job, event, counter; returns (id, generation, rate, pending)."""
-    packet = _packet_insert(postgresql).cte("packet")
+def _postgresql(rate: bool, pending: bool, slots: bool) -> Executable:
+    """One statement: request slot, packet, job, event, counter; returns (id, generation,
+    rate, pending, slot)."""
+    slot = slot_taken().cte("slot") if slots else None
+    packet = _packet_insert(postgresql, slot).cte("packet")
     job = insert(_jobs).from_select(
         ["packet_id", "state", "attempts", "run_after", "created_at"],
         select(packet.c.id, literal("queued"), literal(0, Integer), _NOW, _NOW),
@@ -154,14 +182,18 @@ def _postgresql(rate: bool, pending: bool) -> Executable:
     else:
         columns.append(literal(None, Integer))
     columns.append(_pending() if pending else literal(None, Integer))
+    columns.append(select(slot).scalar_subquery() if slot is not None else literal(0, BigInteger))
     return select(*columns).add_cte(*ctes)
 
 
 @cache
-def _sqlite() -> dict[str, Executable]:
+def _sqlite(pending: bool) -> dict[str, Executable]:
+    """The packet's insert also returns the directory generation and (``pending``) the
+    organisation's waiting packets, its own included: subqueries of its RETURNING clause."""
+    returned = [_generation(), _pending() if pending else literal(None, Integer)]
     return {
         "generation": select(_generation()),
-        "packet": _packet_insert(sqlite),
+        "packet": _packet_insert(sqlite).returning(*returned),
         "job": insert(_jobs).values(
             packet_id=bindparam("packet_id"),
             state="queued",
@@ -173,7 +205,6 @@ def _sqlite() -> dict[str, Executable]:
             packet_id=bindparam("packet_id"), at=_NOW, event="received"
         ),
         "counter": _counter_upsert(sqlite),
-        "pending": select(_pending()),
     }
 
 
@@ -186,28 +217,31 @@ def store(
     params = {**values, "now": now, "rate_key": None, "rate_window": None}
     if counting.rate is not None:
         params["rate_key"], params["rate_window"] = counting.rate
+    if counting.slots is not None:
+        params["slot_base"], params["slots"] = counting.slots
     bind = conn.get_bind() if hasattr(conn, "get_bind") else conn
     if bind.dialect.name == "postgresql":
-        statement = _postgresql(counting.rate is not None, counting.pending)
+        statement = _postgresql(counting.rate is not None, counting.pending, bool(counting.slots))
         row: Any = conn.execute(statement, params).one()
-        packet_id, generation, rate_count, pending = row
+        packet_id, generation, rate_count, pending, slot = row
+        if slot is None:
+            return Stored(None, int(generation or 0), busy=True)
         if packet_id is None:
             rate_count = pending = None
         elif pending is not None:
             pending += 1  # the statement's snapshot does not see its own packet
         return Stored(packet_id, int(generation or 0), rate_count, pending)
-    sql = _sqlite()
-    generation = conn.execute(sql["generation"]).scalar()
-    packet_id = conn.execute(sql["packet"], params).scalar()
-    if packet_id is None:
-        return Stored(None, int(generation or 0))
+    sql = _sqlite(counting.pending)
+    inserted = conn.execute(sql["packet"], params).first()
+    if inserted is None:  # an accepted packet of that MessageGUID is there
+        return Stored(None, int(conn.execute(sql["generation"]).scalar() or 0))
+    packet_id, generation, pending = inserted
     ids = {"packet_id": packet_id, "now": now}
     conn.execute(sql["job"], ids)
     conn.execute(sql["event"], ids)
     rate_count = (
         conn.execute(sql["counter"], params).scalar() if counting.rate is not None else None
     )
-    pending = conn.execute(sql["pending"], params).scalar() if counting.pending else None
     return Stored(packet_id, int(generation or 0), rate_count, pending)
 
 

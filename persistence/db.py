@@ -46,14 +46,11 @@ def make_engine(
     *,
     read_only: bool = False,
     options: EngineOptions | None = None,
-    durable: bool = True,
     autocommit: bool = False,
 ) -> Engine:
     """Create an engine; SQLite gets WAL mode, a busy timeout and foreign keys.
 
-    ``durable=False``: commits do not wait for the disk (SQLite ``synchronous=OFF``,
-    PostgreSQL ``synchronous_commit=off``), for rows that may be lost in a crash (request
-    leases); the database stays consistent. ``autocommit`` (PostgreSQL): every statement
+    ``autocommit`` (PostgreSQL): every statement
     commits by itself, for single-statement writes that need no COMMIT round trip.
 
     On SQLite, write transactions start with BEGIN IMMEDIATE (the write lock up front);
@@ -63,7 +60,7 @@ def make_engine(
     """
     options = options or EngineOptions()
     if is_sqlite(url):
-        return _sqlite_engine(url, read_only, durable)
+        return _sqlite_engine(url, read_only)
     engine = create_engine(
         url,
         isolation_level="AUTOCOMMIT" if autocommit else None,
@@ -71,7 +68,7 @@ def make_engine(
         max_overflow=options.max_overflow,
         pool_timeout=options.pool_timeout_seconds,
         pool_recycle=options.pool_recycle_seconds,
-        connect_args=postgres_connect_args(options, durable=durable),
+        connect_args=postgres_connect_args(options),
     )
     _ping_when_idle(engine)
     return engine
@@ -99,7 +96,7 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError(str(exc)) from exc
 
 
-def postgres_connect_args(options: EngineOptions, *, durable: bool = True) -> dict[str, object]:
+def postgres_connect_args(options: EngineOptions) -> dict[str, object]:
     settings: dict[str, object] = {
         "statement_timeout": options.statement_timeout_ms,
         "lock_timeout": options.lock_timeout_ms,
@@ -109,8 +106,6 @@ def postgres_connect_args(options: EngineOptions, *, durable: bool = True) -> di
         "tcp_keepalives_interval": 10,
         "tcp_keepalives_count": 3,
     }
-    if not durable:
-        settings["synchronous_commit"] = "off"
     return {
         "connect_timeout": options.connect_timeout_seconds,
         "application_name": options.application_name[:63],
@@ -123,7 +118,7 @@ def postgres_connect_args(options: EngineOptions, *, durable: bool = True) -> di
     }
 
 
-def _sqlite_engine(url: str, read_only: bool, durable: bool = True) -> Engine:
+def _sqlite_engine(url: str, read_only: bool) -> Engine:
     path = url.split("///", 1)[-1]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +130,7 @@ def _sqlite_engine(url: str, read_only: bool, durable: bool = True) -> Engine:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=OFF")
+        cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()

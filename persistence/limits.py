@@ -1,35 +1,28 @@
 """Counts for the limits, shared by every process and node through the database.
 
-Fixed-window counters (one row per key and window, incremented with an upsert) and request
-leases (one row per request in progress, expiring by itself if its process dies).
+Fixed-window counters (one row per key and window, incremented with an upsert), and the
+slots of requests in progress: locks that die with the process that holds them (SQLite:
+:class:`FileSlots`; PostgreSQL: transaction advisory locks on :func:`slot_base` keys, taken
+by the statements of ``persistence.accept_sql`` and ``persistence.packets``).
 """
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime, timedelta
-from functools import cache
-from typing import Any, cast
+import errno
+import fcntl
+import hashlib
+import os
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Executable,
-    Table,
-    bindparam,
-    delete,
-    func,
-    insert,
-    select,
-)
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
-from sqlalchemy.schema import CreateIndex, CreateTable
 
-from persistence.models import RateCounter, RequestLease
-
-PENDING = ("received", "processing")
+from persistence.models import RateCounter
 
 
 def window_start(now: datetime, seconds: int) -> int:
@@ -61,70 +54,84 @@ def count(session: Session | Connection, keys: list[str], window: int) -> dict[s
     return {key: found.get(key, 0) for key in keys}
 
 
-_leases = cast(Table, RequestLease.__table__)
+#: Slots of an organisation are numbered below this (``concurrent_requests`` above it is as
+#: good as off); its slots are ``slot_base(org) + n``.
+MAX_SLOTS = 1 << 16
 
 
-@cache
-def _lease_statements() -> tuple[Executable, Executable, Executable]:
-    """take, count, drop."""
-    take = insert(_leases).values(
-        id=bindparam("lease"), org_guid=bindparam("org"), expires_at=bindparam("expires")
-    )
-    active = (
-        select(func.count())
-        .select_from(_leases)
-        .where(_leases.c.org_guid == bindparam("org"), _leases.c.expires_at > bindparam("now"))
-    )
-    drop = delete(_leases).where(_leases.c.id == bindparam("lease"))
-    return take, active, drop
+def slot_base(org_guid: str) -> int:
+    """The first of ``org_guid``'s request slots: a 46-bit hash of the GUID shifted past the
+    slot numbers, so two organisations share slots with a chance of ~1e-4 among 90,000.
+    A PostgreSQL advisory lock key (bigint) and a byte offset in :class:`FileSlots`' file."""
+    digest = hashlib.blake2b(org_guid.lower().encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") >> 18) << 16
 
 
-@cache
-def _take_and_count() -> Executable:
-    """PostgreSQL: the lease and the count in one round trip (the count's snapshot does not
-    see the lease it takes, hence the + 1)."""
-    take, active, _ = _lease_statements()
-    taken = cast(Any, take).returning(_leases.c.id).cte("taken")
-    return select(cast(Any, active).scalar_subquery() + 1).add_cte(taken)
+class FileSlots:
+    """Requests in progress per organisation for a SQLite store: request ``n`` of an
+    organisation holds an exclusive POSIX record lock on byte ``slot_base(org) + n`` of one
+    file beside the store (every node shares its filesystem, as they share the store). The
+    operating system drops a process's locks when it dies, so a crashed request's slot frees
+    at once; taking and giving back a slot is a system call, no statement, no commit.
 
+    POSIX locks belong to the process, not the thread: the slots this process holds are
+    also kept in a set, so two threads of one process never take the same slot. The file
+    is opened once per process (again after a fork) and never closed while slots are held:
+    closing any descriptor of the file would drop every lock of the process on it.
+    ``path`` None: the slots of this process only (an in-memory store, one process).
+    """
 
-def take_lease(
-    session: Session | Connection, org_guid: str, now: datetime, seconds: int
-) -> tuple[str, int]:
-    """Record a request of ``org_guid`` in progress; returns (lease id, requests in progress
-    for the organisation, this one included). Leases need not survive a crash (they
-    expire): the caller's engine need not wait for the disk (``make_engine(durable=False)``)."""
-    lease = str(uuid.uuid4())
-    params = {"lease": lease, "org": org_guid, "expires": now + timedelta(seconds=seconds)}
-    params["now"] = now
-    if _dialect(session) == "postgresql":
-        return lease, int(session.execute(_take_and_count(), params).scalar() or 0)
-    take, active, _ = _lease_statements()
-    session.execute(take, params)
-    return lease, int(session.execute(active, params).scalar() or 0)
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._mutex = threading.Lock()
+        self._pid = -1
+        self._fd: int | None = None
+        self._held: set[int] = set()
 
+    def take(self, org_guid: str, limit: int) -> int | None:
+        """One of the first ``limit`` slots of ``org_guid``, locked; None if all are held."""
+        base = slot_base(org_guid)
+        with self._mutex:
+            fd = self._file()
+            for offset in range(base, base + min(limit, MAX_SLOTS)):
+                if offset in self._held:
+                    continue
+                if fd is not None:
+                    try:
+                        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
+                    except OSError as exc:
+                        if exc.errno in (errno.EACCES, errno.EAGAIN):
+                            continue  # held by another process
+                        raise
+                self._held.add(offset)
+                return offset
+        return None
 
-def drop_lease(session: Session | Connection, lease: str) -> None:
-    session.execute(_lease_statements()[2], {"lease": lease})
+    def give_back(self, slot: int) -> None:
+        with self._mutex:
+            if slot not in self._held:
+                return
+            self._held.discard(slot)
+            if self._fd is not None and self._pid == os.getpid():
+                fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, slot)
 
+    def _file(self) -> int | None:
+        if self._pid != os.getpid():  # first use, or a forked child: none of its locks held
+            self._pid, self._fd, self._held = os.getpid(), None, set()
+        if self._fd is None and self.path is not None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return self._fd
 
-def ensure_lease_table(engine: Engine) -> None:
-    """The leases table in a database of its own (SQLite: a file beside the store, so that
-    a lease never waits for the store's single writer); idempotent, safe to race."""
-    with engine.begin() as conn:
-        conn.execute(CreateTable(_leases, if_not_exists=True))
-        for index in _leases.indexes:
-            conn.execute(CreateIndex(index, if_not_exists=True))
-
-
-def _dialect(session: Session | Connection) -> str:
-    bind = session.get_bind() if isinstance(session, Session) else session
-    return bind.dialect.name
+    def close(self) -> None:
+        """Give back every slot of this process (its locks go with the descriptor)."""
+        with self._mutex:
+            if self._fd is not None and self._pid == os.getpid():
+                os.close(self._fd)
+            self._fd, self._held = None, set()
 
 
 def purge(session: Session | Connection, now: datetime, keep_seconds: int = 86400) -> None:
-    """Forget counters older than ``keep_seconds`` and expired leases."""
+    """Forget counters older than ``keep_seconds``."""
     session.execute(
         delete(RateCounter).where(RateCounter.window_start < int(now.timestamp()) - keep_seconds)
     )
-    session.execute(delete(RequestLease).where(RequestLease.expires_at <= now))

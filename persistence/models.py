@@ -149,6 +149,9 @@ class DirectoryGeneration(Base):
 
 #: The packets that count for idempotency (the predicate of the partial unique index)
 ACCEPTED_PACKETS = "state != 'rejected'"
+#: Packets waiting to be processed (the predicate of the partial index ix_packets_org_pending;
+#: a query uses that index only with this predicate in literals, not bound parameters).
+PENDING_PACKETS = "state IN ('received', 'processing')"
 
 
 class Packet(Base):
@@ -195,8 +198,8 @@ class Packet(Base):
         Index(
             "ix_packets_org_pending",
             "org_guid",
-            sqlite_where=text("state IN ('received', 'processing')"),
-            postgresql_where=text("state IN ('received', 'processing')"),
+            sqlite_where=text(PENDING_PACKETS),
+            postgresql_where=text(PENDING_PACKETS),
         ),
         # "with item errors" lists: only the few packets that have errors are indexed
         Index(
@@ -217,17 +220,6 @@ class RateCounter(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch seconds
     count: Mapped[int] = mapped_column(Integer)
-
-
-class RequestLease(Base):
-    """A request in progress, for the per-organisation concurrency limit across nodes; the
-    lease of a process that died expires by itself."""
-
-    __tablename__ = "request_leases"
-
-    id: Mapped[str] = mapped_column(GUID, primary_key=True)
-    org_guid: Mapped[str] = mapped_column(GUID, index=True)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Job(Base):

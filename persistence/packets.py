@@ -9,7 +9,18 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Executable, bindparam, delete, func, select, true, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Executable,
+    bindparam,
+    delete,
+    func,
+    literal,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from persistence import accept_sql
@@ -46,7 +57,8 @@ class NewPacket:
 class AcceptOutcome:
     message_guid: str
     requester_message_guid: str
-    #: "new" (stored and queued), "duplicate" (same packet again), "conflict" (GUID reused).
+    #: "new" (stored and queued), "duplicate" (same packet again), "conflict" (GUID reused),
+    #: "busy" (PostgreSQL: every request slot of the organisation held; nothing written).
     status: str
     #: the generation and counts read in the same transaction
     stored: accept_sql.Stored
@@ -133,6 +145,8 @@ def accept(
         now or utcnow(),
         counting,
     )
+    if stored.busy:
+        return AcceptOutcome(message_guid, requester, "busy", stored)
     if stored.packet_id is None:
         found = accept_sql.existing(conn, org_guid, requester)
         if found is None:  # pragma: no cover - the conflicting row is there by definition
@@ -188,13 +202,18 @@ def _by_message_guid() -> Executable:
 
 
 @cache
-def _state_lookup() -> Executable:
+def _state_lookup(slots: bool) -> Executable:
+    """One row: the directory generation (None before the migrations made its row), with
+    ``slots`` the request slot taken (None: all held), and the packet's columns (None: no
+    such packet)."""
     found = select(*_VIEW_COLUMNS).where(Packet.message_guid == bindparam("guid")).subquery("found")
+    generation = select(DirectoryGeneration.generation).where(DirectoryGeneration.id == 1)
+    slot = accept_sql.slot_taken().scalar_subquery() if slots else literal(0, BigInteger)
+    one = select(literal(1).label("one")).subquery("one")
     return (
-        select(DirectoryGeneration.generation, *found.c)
-        .select_from(DirectoryGeneration)
+        select(generation.scalar_subquery(), slot, *found.c)
+        .select_from(one)
         .outerjoin(found, true())
-        .where(DirectoryGeneration.id == 1)
     )
 
 
@@ -203,12 +222,23 @@ def get_by_message_guid(conn: Connection | Session, message_guid: str) -> Packet
     return _view(row) if row is not None else None
 
 
-def state_lookup(conn: Connection | Session, message_guid: str) -> tuple[PacketView | None, int]:
-    """The packet for getState and, read in the same statement, the directory generation."""
-    row = conn.execute(_state_lookup(), {"guid": message_guid.lower()}).first()
-    if row is None:  # a schema made without the migrations: no generation row yet
-        return get_by_message_guid(conn, message_guid), 0
-    return (_view(row[1:]) if row[1] is not None else None), int(row[0])
+class Busy(Exception):
+    """Every request slot of the organisation is held (``state_lookup``'s ``slots``)."""
+
+
+def state_lookup(
+    conn: Connection | Session, message_guid: str, slots: tuple[int, int] | None = None
+) -> tuple[PacketView | None, int]:
+    """The packet for getState and, read in the same statement, the directory generation.
+    ``slots`` (PostgreSQL): take one of these request slots (``accept_sql.Counting.slots``)
+    for the rest of ``conn``'s transaction in the same statement, or raise :class:`Busy`."""
+    params: dict[str, Any] = {"guid": message_guid.lower()}
+    if slots is not None:
+        params["slot_base"], params["slots"] = slots
+    row = conn.execute(_state_lookup(slots is not None), params).one()
+    if row[1] is None:
+        raise Busy
+    return (_view(row[2:]) if row[2] is not None else None), int(row[0] or 0)
 
 
 def get_raw(session: Session, packet_id: int) -> bytes:

@@ -494,15 +494,15 @@ class StepTimer:
             (accept, "verify_signature", "5 signature: c14n, digests, verify"),
             (accept, "check_signer", "5 signer: chain, validity, owner"),
             (pipeline.rt.revocation, "check", "5 revocation (CRLs)"),
-            (limits.counts, "take_lease", "lease: take (statement)"),
-            (limits.counts, "drop_lease", "lease: drop (statement)"),
+            (limits.counts.FileSlots, "take", "slot: take (SQLite fcntl)"),
+            (limits.counts.FileSlots, "give_back", "slot: give back (SQLite fcntl)"),
             (accept, "_operation_digest", "7 idempotency digest"),
             (packets_module.accept_sql, "store", "7 packet + job + counts (statement)"),
             (accept, "ack_envelope", "8 ack envelope"),
         ]
         self.commit_targets = [
             (type(pipeline), "_persist", "7 transaction: begin + commit (durable)"),
-            (limits, "in_progress", "lease: transactions"),
+            (limits, "in_progress", "slot: in_progress, the rest"),
         ]
 
     def __enter__(self) -> StepTimer:
@@ -560,9 +560,9 @@ class StepTimer:
         )
         persist = "7 transaction: begin + commit (durable)"
         ms[persist] = ms.get(persist, 0.0) - sum(ms.get(k, 0.0) for k in inner)
-        leases = "lease: transactions"
-        ms[leases] = ms.get(leases, 0.0) - sum(
-            ms.get(k, 0.0) for k in ("lease: take (statement)", "lease: drop (statement)")
+        slots = "slot: in_progress, the rest"
+        ms[slots] = ms.get(slots, 0.0) - sum(
+            ms.get(k, 0.0) for k in ("slot: take (SQLite fcntl)", "slot: give back (SQLite fcntl)")
         )
         labels = [label for _, _, label in self.targets + self.commit_targets]
         order = sorted(labels, key=lambda label: (label[0] if label[0].isdigit() else "6", label))

@@ -152,3 +152,30 @@ def test_a_shared_database_behind_the_code_is_refused(empty: Engine, monkeypatch
     monkeypatch.setattr(migrations.ScriptDirectory, "get_revision", lambda self, rev: object())
     with pytest.raises(migrations.SchemaOutdated, match="gateway db upgrade"):
         migrations.ensure_schema(empty)
+
+
+def test_packet_bytes_are_compressed_with_lz4_where_the_server_can(empty: Engine) -> None:
+    """0012: PostgreSQL 14+ built with lz4 TOASTs packets.raw with lz4 (cheaper than pglz on
+    the accept path); back to pglz on downgrade."""
+    if empty.dialect.name != "postgresql":
+        pytest.skip("TOAST compression is PostgreSQL's")
+    with empty.connect() as conn:
+        try:
+            conn.execute(text("CREATE TEMP TABLE lz4_probe (b bytea COMPRESSION lz4)"))
+        except Exception as exc:
+            pytest.skip(f"this PostgreSQL has no lz4: {exc}")
+        conn.rollback()
+
+    def compression() -> str:
+        with empty.connect() as conn:
+            return conn.execute(
+                text(
+                    "SELECT attcompression FROM pg_attribute "
+                    "WHERE attrelid = 'packets'::regclass AND attname = 'raw'"
+                )
+            ).scalar_one()
+
+    migrations.upgrade(empty)
+    assert compression() == "l"
+    migrations.downgrade(empty, "0011")
+    assert compression() == "p"

@@ -264,3 +264,22 @@ def test_a_held_job_is_not_taken_over_even_after_its_lease(
     with sessions.begin() as s:
         assert queue.claim(s, "w2", 60) is None
         assert queue.depth(s) == 0
+
+
+def test_the_waiting_count_reads_only_the_partial_index_of_waiting_packets(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The queue limit counts on every accept: on the index of waiting packets, not through
+    every packet the organisation ever sent (as it did with the states bound as parameters).
+    PostgreSQL: whether the index can serve the count (a sequential scan off the table)."""
+    from persistence import accept_sql
+
+    with sessions() as s:
+        conn = s.connection()
+        sql = str(select(accept_sql._pending()).compile(dialect=conn.dialect))
+        if conn.dialect.name == "sqlite":
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", ("o",)).all()
+        else:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan = conn.exec_driver_sql(f"EXPLAIN {sql}", {"org_guid": "o"}).all()
+        assert "ix_packets_org_pending" in " ".join(str(row) for row in plan)

@@ -5,28 +5,45 @@ EXP002001 with a Retry-After (never a 500 of ours), a throttled login 429 AUT011
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
 from lxml import etree
+from sqlalchemy import Engine, text
 from zeep.exceptions import Fault
 
 from gateway.client import envelope
 from gateway.config import LimitSettings
 from gateway.errors import LimitExceeded
-from gateway.limits import in_progress
+from gateway.limits import in_progress, state_slots, too_many_in_progress
 from gateway.namespaces import BASE, qname
-from persistence.db import make_engine, make_session_factory
-from persistence.migrations import ensure_schema
+from gateway.runtime import Runtime
+from persistence import packets
+from persistence.accept_sql import Counting, slot_taken
+from persistence.limits import FileSlots, slot_base
 from signing import pki, sign
 from tests.e2e.house_data import export_request
 from tests.gis_client import GisClient, fault_code
 from tests.security.splitting import example, serialize
-from tests.stand import gateway_cli, register_org, side_server, start_server, stop_server
+from tests.stand import (
+    STORES,
+    gateway_cli,
+    migrated_engine,
+    register_org,
+    runtime_on,
+    side_server,
+    start_server,
+    stop_server,
+)
 
 HM_PATH = "/ext-bus-home-management-service/services/HomeManagementAsync"
 OPERATION = "exportHouseData"
@@ -154,23 +171,126 @@ def test_the_queue_limit_refuses_once_the_organisation_has_enough_waiting(  # ty
         stop_server(server)
 
 
-def test_concurrent_requests_are_leased_in_the_database(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'leases.sqlite3'}")
-    ensure_schema(engine)
-    sessions = make_session_factory(engine)
-    settings = LimitSettings(concurrent_requests=2)
-    org = str(uuid.uuid4())
-    with in_progress(sessions, settings, org), in_progress(sessions, settings, org):
+@contextmanager
+def _in_progress(rt: Runtime, settings: LimitSettings, org: str) -> Iterator[None]:
+    """One request of ``org`` in progress, as getState holds it (gateway.accept): SQLite's
+    file slot around it, or the slot its PostgreSQL statement takes, held to the end of the
+    block's transaction."""
+    with in_progress(rt.request_slots, settings, org), rt.read_engine.connect() as conn:
+        try:
+            packets.state_lookup(
+                conn, str(uuid.uuid4()), state_slots(settings, org, rt.request_slots)
+            )
+        except packets.Busy:
+            raise too_many_in_progress(settings, org) from None
+        yield
+
+
+@pytest.fixture(params=STORES)
+def slots_runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Runtime:
+    return runtime_on(request, request.param, tmp_path)
+
+
+def test_concurrent_requests_hold_slots(slots_runtime: Runtime) -> None:
+    rt, settings, org = slots_runtime, LimitSettings(concurrent_requests=2), str(uuid.uuid4())
+    with _in_progress(rt, settings, org), _in_progress(rt, settings, org):
         with (
-            pytest.raises(LimitExceeded, match="more than 2 requests in progress"),
-            in_progress(sessions, settings, org),
+            pytest.raises(LimitExceeded, match="more than 2 requests in progress") as refused,
+            _in_progress(rt, settings, org),
         ):
             pass
-        with in_progress(sessions, settings, str(uuid.uuid4())):  # another organisation
+        assert refused.value.retry_after == 1
+        with _in_progress(rt, settings, str(uuid.uuid4())):  # another organisation
             pass
-    with in_progress(sessions, settings, org), in_progress(sessions, settings, org):
-        pass  # the leases were given back
-    engine.dispose()
+    with _in_progress(rt, settings, org), _in_progress(rt, settings, org):
+        pass  # the slots were given back
+
+
+def test_threads_of_one_process_take_different_file_slots(tmp_path: Path) -> None:
+    """POSIX record locks belong to the process: FileSlots keeps its threads apart itself."""
+    slots, org = FileSlots(tmp_path / "slots"), str(uuid.uuid4())
+    taken: list[int | None] = []
+    threads = [threading.Thread(target=lambda: taken.append(slots.take(org, 3))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert taken.count(None) == 1 and len({slot for slot in taken if slot is not None}) == 3
+    slots.close()
+
+
+@pytest.fixture
+def postgres_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    yield from migrated_engine(request, "postgresql", tmp_path)
+
+
+def test_accept_statement_writes_nothing_when_every_slot_is_held(postgres_engine: Engine) -> None:
+    """PostgreSQL: the accept statement takes the slot itself; without one it stores no
+    packet, job, event or count."""
+    org = str(uuid.uuid4())
+    counting = Counting(rate=(f"packets:{org}", 0), pending=True, slots=(slot_base(org), 1))
+    new = packets.NewPacket(
+        requester_message_guid=str(uuid.uuid4()),
+        org_guid=org,
+        service="house-management",
+        operation="importHouseUOData",
+        version="11.0.0.0",
+        raw=b"<x/>",
+        body_sha256="0" * 64,
+    )
+    with postgres_engine.connect() as holder, postgres_engine.connect() as conn:
+        holder.execute(slot_taken(), {"slot_base": slot_base(org), "slots": 1})  # the one slot
+        outcome = packets.accept(conn, new, counting)
+        assert outcome.status == "busy" and outcome.stored.busy
+        assert conn.execute(text("SELECT count(*) FROM packets")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM rate_counters")).scalar() == 0
+        conn.rollback()
+        holder.rollback()  # gives the slot back
+        outcome = packets.accept(conn, new, counting)
+        assert outcome.status == "new" and outcome.stored.pending == 1
+        conn.rollback()
+
+
+_HOLDER = """
+import sys, time
+from gateway.config import LimitSettings, Settings
+from gateway.runtime import Runtime
+from tests.security.test_limits import _in_progress
+
+rt = Runtime(Settings(data_dir=sys.argv[1], database_url=sys.argv[2]), create_tables=False)
+settings = LimitSettings(concurrent_requests=2)
+with _in_progress(rt, settings, sys.argv[3]), _in_progress(rt, settings, sys.argv[3]):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_the_limit_holds_across_processes_and_a_killed_ones_slots_free(
+    slots_runtime: Runtime, tmp_path: Path
+) -> None:
+    rt, settings, org = slots_runtime, LimitSettings(concurrent_requests=2), str(uuid.uuid4())
+    url = rt.settings.resolved_database_url
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(tmp_path), url, org],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        with pytest.raises(LimitExceeded), _in_progress(rt, settings, org):
+            pass  # the other process holds both slots
+    finally:
+        holder.kill()  # SIGKILL: nothing of it runs again
+        holder.wait()
+    deadline = time.monotonic() + 60  # PostgreSQL ends the dead client's backend on its EOF
+    while True:
+        try:
+            with _in_progress(rt, settings, org), _in_progress(rt, settings, org):
+                break
+        except LimitExceeded:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
