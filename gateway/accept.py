@@ -50,6 +50,7 @@ from gateway.validation import request_version, validate, validate_header
 from gateway.xmlparse import parse_xml
 from persistence import packets
 from persistence.clock import utcnow
+from persistence.db import single_statements
 from persistence.errors import describe, is_transient
 from persistence.organizations import OrgRecord
 from signing import CertificateError, Verified
@@ -259,7 +260,7 @@ class AcceptPipeline:
             request.client_cert, directory.certificate_owner, header
         )
         if credentials is not None:
-            with self.rt.read_engine.connect() as conn:  # failed logins count across nodes
+            with single_statements(self.rt.read_engine) as conn:  # failed logins, all nodes
                 self.basic_throttle.check(conn, header.org_guid, request.remote_addr)
             try:
                 check_credentials(credentials, org, header.org_guid)
@@ -314,7 +315,7 @@ class AcceptPipeline:
     ) -> Reply:
         message_guid = (envelope.body.findtext(qname(BASE, "MessageGUID")) or "").strip().lower()
         slots = limits.state_slots(self.limits, org.guid, self.rt.request_slots)
-        with self.rt.read_engine.connect() as conn:
+        with single_statements(self.rt.read_engine) as conn:
             try:
                 packet, generation = packets.state_lookup(conn, message_guid, slots)
             except packets.Busy:

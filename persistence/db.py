@@ -7,6 +7,8 @@ The schema itself is owned by the alembic migrations in ``persistence/migrations
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,17 @@ def make_engine(
 #: restart, or a connection dropped while idle, then costs no request). Connections in
 #: steady use are not: a ping per checkout was a round trip per transaction.
 PING_AFTER_IDLE_SECONDS = 1.0
+
+
+@contextmanager
+def single_statements(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads that each stand on their own (one statement, one snapshot): on
+    PostgreSQL in autocommit, so a read costs one round trip instead of BEGIN, the statement
+    and ROLLBACK; a SQLite read transaction costs no round trip and stays as it is."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
 
 
 def _ping_when_idle(engine: Engine) -> None:
