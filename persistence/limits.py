@@ -14,10 +14,11 @@ import hashlib
 import os
 import threading
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, Executable, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -45,13 +46,20 @@ def hit(session: Session, key: str, window: int, by: int = 1) -> int:
 
 def count(session: Session | Connection, keys: list[str], window: int) -> dict[str, int]:
     """The counts of ``keys`` in window ``window`` (0 for a key without a row)."""
-    rows = session.execute(
-        select(RateCounter.key, RateCounter.count).where(
-            RateCounter.key.in_(keys), RateCounter.window_start == window
-        )
-    )
-    found = {key: int(n) for key, n in rows}
+    params: dict[str, Any] = {f"key{i}": key for i, key in enumerate(keys)}
+    params["window"] = window
+    found = {key: int(n) for key, n in session.execute(_count_of(len(keys)), params)}
     return {key: found.get(key, 0) for key in keys}
+
+
+@cache
+def _count_of(keys: int) -> Executable:
+    """The count statement for ``keys`` keys (one plain bind each: compiled once and
+    prepared by the driver, where an expanding IN is rendered again every time)."""
+    return select(RateCounter.key, RateCounter.count).where(
+        RateCounter.key.in_([bindparam(f"key{i}") for i in range(keys)]),
+        RateCounter.window_start == bindparam("window"),
+    )
 
 
 #: Slots of an organisation are numbered below this (``concurrent_requests`` above it is as
