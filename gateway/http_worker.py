@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import gc
 import io
 import os
+import socket
 import ssl
 import sys
 import time
@@ -62,6 +64,12 @@ def configure(limits: Limits) -> None:
 #: After a request body this large the process gives freed memory back to the system.
 _TRIM_AFTER_BYTES = 1024 * 1024
 _M_ARENA_MAX = -8
+#: After running out of descriptors or memory in accept, wait this long before the next.
+_ACCEPT_RETRY_SECONDS = 1.0
+#: A process holding n connections waits n times this (n at most the cap) before it takes
+#: a new one, so that one holding fewer takes it first.
+_ACCEPT_DELAY = 0.005
+_ACCEPT_DELAY_CAP = 10
 
 
 def _libc() -> Any:
@@ -101,6 +109,7 @@ class BufferingWorker(Worker):
         self.limits = LIMITS
         self.pool = ThreadPoolExecutor(max(1, self.cfg.threads), thread_name_prefix="wsgi")
         self.connections: set[asyncio.StreamWriter] = set()
+        self.held = 0  # connections accepted and not yet closed (handshakes included)
         self.in_app = 0
         self.buffered = 0  # bytes of request bodies being received
         self.dropped = 0
@@ -117,16 +126,12 @@ class BufferingWorker(Worker):
 
     async def _serve(self) -> None:
         context = self._ssl_context()
-        servers = [
-            await asyncio.start_server(
-                self._connection,
-                sock=listener.sock if hasattr(listener, "sock") else listener,
-                ssl=context,
-                ssl_handshake_timeout=self.limits.header_timeout if context else None,
-                limit=self.limits.max_header_bytes,
-            )
-            for listener in self.sockets
+        listeners = [
+            listener.sock if hasattr(listener, "sock") else listener for listener in self.sockets
         ]
+        for sock in listeners:
+            sock.setblocking(False)
+            self.loop.add_reader(sock.fileno(), self._accept, sock, context)
         ppid = self.ppid
         while self.alive:  # type: ignore[has-type]
             self.notify()
@@ -138,8 +143,8 @@ class BufferingWorker(Worker):
                 self.alive = False
                 break
             await asyncio.sleep(0.5)
-        for server in servers:
-            server.close()
+        for sock in listeners:
+            self.loop.remove_reader(sock.fileno())
         deadline = time.monotonic() + self.cfg.graceful_timeout
         while self.in_app and time.monotonic() < deadline:
             self.notify()
@@ -154,10 +159,67 @@ class BufferingWorker(Worker):
 
         return ssl_context(self.cfg)  # type: ignore[no-any-return]
 
+    # --- accepting -------------------------------------------------------------------------
+
+    def _accept(self, listener: socket.socket, context: ssl.SSLContext | None) -> None:
+        """A new connection waits: take it, unless this process already holds connections,
+        then wait a little first (``_ACCEPT_DELAY`` per open connection) so that a process
+        holding fewer takes it. Every process of the node is woken for a new connection and
+        the first to call ``accept`` gets it; without the delay the first to wake takes them
+        all, and the connections of a keep-alive client pile up on one process, its threads
+        sharing one GIL while the others idle."""
+        held = self.held
+        if held and self.cfg.workers > 1:
+            self.loop.remove_reader(listener.fileno())
+            delay = min(held, _ACCEPT_DELAY_CAP) * _ACCEPT_DELAY
+            self.loop.call_later(delay, self._accept_now, listener, context)
+            return
+        self._accept_one(listener, context)
+
+    def _accept_now(self, listener: socket.socket, context: ssl.SSLContext | None) -> None:
+        if not self.alive:
+            return
+        self.loop.add_reader(listener.fileno(), self._accept, listener, context)
+        self._accept_one(listener, context)
+
+    def _accept_one(self, listener: socket.socket, context: ssl.SSLContext | None) -> None:
+        """One connection per wake-up (asyncio's own accept takes up to 100 at once)."""
+        try:
+            conn, _ = listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return  # another process took it
+        except OSError as exc:
+            if exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                raise
+            # out of descriptors or memory: stop accepting for a while (as asyncio does)
+            self.log.warning("accept: %s; pausing for a second", exc)
+            self.loop.remove_reader(listener.fileno())
+            self.loop.call_later(_ACCEPT_RETRY_SECONDS, self._accept_now, listener, context)
+            return
+        conn.setblocking(False)
+        self.held += 1
+        self.loop.create_task(self._open(conn, context))
+
+    async def _open(self, conn: socket.socket, context: ssl.SSLContext | None) -> None:
+        reader = asyncio.StreamReader(limit=self.limits.max_header_bytes, loop=self.loop)
+        protocol = asyncio.StreamReaderProtocol(reader, self._connection, loop=self.loop)
+        try:
+            await self.loop.connect_accepted_socket(
+                lambda: protocol,
+                conn,
+                ssl=context,
+                ssl_handshake_timeout=self.limits.header_timeout if context else None,
+            )
+        except (OSError, ssl.SSLError, TimeoutError):  # the handshake failed or timed out
+            self.dropped += 1
+            self.held -= 1
+            conn.close()
+
     # --- one connection --------------------------------------------------------------------
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if len(self.connections) >= self.limits.max_connections:
+            self.held -= 1
             writer.close()
             return
         self.connections.add(writer)
@@ -201,6 +263,7 @@ class BufferingWorker(Worker):
             self.log.exception("error on a connection")
         finally:
             self.connections.discard(writer)
+            self.held -= 1
             writer.close()
 
     async def _receive(self, reader: asyncio.StreamReader, deadline: float) -> bytes:
