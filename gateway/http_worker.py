@@ -89,12 +89,12 @@ def _trim() -> None:
         libc.malloc_trim(0)
 
 
+#: The answer when the application itself fails.
+_INTERNAL_ERROR = ("500 Internal Server Error", [("Content-Type", "text/plain")], b"error\n")
+
+
 class _Drop(Exception):
     """The connection is closed without an answer (timeout, protocol error, peer gone)."""
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class BufferingWorker(Worker):
@@ -108,7 +108,7 @@ class BufferingWorker(Worker):
         asyncio.set_event_loop(self.loop)
         self.limits = LIMITS
         self.pool = ThreadPoolExecutor(max(1, self.cfg.threads), thread_name_prefix="wsgi")
-        self.connections: set[asyncio.StreamWriter] = set()
+        self.connections: set[_Connection] = set()
         self.held = 0  # connections accepted and not yet closed (handshakes included)
         self.in_app = 0
         self.buffered = 0  # bytes of request bodies being received
@@ -149,8 +149,8 @@ class BufferingWorker(Worker):
         while self.in_app and time.monotonic() < deadline:
             self.notify()
             await asyncio.sleep(0.1)
-        for writer in list(self.connections):
-            writer.close()
+        for connection in list(self.connections):
+            connection.close()
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         if not self.cfg.is_ssl:
@@ -201,11 +201,9 @@ class BufferingWorker(Worker):
         self.loop.create_task(self._open(conn, context))
 
     async def _open(self, conn: socket.socket, context: ssl.SSLContext | None) -> None:
-        reader = asyncio.StreamReader(limit=self.limits.max_header_bytes, loop=self.loop)
-        protocol = asyncio.StreamReaderProtocol(reader, self._connection, loop=self.loop)
         try:
             await self.loop.connect_accepted_socket(
-                lambda: protocol,
+                lambda: _Connection(self),
                 conn,
                 ssl=context,
                 ssl_handshake_timeout=self.limits.header_timeout if context else None,
@@ -215,172 +213,31 @@ class BufferingWorker(Worker):
             self.held -= 1
             conn.close()
 
-    # --- one connection --------------------------------------------------------------------
+    # --- one request on the thread pool ------------------------------------------------------
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self.connections) >= self.limits.max_connections:
-            self.held -= 1
-            writer.close()
-            return
-        self.connections.add(writer)
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
-        try:
-            first = True
-            while self.alive or first:
-                request = await self._read_head(conn, reader, first)
-                if request is None:
-                    break
-                first = False
-                try:
-                    body = await self._read_body(conn, reader, request, writer)
-                except _TooLarge:
-                    body = None
-                environ = self._environ(request, body or b"", writer)
-                if body is None:  # the application answers 413 from CONTENT_LENGTH
-                    environ["CONTENT_LENGTH"] = str(self.limits.max_body_bytes + 1)
-                    conn_close = True
-                else:
-                    conn_close = False
-                self.in_app += 1
-                try:
-                    status, headers, payload = await self.loop.run_in_executor(
-                        self.pool, self._call_app, environ
-                    )
-                finally:
-                    self.in_app -= 1
-                    self.nr += 1
-                if len(body or b"") >= _TRIM_AFTER_BYTES or body is None:
-                    await self.loop.run_in_executor(self.pool, _trim)
-                keep = not conn_close and self.alive and conn.our_state is h11.SEND_RESPONSE
-                keep = keep and conn.their_state is h11.DONE and request.http_version == b"1.1"
-                await self._write(conn, writer, status, headers, payload, keep)
-                if not keep or conn.our_state is not h11.DONE:
-                    break
-                conn.start_next_cycle()
-        except (TimeoutError, _Drop, h11.ProtocolError, ConnectionError, ssl.SSLError):
-            self.dropped += 1
-        except Exception:  # noqa: BLE001 - one connection must never end the worker
-            self.log.exception("error on a connection")
-        finally:
-            self.connections.discard(writer)
-            self.held -= 1
-            writer.close()
-
-    async def _receive(self, reader: asyncio.StreamReader, deadline: float) -> bytes:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _Drop("timeout")
-        try:
-            return await asyncio.wait_for(reader.read(65536), remaining)
-        except TimeoutError:
-            raise _Drop("timeout") from None
-
-    async def _read_head(
-        self, conn: h11.Connection, reader: asyncio.StreamReader, first: bool
-    ) -> h11.Request | None:
-        """The request line and headers, or None when the client closed between requests."""
-        limits = self.limits
-        if first:
-            deadline = time.monotonic() + limits.header_timeout
-        else:  # an idle keep-alive connection: wait for the next request's first bytes
-            deadline = time.monotonic() + limits.keepalive_timeout
-        started = first
-        while True:
-            event = conn.next_event()
-            if isinstance(event, h11.Request):
-                return event
-            if isinstance(event, h11.ConnectionClosed):
-                return None
-            if event is not h11.NEED_DATA:
-                raise _Drop(f"unexpected {event!r}")
-            try:
-                data = await self._receive(reader, deadline)
-            except _Drop:
-                if not started:
-                    return None
-                raise
-            if not started and data:
-                started = True
-                deadline = time.monotonic() + limits.header_timeout
-            conn.receive_data(data)
-
-    async def _read_body(
-        self,
-        conn: h11.Connection,
-        reader: asyncio.StreamReader,
-        request: h11.Request,
-        writer: asyncio.StreamWriter,
-    ) -> bytes:
-        limits = self.limits
-        declared = _content_length(request)
-        if declared is not None and declared > limits.max_body_bytes:
-            raise _TooLarge
-        started = time.monotonic()
-        if conn.they_are_waiting_for_100_continue:  # curl, .NET: no 1 s wait before the body
-            writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
-        chunks: list[bytes] = []
-        received = 0
-        try:
-            while True:
-                event = conn.next_event()
-                if isinstance(event, h11.Data):
-                    size = len(event.data)
-                    if self.buffered + size > limits.max_buffered_bytes:
-                        raise _Drop("the process holds as many request bodies as it may")
-                    chunks.append(bytes(event.data))
-                    received += size
-                    self.buffered += size
-                    if received > limits.max_body_bytes:
-                        raise _TooLarge
-                    continue
-                if isinstance(event, h11.EndOfMessage):
-                    return b"".join(chunks)
-                if event is not h11.NEED_DATA:
-                    raise _Drop(f"unexpected {event!r}")
-                deadline = started + limits.body_timeout + received / limits.body_min_rate
-                data = await self._receive(reader, deadline)
-                conn.receive_data(data)
-                if not data:
-                    raise _Drop("closed mid-body")
-        finally:
-            self.buffered -= received
-
-    async def _write(
-        self,
-        conn: h11.Connection,
-        writer: asyncio.StreamWriter,
-        status: str,
-        headers: list[tuple[str, str]],
-        payload: bytes,
-        keep: bool,
+    def _run_app(
+        self, connection: _Connection, environ: dict[str, Any], body_size: int | None
     ) -> None:
-        code, _, reason = status.partition(" ")
-        names = {name.lower() for name, _ in headers}
-        headers = [(n, v) for n, v in headers if n.lower() not in ("connection", "content-length")]
-        headers.append(("Content-Length", str(len(payload))))
-        if not keep:
-            headers.append(("Connection", "close"))
-        if "server" not in names:
-            headers.append(("Server", "hcs-gateway"))
-        out = conn.send(h11.Response(status_code=int(code), headers=headers, reason=reason))
-        out += conn.send(h11.Data(data=payload)) if payload else b""
-        out += conn.send(h11.EndOfMessage())
-        writer.write(out)
+        """On a pool thread: the application's answer, handed back to the loop (after giving
+        back the memory of a large or refused body)."""
+        answer = _INTERNAL_ERROR
         try:
-            await asyncio.wait_for(writer.drain(), self.limits.write_timeout)
-        except TimeoutError:
-            raise _Drop("client does not read its answer") from None
+            answer = self._call_app(environ)
+            if body_size is None or body_size >= _TRIM_AFTER_BYTES:
+                _trim()
+        finally:
+            self.loop.call_soon_threadsafe(connection.answered, answer)
 
     # --- WSGI --------------------------------------------------------------------------------
 
     def _environ(
-        self, request: h11.Request, body: bytes, writer: asyncio.StreamWriter
+        self, request: h11.Request, body: bytes, transport: asyncio.BaseTransport
     ) -> dict[str, Any]:
         target = request.target
         path, _, query = target.partition(b"?")
-        peer = writer.get_extra_info("peername") or ("", 0)
-        local = writer.get_extra_info("sockname") or ("", 0)
-        ssl_object = writer.get_extra_info("ssl_object")
+        peer = transport.get_extra_info("peername") or ("", 0)
+        local = transport.get_extra_info("sockname") or ("", 0)
+        ssl_object = transport.get_extra_info("ssl_object")
         environ: dict[str, Any] = {
             "REQUEST_METHOD": request.method.decode("ascii"),
             "SCRIPT_NAME": "",
@@ -439,7 +296,7 @@ class BufferingWorker(Worker):
                     close()
         except Exception:
             self.log.exception("error in the application")
-            return "500 Internal Server Error", [("Content-Type", "text/plain")], b"error\n"
+            return _INTERNAL_ERROR
         if self.cfg.accesslog:
             # the same fields as gunicorn's access lines through gateway.server.GatewayLogger
             status = started[0].split(" ", 1)[0]
@@ -456,6 +313,308 @@ class BufferingWorker(Worker):
                 },
             )
         return started[0], started[1], payload
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection, driven by the loop's callbacks (no task, stream reader or timer
+    per read): h11 frames the requests, and one timer enforces the deadline of the phase.
+
+    Phases: ``idle`` (keep-alive, before a request's first byte: ``keepalive_timeout``),
+    ``head`` (``header_timeout`` from the first byte; for a new connection from its start),
+    ``body`` (``body_timeout`` + one second per ``body_min_rate`` bytes received, from the end
+    of the headers), ``app`` (the request runs on the thread pool; reading is paused) and
+    ``write`` (the client must take an answer that filled the transport's buffer within
+    ``write_timeout``).
+    """
+
+    def __init__(self, worker: BufferingWorker) -> None:
+        self.worker = worker
+        self.limits = worker.limits
+        self.loop = worker.loop
+        self.h11 = h11.Connection(
+            h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes
+        )
+        self.transport: asyncio.Transport | None = None
+        self.phase = "head"
+        self.deadline = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.request: h11.Request | None = None
+        self.chunks: list[bytes] = []
+        self.received = 0  # body bytes of the current request (counted in worker.buffered)
+        self.too_large = False
+        self.keep = False  # read a next request once the answer is written
+        self.write_paused = False
+        self.closed = False
+
+    # --- asyncio callbacks -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        worker = self.worker
+        if len(worker.connections) >= self.limits.max_connections:
+            self.closed = True
+            worker.held -= 1
+            transport.abort()
+            return
+        worker.connections.add(self)
+        self._expect("head", self.limits.header_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if self.phase in ("app", "write"):  # pipelined: kept for after the answer
+            self.h11.receive_data(data)
+            self._transport.pause_reading()
+            return
+        if self.phase == "idle":  # a next request starts: its headers are now due
+            self._expect("head", self.limits.header_timeout)
+        self._feed(data)
+
+    def eof_received(self) -> bool:
+        if not self.closed:
+            if self.phase in ("app", "write"):
+                self.h11.receive_data(b"")  # seen after the answer
+            else:
+                self._feed(b"")
+        # keep the transport open to answer a client that only shut down its sending side
+        # (TLS cannot: asyncio closes it)
+        return self._transport.get_extra_info("sslcontext") is None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._release()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.phase == "write" and not self.closed:
+            self._written()
+
+    @property
+    def _transport(self) -> asyncio.Transport:
+        assert self.transport is not None
+        return self.transport
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def _feed(self, data: bytes) -> None:
+        """Hand h11 what came (``b""``: the end of the client's side), then take the events."""
+        try:
+            self.h11.receive_data(data)
+        except RuntimeError:  # more data after the client's end
+            self._drop()
+            return
+        self._pump()
+
+    def _pump(self) -> None:
+        try:
+            self._advance()
+        except (_Drop, h11.ProtocolError):
+            self._drop()
+        except Exception:  # noqa: BLE001 - one connection must never end the worker
+            self.worker.log.exception("error on a connection")
+            self._drop()
+
+    def _advance(self) -> None:
+        """Take the events h11 has: headers, body chunks, the end of the request."""
+        conn = self.h11
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                return
+            if isinstance(event, h11.Data):
+                self._body_chunk(event.data)
+            elif isinstance(event, h11.Request):
+                self._headers(event)
+            elif isinstance(event, h11.EndOfMessage):
+                self._dispatch()
+                return
+            elif isinstance(event, h11.ConnectionClosed):
+                self._close()
+                return
+            else:  # PAUSED cannot come: a next request is read only after the answer
+                raise _Drop(f"unexpected {event!r}")
+            if self.too_large:
+                self._dispatch()
+                return
+
+    def _headers(self, request: h11.Request) -> None:
+        self.request = request
+        declared = _content_length(request)
+        if declared is not None and declared > self.limits.max_body_bytes:
+            self.too_large = True
+            return
+        self._expect("body", self.limits.body_timeout)
+        if self.h11.they_are_waiting_for_100_continue:  # curl, .NET: no 1 s wait for the body
+            self._transport.write(
+                self.h11.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
+            )
+
+    def _body_chunk(self, data: bytes) -> None:
+        worker = self.worker
+        size = len(data)
+        if worker.buffered + size > self.limits.max_buffered_bytes:
+            raise _Drop("the process holds as many request bodies as it may")
+        self.chunks.append(data)
+        self.received += size
+        worker.buffered += size
+        if self.received > self.limits.max_body_bytes:
+            self.too_large = True
+
+    # --- the deadline of the phase ---------------------------------------------------------
+
+    def _expect(self, phase: str, allowance: float) -> None:
+        self.phase = phase
+        self.deadline = self.loop.time() + allowance
+        timer = self.timer
+        if timer is None or timer.when() > self.deadline:
+            if timer is not None:
+                timer.cancel()
+            self.timer = self.loop.call_at(self.deadline, self._check_deadline)
+        # a timer due earlier looks again at the (later) deadline when it fires
+
+    def _check_deadline(self) -> None:
+        self.timer = None
+        if self.closed or self.phase == "app" or (self.phase == "write" and not self.write_paused):
+            return
+        deadline = self.deadline
+        if self.phase == "body":  # the body's allowance grows with what it brought
+            deadline += self.received / self.limits.body_min_rate
+        if self.loop.time() < deadline:
+            self.timer = self.loop.call_at(deadline, self._check_deadline)
+        elif self.phase == "idle":  # no next request: a quiet end, not a drop
+            self._close()
+        else:
+            self._drop()
+
+    # --- the application -------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """The request is whole (or too large): run the application on the pool."""
+        worker = self.worker
+        transport = self._transport
+        request = self.request
+        assert request is not None
+        self.phase = "app"
+        transport.pause_reading()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        body = b"".join(self.chunks) if not self.too_large else b""
+        self.chunks = []
+        worker.buffered -= self.received
+        self.received = 0
+        environ = worker._environ(request, body, transport)
+        if self.too_large:  # the application answers 413 from CONTENT_LENGTH
+            environ["CONTENT_LENGTH"] = str(self.limits.max_body_bytes + 1)
+        worker.in_app += 1
+        worker.pool.submit(worker._run_app, self, environ, None if self.too_large else len(body))
+
+    def answered(self, answer: tuple[str, list[tuple[str, str]], bytes]) -> None:
+        """On the loop: write the application's answer, then read the next request."""
+        worker = self.worker
+        worker.in_app -= 1
+        worker.nr += 1
+        if self.closed:
+            return
+        try:
+            conn = self.h11
+            request = self.request
+            assert request is not None
+            keep = not self.too_large and worker.alive and conn.our_state is h11.SEND_RESPONSE
+            keep = keep and conn.their_state is h11.DONE and request.http_version == b"1.1"
+            status, headers, payload = answer
+            self._transport.write(_response(conn, status, headers, payload, keep))
+            self.keep = keep and conn.our_state is h11.DONE
+            self.phase = "write"
+            if self.write_paused:  # the client must take the answer within the write timeout
+                self._expect("write", self.limits.write_timeout)
+                return
+            self._written()
+        except h11.ProtocolError:
+            self._drop()
+        except Exception:  # noqa: BLE001 - one connection must never end the worker
+            self.worker.log.exception("error on a connection")
+            self._drop()
+
+    def _written(self) -> None:
+        """The answer is handed to the transport: the next request, or the end."""
+        if not self.keep:
+            self._close()
+            return
+        conn = self.h11
+        conn.start_next_cycle()
+        self.request = None
+        self.too_large = False
+        self._expect("idle", self.limits.keepalive_timeout)
+        pending, closed = conn.trailing_data
+        if pending or closed:  # a pipelined request, or the client's end, came meanwhile
+            if pending:
+                self._expect("head", self.limits.header_timeout)
+            self._pump()
+            if self.closed or self.phase == "app":
+                return
+        self._transport.resume_reading()
+
+    # --- the end ---------------------------------------------------------------------------
+
+    def _drop(self) -> None:
+        """Closed without an answer (timeout, protocol error, a limit)."""
+        if not self.closed:
+            self.worker.dropped += 1
+        self._close(abort=True)
+
+    def _close(self, abort: bool = False) -> None:
+        self._release()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            if abort:
+                transport.abort()
+            else:
+                transport.close()
+
+    def _release(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        worker = self.worker
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        worker.buffered -= self.received
+        self.received = 0
+        self.chunks = []
+        if self in worker.connections:
+            worker.connections.discard(self)
+            worker.held -= 1
+
+    def close(self) -> None:
+        """The worker stops: close the connection (a request running still runs to its end)."""
+        self._close()
+
+
+def _response(
+    conn: h11.Connection,
+    status: str,
+    headers: list[tuple[str, str]],
+    payload: bytes,
+    keep: bool,
+) -> bytes:
+    code, _, reason = status.partition(" ")
+    names = {name.lower() for name, _ in headers}
+    headers = [(n, v) for n, v in headers if n.lower() not in ("connection", "content-length")]
+    headers.append(("Content-Length", str(len(payload))))
+    if not keep:
+        headers.append(("Connection", "close"))
+    if "server" not in names:
+        headers.append(("Server", "hcs-gateway"))
+    parts = [conn.send(h11.Response(status_code=int(code), headers=headers, reason=reason))]
+    if payload:
+        parts.append(conn.send(h11.Data(data=payload)))
+    parts.append(conn.send(h11.EndOfMessage()))
+    return b"".join(part for part in parts if part)
 
 
 def _content_length(request: h11.Request) -> int | None:
