@@ -10,7 +10,9 @@ application on the thread pool (``threads``); its answer is written back by the 
 timeout too. The application, and so the ack-after-commit guarantee, is unchanged.
 
 gunicorn's master still runs the processes: heartbeat, graceful stop, ``max_requests``
-recycling with jitter, the worker_exit hook. HTTP/1.1 framing is h11's.
+recycling with jitter, the worker_exit hook. HTTP/1.1 framing is llhttp's (httptools, the
+parser of Node.js, in C): strict, it refuses a request that both Content-Length and
+Transfer-Encoding frame, a duplicated Content-Length, bare LF line ends and bad header tokens.
 """
 
 from __future__ import annotations
@@ -21,17 +23,19 @@ import errno
 import gc
 import io
 import os
+import re
 import socket
 import ssl
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-import h11
+import httptools
 from gunicorn.workers.base import Worker
 
 
@@ -95,6 +99,10 @@ _INTERNAL_ERROR = ("500 Internal Server Error", [("Content-Type", "text/plain")]
 
 class _Drop(Exception):
     """The connection is closed without an answer (timeout, protocol error, peer gone)."""
+
+
+class _TooLarge(Exception):
+    """The request's body is past max_body_bytes: answered 413, then the connection closes."""
 
 
 class BufferingWorker(Worker):
@@ -231,7 +239,7 @@ class BufferingWorker(Worker):
     # --- WSGI --------------------------------------------------------------------------------
 
     def _environ(
-        self, request: h11.Request, body: bytes, transport: asyncio.BaseTransport
+        self, request: _Request, body: bytes, transport: asyncio.BaseTransport
     ) -> dict[str, Any]:
         target = request.target
         path, _, query = target.partition(b"?")
@@ -244,7 +252,7 @@ class BufferingWorker(Worker):
             "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
             "QUERY_STRING": query.decode("latin-1"),
             "RAW_URI": target.decode("latin-1"),
-            "SERVER_PROTOCOL": f"HTTP/{request.http_version.decode()}",
+            "SERVER_PROTOCOL": f"HTTP/{request.http_version}",
             "SERVER_NAME": str(local[0]) if isinstance(local, tuple) else "",
             "SERVER_PORT": str(local[1]) if isinstance(local, tuple) else "",
             "REMOTE_ADDR": str(peer[0]) if isinstance(peer, tuple) else "",
@@ -266,7 +274,7 @@ class BufferingWorker(Worker):
             name = raw_name.decode("latin-1").upper()
             if "_" in name:  # would be indistinguishable from a dash in the environ key
                 continue
-            value = raw_value.decode("latin-1")
+            value = raw_value.strip(b" \t").decode("latin-1")
             if name == "CONTENT-TYPE":
                 environ["CONTENT_TYPE"] = value
                 continue
@@ -315,33 +323,54 @@ class BufferingWorker(Worker):
         return started[0], started[1], payload
 
 
+class _Request:
+    """One request as the parser delivered it."""
+
+    __slots__ = ("target", "headers", "method", "http_version", "keep_alive", "chunks", "size")
+
+    def __init__(self) -> None:
+        self.target = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.method = b""
+        self.http_version = ""
+        self.keep_alive = False
+        self.chunks: list[bytes] = []
+        self.size = 0  # body bytes (counted in worker.buffered until handed to the app)
+
+
 class _Connection(asyncio.Protocol):
     """One client connection, driven by the loop's callbacks (no task, stream reader or timer
-    per read): h11 frames the requests, and one timer enforces the deadline of the phase.
+    per read): llhttp (httptools) frames the requests, and one timer enforces the deadline of
+    the phase.
 
     Phases: ``idle`` (keep-alive, before a request's first byte: ``keepalive_timeout``),
     ``head`` (``header_timeout`` from the first byte; for a new connection from its start),
     ``body`` (``body_timeout`` + one second per ``body_min_rate`` bytes received, from the end
-    of the headers), ``app`` (the request runs on the thread pool; reading is paused) and
-    ``write`` (the client must take an answer that filled the transport's buffer within
-    ``write_timeout``).
+    of the headers), ``app`` (a request runs on the thread pool; reading is paused, and what
+    was already read waits) and ``write`` (the client must take an answer that filled the
+    transport's buffer within ``write_timeout``).
     """
 
     def __init__(self, worker: BufferingWorker) -> None:
         self.worker = worker
         self.limits = worker.limits
         self.loop = worker.loop
-        self.h11 = h11.Connection(
-            h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes
-        )
+        self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.phase = "head"
         self.deadline = 0.0
         self.timer: asyncio.TimerHandle | None = None
-        self.request: h11.Request | None = None
-        self.chunks: list[bytes] = []
-        self.received = 0  # body bytes of the current request (counted in worker.buffered)
-        self.too_large = False
+        #: the request being parsed, and its part: "none" (between requests), "head", "body"
+        self.building: _Request | None = None
+        self.parsing = "none"
+        self.head_size = 0  # bytes of the request line and headers so far
+        self.head_fed = 0  # bytes received since the request began, while in its head
+        self.received = 0  # body bytes of the request being read (its rate is counted)
+        self.ready: deque[_Request] = deque()  # read whole, not yet answered (pipelined)
+        self.current: _Request | None = None  # on the thread pool
+        self.too_large = False  # the current request's body is past max_body_bytes
+        self.expect_continue = False  # the request being read waits for "100 Continue"
+        self.last = False  # no request after the ones read: the client's end or an upgrade
         self.keep = False  # read a next request once the answer is written
         self.write_paused = False
         self.closed = False
@@ -361,22 +390,36 @@ class _Connection(asyncio.Protocol):
         self._expect("head", self.limits.header_timeout)
 
     def data_received(self, data: bytes) -> None:
-        if self.closed:
+        if self.closed or self.last:
             return
-        if self.phase in ("app", "write"):  # pipelined: kept for after the answer
-            self.h11.receive_data(data)
+        if self.phase in ("app", "write"):  # pipelined: read now, answered after this one
             self._transport.pause_reading()
+        if self.parsing == "head" or self.parsing == "none":
+            self.head_fed += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            if not isinstance(exc.__context__, _TooLarge):
+                self._drop()
+                return
+            self._too_large()
+        except httptools.HttpParserUpgrade:  # served as a plain request, then the end
+            self.last = True
+        except httptools.HttpParserError:
+            self._drop()
             return
-        if self.phase == "idle":  # a next request starts: its headers are now due
-            self._expect("head", self.limits.header_timeout)
-        self._feed(data)
+        if self.parsing == "head" and self.head_fed > self.limits.max_header_bytes:
+            self._drop()  # headers that do not end
+            return
+        self._next()
 
     def eof_received(self) -> bool:
         if not self.closed:
-            if self.phase in ("app", "write"):
-                self.h11.receive_data(b"")  # seen after the answer
+            if self.parsing != "none" and not self.too_large:
+                self._drop()  # closed in the middle of a request
             else:
-                self._feed(b"")
+                self.last = True
+                self._next()
         # keep the transport open to answer a client that only shut down its sending side
         # (TLS cannot: asyncio closes it)
         return self._transport.get_extra_info("sslcontext") is None
@@ -397,71 +440,104 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         return self.transport
 
-    # --- reading ---------------------------------------------------------------------------
+    # --- parser callbacks (llhttp) ---------------------------------------------------------
 
-    def _feed(self, data: bytes) -> None:
-        """Hand h11 what came (``b""``: the end of the client's side), then take the events."""
-        try:
-            self.h11.receive_data(data)
-        except RuntimeError:  # more data after the client's end
-            self._drop()
-            return
-        self._pump()
+    def on_message_begin(self) -> None:
+        self.building = _Request()
+        self.parsing = "head"
+        self.head_size = 0
+        self.received = 0
+        if self.phase == "idle":  # a next request starts: its headers are now due
+            self._expect("head", self.limits.header_timeout)
 
-    def _pump(self) -> None:
-        try:
-            self._advance()
-        except (_Drop, h11.ProtocolError):
-            self._drop()
-        except Exception:  # noqa: BLE001 - one connection must never end the worker
-            self.worker.log.exception("error on a connection")
-            self._drop()
+    def on_url(self, url: bytes) -> None:
+        assert self.building is not None
+        self.building.target += url
+        self._count_head(len(url))
 
-    def _advance(self) -> None:
-        """Take the events h11 has: headers, body chunks, the end of the request."""
-        conn = self.h11
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                return
-            if isinstance(event, h11.Data):
-                self._body_chunk(event.data)
-            elif isinstance(event, h11.Request):
-                self._headers(event)
-            elif isinstance(event, h11.EndOfMessage):
-                self._dispatch()
-                return
-            elif isinstance(event, h11.ConnectionClosed):
-                self._close()
-                return
-            else:  # PAUSED cannot come: a next request is read only after the answer
-                raise _Drop(f"unexpected {event!r}")
-            if self.too_large:
-                self._dispatch()
-                return
+    def on_header(self, name: bytes, value: bytes) -> None:
+        assert self.building is not None
+        self.building.headers.append((name, value))
+        self._count_head(len(name) + len(value) + 4)
 
-    def _headers(self, request: h11.Request) -> None:
-        self.request = request
-        declared = _content_length(request)
-        if declared is not None and declared > self.limits.max_body_bytes:
-            self.too_large = True
-            return
-        self._expect("body", self.limits.body_timeout)
-        if self.h11.they_are_waiting_for_100_continue:  # curl, .NET: no 1 s wait for the body
-            self._transport.write(
-                self.h11.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
-            )
+    def _count_head(self, size: int) -> None:
+        self.head_size += size
+        if self.head_size > self.limits.max_header_bytes:
+            raise _Drop("headers too large")
 
-    def _body_chunk(self, data: bytes) -> None:
+    def on_headers_complete(self) -> None:
+        request = self.building
+        assert request is not None
+        parser = self.parser
+        request.method = parser.get_method()
+        request.http_version = parser.get_http_version()
+        request.keep_alive = parser.should_keep_alive()
+        self.parsing = "body"
+        self.head_fed = 0
+        expect = b""
+        for name, value in request.headers:
+            lower = name.lower()
+            if lower == b"content-length" and int(value) > self.limits.max_body_bytes:
+                raise _TooLarge
+            if lower == b"expect":
+                expect = value.lower()
+        self.expect_continue = expect == b"100-continue" and request.http_version == "1.1"
+        if self.phase == "head":
+            self._reading_body()
+
+    def on_body(self, data: bytes) -> None:
+        request = self.building
+        assert request is not None
         worker = self.worker
         size = len(data)
         if worker.buffered + size > self.limits.max_buffered_bytes:
             raise _Drop("the process holds as many request bodies as it may")
-        self.chunks.append(data)
+        request.chunks.append(data)
+        request.size += size
         self.received += size
         worker.buffered += size
-        if self.received > self.limits.max_body_bytes:
-            self.too_large = True
+        if request.size > self.limits.max_body_bytes:
+            raise _TooLarge
+
+    def on_message_complete(self) -> None:
+        assert self.building is not None
+        self.ready.append(self.building)
+        self.building = None
+        self.parsing = "none"
+        self.expect_continue = False
+        self.head_fed = 0
+
+    # --- requests in turn ------------------------------------------------------------------
+
+    def _reading_body(self) -> None:
+        """The request being read is the current one and its headers are in: its body's
+        deadline runs, and a client waiting for "100 Continue" gets it (curl, .NET)."""
+        self._expect("body", self.limits.body_timeout)
+        if self.expect_continue:
+            self.expect_continue = False
+            self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def _too_large(self) -> None:
+        """The request being read is past max_body_bytes: answered (413), then the end."""
+        request = self.building
+        assert request is not None
+        self.worker.buffered -= request.size
+        request.chunks = []
+        request.size = 0
+        self.building = None
+        self.parsing = "none"
+        self.ready.append(request)
+        self.too_large = True
+        self.last = True
+
+    def _next(self) -> None:
+        """Between answers: run the next request read whole, or wait for one."""
+        if self.closed or self.phase in ("app", "write"):
+            return
+        if self.ready:
+            self._dispatch(self.ready.popleft())
+        elif self.last:
+            self._close()
 
     # --- the deadline of the phase ---------------------------------------------------------
 
@@ -491,71 +567,73 @@ class _Connection(asyncio.Protocol):
 
     # --- the application -------------------------------------------------------------------
 
-    def _dispatch(self) -> None:
-        """The request is whole (or too large): run the application on the pool."""
+    def _dispatch(self, request: _Request) -> None:
+        """A request read whole (or too large): run the application on the pool."""
         worker = self.worker
         transport = self._transport
-        request = self.request
-        assert request is not None
         self.phase = "app"
+        self.current = request
         transport.pause_reading()
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        body = b"".join(self.chunks) if not self.too_large else b""
-        self.chunks = []
-        worker.buffered -= self.received
-        self.received = 0
+        too_large = self.too_large and not self.ready
+        body = b"".join(request.chunks)
+        request.chunks = []
+        worker.buffered -= request.size
+        request.size = 0
         environ = worker._environ(request, body, transport)
-        if self.too_large:  # the application answers 413 from CONTENT_LENGTH
+        if too_large:  # the application answers 413 from CONTENT_LENGTH
             environ["CONTENT_LENGTH"] = str(self.limits.max_body_bytes + 1)
         worker.in_app += 1
-        worker.pool.submit(worker._run_app, self, environ, None if self.too_large else len(body))
+        worker.pool.submit(worker._run_app, self, environ, None if too_large else len(body))
 
     def answered(self, answer: tuple[str, list[tuple[str, str]], bytes]) -> None:
-        """On the loop: write the application's answer, then read the next request."""
+        """On the loop: write the application's answer, then go on with the next request."""
         worker = self.worker
         worker.in_app -= 1
         worker.nr += 1
         if self.closed:
             return
+        request = self.current
+        assert request is not None
+        self.current = None
+        keep = worker.alive and request.keep_alive and request.http_version == "1.1"
+        keep = keep and not (self.last and not self.ready)
+        status, headers, payload = answer
         try:
-            conn = self.h11
-            request = self.request
-            assert request is not None
-            keep = not self.too_large and worker.alive and conn.our_state is h11.SEND_RESPONSE
-            keep = keep and conn.their_state is h11.DONE and request.http_version == b"1.1"
-            status, headers, payload = answer
-            self._transport.write(_response(conn, status, headers, payload, keep))
-            self.keep = keep and conn.our_state is h11.DONE
-            self.phase = "write"
-            if self.write_paused:  # the client must take the answer within the write timeout
-                self._expect("write", self.limits.write_timeout)
-                return
-            self._written()
-        except h11.ProtocolError:
+            head = _response_head(status, headers, len(payload), keep)
+        except ValueError:
+            worker.log.error("the application's answer has a malformed header")
             self._drop()
-        except Exception:  # noqa: BLE001 - one connection must never end the worker
-            self.worker.log.exception("error on a connection")
-            self._drop()
+            return
+        transport = self._transport
+        if request.method == b"HEAD":
+            transport.write(head)
+        else:
+            transport.writelines((head, payload))
+        self.keep = keep
+        self.phase = "write"
+        if self.write_paused:  # the client must take the answer within the write timeout
+            self._expect("write", self.limits.write_timeout)
+            return
+        self._written()
 
     def _written(self) -> None:
         """The answer is handed to the transport: the next request, or the end."""
         if not self.keep:
             self._close()
             return
-        conn = self.h11
-        conn.start_next_cycle()
-        self.request = None
-        self.too_large = False
-        self._expect("idle", self.limits.keepalive_timeout)
-        pending, closed = conn.trailing_data
-        if pending or closed:  # a pipelined request, or the client's end, came meanwhile
-            if pending:
-                self._expect("head", self.limits.header_timeout)
-            self._pump()
-            if self.closed or self.phase == "app":
-                return
+        if self.ready:
+            self.phase = "idle"
+            self._next()
+            return
+        if self.parsing == "none":
+            self._expect("idle", self.limits.keepalive_timeout)
+        elif self.parsing == "head":  # a pipelined request's first bytes came meanwhile
+            self._expect("head", self.limits.header_timeout)
+        else:
+            self._reading_body()
         self._transport.resume_reading()
 
     # --- the end ---------------------------------------------------------------------------
@@ -583,9 +661,13 @@ class _Connection(asyncio.Protocol):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        worker.buffered -= self.received
-        self.received = 0
-        self.chunks = []
+        for request in (self.building, *self.ready):
+            if request is not None:
+                worker.buffered -= request.size
+                request.size = 0
+                request.chunks = []
+        self.building = None
+        self.ready.clear()
         if self in worker.connections:
             worker.connections.discard(self)
             worker.held -= 1
@@ -595,30 +677,43 @@ class _Connection(asyncio.Protocol):
         self._close()
 
 
-def _response(
-    conn: h11.Connection,
-    status: str,
-    headers: list[tuple[str, str]],
-    payload: bytes,
-    keep: bool,
-) -> bytes:
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def _response_head(status: str, headers: list[tuple[str, str]], length: int, keep: bool) -> bytes:
+    """The status line and headers of an answer (the application's headers, with our own
+    Content-Length and Connection)."""
     code, _, reason = status.partition(" ")
-    names = {name.lower() for name, _ in headers}
-    headers = [(n, v) for n, v in headers if n.lower() not in ("connection", "content-length")]
-    headers.append(("Content-Length", str(len(payload))))
+    if not code.isdigit() or len(code) != 3 or _CONTROL.search(reason):
+        raise ValueError(f"status {status!r}")
+    lines = [f"HTTP/1.1 {code} {reason or _REASONS.get(int(code), '')}"]
+    server = False
+    for name, value in headers:
+        if _CONTROL.search(name) or _CONTROL.search(value):  # no header smuggles a line
+            raise ValueError(f"header {name!r}")
+        lower = name.lower()
+        if lower in ("connection", "content-length"):
+            continue
+        server = server or lower == "server"
+        lines.append(f"{name}: {value}")
+    lines.append(f"Content-Length: {length}")
     if not keep:
-        headers.append(("Connection", "close"))
-    if "server" not in names:
-        headers.append(("Server", "hcs-gateway"))
-    parts = [conn.send(h11.Response(status_code=int(code), headers=headers, reason=reason))]
-    if payload:
-        parts.append(conn.send(h11.Data(data=payload)))
-    parts.append(conn.send(h11.EndOfMessage()))
-    return b"".join(part for part in parts if part)
+        lines.append("Connection: close")
+    if not server:
+        lines.append("Server: hcs-gateway")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def _content_length(request: h11.Request) -> int | None:
-    for name, value in request.headers:
-        if name == b"content-length":
-            return int(value)
-    return None
+#: What no header name or value may carry (it would end the line and start another).
+_CONTROL = re.compile(r"[\r\n\x00]")
