@@ -10,26 +10,32 @@ application on the thread pool (``threads``); its answer is written back by the 
 timeout too. The application, and so the ack-after-commit guarantee, is unchanged.
 
 gunicorn's master still runs the processes: heartbeat, graceful stop, ``max_requests``
-recycling with jitter, the worker_exit hook. HTTP/1.1 framing is h11's.
+recycling with jitter, the worker_exit hook. HTTP/1.1 framing is llhttp's (httptools, the
+parser of Node.js, in C): strict, it refuses a request that both Content-Length and
+Transfer-Encoding frame, a duplicated Content-Length, bare LF line ends and bad header tokens.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import gc
 import io
 import os
+import re
+import socket
 import ssl
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-import h11
+import httptools
 from gunicorn.workers.base import Worker
 
 
@@ -62,6 +68,12 @@ def configure(limits: Limits) -> None:
 #: After a request body this large the process gives freed memory back to the system.
 _TRIM_AFTER_BYTES = 1024 * 1024
 _M_ARENA_MAX = -8
+#: After running out of descriptors or memory in accept, wait this long before the next.
+_ACCEPT_RETRY_SECONDS = 1.0
+#: A process holding n connections waits n times this (n at most the cap) before it takes
+#: a new one, so that one holding fewer takes it first.
+_ACCEPT_DELAY = 0.005
+_ACCEPT_DELAY_CAP = 10
 
 
 def _libc() -> Any:
@@ -81,12 +93,16 @@ def _trim() -> None:
         libc.malloc_trim(0)
 
 
+#: The answer when the application itself fails.
+_INTERNAL_ERROR = ("500 Internal Server Error", [("Content-Type", "text/plain")], b"error\n")
+
+
 class _Drop(Exception):
     """The connection is closed without an answer (timeout, protocol error, peer gone)."""
 
 
 class _TooLarge(Exception):
-    pass
+    """The request's body is past max_body_bytes: answered 413, then the connection closes."""
 
 
 class BufferingWorker(Worker):
@@ -100,7 +116,8 @@ class BufferingWorker(Worker):
         asyncio.set_event_loop(self.loop)
         self.limits = LIMITS
         self.pool = ThreadPoolExecutor(max(1, self.cfg.threads), thread_name_prefix="wsgi")
-        self.connections: set[asyncio.StreamWriter] = set()
+        self.connections: set[_Connection] = set()
+        self.held = 0  # connections accepted and not yet closed (handshakes included)
         self.in_app = 0
         self.buffered = 0  # bytes of request bodies being received
         self.dropped = 0
@@ -117,16 +134,12 @@ class BufferingWorker(Worker):
 
     async def _serve(self) -> None:
         context = self._ssl_context()
-        servers = [
-            await asyncio.start_server(
-                self._connection,
-                sock=listener.sock if hasattr(listener, "sock") else listener,
-                ssl=context,
-                ssl_handshake_timeout=self.limits.header_timeout if context else None,
-                limit=self.limits.max_header_bytes,
-            )
-            for listener in self.sockets
+        listeners = [
+            listener.sock if hasattr(listener, "sock") else listener for listener in self.sockets
         ]
+        for sock in listeners:
+            sock.setblocking(False)
+            self.loop.add_reader(sock.fileno(), self._accept, sock, context)
         ppid = self.ppid
         while self.alive:  # type: ignore[has-type]
             self.notify()
@@ -138,14 +151,14 @@ class BufferingWorker(Worker):
                 self.alive = False
                 break
             await asyncio.sleep(0.5)
-        for server in servers:
-            server.close()
+        for sock in listeners:
+            self.loop.remove_reader(sock.fileno())
         deadline = time.monotonic() + self.cfg.graceful_timeout
         while self.in_app and time.monotonic() < deadline:
             self.notify()
             await asyncio.sleep(0.1)
-        for writer in list(self.connections):
-            writer.close()
+        for connection in list(self.connections):
+            connection.close()
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         if not self.cfg.is_ssl:
@@ -154,177 +167,92 @@ class BufferingWorker(Worker):
 
         return ssl_context(self.cfg)  # type: ignore[no-any-return]
 
-    # --- one connection --------------------------------------------------------------------
+    # --- accepting -------------------------------------------------------------------------
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self.connections) >= self.limits.max_connections:
-            writer.close()
+    def _accept(self, listener: socket.socket, context: ssl.SSLContext | None) -> None:
+        """A new connection waits: take it, unless this process already holds connections,
+        then wait a little first (``_ACCEPT_DELAY`` per open connection) so that a process
+        holding fewer takes it. Every process of the node is woken for a new connection and
+        the first to call ``accept`` gets it; without the delay the first to wake takes them
+        all, and the connections of a keep-alive client pile up on one process, its threads
+        sharing one GIL while the others idle."""
+        held = self.held
+        if held and self.cfg.workers > 1:
+            self.loop.remove_reader(listener.fileno())
+            delay = min(held, _ACCEPT_DELAY_CAP) * _ACCEPT_DELAY
+            self.loop.call_later(delay, self._accept_now, listener, context)
             return
-        self.connections.add(writer)
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
-        try:
-            first = True
-            while self.alive or first:
-                request = await self._read_head(conn, reader, first)
-                if request is None:
-                    break
-                first = False
-                try:
-                    body = await self._read_body(conn, reader, request, writer)
-                except _TooLarge:
-                    body = None
-                environ = self._environ(request, body or b"", writer)
-                if body is None:  # the application answers 413 from CONTENT_LENGTH
-                    environ["CONTENT_LENGTH"] = str(self.limits.max_body_bytes + 1)
-                    conn_close = True
-                else:
-                    conn_close = False
-                self.in_app += 1
-                try:
-                    status, headers, payload = await self.loop.run_in_executor(
-                        self.pool, self._call_app, environ
-                    )
-                finally:
-                    self.in_app -= 1
-                    self.nr += 1
-                if len(body or b"") >= _TRIM_AFTER_BYTES or body is None:
-                    await self.loop.run_in_executor(self.pool, _trim)
-                keep = not conn_close and self.alive and conn.our_state is h11.SEND_RESPONSE
-                keep = keep and conn.their_state is h11.DONE and request.http_version == b"1.1"
-                await self._write(conn, writer, status, headers, payload, keep)
-                if not keep or conn.our_state is not h11.DONE:
-                    break
-                conn.start_next_cycle()
-        except (TimeoutError, _Drop, h11.ProtocolError, ConnectionError, ssl.SSLError):
-            self.dropped += 1
-        except Exception:  # noqa: BLE001 - one connection must never end the worker
-            self.log.exception("error on a connection")
-        finally:
-            self.connections.discard(writer)
-            writer.close()
+        self._accept_one(listener, context)
 
-    async def _receive(self, reader: asyncio.StreamReader, deadline: float) -> bytes:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _Drop("timeout")
-        try:
-            return await asyncio.wait_for(reader.read(65536), remaining)
-        except TimeoutError:
-            raise _Drop("timeout") from None
+    def _accept_now(self, listener: socket.socket, context: ssl.SSLContext | None) -> None:
+        if not self.alive:
+            return
+        self.loop.add_reader(listener.fileno(), self._accept, listener, context)
+        self._accept_one(listener, context)
 
-    async def _read_head(
-        self, conn: h11.Connection, reader: asyncio.StreamReader, first: bool
-    ) -> h11.Request | None:
-        """The request line and headers, or None when the client closed between requests."""
-        limits = self.limits
-        if first:
-            deadline = time.monotonic() + limits.header_timeout
-        else:  # an idle keep-alive connection: wait for the next request's first bytes
-            deadline = time.monotonic() + limits.keepalive_timeout
-        started = first
-        while True:
-            event = conn.next_event()
-            if isinstance(event, h11.Request):
-                return event
-            if isinstance(event, h11.ConnectionClosed):
-                return None
-            if event is not h11.NEED_DATA:
-                raise _Drop(f"unexpected {event!r}")
-            try:
-                data = await self._receive(reader, deadline)
-            except _Drop:
-                if not started:
-                    return None
+    def _accept_one(self, listener: socket.socket, context: ssl.SSLContext | None) -> None:
+        """One connection per wake-up (asyncio's own accept takes up to 100 at once)."""
+        try:
+            conn, _ = listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return  # another process took it
+        except OSError as exc:
+            if exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                 raise
-            if not started and data:
-                started = True
-                deadline = time.monotonic() + limits.header_timeout
-            conn.receive_data(data)
+            # out of descriptors or memory: stop accepting for a while (as asyncio does)
+            self.log.warning("accept: %s; pausing for a second", exc)
+            self.loop.remove_reader(listener.fileno())
+            self.loop.call_later(_ACCEPT_RETRY_SECONDS, self._accept_now, listener, context)
+            return
+        conn.setblocking(False)
+        self.held += 1
+        self.loop.create_task(self._open(conn, context))
 
-    async def _read_body(
-        self,
-        conn: h11.Connection,
-        reader: asyncio.StreamReader,
-        request: h11.Request,
-        writer: asyncio.StreamWriter,
-    ) -> bytes:
-        limits = self.limits
-        declared = _content_length(request)
-        if declared is not None and declared > limits.max_body_bytes:
-            raise _TooLarge
-        started = time.monotonic()
-        if conn.they_are_waiting_for_100_continue:  # curl, .NET: no 1 s wait before the body
-            writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
-        chunks: list[bytes] = []
-        received = 0
+    async def _open(self, conn: socket.socket, context: ssl.SSLContext | None) -> None:
         try:
-            while True:
-                event = conn.next_event()
-                if isinstance(event, h11.Data):
-                    size = len(event.data)
-                    if self.buffered + size > limits.max_buffered_bytes:
-                        raise _Drop("the process holds as many request bodies as it may")
-                    chunks.append(bytes(event.data))
-                    received += size
-                    self.buffered += size
-                    if received > limits.max_body_bytes:
-                        raise _TooLarge
-                    continue
-                if isinstance(event, h11.EndOfMessage):
-                    return b"".join(chunks)
-                if event is not h11.NEED_DATA:
-                    raise _Drop(f"unexpected {event!r}")
-                deadline = started + limits.body_timeout + received / limits.body_min_rate
-                data = await self._receive(reader, deadline)
-                conn.receive_data(data)
-                if not data:
-                    raise _Drop("closed mid-body")
-        finally:
-            self.buffered -= received
+            await self.loop.connect_accepted_socket(
+                lambda: _Connection(self),
+                conn,
+                ssl=context,
+                ssl_handshake_timeout=self.limits.header_timeout if context else None,
+            )
+        except (OSError, ssl.SSLError, TimeoutError):  # the handshake failed or timed out
+            self.dropped += 1
+            self.held -= 1
+            conn.close()
 
-    async def _write(
-        self,
-        conn: h11.Connection,
-        writer: asyncio.StreamWriter,
-        status: str,
-        headers: list[tuple[str, str]],
-        payload: bytes,
-        keep: bool,
+    # --- one request on the thread pool ------------------------------------------------------
+
+    def _run_app(
+        self, connection: _Connection, environ: dict[str, Any], body_size: int | None
     ) -> None:
-        code, _, reason = status.partition(" ")
-        names = {name.lower() for name, _ in headers}
-        headers = [(n, v) for n, v in headers if n.lower() not in ("connection", "content-length")]
-        headers.append(("Content-Length", str(len(payload))))
-        if not keep:
-            headers.append(("Connection", "close"))
-        if "server" not in names:
-            headers.append(("Server", "hcs-gateway"))
-        out = conn.send(h11.Response(status_code=int(code), headers=headers, reason=reason))
-        out += conn.send(h11.Data(data=payload)) if payload else b""
-        out += conn.send(h11.EndOfMessage())
-        writer.write(out)
+        """On a pool thread: the application's answer, handed back to the loop (after giving
+        back the memory of a large or refused body)."""
+        answer = _INTERNAL_ERROR
         try:
-            await asyncio.wait_for(writer.drain(), self.limits.write_timeout)
-        except TimeoutError:
-            raise _Drop("client does not read its answer") from None
+            answer = self._call_app(environ)
+            if body_size is None or body_size >= _TRIM_AFTER_BYTES:
+                _trim()
+        finally:
+            self.loop.call_soon_threadsafe(connection.answered, answer)
 
     # --- WSGI --------------------------------------------------------------------------------
 
     def _environ(
-        self, request: h11.Request, body: bytes, writer: asyncio.StreamWriter
+        self, request: _Request, body: bytes, transport: asyncio.BaseTransport
     ) -> dict[str, Any]:
         target = request.target
         path, _, query = target.partition(b"?")
-        peer = writer.get_extra_info("peername") or ("", 0)
-        local = writer.get_extra_info("sockname") or ("", 0)
-        ssl_object = writer.get_extra_info("ssl_object")
+        peer = transport.get_extra_info("peername") or ("", 0)
+        local = transport.get_extra_info("sockname") or ("", 0)
+        ssl_object = transport.get_extra_info("ssl_object")
         environ: dict[str, Any] = {
             "REQUEST_METHOD": request.method.decode("ascii"),
             "SCRIPT_NAME": "",
             "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
             "QUERY_STRING": query.decode("latin-1"),
             "RAW_URI": target.decode("latin-1"),
-            "SERVER_PROTOCOL": f"HTTP/{request.http_version.decode()}",
+            "SERVER_PROTOCOL": f"HTTP/{request.http_version}",
             "SERVER_NAME": str(local[0]) if isinstance(local, tuple) else "",
             "SERVER_PORT": str(local[1]) if isinstance(local, tuple) else "",
             "REMOTE_ADDR": str(peer[0]) if isinstance(peer, tuple) else "",
@@ -346,7 +274,7 @@ class BufferingWorker(Worker):
             name = raw_name.decode("latin-1").upper()
             if "_" in name:  # would be indistinguishable from a dash in the environ key
                 continue
-            value = raw_value.decode("latin-1")
+            value = raw_value.strip(b" \t").decode("latin-1")
             if name == "CONTENT-TYPE":
                 environ["CONTENT_TYPE"] = value
                 continue
@@ -376,7 +304,7 @@ class BufferingWorker(Worker):
                     close()
         except Exception:
             self.log.exception("error in the application")
-            return "500 Internal Server Error", [("Content-Type", "text/plain")], b"error\n"
+            return _INTERNAL_ERROR
         if self.cfg.accesslog:
             # the same fields as gunicorn's access lines through gateway.server.GatewayLogger
             status = started[0].split(" ", 1)[0]
@@ -395,8 +323,397 @@ class BufferingWorker(Worker):
         return started[0], started[1], payload
 
 
-def _content_length(request: h11.Request) -> int | None:
-    for name, value in request.headers:
-        if name == b"content-length":
-            return int(value)
-    return None
+class _Request:
+    """One request as the parser delivered it."""
+
+    __slots__ = ("target", "headers", "method", "http_version", "keep_alive", "chunks", "size")
+
+    def __init__(self) -> None:
+        self.target = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.method = b""
+        self.http_version = ""
+        self.keep_alive = False
+        self.chunks: list[bytes] = []
+        self.size = 0  # body bytes (counted in worker.buffered until handed to the app)
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection, driven by the loop's callbacks (no task, stream reader or timer
+    per read): llhttp (httptools) frames the requests, and one timer enforces the deadline of
+    the phase.
+
+    Phases: ``idle`` (keep-alive, before a request's first byte: ``keepalive_timeout``),
+    ``head`` (``header_timeout`` from the first byte; for a new connection from its start),
+    ``body`` (``body_timeout`` + one second per ``body_min_rate`` bytes received, from the end
+    of the headers), ``app`` (a request runs on the thread pool; reading is paused, and what
+    was already read waits) and ``write`` (the client must take an answer that filled the
+    transport's buffer within ``write_timeout``).
+    """
+
+    def __init__(self, worker: BufferingWorker) -> None:
+        self.worker = worker
+        self.limits = worker.limits
+        self.loop = worker.loop
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.phase = "head"
+        self.deadline = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        #: the request being parsed, and its part: "none" (between requests), "head", "body"
+        self.building: _Request | None = None
+        self.parsing = "none"
+        self.head_size = 0  # bytes of the request line and headers so far
+        self.head_fed = 0  # bytes received since the request began, while in its head
+        self.received = 0  # body bytes of the request being read (its rate is counted)
+        self.ready: deque[_Request] = deque()  # read whole, not yet answered (pipelined)
+        self.current: _Request | None = None  # on the thread pool
+        self.too_large = False  # the current request's body is past max_body_bytes
+        self.expect_continue = False  # the request being read waits for "100 Continue"
+        self.last = False  # no request after the ones read: the client's end or an upgrade
+        self.keep = False  # read a next request once the answer is written
+        self.write_paused = False
+        self.closed = False
+
+    # --- asyncio callbacks -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        worker = self.worker
+        if len(worker.connections) >= self.limits.max_connections:
+            self.closed = True
+            worker.held -= 1
+            transport.abort()
+            return
+        worker.connections.add(self)
+        self._expect("head", self.limits.header_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed or self.last:
+            return
+        if self.phase in ("app", "write"):  # pipelined: read now, answered after this one
+            self._transport.pause_reading()
+        if self.parsing == "head" or self.parsing == "none":
+            self.head_fed += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            if not isinstance(exc.__context__, _TooLarge):
+                self._drop()
+                return
+            self._too_large()
+        except httptools.HttpParserUpgrade:  # served as a plain request, then the end
+            self.last = True
+        except httptools.HttpParserError:
+            self._drop()
+            return
+        if self.parsing == "head" and self.head_fed > self.limits.max_header_bytes:
+            self._drop()  # headers that do not end
+            return
+        self._next()
+
+    def eof_received(self) -> bool:
+        if not self.closed:
+            if self.parsing != "none" and not self.too_large:
+                self._drop()  # closed in the middle of a request
+            else:
+                self.last = True
+                self._next()
+        # keep the transport open to answer a client that only shut down its sending side
+        # (TLS cannot: asyncio closes it)
+        return self._transport.get_extra_info("sslcontext") is None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._release()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.phase == "write" and not self.closed:
+            self._written()
+
+    @property
+    def _transport(self) -> asyncio.Transport:
+        assert self.transport is not None
+        return self.transport
+
+    # --- parser callbacks (llhttp) ---------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.building = _Request()
+        self.parsing = "head"
+        self.head_size = 0
+        self.received = 0
+        if self.phase == "idle":  # a next request starts: its headers are now due
+            self._expect("head", self.limits.header_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        assert self.building is not None
+        self.building.target += url
+        self._count_head(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        assert self.building is not None
+        self.building.headers.append((name, value))
+        self._count_head(len(name) + len(value) + 4)
+
+    def _count_head(self, size: int) -> None:
+        self.head_size += size
+        if self.head_size > self.limits.max_header_bytes:
+            raise _Drop("headers too large")
+
+    def on_headers_complete(self) -> None:
+        request = self.building
+        assert request is not None
+        parser = self.parser
+        request.method = parser.get_method()
+        request.http_version = parser.get_http_version()
+        request.keep_alive = parser.should_keep_alive()
+        self.parsing = "body"
+        self.head_fed = 0
+        expect = b""
+        for name, value in request.headers:
+            lower = name.lower()
+            if lower == b"content-length" and int(value) > self.limits.max_body_bytes:
+                raise _TooLarge
+            if lower == b"expect":
+                expect = value.lower()
+        self.expect_continue = expect == b"100-continue" and request.http_version == "1.1"
+        if self.phase == "head":
+            self._reading_body()
+
+    def on_body(self, data: bytes) -> None:
+        request = self.building
+        assert request is not None
+        worker = self.worker
+        size = len(data)
+        if worker.buffered + size > self.limits.max_buffered_bytes:
+            raise _Drop("the process holds as many request bodies as it may")
+        request.chunks.append(data)
+        request.size += size
+        self.received += size
+        worker.buffered += size
+        if request.size > self.limits.max_body_bytes:
+            raise _TooLarge
+
+    def on_message_complete(self) -> None:
+        assert self.building is not None
+        self.ready.append(self.building)
+        self.building = None
+        self.parsing = "none"
+        self.expect_continue = False
+        self.head_fed = 0
+
+    # --- requests in turn ------------------------------------------------------------------
+
+    def _reading_body(self) -> None:
+        """The request being read is the current one and its headers are in: its body's
+        deadline runs, and a client waiting for "100 Continue" gets it (curl, .NET)."""
+        self._expect("body", self.limits.body_timeout)
+        if self.expect_continue:
+            self.expect_continue = False
+            self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def _too_large(self) -> None:
+        """The request being read is past max_body_bytes: answered (413), then the end."""
+        request = self.building
+        assert request is not None
+        self.worker.buffered -= request.size
+        request.chunks = []
+        request.size = 0
+        self.building = None
+        self.parsing = "none"
+        self.ready.append(request)
+        self.too_large = True
+        self.last = True
+
+    def _next(self) -> None:
+        """Between answers: run the next request read whole, or wait for one."""
+        if self.closed or self.phase in ("app", "write"):
+            return
+        if self.ready:
+            self._dispatch(self.ready.popleft())
+        elif self.last:
+            self._close()
+
+    # --- the deadline of the phase ---------------------------------------------------------
+
+    def _expect(self, phase: str, allowance: float) -> None:
+        self.phase = phase
+        self.deadline = self.loop.time() + allowance
+        timer = self.timer
+        if timer is None or timer.when() > self.deadline:
+            if timer is not None:
+                timer.cancel()
+            self.timer = self.loop.call_at(self.deadline, self._check_deadline)
+        # a timer due earlier looks again at the (later) deadline when it fires
+
+    def _check_deadline(self) -> None:
+        self.timer = None
+        if self.closed or self.phase == "app" or (self.phase == "write" and not self.write_paused):
+            return
+        deadline = self.deadline
+        if self.phase == "body":  # the body's allowance grows with what it brought
+            deadline += self.received / self.limits.body_min_rate
+        if self.loop.time() < deadline:
+            self.timer = self.loop.call_at(deadline, self._check_deadline)
+        elif self.phase == "idle":  # no next request: a quiet end, not a drop
+            self._close()
+        else:
+            self._drop()
+
+    # --- the application -------------------------------------------------------------------
+
+    def _dispatch(self, request: _Request) -> None:
+        """A request read whole (or too large): run the application on the pool."""
+        worker = self.worker
+        transport = self._transport
+        self.phase = "app"
+        self.current = request
+        transport.pause_reading()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        too_large = self.too_large and not self.ready
+        body = b"".join(request.chunks)
+        request.chunks = []
+        worker.buffered -= request.size
+        request.size = 0
+        environ = worker._environ(request, body, transport)
+        if too_large:  # the application answers 413 from CONTENT_LENGTH
+            environ["CONTENT_LENGTH"] = str(self.limits.max_body_bytes + 1)
+        worker.in_app += 1
+        worker.pool.submit(worker._run_app, self, environ, None if too_large else len(body))
+
+    def answered(self, answer: tuple[str, list[tuple[str, str]], bytes]) -> None:
+        """On the loop: write the application's answer, then go on with the next request."""
+        worker = self.worker
+        worker.in_app -= 1
+        worker.nr += 1
+        if self.closed:
+            return
+        request = self.current
+        assert request is not None
+        self.current = None
+        keep = worker.alive and request.keep_alive and request.http_version == "1.1"
+        keep = keep and not (self.last and not self.ready)
+        status, headers, payload = answer
+        try:
+            head = _response_head(status, headers, len(payload), keep)
+        except ValueError:
+            worker.log.error("the application's answer has a malformed header")
+            self._drop()
+            return
+        transport = self._transport
+        if request.method == b"HEAD":
+            transport.write(head)
+        else:
+            transport.writelines((head, payload))
+        self.keep = keep
+        self.phase = "write"
+        if self.write_paused:  # the client must take the answer within the write timeout
+            self._expect("write", self.limits.write_timeout)
+            return
+        self._written()
+
+    def _written(self) -> None:
+        """The answer is handed to the transport: the next request, or the end."""
+        if not self.keep:
+            self._close()
+            return
+        if self.ready:
+            self.phase = "idle"
+            self._next()
+            return
+        if self.parsing == "none":
+            self._expect("idle", self.limits.keepalive_timeout)
+        elif self.parsing == "head":  # a pipelined request's first bytes came meanwhile
+            self._expect("head", self.limits.header_timeout)
+        else:
+            self._reading_body()
+        self._transport.resume_reading()
+
+    # --- the end ---------------------------------------------------------------------------
+
+    def _drop(self) -> None:
+        """Closed without an answer (timeout, protocol error, a limit)."""
+        if not self.closed:
+            self.worker.dropped += 1
+        self._close(abort=True)
+
+    def _close(self, abort: bool = False) -> None:
+        self._release()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            if abort:
+                transport.abort()
+            else:
+                transport.close()
+
+    def _release(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        worker = self.worker
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        for request in (self.building, *self.ready):
+            if request is not None:
+                worker.buffered -= request.size
+                request.size = 0
+                request.chunks = []
+        self.building = None
+        self.ready.clear()
+        if self in worker.connections:
+            worker.connections.discard(self)
+            worker.held -= 1
+
+    def close(self) -> None:
+        """The worker stops: close the connection (a request running still runs to its end)."""
+        self._close()
+
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def _response_head(status: str, headers: list[tuple[str, str]], length: int, keep: bool) -> bytes:
+    """The status line and headers of an answer (the application's headers, with our own
+    Content-Length and Connection)."""
+    code, _, reason = status.partition(" ")
+    if not code.isdigit() or len(code) != 3 or _CONTROL.search(reason):
+        raise ValueError(f"status {status!r}")
+    lines = [f"HTTP/1.1 {code} {reason or _REASONS.get(int(code), '')}"]
+    server = False
+    for name, value in headers:
+        if _CONTROL.search(name) or _CONTROL.search(value):  # no header smuggles a line
+            raise ValueError(f"header {name!r}")
+        lower = name.lower()
+        if lower in ("connection", "content-length"):
+            continue
+        server = server or lower == "server"
+        lines.append(f"{name}: {value}")
+    lines.append(f"Content-Length: {length}")
+    if not keep:
+        lines.append("Connection: close")
+    if not server:
+        lines.append("Server: hcs-gateway")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+#: What no header name or value may carry (it would end the line and start another).
+_CONTROL = re.compile(r"[\r\n\x00]")

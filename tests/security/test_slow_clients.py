@@ -8,6 +8,7 @@ late or its body falls under the minimum rate.
 from __future__ import annotations
 
 import contextlib
+import re
 import select
 import socket
 import time
@@ -195,3 +196,46 @@ def test_bodies_being_received_do_not_add_up_past_the_process_cap(stand, tmp_pat
         finally:
             first.close()
             second.close()
+
+
+def _answers(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def test_pipelined_requests_are_answered_in_order(slow_server) -> None:  # type: ignore[no-untyped-def]
+    host, port = slow_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        received = _answers(sock)
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", received)
+    assert statuses == [b"200", b"404", b"200"]
+
+
+def test_a_request_framed_twice_is_dropped_unanswered(slow_server) -> None:  # type: ignore[no-untyped-def]
+    """Content-Length and Transfer-Encoding together: the two framings a proxy in front and
+    the gateway could read differently (request smuggling). Nothing is answered."""
+    host, port = slow_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(
+            b"POST /ext-bus-home-management-service/services/HomeManagementAsync HTTP/1.1\r\n"
+            b"Host: x\r\nContent-Type: text/xml\r\nContent-Length: 5\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        )
+        assert _answers(sock) == b""
+
+
+def test_a_client_that_shuts_down_its_side_still_gets_its_answer(slow_server) -> None:  # type: ignore[no-untyped-def]
+    host, port = slow_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        received = _answers(sock)
+    assert received.startswith(b"HTTP/1.1 200 ") and received.endswith(b"ok\n")
