@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import bench  # noqa: E402
+
 from gateway.client import envelope  # noqa: E402
 from signing import sign  # noqa: E402
 from signing.pki import init_ca, issue  # noqa: E402
