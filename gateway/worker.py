@@ -37,7 +37,7 @@ from gateway.soap.envelope import split_envelope
 from gateway.state import error_results, pack_results
 from gateway.trace import JobOutcome, JobTrace, Tally, request_error_tally, tally
 from gateway.xmlparse import parse_xml
-from persistence import organizations, packets, queue
+from persistence import packets, queue
 from persistence.clock import utcnow
 from persistence.errors import describe, is_transient
 from persistence.packets import PacketView, ResultCounts
@@ -223,20 +223,19 @@ class Worker:
         seen = seen or _Seen(job.job_id, job.attempt, time.perf_counter())
         with self.rt.session.begin() as session:
             queue.hold(session, job)
-            packet = packets.get_by_id(session, job.packet_id)
+            stored = packets.to_process(session, job.packet_id)
+            packet = stored.view
             seen.packet(packet)
-            org = organizations.get_organization(session, packet.org_guid or "")
             operation = self.rt.registry.operation(packet.service or "", packet.operation or "")
-            raw = packets.get_raw(session, job.packet_id)
-            request = split_envelope(parse_xml(raw, self.rt.xml_limits)).body
+            request = split_envelope(parse_xml(stored.raw, self.rt.xml_limits)).body
             ctx = HandlerContext(
                 session=session,
                 org_guid=packet.org_guid or "",
-                org_role=org.role if org else None,
+                org_role=stored.org_role,
                 message_guid=packet.message_guid,
                 version=packet.version,
                 now=utcnow(),
-                previous_result=packets.last_processed_result(session, job.packet_id),
+                previous_result=stored.previous_result,
             )
             try:
                 assert operation.handler is not None

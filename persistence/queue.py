@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 from persistence.clock import as_utc, utcnow
 from persistence.errors import describe, is_transient
 from persistence.models import Job, Packet
-from persistence.packets import DEAD, PROCESSING, ResultCounts, add_event
+from persistence.packets import DEAD, PROCESSING, ResultCounts
+from persistence.packets import record_event as add_event
 
 log = logging.getLogger("persistence.queue")
 
