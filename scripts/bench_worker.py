@@ -40,6 +40,9 @@ def main() -> None:
     parser.add_argument("--premises", type=int, default=100)
     parser.add_argument("--database-url")
     parser.add_argument("--profile", type=Path)
+    parser.add_argument(
+        "--phases", action="store_true", help="also print the CPU of each step, ms per packet"
+    )
     args = parser.parse_args()
     workload = (
         bench.ReadingsWorkload(args.devices)
@@ -84,6 +87,7 @@ def run(url: str, workload, packets, pki, args) -> None:  # type: ignore[no-unty
     # warm up on two packets (caches, prepared statements)
     worker.run_once()
     worker.run_once()
+    phases = _Phases() if args.phases else None
     cpu: list[float] = []
     profiler = cProfile.Profile() if args.profile else None
     for _ in range(args.packets):
@@ -105,12 +109,66 @@ def run(url: str, workload, packets, pki, args) -> None:  # type: ignore[no-unty
         if errors:
             print((sample or "")[:600])
     rt.close()
+    if phases is not None:
+        phases.close()
+        for label, total in phases.totals.items():
+            print(f"  {label:<28} {total * 1000 / args.packets:8.2f} ms/packet")
     med = statistics.median(cpu) * 1000
     print(
         f"{url.split(':')[0]}: {args.packets} packets of {workload.items} items: worker CPU "
         f"median {med:.2f} ms/packet, {med * 1000 / workload.items:.1f} us/item "
         f"(mean {statistics.mean(cpu) * 1000:.2f}); packets {dict(states)} item errors {errors}"
     )
+
+
+class _Phases:
+    """CPU of the processing steps, by wrapping the functions that do them (bench only)."""
+
+    def __init__(self) -> None:
+        from gateway import state, worker
+        from gateway.imports import answer, pipeline
+        from persistence import queue
+
+        self.totals: dict[str, float] = {}
+        self._undo: list[tuple[object, str, object]] = []
+        self._wrap(queue, "claim", "claim (commit)")
+        self._wrap(worker.Worker, "_process", "job, claim excluded")
+        from gateway.handlers.device_metering import import_values
+        from gateway.handlers.house_management import import_house_uo
+
+        for module in (import_values, import_house_uo):
+            self._wrap(module, "run_import", "  run_import (read = the rest)")
+        self._wrap(pipeline, "NsiRefs", "    nsi refs")
+        self._wrap(pipeline, "_decide_all", "    prefetch + decide")
+        for imp in (import_values.ImportValues, type(import_house_uo.IMPORT)):
+            self._wrap(imp, "prefetch", "      prefetch")
+        self._wrap(pipeline, "write", "    write")
+        self._wrap(answer.Answer, "build", "    answer")
+        self._wrap(worker, "pack_results", "  pack results")
+        self._wrap(worker, "parse_xml", "  parse")
+        self._wrap(queue, "finish", "  finish")
+        del state
+
+    def _wrap(self, owner: object, name: str, label: str) -> None:
+        original = getattr(owner, name, None)
+        if original is None:
+            return
+        totals = self.totals
+        totals.setdefault(label, 0.0)
+
+        def timed(*args, **kwargs):  # type: ignore[no-untyped-def]
+            start = time.process_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                totals[label] += time.process_time() - start
+
+        setattr(owner, name, timed)
+        self._undo.append((owner, name, original))
+
+    def close(self) -> None:
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
 
 
 if __name__ == "__main__":
