@@ -15,6 +15,7 @@ are inserted before their children's and deleted after them.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -29,7 +30,10 @@ from sqlalchemy import (
     any_,
     bindparam,
     delete,
+    func,
     insert,
+    literal_column,
+    select,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -66,13 +70,36 @@ def where_in(
     wanted = unique(values)
     if not wanted:
         return []
+    execute = _executor(session, query)
     if is_postgres(session):
         array = bindparam(None, wanted, type_=ARRAY(column.type), unique=True)
-        return list(session.execute(query.where(column == any_(array))))
+        return list(execute(query.where(column == any_(array))).all())
+    if all(type(v) is str or type(v) is int for v in wanted):
+        return list(execute(query.where(column.in_(json_values(wanted)))).all())
     rows: list[Row[Any]] = []
     for batch in batches(wanted):
-        rows.extend(session.execute(query.where(column.in_(batch))))
+        rows.extend(execute(query.where(column.in_(batch))).all())
     return rows
+
+
+def json_values(values: Sequence[str | int]) -> Select[tuple[Any]]:
+    """SQLite: ``SELECT value FROM json_each(:values)``, the values bound as ONE JSON array
+    (for ``column IN (…)``): no bound-parameter limit, no batches, and no statement whose
+    text grows with the number of values."""
+    return select(literal_column("value")).select_from(
+        func.json_each(bindparam(None, json.dumps(list(values)), unique=True))
+    )
+
+
+def _executor(session: Session, query: Select[Any]) -> Any:
+    """How to run a set read: on the session's connection (Core rows, without the ORM's
+    loading layer) when ``query`` selects columns, after the flush the session would have
+    done; through the session when it selects mapped entities."""
+    if any(isinstance(d.get("expr"), type) for d in query.column_descriptions):
+        return session.execute
+    if session.autoflush:
+        session.flush()
+    return session.connection().execute
 
 
 def is_unique_violation(error: IntegrityError) -> bool:
