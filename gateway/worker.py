@@ -242,7 +242,12 @@ class Worker:
                 with session.begin_nested():  # a handler that fails leaves nothing behind
                     result = operation.handler(ctx, request)
                 counted = result.tally or tally(result.elements)
-                done = _Done("processed", pack_results(result.elements), counted)
+                packed = result.packed
+                done = _Done(
+                    "processed",
+                    packed if packed is not None else pack_results(result.elements),
+                    counted,
+                )
             except ExportError as exc:
                 done = _Done(
                     "processed",
