@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import statistics
 import sys
 import tempfile
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--premises", type=int, default=100)
     parser.add_argument("--database-url")
     parser.add_argument("--profile", type=Path)
+    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after the warm-up")
     parser.add_argument(
         "--phases", action="store_true", help="also print the CPU of each step, ms per packet"
     )
@@ -87,6 +89,13 @@ def run(url: str, workload, packets, pki, args) -> None:  # type: ignore[no-unty
     # warm up on two packets (caches, prepared statements)
     worker.run_once()
     worker.run_once()
+    if args.gc_freeze:
+        import gc
+
+        gc.collect()
+        gc.freeze()
+        if os.environ.get("GC_T0"):
+            gc.set_threshold(int(os.environ["GC_T0"]), 10, 10)
     phases = _Phases() if args.phases else None
     cpu: list[float] = []
     profiler = cProfile.Profile() if args.profile else None
