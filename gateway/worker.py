@@ -24,6 +24,7 @@ import signal
 import socket
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -131,6 +132,8 @@ class Worker:
         self.stopping = stopping or threading.Event()
         #: failures that could not be recorded yet (the database was away): (job, failure)
         self._unrecorded: list[tuple[queue.ClaimedJob, _Done | str]] = []
+        #: jobs claimed together (``claim_batch``) and not yet processed, oldest first
+        self._claimed: deque[queue.ClaimedJob] = deque()
 
     # --- loop ------------------------------------------------------------------------------
 
@@ -155,6 +158,22 @@ class Worker:
                 self.wakeup.wait(wait if failures else interval)
                 if not self.stopping.is_set():
                     self.wakeup.clear()
+        self._finish_claimed()
+
+    def _finish_claimed(self) -> None:
+        """On the way out: process the jobs claimed with the last one (a batch is a few short
+        jobs); what cannot be processed now is taken over when its lease expires."""
+        while self._claimed:
+            try:
+                self.run_once()
+            except Exception as exc:
+                log.warning(
+                    "worker %s stopping: %d claimed job(s) left to their leases: %s",
+                    self.name,
+                    len(self._claimed),
+                    _short(exc),
+                )
+                return
 
     def start_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.run_forever, name="queue-worker", daemon=True)
@@ -184,9 +203,7 @@ class Worker:
 
     def _run_once(self) -> bool:
         self._record_unrecorded()
-        lease = self.rt.settings.worker.lease_seconds
-        with self.rt.session.begin() as session:
-            job = queue.claim(session, self.name, lease)
+        job = self._next_job()
         if job is None:
             return False
         if job.attempt > self.retry.max_attempts:
@@ -217,6 +234,17 @@ class Worker:
         else:
             observe.job_done(seen.trace(done.state, done.tally))
         return True
+
+    def _next_job(self) -> queue.ClaimedJob | None:
+        """The next job claimed for this worker: one of those claimed together before, or
+        up to ``claim_batch`` newly claimed ones (one claim transaction for all of them)."""
+        if not self._claimed:
+            cfg = self.rt.settings.worker
+            with self.rt.session.begin() as session:
+                self._claimed.extend(
+                    queue.claim_many(session, self.name, cfg.lease_seconds, cfg.claim_batch)
+                )
+        return self._claimed.popleft() if self._claimed else None
 
     def _process(self, job: queue.ClaimedJob, seen: _Seen | None = None) -> _Done:
         """Hold the job, run the handler, store the outcome, all in one transaction; ``seen``

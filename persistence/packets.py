@@ -117,8 +117,15 @@ def add_event(session: Session, packet_id: int, event: str, detail: str | None =
 def record_event(session: Session, packet_id: int, event: str, detail: str | None = None) -> None:
     """``add_event`` for a packet already stored, as one INSERT now (no ORM flush): what the
     queue records on every claim and finish."""
+    record_events(session, [(packet_id, event, detail)])
+
+
+def record_events(session: Session, events: Sequence[tuple[int, str, str | None]]) -> None:
+    """``record_event`` for several packets: (packet id, event, detail) each, one INSERT."""
+    at = utcnow()
     session.execute(
-        insert(PacketEvent).values(packet_id=packet_id, at=utcnow(), event=event, detail=detail)
+        insert(PacketEvent),
+        [{"packet_id": p, "at": at, "event": e, "detail": d} for p, e, d in events],
     )
 
 
