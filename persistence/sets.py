@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -26,12 +25,10 @@ from sqlalchemy import (
     Connection,
     Row,
     Select,
-    String,
     Table,
     and_,
     any_,
     bindparam,
-    cast,
     delete,
     func,
     insert,
@@ -75,29 +72,14 @@ def where_in(
         return []
     execute = _executor(session, query)
     if is_postgres(session):
-        return list(execute(query.where(column == any_(pg_array(wanted, column.type)))).all())
+        array = bindparam(None, wanted, type_=ARRAY(column.type), unique=True)
+        return list(execute(query.where(column == any_(array))).all())
     if all(type(v) is str or type(v) is int for v in wanted):
         return list(execute(query.where(column.in_(json_values(wanted)))).all())
     rows: list[Row[Any]] = []
     for batch in batches(wanted):
         rows.extend(execute(query.where(column.in_(batch))).all())
     return rows
-
-
-#: values that stand in a PostgreSQL array literal as they are (GUIDs, codes, numbers)
-_PLAIN_ARRAY = re.compile(r"[0-9A-Za-z_.:+-]+(?:,[0-9A-Za-z_.:+-]+)*")
-
-
-def pg_array(values: Sequence[Any], item_type: Any) -> Any:
-    """PostgreSQL: the values bound as ONE array parameter. Plain strings and integers (what
-    set reads look up by: GUIDs, codes, ids) go as the array's text literal checked with one
-    pattern, instead of the driver quoting every element on its own; others as a list."""
-    if all(type(v) is str or type(v) is int for v in values):
-        literal = ",".join(map(str, values))
-        if _PLAIN_ARRAY.fullmatch(literal) and "null" not in literal.lower():  # NULL: no value
-            text = bindparam(None, "{" + literal + "}", type_=String, unique=True)
-            return cast(text, ARRAY(item_type))
-    return bindparam(None, list(values), type_=ARRAY(item_type), unique=True)
 
 
 def json_values(values: Sequence[str | int]) -> Select[tuple[Any]]:
