@@ -104,6 +104,8 @@ class WorkerSettings:
     max_attempts: int = 5
     retry_backoff_seconds: float = 2.0
     lease_seconds: int = 60
+    #: jobs one worker claims in one transaction (then processes one after another)
+    claim_batch: int = 1
     concurrency: int = 1
     listen: bool = True
     #: ``gateway worker`` serves its Prometheus metrics (``/metrics``, ``/healthz``) on this

@@ -17,12 +17,14 @@ is one UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) … RETURNING.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
 import socket
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -37,7 +39,7 @@ from gateway.soap.envelope import split_envelope
 from gateway.state import error_results, pack_results
 from gateway.trace import JobOutcome, JobTrace, Tally, request_error_tally, tally
 from gateway.xmlparse import parse_xml
-from persistence import organizations, packets, queue
+from persistence import packets, queue
 from persistence.clock import utcnow
 from persistence.errors import describe, is_transient
 from persistence.packets import PacketView, ResultCounts
@@ -130,6 +132,8 @@ class Worker:
         self.stopping = stopping or threading.Event()
         #: failures that could not be recorded yet (the database was away): (job, failure)
         self._unrecorded: list[tuple[queue.ClaimedJob, _Done | str]] = []
+        #: jobs claimed together (``claim_batch``) and not yet processed, oldest first
+        self._claimed: deque[queue.ClaimedJob] = deque()
 
     # --- loop ------------------------------------------------------------------------------
 
@@ -154,6 +158,22 @@ class Worker:
                 self.wakeup.wait(wait if failures else interval)
                 if not self.stopping.is_set():
                     self.wakeup.clear()
+        self._finish_claimed()
+
+    def _finish_claimed(self) -> None:
+        """On the way out: process the jobs claimed with the last one (a batch is a few short
+        jobs); what cannot be processed now is taken over when its lease expires."""
+        while self._claimed:
+            try:
+                self.run_once()
+            except Exception as exc:
+                log.warning(
+                    "worker %s stopping: %d claimed job(s) left to their leases: %s",
+                    self.name,
+                    len(self._claimed),
+                    _short(exc),
+                )
+                return
 
     def start_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.run_forever, name="queue-worker", daemon=True)
@@ -183,9 +203,7 @@ class Worker:
 
     def _run_once(self) -> bool:
         self._record_unrecorded()
-        lease = self.rt.settings.worker.lease_seconds
-        with self.rt.session.begin() as session:
-            job = queue.claim(session, self.name, lease)
+        job = self._next_job()
         if job is None:
             return False
         if job.attempt > self.retry.max_attempts:
@@ -217,33 +235,48 @@ class Worker:
             observe.job_done(seen.trace(done.state, done.tally))
         return True
 
+    def _next_job(self) -> queue.ClaimedJob | None:
+        """The next job claimed for this worker: one of those claimed together before, or
+        up to ``claim_batch`` newly claimed ones (one claim transaction for all of them)."""
+        if not self._claimed:
+            cfg = self.rt.settings.worker
+            with self.rt.session.begin() as session:
+                self._claimed.extend(
+                    queue.claim_many(session, self.name, cfg.lease_seconds, cfg.claim_batch)
+                )
+        return self._claimed.popleft() if self._claimed else None
+
     def _process(self, job: queue.ClaimedJob, seen: _Seen | None = None) -> _Done:
         """Hold the job, run the handler, store the outcome, all in one transaction; ``seen``
         collects what the attempt's trace needs."""
         seen = seen or _Seen(job.job_id, job.attempt, time.perf_counter())
         with self.rt.session.begin() as session:
             queue.hold(session, job)
-            packet = packets.get_by_id(session, job.packet_id)
+            stored = packets.to_process(session, job.packet_id)
+            packet = stored.view
             seen.packet(packet)
-            org = organizations.get_organization(session, packet.org_guid or "")
             operation = self.rt.registry.operation(packet.service or "", packet.operation or "")
-            raw = packets.get_raw(session, job.packet_id)
-            request = split_envelope(parse_xml(raw, self.rt.xml_limits)).body
+            request = split_envelope(parse_xml(stored.raw, self.rt.xml_limits)).body
             ctx = HandlerContext(
                 session=session,
                 org_guid=packet.org_guid or "",
-                org_role=org.role if org else None,
+                org_role=stored.org_role,
                 message_guid=packet.message_guid,
                 version=packet.version,
                 now=utcnow(),
-                previous_result=packets.last_processed_result(session, job.packet_id),
+                previous_result=stored.previous_result,
             )
             try:
                 assert operation.handler is not None
                 with session.begin_nested():  # a handler that fails leaves nothing behind
                     result = operation.handler(ctx, request)
                 counted = result.tally or tally(result.elements)
-                done = _Done("processed", pack_results(result.elements), counted)
+                packed = result.packed
+                done = _Done(
+                    "processed",
+                    packed if packed is not None else pack_results(result.elements),
+                    counted,
+                )
             except ExportError as exc:
                 done = _Done(
                     "processed",
@@ -383,6 +416,10 @@ class WorkerGroup:
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
+        # What start-up built (modules, the registry, the engine) lives as long as the process:
+        # the cyclic collector need not walk it again during every job's full collections.
+        gc.collect()
+        gc.freeze()
         self.start()
         log.info("%d queue worker(s) running on %s", len(self.workers), self.rt.engine.dialect.name)
         while not self.stopping.wait(1.0):

@@ -16,6 +16,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    insert,
     literal,
     select,
     true,
@@ -25,7 +26,15 @@ from sqlalchemy.orm import Session
 
 from persistence import accept_sql
 from persistence.clock import as_utc, utcnow
-from persistence.models import DirectoryGeneration, Job, Packet, PacketEvent, PacketReplay
+from persistence.models import (
+    DirectoryGeneration,
+    Job,
+    Organization,
+    Packet,
+    PacketEvent,
+    PacketReplay,
+)
+from persistence.roles import Role
 
 RECEIVED, PROCESSING, PROCESSED, FAILED, REJECTED, DEAD = (
     "received",
@@ -106,6 +115,21 @@ def _view(row: Sequence[Any]) -> PacketView:
 
 def add_event(session: Session, packet_id: int, event: str, detail: str | None = None) -> None:
     session.add(PacketEvent(packet_id=packet_id, at=utcnow(), event=event, detail=detail))
+
+
+def record_event(session: Session, packet_id: int, event: str, detail: str | None = None) -> None:
+    """``add_event`` for a packet already stored, as one INSERT now (no ORM flush): what the
+    queue records on every claim and finish."""
+    record_events(session, [(packet_id, event, detail)])
+
+
+def record_events(session: Session, events: Sequence[tuple[int, str, str | None]]) -> None:
+    """``record_event`` for several packets: (packet id, event, detail) each, one INSERT."""
+    at = utcnow()
+    session.execute(
+        insert(PacketEvent),
+        [{"packet_id": p, "at": at, "event": e, "detail": d} for p, e, d in events],
+    )
 
 
 def accept(
@@ -253,6 +277,40 @@ def events_of(session: Session, packet_id: int) -> list[tuple[datetime, str, str
         select(PacketEvent).where(PacketEvent.packet_id == packet_id).order_by(PacketEvent.id)
     )
     return [(as_utc(e.at), e.event, e.detail) for e in rows]
+
+
+@dataclass(frozen=True)
+class ToProcess:
+    """What the worker reads of a claimed packet, in one query."""
+
+    view: PacketView
+    raw: bytes
+    org_role: Role | None  # None: the sender is no longer registered
+    #: the result of the last processed run when the packet is replayed (last_processed_result)
+    previous_result: str | None
+
+
+def to_process(session: Session, packet_id: int) -> ToProcess:
+    """The packet, its bytes, its sender's role and its previous result (``get_by_id``,
+    ``get_raw``, ``organizations.get_organization`` and ``last_processed_result`` at once)."""
+    previous = (
+        select(PacketReplay.previous_result_xml)
+        .where(PacketReplay.packet_id == Packet.id, PacketReplay.previous_state == PROCESSED)
+        .order_by(PacketReplay.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    row = session.execute(
+        select(*_VIEW_COLUMNS, Packet.raw, Organization.role, previous)
+        .outerjoin(Organization, Organization.guid == func.lower(Packet.org_guid))
+        .where(Packet.id == packet_id)
+    ).first()
+    if row is None:
+        raise LookupError(f"packet {packet_id} does not exist")
+    values: tuple[Any, ...] = tuple(row)
+    n = len(_VIEW_COLUMNS)
+    raw, role, previous_result = values[n:]
+    return ToProcess(_view(values[:n]), raw, Role(role) if role else None, previous_result)
 
 
 def get_by_id(session: Session, packet_id: int) -> PacketView:

@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 from persistence.clock import as_utc, utcnow
 from persistence.errors import describe, is_transient
 from persistence.models import Job, Packet
-from persistence.packets import DEAD, PROCESSING, ResultCounts, add_event
+from persistence.packets import DEAD, PROCESSING, ResultCounts, record_events
+from persistence.packets import record_event as add_event
 
 log = logging.getLogger("persistence.queue")
 
@@ -55,6 +56,16 @@ def claim(session: Session, worker_id: str, lease_seconds: int) -> ClaimedJob | 
     On PostgreSQL a job whose row another worker holds (it is processing it) is skipped even
     when its lease has expired; a job is taken over only from a worker that is gone.
     """
+    jobs = claim_many(session, worker_id, lease_seconds, 1)
+    return jobs[0] if jobs else None
+
+
+def claim_many(
+    session: Session, worker_id: str, lease_seconds: int, limit: int
+) -> list[ClaimedJob]:
+    """``claim`` up to ``limit`` jobs at once, oldest first: one UPDATE … RETURNING, one
+    UPDATE of their packets and one INSERT of their attempt events for all of them. Each job
+    keeps its own lease (``lease_seconds`` from now) and is held and finished on its own."""
     now = utcnow()
     ready = (
         select(Job.id)
@@ -66,13 +77,12 @@ def claim(session: Session, worker_id: str, lease_seconds: int) -> ClaimedJob | 
             ),
         )
         .order_by(Job.id)
-        .limit(1)
+        .limit(max(1, limit))
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
     )
-    row = session.execute(
+    rows = session.execute(
         update(Job)
-        .where(Job.id == ready)
+        .where(Job.id.in_(ready.scalar_subquery()))
         .values(
             state="running",
             locked_by=worker_id,
@@ -81,20 +91,33 @@ def claim(session: Session, worker_id: str, lease_seconds: int) -> ClaimedJob | 
         )
         .returning(Job.id, Job.packet_id, Job.attempts, Job.last_error)
         .execution_options(synchronize_session=False)
-    ).first()
-    if row is None:
-        return None
-    job = ClaimedJob(
-        job_id=row[0], packet_id=row[1], attempt=row[2], worker_id=worker_id, last_error=row[3]
+    ).all()
+    if not rows:
+        return []
+    jobs = sorted(
+        (
+            ClaimedJob(
+                job_id=row[0],
+                packet_id=row[1],
+                attempt=row[2],
+                worker_id=worker_id,
+                last_error=row[3],
+            )
+            for row in rows
+        ),
+        key=lambda job: job.job_id,
     )
     session.execute(
         update(Packet)
-        .where(Packet.id == job.packet_id)
+        .where(Packet.id.in_([job.packet_id for job in jobs]))
         .values(state=PROCESSING, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    add_event(session, job.packet_id, "attempt", f"attempt {job.attempt} by {worker_id}")
-    return job
+    record_events(
+        session,
+        [(job.packet_id, "attempt", f"attempt {job.attempt} by {worker_id}") for job in jobs],
+    )
+    return jobs
 
 
 def _mine(job: ClaimedJob) -> ColumnElement[bool]:

@@ -7,13 +7,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Select, and_, func, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select, true
+from sqlalchemy.orm import Session, aliased
 
 from persistence.models import DeviceResource, Reading
-from persistence.sets import batches, is_postgres, table_of, unique, where_in
+from persistence.sets import is_postgres, json_values, table_of, unique, where_in
 
 _Row = TypeVar("_Row")
 
@@ -39,9 +39,9 @@ _STORED = (
 )
 
 
-@dataclass(frozen=True)
-class Stored:
-    """A stored reading as the import rules see it (read from the store or just accepted)."""
+class Stored(NamedTuple):
+    """A stored reading as the import rules see it (read from the store or just accepted).
+    A named tuple: a packet reads thousands of them."""
 
     guid: str
     kind: str
@@ -83,34 +83,29 @@ def latest_readings(session: Session, device_guids: Sequence[str]) -> dict[tuple
             .lateral()
         )
         query = select(*latest.c).select_from(DeviceResource).join(latest, true())
-        rows = where_in(session, query, DeviceResource.device_guid, device_guids)
+        rows: Sequence[Any] = where_in(session, query, DeviceResource.device_guid, device_guids)
     else:
-        rows = []
-        for batch in batches(unique(device_guids)):
-            newest = (
-                select(
-                    Reading.device_guid,
-                    Reading.resource_code,
-                    func.max(Reading.reading_date).label("d"),
-                )
-                .where(Reading.device_guid.in_(batch))
-                .group_by(Reading.device_guid, Reading.resource_code)
-                .subquery()
+        # the same walk down (device_guid, reading_date) as a correlated subquery per
+        # resource of each device: the index's entries end with the rowid (the id), so the
+        # newest reading is the first one of a backwards scan
+        newer = aliased(Reading)
+        newest_id = (
+            select(newer.id)
+            .where(
+                newer.device_guid == DeviceResource.device_guid,
+                newer.resource_code == DeviceResource.resource_code,
             )
-            rows.extend(
-                session.execute(
-                    select(*_STORED)
-                    .join(
-                        newest,
-                        and_(
-                            Reading.device_guid == newest.c.device_guid,
-                            Reading.resource_code == newest.c.resource_code,
-                            Reading.reading_date == newest.c.d,
-                        ),
-                    )
-                    .order_by(Reading.id)
-                )
-            )
+            .order_by(newer.reading_date.desc(), newer.id.desc())
+            .limit(1)
+            .correlate(DeviceResource)
+            .scalar_subquery()
+        )
+        ids = select(newest_id).where(
+            DeviceResource.device_guid.in_(json_values(unique(device_guids)))
+        )
+        if session.autoflush:
+            session.flush()
+        rows = session.connection().execute(select(*_STORED).where(Reading.id.in_(ids))).all()
     for row in rows:
         result[(row.device_guid, row.resource_code)] = _stored(row)
     return result

@@ -14,6 +14,8 @@ are inserted before their children's and deleted after them.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -28,7 +30,10 @@ from sqlalchemy import (
     any_,
     bindparam,
     delete,
+    func,
     insert,
+    literal_column,
+    select,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -65,13 +70,36 @@ def where_in(
     wanted = unique(values)
     if not wanted:
         return []
+    execute = _executor(session, query)
     if is_postgres(session):
         array = bindparam(None, wanted, type_=ARRAY(column.type), unique=True)
-        return list(session.execute(query.where(column == any_(array))))
+        return list(execute(query.where(column == any_(array))).all())
+    if all(type(v) is str or type(v) is int for v in wanted):
+        return list(execute(query.where(column.in_(json_values(wanted)))).all())
     rows: list[Row[Any]] = []
     for batch in batches(wanted):
-        rows.extend(session.execute(query.where(column.in_(batch))))
+        rows.extend(execute(query.where(column.in_(batch))).all())
     return rows
+
+
+def json_values(values: Sequence[str | int]) -> Select[tuple[Any]]:
+    """SQLite: ``SELECT value FROM json_each(:values)``, the values bound as ONE JSON array
+    (for ``column IN (…)``): no bound-parameter limit, no batches, and no statement whose
+    text grows with the number of values."""
+    return select(literal_column("value")).select_from(
+        func.json_each(bindparam(None, json.dumps(list(values)), unique=True))
+    )
+
+
+def _executor(session: Session, query: Select[Any]) -> Any:
+    """How to run a set read: on the session's connection (Core rows, without the ORM's
+    loading layer) when ``query`` selects columns, after the flush the session would have
+    done; through the session when it selects mapped entities."""
+    if any(isinstance(d.get("expr"), type) for d in query.column_descriptions):
+        return session.execute
+    if session.autoflush:
+        session.flush()
+    return session.connection().execute
 
 
 def is_unique_violation(error: IntegrityError) -> bool:
@@ -237,7 +265,76 @@ def insert_rows(
     if postgres and len(rows) >= COPY_FROM_ROWS:
         _copy(connection, table, rows)
         return
+    if not postgres and len(rows) > 1:
+        plan = _driver_insert(table, tuple(rows[0]), connection.dialect)
+        if plan is not None:
+            plan.execute(connection, rows)
+            return
     connection.execute(insert(table), rows)
+
+
+@dataclass(frozen=True)
+class _DriverInsert:
+    """One INSERT handed to the driver's executemany as tuples: the rows' columns converted
+    by the dialect's own bind processors (what SQLAlchemy's insert() would bind), the
+    columns they leave out given their scalar defaults, without building a statement and a
+    parameter dict per row."""
+
+    sql: str
+    columns: tuple[str, ...]
+    processors: tuple[Any, ...]
+    defaults: tuple[Any, ...]  # values of the left-out columns, appended to every row
+
+    def execute(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        columns, processors, defaults = self.columns, self.processors, self.defaults
+        converted: list[list[Any]] = [[] for _ in columns]
+        for values, name, process in zip(converted, columns, processors, strict=True):
+            if process is None:
+                values.extend([row[name] for row in rows])
+                continue
+            last_in: Any = object()
+            last_out: Any = None
+            for row in rows:
+                value = row[name]
+                if value is not last_in:  # the packet's timestamps: one object, many rows
+                    last_in, last_out = value, process(value)
+                values.append(last_out)
+        params = [(*row, *defaults) for row in zip(*converted, strict=True)]
+        connection.exec_driver_sql(self.sql, params)
+
+
+@functools.lru_cache(maxsize=256)
+def _driver_insert(table: Table, columns: tuple[str, ...], dialect: Any) -> _DriverInsert | None:
+    """The plan for rows of ``columns`` (None: a left-out column has a default only
+    SQLAlchemy can compute, or the dialect does not take ``?`` parameters)."""
+    if dialect.paramstyle != "qmark" or any(c not in table.c for c in columns):
+        return None
+    left_out: list[tuple[str, Any]] = []
+    for column in table.c:
+        if column.name in columns:
+            continue
+        default = column.default
+        if default is None:
+            continue  # NULL, a server default or the autoincrement key, as insert() leaves it
+        if not getattr(default, "is_scalar", False):
+            return None
+        left_out.append((column.name, default.arg))  # type: ignore[attr-defined]
+
+    def processor(name: str) -> Any:
+        return table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+
+    names = [*columns, *(name for name, _ in left_out)]
+    quote = dialect.identifier_preparer
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+        quote.format_table(table),
+        ", ".join(quote.quote(name) for name in names),
+        ", ".join("?" for _ in names),
+    )
+    defaults = []
+    for name, value in left_out:
+        process = processor(name)
+        defaults.append(process(value) if process is not None else value)
+    return _DriverInsert(sql, columns, tuple(processor(c) for c in columns), tuple(defaults))
 
 
 def _copy(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:

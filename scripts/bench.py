@@ -125,6 +125,7 @@ class HouseWorkload:
     service_path: str = field(default_factory=lambda: service_path("house-management"))
     operation: str = "importHouseUOData"
     xsd: str = "house-management/hcs-house-management-types.xsd"
+    fias_guids: list[str] = field(default_factory=list)
 
     @property
     def items(self) -> int:
@@ -137,10 +138,17 @@ class HouseWorkload:
         )
 
     def build(self) -> etree._Element:
-        return house_request(self.premises)
+        fias = str(uuid.uuid4())
+        self.fias_guids.append(fias)
+        return house_request(self.premises, fias)
 
     def prepare(self, url: str) -> None:
-        pass
+        """A placed management contract of the organisation covering every house it sends
+        (without it every item is refused, AUT011003, and nothing is written)."""
+        engine = make_engine(url)
+        with make_session_factory(engine).begin() as session:
+            place_management_contract(session, self.fias_guids)
+        engine.dispose()
 
 
 COLD_WATER = ("1", shipped_ref(2, "1")["GUID"])
@@ -216,6 +224,7 @@ class ReadingsWorkload:
             )
             session.add(house)
             session.flush()
+            place_management_contract(session, [self.house])
             for n, device in enumerate(self.roots):
                 session.add(
                     MeteringDevice(
@@ -248,7 +257,53 @@ class ReadingsWorkload:
 WORKLOADS = {"house": HouseWorkload, "readings": ReadingsWorkload}
 
 
-def house_request(premises: int) -> etree._Element:
+def place_management_contract(session: Any, fias_guids: list[str]) -> None:
+    """A placed management contract of the bench's organisation covering these houses: what
+    lets it describe them and post their devices' readings (persistence/contracts.py)."""
+    from datetime import UTC, datetime
+
+    from persistence import contracts
+    from persistence.models import Contract, ContractObject, ContractVersion
+
+    now = datetime.now(UTC)
+    contract = Contract(
+        root_guid=str(uuid.uuid4()),
+        version_guid=str(uuid.uuid4()),
+        kind=contracts.MANAGEMENT,
+        org_guid=ORG,
+        state=contracts.PLACED,
+        is_contract=True,
+        version_number=1,
+        message_guid=str(uuid.uuid4()),
+        transport_guid=str(uuid.uuid4()),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(contract)
+    session.flush()
+    session.add(
+        ContractVersion(
+            version_guid=contract.version_guid,
+            contract_guid=contract.root_guid,
+            version_number=1,
+            created_at=now,
+        )
+    )
+    session.add_all(
+        ContractObject(
+            guid=str(uuid.uuid4()),
+            contract_guid=contract.root_guid,
+            fias_house_guid=fias,
+            annulled=False,
+            transport_guid=str(uuid.uuid4()),
+            updated_at=now,
+        )
+        for fias in fias_guids
+    )
+    session.flush()
+
+
+def house_request(premises: int, fias_house_guid: str | None = None) -> etree._Element:
     """An importHouseUORequest: a house with entrances and ``premises`` flats."""
     E = lambda ns, name, text=None, parent=None: _el(ns, name, text, parent)  # noqa: E731
     root = etree.Element(
@@ -259,7 +314,7 @@ def house_request(premises: int) -> etree._Element:
     house = E(HM, "ApartmentHouse", parent=root)
     create = E(HM, "ApartmentHouseToCreate", parent=house)
     basic = E(HM, "BasicCharacteristicts", parent=create)
-    E(HM, "FIASHouseGuid", str(uuid.uuid4()), basic)
+    E(HM, "FIASHouseGuid", fias_house_guid or str(uuid.uuid4()), basic)
     E(HM, "TotalSquare", "3560.5", basic)
     state = E(HM, "State", parent=basic)
     E(NSI, "Code", "2", state)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Protocol
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from gateway.codes import Code
 from gateway.namespaces import BASE, qname
 from gateway.trace import Tally
+from gateway.xmlparse import parse_xml
 from persistence.roles import Role
 
 
@@ -28,13 +29,39 @@ class HandlerContext:
     previous_result: str | None = None
 
 
-@dataclass
 class HandlerResult:
-    """Elements to place in getStateResult after RequestState and MessageGUID."""
+    """Elements to place in getStateResult after RequestState and MessageGUID.
 
-    elements: list[etree._Element] = field(default_factory=list)
-    #: the counts of the result when the handler knows them (imports); else they are counted
-    tally: Tally | None = None
+    ``packed``: the same elements already in their stored form (``gateway.state.pack_results``),
+    as the import result writer writes them; ``elements`` are then parsed from it only if
+    someone asks for them (tests, exports do not pack).
+    """
+
+    __slots__ = ("_elements", "_packed", "tally")
+
+    def __init__(
+        self,
+        elements: list[etree._Element] | None = None,
+        tally: Tally | None = None,
+        *,
+        packed: str | None = None,
+    ) -> None:
+        self._elements = elements if elements is not None or packed is not None else []
+        self._packed = packed
+        #: the counts of the result when the handler knows them (imports); else counted
+        self.tally = tally
+
+    @property
+    def elements(self) -> list[etree._Element]:
+        if self._elements is None:
+            assert self._packed is not None
+            self._elements = list(parse_xml(self._packed.encode()))
+        return self._elements
+
+    @property
+    def packed(self) -> str | None:
+        """The stored form, when the handler wrote it (else None: pack ``elements``)."""
+        return self._packed
 
 
 class Handler(Protocol):

@@ -15,6 +15,7 @@ from lxml import etree
 
 from gateway.codes import Code
 from gateway.handlers.base import HandlerContext, ItemError, child, local, text
+from gateway.imports.xml import local_name
 from persistence import nsi
 
 
@@ -66,7 +67,7 @@ def _refs(
             continue
         code = ref = None
         for part in element:
-            tag = _local(part.tag) if isinstance(part.tag, str) else ""
+            tag = _local(part.tag)
             if tag == "Code":
                 code = (part.text or "").strip()
             elif tag == "GUID":
@@ -76,5 +77,4 @@ def _refs(
     return found
 
 
-def _local(tag: str) -> str:
-    return tag.rpartition("}")[2]
+_local = local_name

@@ -12,7 +12,7 @@ house-management imports the ``ImportResult`` (with ``base:version``) that wraps
 
 from __future__ import annotations
 
-import copy
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -105,46 +105,103 @@ class Answer:
         outcomes: Sequence[Done | Refused | Previous],
         now: datetime,
     ) -> HandlerResult:
-        if self.wrapper_version is not None:
-            parent = etree.Element(qname(self.ns, "ImportResult"), nsmap=dict(self.nsmap))
-            parent.set(qname(BASE, "version"), self.wrapper_version)
-        else:
-            parent = etree.Element("results")
-        tag = qname(self.ns, self.tag)
-        update_date = format_value(now)
+        """The results, written as the text they are stored as (``gateway.state.pack_results``):
+        one string per element, joined once, instead of an element per field to serialise."""
+        prefixes = _Prefixes(self.nsmap)
+        result_tag = prefixes.tag(self.ns, self.tag)
+        update_date = f"<{prefixes.tag(BASE, 'UpdateDate')}>{_text(format_value(now))}</"
+        update_date += f"{prefixes.tag(BASE, 'UpdateDate')}>"
+        guid, transport, unique_number, error, code, description = (
+            prefixes.tag(BASE, name)
+            for name in (
+                "GUID",
+                "TransportGUID",
+                "UniqueNumber",
+                "Error",
+                "ErrorCode",
+                "Description",
+            )
+        )
         refused: Counter[str] = Counter()
+        parts: list[str] = []
+        add = parts.append
         for item, outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, Previous):
-                parent.append(copy.deepcopy(outcome.element))
+                add(etree.tostring(outcome.element, encoding="unicode", with_tail=False))
                 continue
-            result = SubElement(parent, tag)
+            add(f"<{result_tag}>")
             if isinstance(outcome, Refused):
                 refused[outcome.error.code] += 1
-                SubElement(result, _TRANSPORT_GUID).text = item.transport_guid
-                error = SubElement(result, _ERROR)
-                SubElement(error, _ERROR_CODE).text = str(outcome.error.code)
-                SubElement(error, _DESCRIPTION).text = outcome.error.description
+                add(
+                    f"<{transport}>{_text(item.transport_guid)}</{transport}><{error}>"
+                    f"<{code}>{_text(str(outcome.error.code))}</{code}>"
+                    f"<{description}>{_text(outcome.error.description)}</{description}>"
+                    f"</{error}></{result_tag}>"
+                )
                 continue
             if outcome.guid:
-                SubElement(result, _GUID).text = outcome.guid
-            SubElement(result, _TRANSPORT_GUID).text = item.transport_guid
+                add(f"<{guid}>{_text(outcome.guid)}</{guid}>")
+            add(f"<{transport}>{_text(item.transport_guid)}</{transport}>")
             if outcome.unique_number:
-                SubElement(result, _UNIQUE_NUMBER).text = outcome.unique_number
-            SubElement(result, _UPDATE_DATE).text = update_date
+                add(f"<{unique_number}>{_text(outcome.unique_number)}</{unique_number}>")
+            add(update_date)
             if outcome.detail is not None:
-                detail = SubElement(result, qname(outcome.detail.ns, outcome.detail.name))
+                detail = prefixes.tag(outcome.detail.ns, outcome.detail.name)
+                add(f"<{detail}>")
                 for ns, name, value in outcome.detail.fields:
-                    SubElement(detail, qname(ns, name)).text = value
-        elements = [parent] if self.wrapper_version is not None else list(parent)
+                    field_tag = prefixes.tag(ns, name)
+                    add(f"<{field_tag}>{_text(value)}</{field_tag}>")
+                add(f"</{detail}>")
+            add(f"</{result_tag}>")
+        body = "".join(parts)
+        if self.wrapper_version is not None:
+            wrapper = prefixes.tag(self.ns, "ImportResult")
+            version = prefixes.tag(BASE, "version")
+            body = (
+                f'<{wrapper}{prefixes.declarations()} {version}="{_text(self.wrapper_version)}">'
+                f"{body}</{wrapper}>"
+            )
+            packed = f"<{_WRAPPER}>{body}</{_WRAPPER}>"
+        else:
+            packed = f"<{_WRAPPER}{prefixes.declarations()}>{body}</{_WRAPPER}>"
         counted = Tally(len(outcomes), dict(refused), sum(refused.values()))
-        return HandlerResult(elements, counted)
+        return HandlerResult(tally=counted, packed=packed)
 
 
-SubElement = etree.SubElement
-_GUID = qname(BASE, "GUID")
-_TRANSPORT_GUID = qname(BASE, "TransportGUID")
-_UNIQUE_NUMBER = qname(BASE, "UniqueNumber")
-_UPDATE_DATE = qname(BASE, "UpdateDate")
-_ERROR = qname(BASE, "Error")
-_ERROR_CODE = qname(BASE, "ErrorCode")
-_DESCRIPTION = qname(BASE, "Description")
+class _Prefixes:
+    """Prefixes of the namespaces a result uses: the answer's own (``Answer.nsmap``), ``base``,
+    then ``ns0``, ``ns1``… for any other a detail brings."""
+
+    def __init__(self, nsmap: Mapping[str, str]) -> None:
+        self.by_ns: dict[str, str] = {ns: prefix for prefix, ns in nsmap.items() if prefix}
+        self.by_ns.setdefault(BASE, "base" if "base" not in nsmap else f"ns{len(self.by_ns)}")
+        self._tags: dict[tuple[str, str], str] = {}
+
+    def tag(self, ns: str, name: str) -> str:
+        found = self._tags.get((ns, name))
+        if found is None:
+            prefix = self.by_ns.get(ns)
+            if prefix is None:
+                prefix = self.by_ns[ns] = f"ns{len(self.by_ns)}"
+            found = self._tags[(ns, name)] = f"{prefix}:{name}"
+        return found
+
+    def declarations(self) -> str:
+        """The namespace declarations of every prefix used (call after the last ``tag``)."""
+        return "".join(f' xmlns:{prefix}="{_text(ns)}"' for ns, prefix in self.by_ns.items())
+
+
+#: characters XML 1.0 cannot carry (a description quoting a value could hold one)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _text(value: str) -> str:
+    """Text (or an attribute value in double quotes) escaped for XML."""
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if '"' in value:
+        value = value.replace('"', "&quot;")
+    return _NOT_XML.sub("\ufffd", value)
+
+
+#: the wrapper of a stored result (gateway.state.pack_results)
+_WRAPPER = "results"

@@ -15,11 +15,36 @@ from lxml import etree
 from gateway.codes import Code
 from gateway.handlers.base import ItemError
 
+#: tag ► local name, for the tags met so far (a schema's worth; bounded all the same)
+_LOCAL_NAMES: dict[object, str] = {}
+_LOCAL_NAMES_MAX = 4096
+
+
+def local_name(tag: object) -> str:
+    """The local name of a tag (``"{ns}Name"`` ► ``"Name"``; "" for the tag of a comment or a
+    processing instruction). Items read thousands of tags of a few dozen names: the names are
+    kept, not sliced again."""
+    name = _LOCAL_NAMES.get(tag)
+    if name is None:
+        name = tag[tag.rfind("}") + 1 :] if isinstance(tag, str) else ""
+        if len(_LOCAL_NAMES) < _LOCAL_NAMES_MAX:
+            _LOCAL_NAMES[tag] = name
+    return name
+
 
 def local(element: etree._Element) -> str:
     """The local name of an element ("" for comments and processing instructions)."""
-    tag = element.tag
-    return tag[tag.rfind("}") + 1 :] if isinstance(tag, str) else ""
+    return local_name(element.tag)
+
+
+def children_by_name(element: etree._Element) -> dict[str, etree._Element]:
+    """The children of an element by local name (the first of each name)."""
+    found: dict[str, etree._Element] = {}
+    for child in element:
+        name = local_name(child.tag)
+        if name and name not in found:
+            found[name] = child
+    return found
 
 
 class Fields:
@@ -29,12 +54,7 @@ class Fields:
 
     def __init__(self, element: etree._Element | None) -> None:
         self.element = element
-        self._first: dict[str, etree._Element] = {}
-        if element is not None:
-            for child in element:
-                name = local(child)
-                if name and name not in self._first:
-                    self._first[name] = child
+        self._first = children_by_name(element) if element is not None else {}
 
     def __contains__(self, name: str) -> bool:
         return name in self._first

@@ -29,6 +29,7 @@ from lxml import etree
 from gateway.codes import Code
 from gateway.handlers.base import HandlerContext, HandlerResult, ItemError
 from gateway.imports.pipeline import Answer, Changes, Done, ImportBase, Item, run_import
+from gateway.imports.xml import children_by_name, local
 from gateway.namespaces import DEVICE_METERING as DM
 from persistence import devices as device_repo
 from persistence import readings as reading_repo
@@ -79,19 +80,8 @@ class Reading:
 # --- read ---------------------------------------------------------------------------------
 
 
-def _local(element: etree._Element) -> str:
-    tag = element.tag
-    return tag[tag.rfind("}") + 1 :] if isinstance(tag, str) else ""
-
-
-def _fields(element: etree._Element) -> dict[str, etree._Element]:
-    """The children of an element by local name (the first of each)."""
-    found: dict[str, etree._Element] = {}
-    for child in element:
-        name = _local(child)
-        if name and name not in found:
-            found[name] = child
-    return found
+_local = local
+_fields = children_by_name
 
 
 def _text(fields: dict[str, etree._Element], name: str) -> str | None:
