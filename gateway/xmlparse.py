@@ -102,16 +102,23 @@ def _provably_within(data: bytes, limits: XmlLimits) -> bool:
     return elements <= limits.max_elements and data.count(b"=") <= limits.max_attributes
 
 
+#: Encodings that can also write ``<``, ``&`` … otherwise than as their ASCII bytes (UTF-7's
+#: ``+ADw-`` is a ``<`` that no byte count sees).
+_SHIFTING = frozenset({"utf-7"})
+
+
 def _check_encoding(data: bytes) -> None:
     """The byte counts hold for UTF-8 and the encodings that write ``<``, ``/``, ``=`` and
-    ``>`` as ASCII; UTF-16/32 and EBCDIC packets are refused (GIS ZhKKh sends UTF-8)."""
+    ``>`` as ASCII and only so; UTF-16/32, UTF-7 and EBCDIC packets are refused (GIS ZhKKh
+    sends UTF-8)."""
     if b"\x00" in data:
         raise MalformedXml("The packet must be encoded in UTF-8 (it contains NUL bytes).")
     declared = _DECLARED.match(data[:256])
     if declared is not None:
         name = declared.group(1).decode("ascii")
         try:
-            ascii_compatible = "</=>".encode(codecs.lookup(name).name) == b"</=>"
+            codec = codecs.lookup(name).name
+            ascii_compatible = codec not in _SHIFTING and "</=>".encode(codec) == b"</=>"
         except (LookupError, UnicodeError):
             ascii_compatible = False
         if not ascii_compatible:
