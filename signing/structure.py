@@ -40,7 +40,7 @@ class SignedInfo:
 
 def elements(parent: etree._Element) -> Iterator[etree._Element]:
     """Child elements, skipping comments and processing instructions."""
-    return (child for child in parent if isinstance(child.tag, str))
+    return parent.iterchildren(etree.Element)
 
 
 def decode_base64(text: str | None, what: str) -> bytes:
@@ -157,7 +157,11 @@ def signature_parts(
 
 def read_certificate(key_info: etree._Element) -> x509.Certificate:
     """The one X509Data/X509Certificate of KeyInfo."""
-    found = key_info.findall(f"{ds('X509Data')}/{ds('X509Certificate')}")
+    found = [
+        certificate
+        for data in key_info.iterchildren(ds("X509Data"))
+        for certificate in data.iterchildren(ds("X509Certificate"))
+    ]
     if len(found) != 1:
         raise SignatureError(
             Reason.MALFORMED,
