@@ -7,8 +7,9 @@ GOST R 34.10-2012) ► re-read the *verified* SignedInfo bytes, which must read 
 document's SignedInfo that the references were planned from ► check that exactly one
 reference covers this element (unique Id in the whole document) and its digest ► check every
 other reference, each of which must point inside this ds:Signature (XAdES SignedProperties,
-KeyInfo, Object) ► check the XAdES properties. Nothing is stored between calls; the
-functions are thread-safe.
+KeyInfo, Object) ► check the XAdES properties. Nothing is stored between calls but decoded
+KeyInfo certificates (immutable; every check on them runs each call); the functions are
+thread-safe.
 
 Tolerance for clients that sign the element in a document of its own and then put it into
 the SOAP envelope: inclusive canonicalization (of SignedInfo, of SignedProperties without
