@@ -264,4 +264,5 @@ def exclude_first_child(
     end = out.find(closing, start)
     if end < 0:  # pragma: no cover - well-formed output always closes it
         raise SignatureError(Reason.MALFORMED, "cannot locate the end of ds:Signature")
-    return out[:start] + out[end + len(closing) :]
+    view = memoryview(out)
+    return b"".join((view[:start], view[end + len(closing) :]))  # one copy of the bytes
