@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 from lxml import etree
 
@@ -206,17 +206,6 @@ def _qname(element: etree._Element) -> bytes:
     return (f"{element.prefix}:{local}" if element.prefix else local).encode()
 
 
-#: What inside the excluded child could make its canonical end tag ambiguous: processing
-#: instructions (and comments, when kept), and descendants with the child's local name.
-_SUSPECTS = etree.XPath(
-    "descendant::processing-instruction() | descendant::*[local-name() = $local]"
-)
-_SUSPECTS_WITH_COMMENTS = etree.XPath(
-    "descendant::processing-instruction() | descendant::comment()"
-    " | descendant::*[local-name() = $local]"
-)
-
-
 def exclude_first_child(
     out: bytes, element: etree._Element, child: etree._Element, *, with_comments: bool = False
 ) -> bytes:
@@ -243,8 +232,12 @@ def exclude_first_child(
         )
     qname = _qname(child)
     local = child.tag.rpartition("}")[2]
-    suspects = _SUSPECTS_WITH_COMMENTS if with_comments else _SUSPECTS
-    for node in cast(list[etree._Element], suspects(child, local=local)):
+    # What could make the child's canonical end tag ambiguous: processing instructions
+    # (and comments, when kept), and descendants with the child's local name.
+    kinds: tuple[Any, ...] = (etree.PI, etree.Comment) if with_comments else (etree.PI,)
+    for node in child.iter(*kinds, "{*}" + local):
+        if node is child:
+            continue
         if isinstance(node, unsafe):
             raise SignatureError(
                 Reason.MALFORMED, "processing instructions inside ds:Signature are not accepted"
