@@ -227,10 +227,19 @@ _PLAIN: dict[type, dict[str, object]] = {
 }
 
 
+#: Per kind, the members served by the GOST engine: looked up directly when it is here.
+_GOST_PLAIN: dict[type, dict[str, object]] = {
+    kind: {member.value: member for member in kind if member.value in GOST} for kind in _KIND_NAMES
+}
+
+
 def parse(kind: type[A], uri: str | None) -> A:
     """Map a URI read from a document to an algorithm, refusing what must be refused."""
     found = _PLAIN[kind].get(uri)  # type: ignore[arg-type]
     if found is not None:
+        return found  # type: ignore[return-value]
+    found = _GOST_PLAIN[kind].get(uri)  # type: ignore[arg-type]
+    if found is not None and gost.unavailable_reason() is None:
         return found  # type: ignore[return-value]
     what = _KIND_NAMES[kind]
     if uri is None:
