@@ -161,34 +161,43 @@ class Formats:
             _compile(fallback, uncovered)
             self.bundles.append(fallback)  # last: only for what no bundle has
         self.registry = registry
+        #: per (service, operation): the bundles that declare it, with the versions each
+        #: accepts, read from the schema documents on first use (they do not change)
+        self._declaring: dict[tuple[str, str], tuple[tuple[Bundle, tuple[str, ...]], ...]] = {}
+
+    def declaring(
+        self, service: Service, operation: Operation
+    ) -> tuple[tuple[Bundle, tuple[str, ...]], ...]:
+        """The bundles that declare ``operation``, newest first, with the versions each accepts."""
+        key = (service.name, operation.name)
+        found = self._declaring.get(key)
+        if found is None:
+            found = self._declaring[key] = tuple(
+                (b, b.versions(service, operation))
+                for b in self.bundles
+                if b.declares(service, operation)
+            )
+        return found
 
     def select(self, service: Service, operation: Operation, version: str | None) -> Bundle:
         """The bundle whose schema validates this request version."""
-        declaring = [b for b in self.bundles if b.declares(service, operation)]
+        declaring = self.declaring(service, operation)
         if not declaring:
             raise UnsupportedOperation(
                 f"{operation.name} is not in the loaded format bundle(s) "
                 f"{', '.join(b.name for b in self.bundles)}."
             )
-        for bundle in declaring:
-            accepted = bundle.versions(service, operation)
+        for bundle, accepted in declaring:
             if not accepted or version in accepted:
                 return bundle
-        accepted_all = sorted(
-            {v for b in declaring for v in b.versions(service, operation)}, key=_version_key
-        )
+        accepted_all = sorted({v for _, versions in declaring for v in versions}, key=_version_key)
         raise UnsupportedVersion(
             f"Version {version!r} of {operation.name} is not accepted; accepted versions: "
             + ", ".join(accepted_all)
         )
 
     def accepted_versions(self, service: Service, operation: Operation) -> list[str]:
-        versions = {
-            v
-            for b in self.bundles
-            if b.declares(service, operation)
-            for v in b.versions(service, operation)
-        }
+        versions = {v for _, accepted in self.declaring(service, operation) for v in accepted}
         return sorted(versions, key=_version_key)
 
     def serving(self, service: Service) -> Bundle:

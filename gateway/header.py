@@ -31,7 +31,7 @@ class RequestHeader:
 
 
 def _text(header: etree._Element, name: str) -> str | None:
-    element = header.find(qname(BASE, name))
+    element = next(header.iterchildren(qname(BASE, name)), None)
     return element.text.strip() if element is not None and element.text else None
 
 

@@ -28,7 +28,7 @@ from signing.truststore import check_validity
 
 
 def has_signature(element: etree._Element) -> bool:
-    return element.find(qname(DS, "Signature")) is not None
+    return next(element.iterchildren(qname(DS, "Signature")), None) is not None
 
 
 def verify_signature(element: etree._Element, policy: VerifyPolicy) -> Verified:

@@ -12,9 +12,10 @@ that handlers read from the text that was signed; without them, the tree every s
 Size limits (``XmlLimits``) bound the memory a packet can make the process hold: a body within
 the size limit that is nothing but empty elements builds ~35 bytes of tree per byte. Cheap
 byte counts prove most packets within the element and attribute limits before parsing (every
-element starts with a ``<`` not followed by ``/``, every attribute has a ``=``); a packet they
-cannot prove is parsed incrementally and refused as soon as it crosses a limit, before the
-rest of its tree is built.
+element takes at least 4 bytes and starts with a ``<`` not followed by ``/``; every attribute
+takes at least 5 bytes and has a ``=``: a packet short enough needs no count at all); a packet
+they cannot prove is parsed incrementally and refused as soon as it crosses a limit, before
+the rest of its tree is built.
 """
 
 from __future__ import annotations
@@ -89,29 +90,49 @@ def parse_xml(data: bytes, limits: XmlLimits = DEFAULT_LIMITS) -> etree._Element
     doc = root.getroottree()
     if doc.docinfo.doctype or doc.docinfo.internalDTD is not None:  # type: ignore[union-attr]
         raise MalformedXml("Document type declarations (DTD) are not allowed.")
-    for node in root.iter(etree.Entity):
-        raise MalformedXml(f"Entity references are not allowed (&{node.name};).")  # type: ignore[union-attr]
+    if b"&" in data:  # an entity reference node needs one in the bytes
+        for node in root.iter(etree.Entity):
+            raise MalformedXml(f"Entity references are not allowed (&{node.name};).")  # type: ignore[union-attr]
     _check_shape(root, data, limits)
     return root
 
 
+#: The fewest bytes an element takes (``<a/>``) and an attribute (`` a=""``).
+_ELEMENT_BYTES = 4
+_ATTRIBUTE_BYTES = 5
+
+
 def _provably_within(data: bytes, limits: XmlLimits) -> bool:
-    """Upper bounds from byte counts (C speed): elements ≤ '<' not followed by '/',
-    attributes ≤ '='."""
-    elements = data.count(b"<") - data.count(b"</")
-    return elements <= limits.max_elements and data.count(b"=") <= limits.max_attributes
+    """Upper bounds from the length, else from byte counts (C speed): elements ≤ '<' not
+    followed by '/', attributes ≤ '='."""
+    size = len(data)
+    if size > _ELEMENT_BYTES * limits.max_elements:
+        elements = data.count(b"<") - data.count(b"</")
+        if elements > limits.max_elements:
+            return False
+    return (
+        size <= _ATTRIBUTE_BYTES * limits.max_attributes
+        or data.count(b"=") <= limits.max_attributes
+    )
+
+
+#: Encodings that can also write ``<``, ``&`` … otherwise than as their ASCII bytes (UTF-7's
+#: ``+ADw-`` is a ``<`` that no byte count sees).
+_SHIFTING = frozenset({"utf-7"})
 
 
 def _check_encoding(data: bytes) -> None:
     """The byte counts hold for UTF-8 and the encodings that write ``<``, ``/``, ``=`` and
-    ``>`` as ASCII; UTF-16/32 and EBCDIC packets are refused (GIS ZhKKh sends UTF-8)."""
+    ``>`` as ASCII and only so; UTF-16/32, UTF-7 and EBCDIC packets are refused (GIS ZhKKh
+    sends UTF-8)."""
     if b"\x00" in data:
         raise MalformedXml("The packet must be encoded in UTF-8 (it contains NUL bytes).")
     declared = _DECLARED.match(data[:256])
     if declared is not None:
         name = declared.group(1).decode("ascii")
         try:
-            ascii_compatible = "</=>".encode(codecs.lookup(name).name) == b"</=>"
+            codec = codecs.lookup(name).name
+            ascii_compatible = codec not in _SHIFTING and "</=>".encode(codec) == b"</=>"
         except (LookupError, UnicodeError):
             ascii_compatible = False
         if not ascii_compatible:

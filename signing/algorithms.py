@@ -212,8 +212,35 @@ _KIND_NAMES = {
 }
 
 
+#: Per kind, the members a URI maps to without any of the refusals above (no GOST, which
+#: depends on the engine here): the exact URI as written is looked up before the rest.
+_PLAIN: dict[type, dict[str, object]] = {
+    kind: {
+        member.value: member
+        for member in kind
+        if member.value not in REFUSED_TRANSFORMS
+        and member.value not in GOST_2001
+        and member.value not in GOST
+        and member.value not in INSECURE
+    }
+    for kind in _KIND_NAMES
+}
+
+
+#: Per kind, the members served by the GOST engine: looked up directly when it is here.
+_GOST_PLAIN: dict[type, dict[str, object]] = {
+    kind: {member.value: member for member in kind if member.value in GOST} for kind in _KIND_NAMES
+}
+
+
 def parse(kind: type[A], uri: str | None) -> A:
     """Map a URI read from a document to an algorithm, refusing what must be refused."""
+    found = _PLAIN[kind].get(uri)  # type: ignore[arg-type]
+    if found is not None:
+        return found  # type: ignore[return-value]
+    found = _GOST_PLAIN[kind].get(uri)  # type: ignore[arg-type]
+    if found is not None and gost.unavailable_reason() is None:
+        return found  # type: ignore[return-value]
     what = _KIND_NAMES[kind]
     if uri is None:
         raise SignatureError(Reason.MALFORMED, f"{what} method without an Algorithm attribute")

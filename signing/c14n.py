@@ -232,17 +232,17 @@ def exclude_first_child(
         )
     qname = _qname(child)
     local = child.tag.rpartition("}")[2]
-    for node in child.iter():
+    # What could make the child's canonical end tag ambiguous: processing instructions
+    # (and comments, when kept), and descendants with the child's local name.
+    kinds: tuple[Any, ...] = (etree.PI, etree.Comment) if with_comments else (etree.PI,)
+    for node in child.iter(*kinds, "{*}" + local):
+        if node is child:
+            continue
         if isinstance(node, unsafe):
             raise SignatureError(
                 Reason.MALFORMED, "processing instructions inside ds:Signature are not accepted"
             )
-        if (
-            node is not child
-            and isinstance(node.tag, str)
-            and node.tag.rpartition("}")[2] == local
-            and node.prefix == child.prefix
-        ):
+        if isinstance(node.tag, str) and node.prefix == child.prefix:
             raise SignatureError(
                 Reason.MALFORMED, "an element inside ds:Signature repeats its qualified name"
             )
@@ -257,4 +257,5 @@ def exclude_first_child(
     end = out.find(closing, start)
     if end < 0:  # pragma: no cover - well-formed output always closes it
         raise SignatureError(Reason.MALFORMED, "cannot locate the end of ds:Signature")
-    return out[:start] + out[end + len(closing) :]
+    view = memoryview(out)
+    return b"".join((view[:start], view[end + len(closing) :]))  # one copy of the bytes

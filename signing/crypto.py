@@ -3,6 +3,8 @@ GOST R 34.10-2012 (``s || r`` as OpenSSL's gost engine and CryptoPro write it)."
 
 from __future__ import annotations
 
+import functools
+
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -20,6 +22,7 @@ PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | gost.PublicKey
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | gost.PrivateKey
 
 _GOST_2012_KEYS = (gost.GostKeyAlgorithm.GOST2012_256, gost.GostKeyAlgorithm.GOST2012_512)
+_GOST_2012_OIDS = frozenset(algorithm.value for algorithm in _GOST_2012_KEYS)
 
 
 def _curve_bytes(curve: ec.EllipticCurve) -> int:
@@ -29,6 +32,9 @@ def _curve_bytes(curve: ec.EllipticCurve) -> int:
 def certificate_key(certificate: x509.Certificate) -> PublicKey:
     """The public key of ``certificate``: RSA/ECDSA through cryptography, GOST R 34.10-2012
     through :mod:`signing.gost`; GOST R 34.10-2001 and unknown keys are refused."""
+    oid = certificate.public_key_algorithm_oid.dotted_string
+    if oid in _GOST_2012_OIDS:  # cryptography cannot read these keys
+        return _gost_key(certificate)
     try:
         key = certificate.public_key()
     except UnsupportedAlgorithm:
@@ -40,16 +46,20 @@ def certificate_key(certificate: x509.Certificate) -> PublicKey:
             Reason.ALGORITHM_UNSUPPORTED,
             f"the certificate's {type(key).__name__} key is not supported",
         )
-    oid = certificate.public_key_algorithm_oid.dotted_string
     if oid == gost.GostKeyAlgorithm.GOST2001:
         raise SignatureError(
             Reason.ALGORITHM_INSECURE,
             f"the certificate has a GOST R 34.10-2001 key: {GOST_2001_REFUSAL}",
         )
-    if oid not in {algorithm.value for algorithm in _GOST_2012_KEYS}:
-        raise SignatureError(
-            Reason.ALGORITHM_UNSUPPORTED, f"the certificate's key algorithm {oid} is not supported"
-        )
+    raise SignatureError(
+        Reason.ALGORITHM_UNSUPPORTED, f"the certificate's key algorithm {oid} is not supported"
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _gost_key(certificate: x509.Certificate) -> PublicKey:
+    """The GOST R 34.10-2012 key of ``certificate`` through the engine (kept per certificate
+    object, which signing.structure keeps per KeyInfo certificate: a refusal is not kept)."""
     try:
         backend = gost.backend()
     except gost.GostUnavailable as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -40,7 +41,7 @@ class SignedInfo:
 
 def elements(parent: etree._Element) -> Iterator[etree._Element]:
     """Child elements, skipping comments and processing instructions."""
-    return (child for child in parent if isinstance(child.tag, str))
+    return parent.iterchildren(etree.Element)
 
 
 def decode_base64(text: str | None, what: str) -> bytes:
@@ -157,16 +158,37 @@ def signature_parts(
 
 def read_certificate(key_info: etree._Element) -> x509.Certificate:
     """The one X509Data/X509Certificate of KeyInfo."""
-    found = key_info.findall(f"{ds('X509Data')}/{ds('X509Certificate')}")
+    found = [
+        certificate
+        for data in key_info.iterchildren(ds("X509Data"))
+        for certificate in data.iterchildren(ds("X509Certificate"))
+    ]
     if len(found) != 1:
         raise SignatureError(
             Reason.MALFORMED,
             f"ds:KeyInfo must carry exactly one X509Data/X509Certificate (found {len(found)})",
         )
-    der = decode_base64(found[0].text, "ds:X509Certificate")
+    text = found[0].text or ""
+    if len(text) > _CACHED_CERTIFICATE_CHARS:
+        return _certificate(text)
+    return _cached_certificate(text)
+
+
+#: Certificates up to this size (base64 characters; real ones take 1–4 K) are decoded once
+#: per process while in use (the cache below holds at most 256 of them: a few MB at most).
+_CACHED_CERTIFICATE_CHARS = 8192
+
+
+def _certificate(text: str) -> x509.Certificate:
+    der = decode_base64(text, "ds:X509Certificate")
     try:
         return x509.load_der_x509_certificate(der)
     except ValueError:
         raise SignatureError(
             Reason.MALFORMED, "ds:X509Certificate is not a DER certificate"
         ) from None
+
+
+#: Certificates are immutable: a cached one is the same object every packet sends, and
+#: everything checked on it (chain, validity, owner, XAdES digest) is still checked each time.
+_cached_certificate = functools.lru_cache(maxsize=256)(_certificate)

@@ -3,11 +3,13 @@
 The sequence is fixed: locate the one ds:Signature (first child of the element) ► read
 SignedInfo and refuse algorithms, references and transforms before any cryptography ►
 canonicalize SignedInfo ► verify SignatureValue with the KeyInfo certificate (RSA, ECDSA,
-GOST R 34.10-2012) ► re-read the *verified* SignedInfo bytes ► check that exactly one
+GOST R 34.10-2012) ► re-read the *verified* SignedInfo bytes, which must read exactly as the
+document's SignedInfo that the references were planned from ► check that exactly one
 reference covers this element (unique Id in the whole document) and its digest ► check every
 other reference, each of which must point inside this ds:Signature (XAdES SignedProperties,
-KeyInfo, Object) ► check the XAdES properties. Nothing is stored between calls; the
-functions are thread-safe.
+KeyInfo, Object) ► check the XAdES properties. Nothing is stored between calls but decoded
+KeyInfo certificates (immutable; every check on them runs each call); the functions are
+thread-safe.
 
 Tolerance for clients that sign the element in a document of its own and then put it into
 the SOAP envelope: inclusive canonicalization (of SignedInfo, of SignedProperties without
@@ -19,9 +21,11 @@ document root (:func:`signing.c14n.in_signer_context`). Exclusive c14n needs no 
 from __future__ import annotations
 
 import hmac
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from cryptography import x509
 from lxml import etree
@@ -123,16 +127,17 @@ def verify(element: etree._Element, policy: VerifyPolicy = DEFAULT_POLICY) -> Ve
     signature = _locate(element)
     signed_info_el, value_el, key_info = signature_parts(signature)
     claimed = read_signed_info(signed_info_el)
-    _plan(claimed, element, signature, policy)  # refuse early, before any cryptography
+    plan = _plan(claimed, element, signature, policy)  # refuse early, before any cryptography
     certificate = read_certificate(key_info)
     value = decode_base64(value_el.text, "ds:SignatureValue")
     verified_bytes = _check_signature_value(
         signed_info_el, claimed, element, certificate, value, policy
     )
     signed_info = read_signed_info(_reparse(verified_bytes))
-    if (signed_info.c14n, signed_info.signature_method) != (claimed.c14n, claimed.signature_method):
+    if signed_info != claimed:
+        # Everything below follows the plan made from ``claimed``: it holds for the verified
+        # SignedInfo only when that reads the same, algorithms, references and digests alike.
         raise SignatureError(Reason.MALFORMED, "verified SignedInfo differs from the document's")
-    plan = _plan(signed_info, element, signature, policy)
     canonical = _check_data(plan, element, signature, policy)
     signing_time = None
     if plan.properties is not None and plan.signed_properties is not None:
@@ -271,6 +276,12 @@ def _plan(
     return _Plan(data, data_c14n, properties, properties_c14n, signed_properties, tuple(inner))
 
 
+#: The elements of a subtree (its root included) that carry an Id attribute.
+_WITH_ID = etree.XPath(
+    "descendant-or-self::*[" + " or ".join(f"@{name}" for name in ID_ATTRIBUTES) + "]"
+)
+
+
 def _inside_signature(signature: etree._Element, ref: Reference) -> etree._Element | None:
     """The one element of ``signature`` whose Id the reference names, if it may be signed.
 
@@ -281,7 +292,7 @@ def _inside_signature(signature: etree._Element, ref: Reference) -> etree._Eleme
     value = ref.uri[1:]
     found = [
         node
-        for node in signature.iter(tag=etree.Element)
+        for node in cast(list[etree._Element], _WITH_ID(signature))
         if any(node.get(name) == value for name in ID_ATTRIBUTES)
     ]
     if not found:
@@ -289,16 +300,16 @@ def _inside_signature(signature: etree._Element, ref: Reference) -> etree._Eleme
     if len(found) > 1:
         raise SignatureError(Reason.WRAPPING, f"Id {value!r} occurs more than once")
     target = found[0]
+    # ``target`` is ``signature`` or inside it: it contains SignedInfo and SignatureValue
+    # only if it is ``signature``, and lies inside one of them if one is among its ancestors.
     signed_info, signature_value = signature[0], signature[1]
-    for node in (signed_info, signature_value):
-        if target is node or target in node.iterancestors() or node in target.iterancestors():
-            raise SignatureError(
-                Reason.BAD_REFERENCE,
-                f"reference {ref.uri} covers ds:SignedInfo or ds:SignatureValue of its own signature",
-            )
-    if target is signature:
+    node: etree._Element | None = target
+    while node is not None and node not in (signature, signed_info, signature_value):
+        node = node.getparent()
+    if node is not signature or target is signature:
         raise SignatureError(
-            Reason.BAD_REFERENCE, f"reference {ref.uri} covers its own ds:Signature"
+            Reason.BAD_REFERENCE,
+            f"reference {ref.uri} covers ds:SignedInfo or ds:SignatureValue of its own signature",
         )
     return target
 
@@ -376,11 +387,17 @@ def _check_signature_value(
     )
 
 
+_local = threading.local()
+
+
 def _reparse(data: bytes) -> etree._Element:
-    """Parse verified SignedInfo bytes again with a hardened parser."""
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-    )
+    """Parse verified SignedInfo bytes again with a hardened parser (one per thread: lxml
+    parsers are not thread-safe)."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+        )
     try:
         return etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
@@ -466,6 +483,13 @@ def _outside(element: etree._Element) -> Iterator[etree._Element]:
         node = parent
 
 
+def _once(data: bytes, needle: bytes) -> bool:
+    """``needle`` occurs in ``data`` exactly once (the first occurrence is also the last:
+    the Id sits near the start, and a search from the end is quicker than a count)."""
+    first = data.find(needle)
+    return first >= 0 and data.rfind(needle) == first
+
+
 def _check_unique_ids(element: etree._Element, canonical: bytes, values: list[str]) -> None:
     """Each referenced Id must occur exactly once in the whole document (anti-wrapping).
 
@@ -474,8 +498,9 @@ def _check_unique_ids(element: etree._Element, canonical: bytes, values: list[st
     is settled by walking the subtree.
     """
     for value in values:
-        hits = canonical.count(b'="' + escape_attribute(value).encode() + b'"')
-        if hits != 1 and _id_count(element.iter(tag=etree.Element), value) != 1:
+        if not _once(canonical, b'="' + escape_attribute(value).encode() + b'"') and (
+            _id_count(element.iter(tag=etree.Element), value) != 1
+        ):
             raise SignatureError(
                 Reason.WRAPPING, f"Id {value!r} occurs more than once in the signed element"
             )

@@ -21,6 +21,21 @@ from .names import ds, xades
 from .structure import decode_base64, elements
 
 
+def _children(parent: etree._Element, tag: str) -> list[etree._Element]:
+    """``parent.findall(tag)`` for a plain tag, without ElementPath."""
+    return list(parent.iterchildren(tag))
+
+
+def _child(parent: etree._Element, tag: str) -> etree._Element | None:
+    """``parent.find(tag)`` for a plain tag, without ElementPath."""
+    return next(parent.iterchildren(tag), None)
+
+
+def _first(parents: list[etree._Element], tag: str) -> etree._Element | None:
+    """The first ``tag`` child of any of ``parents`` (``find("parent/tag")``)."""
+    return next((child for parent in parents for child in parent.iterchildren(tag)), None)
+
+
 def find_signed_properties(signature: etree._Element) -> etree._Element | None:
     """The xades:SignedProperties of ``signature``'s own ds:Object/QualifyingProperties."""
     qualifying = [
@@ -33,7 +48,7 @@ def find_signed_properties(signature: etree._Element) -> etree._Element | None:
         return None
     if len(qualifying) > 1:
         raise SignatureError(Reason.XADES_INVALID, "more than one xades:QualifyingProperties")
-    found = qualifying[0].findall(xades("SignedProperties"))
+    found = _children(qualifying[0], xades("SignedProperties"))
     if len(found) > 1:
         raise SignatureError(Reason.XADES_INVALID, "more than one xades:SignedProperties")
     return found[0] if found else None
@@ -57,7 +72,7 @@ def check(
             Reason.XADES_INVALID,
             f"QualifyingProperties/@Target {qualifying.get('Target')!r} is not '#{signature_id}'",
         )
-    properties = signed_properties.find(xades("SignedSignatureProperties"))
+    properties = _child(signed_properties, xades("SignedSignatureProperties"))
     if properties is None:
         raise SignatureError(Reason.XADES_INVALID, "xades:SignedSignatureProperties missing")
     _check_signing_certificate(properties, certificate, allowed_digests)
@@ -65,7 +80,7 @@ def check(
 
 
 def _signing_time(properties: etree._Element) -> datetime | None:
-    found = properties.findall(xades("SigningTime"))
+    found = _children(properties, xades("SigningTime"))
     if not found:
         return None
     if len(found) > 1:
@@ -82,20 +97,21 @@ def _signing_time(properties: etree._Element) -> datetime | None:
 def _check_signing_certificate(
     properties: etree._Element, certificate: x509.Certificate, allowed: Collection[Digest]
 ) -> None:
-    holders = properties.findall(xades("SigningCertificate")) + properties.findall(
-        xades("SigningCertificateV2")
+    holders = _children(properties, xades("SigningCertificate")) + _children(
+        properties, xades("SigningCertificateV2")
     )
     if len(holders) != 1:
         raise SignatureError(
             Reason.XADES_INVALID, "exactly one SigningCertificate or SigningCertificateV2 required"
         )
-    certs = holders[0].findall(xades("Cert"))
+    certs = _children(holders[0], xades("Cert"))
     if not certs:
         raise SignatureError(Reason.XADES_INVALID, "SigningCertificate has no xades:Cert")
     der = certificate.public_bytes(Encoding.DER)
     for cert in certs:
-        method_el = cert.find(f"{xades('CertDigest')}/{ds('DigestMethod')}")
-        value_el = cert.find(f"{xades('CertDigest')}/{ds('DigestValue')}")
+        digests = _children(cert, xades("CertDigest"))
+        method_el = _first(digests, ds("DigestMethod"))
+        value_el = _first(digests, ds("DigestValue"))
         if method_el is None or value_el is None:
             raise SignatureError(Reason.XADES_INVALID, "xades:Cert without a complete CertDigest")
         method = algorithms.parse(Digest, method_el.get("Algorithm"))
@@ -120,14 +136,14 @@ def _check_signing_certificate(
 
 def _serial_of(cert: etree._Element) -> int | None:
     """Serial from IssuerSerial/X509SerialNumber or IssuerSerialV2 (None if absent)."""
-    v1 = cert.find(xades("IssuerSerial"))
+    v1 = _child(cert, xades("IssuerSerial"))
     if v1 is not None:
-        number = v1.find(ds("X509SerialNumber"))
+        number = _child(v1, ds("X509SerialNumber"))
         text = (number.text or "").strip() if number is not None else ""
         if not text.lstrip("-").isdigit():
             raise SignatureError(Reason.XADES_INVALID, "unreadable IssuerSerial/X509SerialNumber")
         return int(text)
-    v2 = cert.find(xades("IssuerSerialV2"))
+    v2 = _child(cert, xades("IssuerSerialV2"))
     if v2 is not None:
         return _serial_from_issuer_serial_der(decode_base64(v2.text, "IssuerSerialV2"))
     holder = cert.getparent()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from xml.sax.saxutils import escape
 
 from lxml import etree
 
@@ -72,17 +73,30 @@ def _now_iso() -> str:
     return datetime.now(UTC).astimezone().isoformat(timespec="milliseconds")
 
 
+#: The reply envelope around its ResultHeader's Date and MessageGUID and the Body's element
+#: (the same bytes lxml wrote for the tree; the element is serialized by lxml).
+_REPLY_HEAD = (
+    "<?xml version='1.0' encoding='UTF-8'?>\n"
+    f'<soap:Envelope xmlns:soap="{SOAP_ENV}" xmlns:base="{BASE}">'
+    "<soap:Header><base:ResultHeader><base:Date>"
+).encode()
+_REPLY_GUID = b"</base:Date><base:MessageGUID>"
+_REPLY_BODY = b"</base:MessageGUID></base:ResultHeader></soap:Header><soap:Body>"
+_REPLY_TAIL = b"</soap:Body></soap:Envelope>"
+
+
 def _envelope_with(body_child: etree._Element, message_guid: str | None) -> bytes:
-    env = etree.Element(_ENVELOPE, nsmap={"soap": SOAP_ENV, "base": BASE})
-    header = etree.SubElement(env, _HEADER)
-    result_header = etree.SubElement(header, qname(BASE, "ResultHeader"))
-    etree.SubElement(result_header, qname(BASE, "Date")).text = _now_iso()
-    etree.SubElement(result_header, qname(BASE, "MessageGUID")).text = message_guid or str(
-        uuid.uuid4()
+    return b"".join(
+        (
+            _REPLY_HEAD,
+            escape(_now_iso()).encode(),
+            _REPLY_GUID,
+            escape(message_guid or str(uuid.uuid4())).encode(),
+            _REPLY_BODY,
+            etree.tostring(body_child, encoding="UTF-8", xml_declaration=False),
+            _REPLY_TAIL,
+        )
     )
-    body = etree.SubElement(env, _BODY)
-    body.append(body_child)
-    return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
 
 
 def ack_envelope(message_guid: str, requester_message_guid: str) -> bytes:
@@ -101,7 +115,7 @@ def result_envelope(result: etree._Element, message_guid: str) -> bytes:
 
 def fault_envelope(error: GatewayError) -> bytes:
     """soap:Fault with ``base:Fault`` (ErrorCode, ErrorMessage) in its detail."""
-    fault = etree.Element(_FAULT)
+    fault = etree.Element(_FAULT, nsmap={"soap": SOAP_ENV})
     faultcode = etree.SubElement(fault, "faultcode")
     faultcode.text = "soap:Client" if error.sender_fault else "soap:Server"
     etree.SubElement(fault, "faultstring").text = f"{error.code}: {error.message}"

@@ -127,8 +127,10 @@ def test_packets_at_the_limits_are_parsed_on_both_paths() -> None:
         '<?xml version="1.0" encoding="UTF-16"?><r/>'.encode("utf-16-le"),
         b'<?xml version="1.0" encoding="cp500"?>' + "<r/>".encode("cp500"),
         "<r/>".encode("cp500"),
+        # '+ADw-a/+AD4-' is '<a/>' in UTF-7: elements no '<' byte counts
+        b'<?xml version="1.0" encoding="UTF-7"?><r>' + b"+ADw-a/+AD4-" * 2000 + b"</r>",
     ],
-    ids=["utf-16-bom", "utf-16-declared", "ebcdic-declared", "ebcdic"],
+    ids=["utf-16-bom", "utf-16-declared", "ebcdic-declared", "ebcdic", "utf-7"],
 )
 def test_encodings_that_would_hide_the_counts_are_refused(data: bytes) -> None:
     with pytest.raises(MalformedXml):

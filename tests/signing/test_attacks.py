@@ -242,6 +242,44 @@ def test_signed_properties_reference_to_a_copy_outside_the_signature(root, signa
     refused(body_element(wire(root)), "bad-reference")
 
 
+def extra_reference_to(signature: etree._Element, target: etree._Element, target_id: str) -> None:
+    """A further reference (exc-c14n, SHA-256) of SignedInfo to ``target``, given that Id."""
+    target.set("Id", target_id)
+    signed_info = one(signature, "ds:SignedInfo")
+    extra = copy.deepcopy(one(signed_info, "ds:Reference[1]"))
+    extra.set("URI", f"#{target_id}")
+    transforms = one(extra, "ds:Transforms")
+    transforms.remove(transforms[0])  # the exc-c14n transform is left
+    signed_info.append(extra)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [".", "ds:SignedInfo", "ds:SignatureValue", "ds:SignedInfo/ds:CanonicalizationMethod"],
+    ids=["the-signature", "signed-info", "signature-value", "inside-signed-info"],
+)
+def test_reference_to_its_own_signed_info_or_value_refused(root, signature, demo_pki, path):
+    target = signature if path == "." else one(signature, path)
+    extra_reference_to(signature, target, target.get("Id") or "own-part")
+    message = refused(body_element(wire(root)), "bad-reference")
+    assert "covers ds:SignedInfo or ds:SignatureValue" in message
+
+
+def test_reference_to_key_info_is_checked(root, signature, demo_pki):
+    extra_reference_to(signature, one(signature, "ds:KeyInfo"), "key-info")
+    seal(signature, demo_pki.rsa.key)
+    verify(body_element(wire(root)))
+    one(signature, "ds:KeyInfo").set("extra", "1")
+    refused(body_element(wire(root)), "digest-mismatch")
+
+
+def test_id_twice_inside_the_signature_refused(root, signature):
+    key_info = one(signature, "ds:KeyInfo")
+    extra_reference_to(signature, key_info, "key-info")
+    etree.SubElement(one(signature, "ds:Object"), f"{{{DS}}}Decoy", ID="key-info")
+    refused(body_element(wire(root)), "wrapping")
+
+
 @pytest.mark.parametrize(
     ("uri", "name"),
     [
