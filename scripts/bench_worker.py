@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import statistics
 import sys
 import tempfile
@@ -94,8 +93,6 @@ def run(url: str, workload, packets, pki, args) -> None:  # type: ignore[no-unty
 
         gc.collect()
         gc.freeze()
-        if os.environ.get("GC_T0"):
-            gc.set_threshold(int(os.environ["GC_T0"]), 10, 10)
     phases = _Phases() if args.phases else None
     cpu: list[float] = []
     profiler = cProfile.Profile() if args.profile else None
