@@ -260,47 +260,9 @@ WORKLOADS = {"house": HouseWorkload, "readings": ReadingsWorkload}
 def place_management_contract(session: Any, fias_guids: list[str]) -> None:
     """A placed management contract of the bench's organisation covering these houses: what
     lets it describe them and post their devices' readings (persistence/contracts.py)."""
-    from datetime import UTC, datetime
+    from tests.placed import placed_contract
 
-    from persistence import contracts
-    from persistence.models import Contract, ContractObject, ContractVersion
-
-    now = datetime.now(UTC)
-    contract = Contract(
-        root_guid=str(uuid.uuid4()),
-        version_guid=str(uuid.uuid4()),
-        kind=contracts.MANAGEMENT,
-        org_guid=ORG,
-        state=contracts.PLACED,
-        is_contract=True,
-        version_number=1,
-        message_guid=str(uuid.uuid4()),
-        transport_guid=str(uuid.uuid4()),
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(contract)
-    session.flush()
-    session.add(
-        ContractVersion(
-            version_guid=contract.version_guid,
-            contract_guid=contract.root_guid,
-            version_number=1,
-            created_at=now,
-        )
-    )
-    session.add_all(
-        ContractObject(
-            guid=str(uuid.uuid4()),
-            contract_guid=contract.root_guid,
-            fias_house_guid=fias,
-            annulled=False,
-            transport_guid=str(uuid.uuid4()),
-            updated_at=now,
-        )
-        for fias in fias_guids
-    )
-    session.flush()
+    placed_contract(session, ORG, *fias_guids)
 
 
 def house_request(premises: int, fias_house_guid: str | None = None) -> etree._Element:
