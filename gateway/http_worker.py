@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -677,27 +678,13 @@ class _Connection(asyncio.Protocol):
         self._close()
 
 
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Payload Too Large",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-
-
 def _response_head(status: str, headers: list[tuple[str, str]], length: int, keep: bool) -> bytes:
     """The status line and headers of an answer (the application's headers, with our own
     Content-Length and Connection)."""
     code, _, reason = status.partition(" ")
     if not code.isdigit() or len(code) != 3 or _CONTROL.search(reason):
         raise ValueError(f"status {status!r}")
-    lines = [f"HTTP/1.1 {code} {reason or _REASONS.get(int(code), '')}"]
+    lines = [f"HTTP/1.1 {code} {reason or _reason(int(code))}"]
     server = False
     for name, value in headers:
         if _CONTROL.search(name) or _CONTROL.search(value):  # no header smuggles a line
@@ -717,3 +704,11 @@ def _response_head(status: str, headers: list[tuple[str, str]], length: int, kee
 
 #: What no header name or value may carry (it would end the line and start another).
 _CONTROL = re.compile(r"[\r\n\x00]")
+
+
+def _reason(code: int) -> str:
+    """The standard reason phrase of an HTTP status code ('' for one it does not know)."""
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return ""

@@ -17,6 +17,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -37,18 +38,6 @@ SECURITY_HEADERS = (
     ("Referrer-Policy", "same-origin"),
     ("Cache-Control", "no-store"),
 )
-
-_REASONS = {
-    200: "OK",
-    303: "See Other",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Payload Too Large",
-    429: "Too Many Requests",
-}
 
 
 def load_secret(configured: str, data_dir: Path) -> bytes:
@@ -210,5 +199,5 @@ class Response:
             *SECURITY_HEADERS,
             *self.headers,
         ]
-        start_response(f"{self.status} {_REASONS.get(self.status, '')}", headers)
+        start_response(f"{self.status} {HTTPStatus(self.status).phrase}", headers)
         return [self.body]
