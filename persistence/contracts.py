@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from persistence.models import AccountPlace, Contract, ContractObject, ContractVersion, House
@@ -51,17 +51,23 @@ def _chunks(values: Iterable[T]) -> Iterator[list[T]]:
 # --- who may act on a house ------------------------------------------------------------
 
 
+def _placed_objects_of(org_guid: str, kinds: tuple[str, ...]) -> tuple[ColumnElement[bool], ...]:
+    """Conditions on ContractObject joined to its Contract: a live object of a placed
+    contract of the organisation, of one of these kinds."""
+    return (
+        Contract.org_guid == org_guid,
+        Contract.kind.in_(kinds),
+        Contract.state == PLACED,
+        ContractObject.annulled.is_(False),
+    )
+
+
 def _covered(org_guid: str, kinds: tuple[str, ...]) -> Select[str]:
     """FIAS GUIDs of the houses the organisation's placed contracts of these kinds cover."""
     return (
         select(ContractObject.fias_house_guid)
         .join(Contract, Contract.root_guid == ContractObject.contract_guid)
-        .where(
-            Contract.org_guid == org_guid,
-            Contract.kind.in_(kinds),
-            Contract.state == PLACED,
-            ContractObject.annulled.is_(False),
-        )
+        .where(*_placed_objects_of(org_guid, kinds))
     )
 
 
@@ -72,12 +78,7 @@ def _houses_covered(
         select(House.guid)
         .join(ContractObject, ContractObject.fias_house_guid == House.fias_house_guid)
         .join(Contract, Contract.root_guid == ContractObject.contract_guid)
-        .where(
-            Contract.org_guid == org_guid,
-            Contract.kind.in_(kinds),
-            Contract.state == PLACED,
-            ContractObject.annulled.is_(False),
-        )
+        .where(*_placed_objects_of(org_guid, kinds))
     )
     return {row.guid for row in where_in(session, query, House.guid, house_guids)}
 
