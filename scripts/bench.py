@@ -1084,42 +1084,46 @@ def _wait_processed(url: str, count: int, timeout: float) -> None:
         engine.dispose()
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of the processes and all their descendants (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total, seen, todo = 0.0, set(), list(pids)
+def _process_tree(pids: list[int]) -> Iterator[int]:
+    """The processes and all their descendants that are still there (Linux /proc)."""
+    seen, todo = set(), list(pids)
     while todo:
         pid = todo.pop()
         if pid in seen:
             continue
         seen.add(pid)
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
             for task in Path(f"/proc/{pid}/task").iterdir():
-                children = (task / "children").read_text().split()
-                todo.extend(int(c) for c in children)
+                todo.extend(int(c) for c in (task / "children").read_text().split())
         except (FileNotFoundError, ProcessLookupError):
             continue
+        yield pid
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of the processes and all their descendants (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in _process_tree(pids):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
     return total
 
 
 def _rss_mb(pids: list[int]) -> float:
     """Resident memory of the processes and all their descendants, MB (Linux /proc)."""
-    total, seen, todo = 0, set(), list(pids)
-    while todo:
-        pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
+    total = 0
+    for pid in _process_tree(pids):
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                todo.extend(int(c) for c in (task / "children").read_text().split())
+            status = Path(f"/proc/{pid}/status").read_text()
         except (FileNotFoundError, ProcessLookupError):
             continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
     return total / 1024
 
 
