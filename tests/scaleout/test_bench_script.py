@@ -54,6 +54,8 @@ STORE_KEYS = {
     "inproc_accept_ms",
     "inproc_accept_mean_ms",
     "inproc_accept_cold_ms",
+    "inproc_floor_ms",
+    "inproc_floor_durable_ms",
     "rss_mb_accepting_start",
     "rss_mb_accepting_end",
 }
@@ -80,12 +82,15 @@ def test_house_bench_prints_every_figure_for_sqlite_and_postgresql(tmp_path: Pat
         row = f"in-process accept, {statistic} ms/packet (x floor, x durable floor)"
         in_process = _figure(out, row)
         assert all(re.fullmatch(r"[\d.]+ \([\d.]+x, [\d.]+x\)", c) for c in in_process), row
+    floors = _figure(out, "floor / durable floor timed between the in-process accepts, ms")
+    assert all(re.fullmatch(r"[\d.]+ / [\d.]+", c) for c in floors), floors
     assert [_positive(c) for c in _figure(out, "7 packet + job + counts (statement)")]
     written = json.loads(figures.read_text())
     assert written["floor_ms"] > 0 and written["floor_durable_ms"] > written["floor_ms"]
     assert set(written["stores"]) == {"sqlite", "postgresql"}
     for figures_of_store in written["stores"].values():
         assert set(figures_of_store) >= STORE_KEYS
+        assert figures_of_store["inproc_floor_durable_ms"] > figures_of_store["inproc_floor_ms"]
         # getState may not have been sampled in so short a run (then null)
         measured = STORE_KEYS - {"getstate_p50_ms", "getstate_p99_ms"}
         # CPU read from /proc counts in clock ticks (10 ms): a 4-packet phase may see none
