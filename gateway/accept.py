@@ -187,12 +187,12 @@ class AcceptPipeline:
         transaction that stores the packet (or reads its state) confirms the cache was
         current, else _StaleDirectory and nothing is answered from it."""
         directory = self.rt.directory.snapshot()
+        if operation.kind == "state":
+            known.outcome = "state"
+            return self._get_state(request, service, operation, header, envelope, known, directory)
         org = self._authenticate(request, operation, header, envelope, known, directory)  # 5
         self._authorize(operation, org)  # 6 authorize
         with limits.in_progress(self.rt.request_slots, self.limits, org.guid):
-            if operation.kind == "state":
-                known.outcome = "state"
-                return self._get_state(service, envelope, org, directory)
             outcome = self._persist(request, operation, header, envelope, known, directory)  # 7
         if outcome.status == "conflict":
             raise errors.DuplicateMessage(
@@ -248,7 +248,11 @@ class AcceptPipeline:
         envelope: Envelope,
         known: _Known,
         directory: Snapshot,
+        failed_logins: dict[str, int] | None = None,
     ) -> OrgRecord:
+        """Step 5: HTTP credentials (refused past the failed-login limits without checking the
+        password; ``failed_logins``: the counts already read, else they are read here), TLS
+        client certificate, organisation, signature and signer."""
         credentials = parse_basic(request.authorization)
         org = directory.organization(header.org_guid)
         if request.client_cert:
@@ -260,8 +264,11 @@ class AcceptPipeline:
             request.client_cert, directory.certificate_owner, header
         )
         if credentials is not None:
-            with single_statements(self.rt.read_engine) as conn:  # failed logins, all nodes
-                self.basic_throttle.check(conn, header.org_guid, request.remote_addr)
+            if failed_logins is None:
+                with single_statements(self.rt.read_engine) as conn:  # counted on all nodes
+                    self.basic_throttle.check(conn, header.org_guid, request.remote_addr)
+            else:
+                self.basic_throttle.refuse_past(header.org_guid, request.remote_addr, failed_logins)
             try:
                 check_credentials(credentials, org, header.org_guid)
             except errors.Unauthenticated:
@@ -311,18 +318,40 @@ class AcceptPipeline:
             )
 
     def _get_state(
-        self, service: Service, envelope: Envelope, org: OrgRecord, directory: Snapshot
+        self,
+        request: HttpRequest,
+        service: Service,
+        operation: Operation,
+        header: RequestHeader,
+        envelope: Envelope,
+        known: _Known,
+        directory: Snapshot,
     ) -> Reply:
+        """Steps 5–8 of getState, with what they read from the database read first in one
+        statement: the caller's failed logins, the packet, the directory generation and, on
+        PostgreSQL, a request slot (held by nobody once the statement ends). Nothing read is
+        answered before the checks pass."""
         message_guid = (envelope.body.findtext(qname(BASE, "MessageGUID")) or "").strip().lower()
-        slots = limits.state_slots(self.limits, org.guid, self.rt.request_slots)
+        logins = (
+            self.basic_throttle.keys(header.org_guid, request.remote_addr)
+            if request.authorization is not None
+            else []
+        )
+        slots = limits.state_slots(self.limits, header.org_guid.lower(), self.rt.request_slots)
         with single_statements(self.rt.read_engine) as conn:
-            try:
-                packet, generation = packets.state_lookup(conn, message_guid, slots)
-            except packets.Busy:
-                raise limits.too_many_in_progress(self.limits, org.guid) from None
-        self._confirm(directory, generation)
-        result = state_result(service, packet, org.guid)
-        return Reply(200, result_envelope(result, message_guid))
+            read = packets.state_lookup(
+                conn, message_guid, slots, logins, self.basic_throttle.window()
+            )
+        org = self._authenticate(
+            request, operation, header, envelope, known, directory, read.failed_logins
+        )  # 5
+        self._authorize(operation, org)  # 6
+        with limits.in_progress(self.rt.request_slots, self.limits, org.guid):  # SQLite's slot
+            if read.busy:  # PostgreSQL: the statement found every slot held
+                raise limits.too_many_in_progress(self.limits, org.guid)
+            self._confirm(directory, read.generation)
+            result = state_result(service, read.packet, org.guid)  # 7
+        return Reply(200, result_envelope(result, message_guid))  # 8
 
     def _persist(
         self,

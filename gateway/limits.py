@@ -135,20 +135,30 @@ class LoginThrottle:
             keys[f"login:addr:{address}"] = self.settings.failed_logins_per_address
         return {key: limit for key, limit in keys.items() if limit}
 
-    def _window(self) -> int:
+    def keys(self, name: str, address: str | None) -> list[str]:
+        """The counter keys a login of ``name`` from ``address`` is checked against (none
+        when both limits are off), for a statement that reads their counts (:meth:`window`)
+        beside something else; :meth:`refuse_past` then judges them."""
+        return list(self._keys(name, address))
+
+    def window(self) -> int:
+        """The start of the current failed-login window (epoch seconds)."""
         seconds = self.settings.failed_login_window_seconds
         epoch = int(self.clock())
         return epoch - epoch % seconds
 
     def check(self, session: Session | Connection, name: str, address: str | None) -> None:
         """Refuse (LoginThrottled) when ``name`` or ``address`` has failed too often."""
-        keys = self._keys(name, address)
-        if not keys:
-            return
-        window = self._window()
-        found = counts.count(session, list(keys), window)
-        for key, limit in keys.items():
-            if found[key] >= limit:
+        keys = self.keys(name, address)
+        if keys:
+            self.refuse_past(name, address, counts.count(session, keys, self.window()))
+
+    def refuse_past(self, name: str, address: str | None, found: dict[str, int]) -> None:
+        """Refuse (LoginThrottled) when a count of ``found`` (:meth:`keys` of ``name`` and
+        ``address``, read in the current window) reached its limit."""
+        window = self.window()
+        for key, limit in self._keys(name, address).items():
+            if found.get(key, 0) >= limit:
                 retry = window + self.settings.failed_login_window_seconds - int(self.clock())
                 who = "this address" if key.startswith("login:addr:") else name
                 raise LoginThrottled(
@@ -160,7 +170,7 @@ class LoginThrottle:
         keys = self._keys(name, address)
         if not keys:
             return
-        window = self._window()
+        window = self.window()
         with self.sessions.begin() as session:
             for key in keys:
                 counts.hit(session, key, window)

@@ -52,6 +52,20 @@ def count(session: Session | Connection, keys: list[str], window: int) -> dict[s
     return {key: found.get(key, 0) for key in keys}
 
 
+def count_of_key(key_param: str) -> Any:
+    """The count of the key bound as ``key_param`` in the window bound as ``window``, as a
+    scalar subquery (None when the key has no row): for statements that read counts beside
+    something else."""
+    return (
+        select(RateCounter.count)
+        .where(
+            RateCounter.key == bindparam(key_param),
+            RateCounter.window_start == bindparam("window"),
+        )
+        .scalar_subquery()
+    )
+
+
 @cache
 def _count_of(keys: int) -> Executable:
     """The count statement for ``keys`` keys (one plain bind each: compiled once and

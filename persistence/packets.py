@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from persistence import accept_sql
+from persistence import accept_sql, limits
 from persistence.clock import as_utc, utcnow
 from persistence.models import (
     DirectoryGeneration,
@@ -226,16 +226,17 @@ def _by_message_guid() -> Executable:
 
 
 @cache
-def _state_lookup(slots: bool) -> Executable:
+def _state_lookup(slots: bool, logins: int) -> Executable:
     """One row: the directory generation (None before the migrations made its row), with
-    ``slots`` the request slot taken (None: all held), and the packet's columns (None: no
-    such packet)."""
+    ``slots`` the request slot taken (None: all held), the counts of ``logins`` failed-login
+    keys, and the packet's columns (None: no such packet)."""
     found = select(*_VIEW_COLUMNS).where(Packet.message_guid == bindparam("guid")).subquery("found")
     generation = select(DirectoryGeneration.generation).where(DirectoryGeneration.id == 1)
     slot = accept_sql.slot_taken().scalar_subquery() if slots else literal(0, BigInteger)
+    failed = [limits.count_of_key(f"key{i}") for i in range(logins)]
     one = select(literal(1).label("one")).subquery("one")
     return (
-        select(generation.scalar_subquery(), slot, *found.c)
+        select(generation.scalar_subquery(), slot, *failed, *found.c)
         .select_from(one)
         .outerjoin(found, true())
     )
@@ -246,23 +247,45 @@ def get_by_message_guid(conn: Connection | Session, message_guid: str) -> Packet
     return _view(row) if row is not None else None
 
 
-class Busy(Exception):
-    """Every request slot of the organisation is held (``state_lookup``'s ``slots``)."""
+@dataclass(frozen=True)
+class StateRead:
+    """What getState reads, in one statement (:func:`state_lookup`)."""
+
+    #: the packet with that MessageGUID (anyone's), None when there is none
+    packet: PacketView | None
+    #: the directory generation the caller's cached checks must match
+    generation: int
+    #: every request slot of the organisation was held: none was taken
+    busy: bool = False
+    #: failed logins in the window, per key asked for (0 when the key has no row)
+    failed_logins: dict[str, int] = field(default_factory=dict)
 
 
 def state_lookup(
-    conn: Connection | Session, message_guid: str, slots: tuple[int, int] | None = None
-) -> tuple[PacketView | None, int]:
-    """The packet for getState and, read in the same statement, the directory generation.
+    conn: Connection | Session,
+    message_guid: str,
+    slots: tuple[int, int] | None = None,
+    logins: Sequence[str] = (),
+    login_window: int = 0,
+) -> StateRead:
+    """The packet for getState and, read in the same statement, the directory generation,
+    with ``logins`` the failed-login counts of those keys in window ``login_window``.
     ``slots`` (PostgreSQL): take one of these request slots (``accept_sql.Counting.slots``)
-    for the rest of ``conn``'s transaction in the same statement, or raise :class:`Busy`."""
-    params: dict[str, Any] = {"guid": message_guid.lower()}
+    for the rest of ``conn``'s transaction in the same statement (``busy`` when none was
+    free)."""
+    params: dict[str, Any] = {"guid": message_guid.lower(), "window": login_window}
+    params.update({f"key{i}": key for i, key in enumerate(logins)})
     if slots is not None:
         params["slot_base"], params["slots"] = slots
-    row = conn.execute(_state_lookup(slots is not None), params).one()
-    if row[1] is None:
-        raise Busy
-    return (_view(row[2:]) if row[2] is not None else None), int(row[0] or 0)
+    row = conn.execute(_state_lookup(slots is not None, len(logins)), params).one()
+    failed = {key: int(n or 0) for key, n in zip(logins, row[2 : 2 + len(logins)], strict=True)}
+    columns = row[2 + len(logins) :]
+    return StateRead(
+        packet=_view(columns) if columns[0] is not None else None,
+        generation=int(row[0] or 0),
+        busy=row[1] is None,
+        failed_logins=failed,
+    )
 
 
 def get_raw(session: Session, packet_id: int) -> bytes:

@@ -27,6 +27,7 @@ from gateway.errors import LimitExceeded
 from gateway.limits import in_progress, state_slots, too_many_in_progress
 from gateway.namespaces import BASE, qname
 from gateway.runtime import Runtime
+from persistence import limits as counts
 from persistence import packets
 from persistence.accept_sql import Counting, slot_taken
 from persistence.limits import FileSlots, slot_base
@@ -177,18 +178,31 @@ def _in_progress(rt: Runtime, settings: LimitSettings, org: str) -> Iterator[Non
     file slot around it, or the slot its PostgreSQL statement takes, held to the end of the
     block's transaction."""
     with in_progress(rt.request_slots, settings, org), rt.read_engine.connect() as conn:
-        try:
-            packets.state_lookup(
-                conn, str(uuid.uuid4()), state_slots(settings, org, rt.request_slots)
-            )
-        except packets.Busy:
-            raise too_many_in_progress(settings, org) from None
+        read = packets.state_lookup(
+            conn, str(uuid.uuid4()), state_slots(settings, org, rt.request_slots)
+        )
+        if read.busy:
+            raise too_many_in_progress(settings, org)
         yield
 
 
 @pytest.fixture(params=STORES)
 def slots_runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Runtime:
     return runtime_on(request, request.param, tmp_path)
+
+
+def test_state_lookup_reads_failed_logins_beside_the_packet(slots_runtime: Runtime) -> None:
+    """getState's one statement: the caller's failed-login counts of the current window
+    (0 for a key without a row, other windows not counted) with the packet it asks for."""
+    rt, window = slots_runtime, 1_800_000_000
+    name, address = "login:basic:" + str(uuid.uuid4()), "login:addr:192.0.2.7"
+    with rt.session.begin() as session:
+        counts.hit(session, name, window, by=2)
+        counts.hit(session, address, window - 600)
+    with rt.read_engine.connect() as conn:
+        read = packets.state_lookup(conn, str(uuid.uuid4()), None, [name, address], window)
+    assert read.failed_logins == {name: 2, address: 0}
+    assert read.packet is None and not read.busy and read.generation >= 0
 
 
 def test_concurrent_requests_hold_slots(slots_runtime: Runtime) -> None:
