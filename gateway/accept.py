@@ -354,7 +354,7 @@ class AcceptPipeline:
                 raise limits.too_many_in_progress(self.limits, org_guid)
             self._confirm(directory, outcome.stored.generation)
             if outcome.status == "new":  # a refusal rolls the packet back, uncounted
-                limits.admit_packet(conn, self.limits, org_guid, outcome.stored, now)
+                limits.admit_packet(self.limits, org_guid, outcome.stored, now)
             return outcome
 
         return self.rt.committer.run(store)  # returns once durably committed

@@ -14,7 +14,6 @@ without checking the password, until the window ends.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,8 +29,6 @@ from persistence.accept_sql import Counting, Stored
 from persistence.limits import FileSlots
 
 MINUTE = 60
-#: Chance that the first packet of an organisation's minute also deletes old counters.
-PURGE_CHANCE = 0.01
 
 
 def counting(
@@ -67,16 +64,12 @@ def too_many_in_progress(settings: LimitSettings, org_guid: str) -> LimitExceede
     )
 
 
-def admit_packet(
-    conn: Connection, settings: LimitSettings, org_guid: str, stored: Stored, now: datetime
-) -> None:
+def admit_packet(settings: LimitSettings, org_guid: str, stored: Stored, now: datetime) -> None:
     """Refuse a new packet of ``org_guid`` (the caller rolls its transaction back, so it is
     not counted) past the per-minute or the queue limit, from the counts its transaction
     read (``counting``)."""
     if settings.packets_per_minute and stored.rate_count is not None:
         n = stored.rate_count
-        if n == 1 and random.random() < PURGE_CHANCE:  # now and then, forget old windows
-            counts.purge(conn, now)
         if n > settings.packets_per_minute:
             window = counts.window_start(now, MINUTE)
             retry = max(1, window + MINUTE - int(now.timestamp()))
