@@ -377,20 +377,26 @@ class AcceptPipeline:
         now = utcnow()
 
         def store(conn: Connection) -> packets.AcceptOutcome:
+            """PostgreSQL (autocommit): the statement refused the packet, writing nothing,
+            in every case that raises here; SQLite: the raise rolls the packet back."""
             counting = limits.counting(self.limits, org_guid, now, self.rt.request_slots)
-            outcome = packets.accept(conn, new, counting, now=now)
+            outcome = packets.accept(
+                conn, new, counting, now=now, expect_generation=directory.generation
+            )
             if outcome.status == "busy":  # PostgreSQL: the statement found every slot held
                 raise limits.too_many_in_progress(self.limits, org_guid)
             self._confirm(directory, outcome.stored.generation)
-            if outcome.status == "new":  # a refusal rolls the packet back, uncounted
-                limits.admit_packet(conn, self.limits, org_guid, outcome.stored, now)
+            if outcome.status in ("new", "limited"):  # a refused packet is not counted
+                limits.admit_packet(self.limits, org_guid, outcome.stored, now)
             return outcome
 
         return self.rt.committer.run(store)  # returns once durably committed
 
     def _confirm(self, directory: Snapshot, generation: int) -> None:
-        """The directory the checks used must still be current (read in the transaction)."""
-        if self.rt.directory.observe(generation) is not directory:
+        """The directory the checks used must still be current (read in the transaction):
+        the same generation, as the PostgreSQL accept statement compares it."""
+        self.rt.directory.observe(generation)
+        if generation != directory.generation:
             raise _StaleDirectory
 
     # --- refusals --------------------------------------------------------------------------
@@ -439,7 +445,7 @@ def internal_error_reply() -> Reply:
 
 class _StaleDirectory(Exception):
     """The directory changed after the checks read it from the cache (the transaction
-    that found it out is rolled back)."""
+    that found it out is rolled back, or wrote nothing)."""
 
 
 #: Rounds of checks against a directory that keeps changing before the request gives up.

@@ -14,7 +14,6 @@ without checking the password, until the window ends.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,15 +29,14 @@ from persistence.accept_sql import Counting, Stored
 from persistence.limits import FileSlots
 
 MINUTE = 60
-#: Chance that the first packet of an organisation's minute also deletes old counters.
-PURGE_CHANCE = 0.01
 
 
 def counting(
     settings: LimitSettings, org_guid: str, now: datetime, slots: FileSlots | None
 ) -> Counting:
     """What the accept transaction counts with a packet of ``org_guid`` for these limits
-    (``slots``: the process's file slots; None: PostgreSQL, the statement takes the slot)."""
+    (``slots``: the process's file slots; None: PostgreSQL, the statement takes the slot),
+    and the limits a PostgreSQL statement refuses past itself."""
     rate = None
     if settings.packets_per_minute:
         rate = (f"packets:{org_guid}", counts.window_start(now, MINUTE))
@@ -46,6 +44,8 @@ def counting(
         rate=rate,
         pending=bool(settings.queued_packets),
         slots=state_slots(settings, org_guid, slots),
+        rate_limit=settings.packets_per_minute,
+        queue_limit=settings.queued_packets,
     )
 
 
@@ -67,16 +67,13 @@ def too_many_in_progress(settings: LimitSettings, org_guid: str) -> LimitExceede
     )
 
 
-def admit_packet(
-    conn: Connection, settings: LimitSettings, org_guid: str, stored: Stored, now: datetime
-) -> None:
-    """Refuse a new packet of ``org_guid`` (the caller rolls its transaction back, so it is
-    not counted) past the per-minute or the queue limit, from the counts its transaction
-    read (``counting``)."""
+def admit_packet(settings: LimitSettings, org_guid: str, stored: Stored, now: datetime) -> None:
+    """Refuse a packet of ``org_guid`` past the per-minute or the queue limit, from the
+    counts its accept statement read (``counting``). SQLite: the caller rolls the packet's
+    writes back, so it is not counted; PostgreSQL: the statement refused it already, writing
+    nothing (``stored.limited``), and this only words the refusal."""
     if settings.packets_per_minute and stored.rate_count is not None:
         n = stored.rate_count
-        if n == 1 and random.random() < PURGE_CHANCE:  # now and then, forget old windows
-            counts.purge(conn, now)
         if n > settings.packets_per_minute:
             window = counts.window_start(now, MINUTE)
             retry = max(1, window + MINUTE - int(now.timestamp()))

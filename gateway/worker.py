@@ -13,6 +13,9 @@ at once, with its error recorded: retrying would only repeat it.
 
 Any number of worker processes on any machines share one PostgreSQL database: each claim
 is one UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) … RETURNING.
+
+Between jobs a worker also keeps house every HOUSEKEEPING_SECONDS: it deletes the limits'
+counters of past windows (``persistence.limits.purge``), work no accept waits for.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from gateway.soap.envelope import split_envelope
 from gateway.state import error_results, pack_results
 from gateway.trace import JobOutcome, JobTrace, Tally, request_error_tally, tally
 from gateway.xmlparse import parse_xml
+from persistence import limits as counts
 from persistence import packets, queue
 from persistence.clock import utcnow
 from persistence.errors import describe, is_transient
@@ -49,6 +53,8 @@ log = logging.getLogger("gateway.worker")
 DEAD_LETTER_TEXT = "Processing failed repeatedly; the packet was moved to the dead-letter state."
 #: Longest wait between loop iterations while the database is unreachable.
 MAX_IDLE_BACKOFF_SECONDS = 5.0
+#: How often each worker deletes the limits' old counters.
+HOUSEKEEPING_SECONDS = 600.0
 
 
 class RetryPolicy:
@@ -134,6 +140,7 @@ class Worker:
         self._unrecorded: list[tuple[queue.ClaimedJob, _Done | str]] = []
         #: jobs claimed together (``claim_batch``) and not yet processed, oldest first
         self._claimed: deque[queue.ClaimedJob] = deque()
+        self._housekeeping_due = time.monotonic()
 
     # --- loop ------------------------------------------------------------------------------
 
@@ -142,6 +149,7 @@ class Worker:
         failures = 0
         while not self.stopping.is_set():
             try:
+                self._keep_house()
                 worked = self.run_once()
                 if failures:
                     log.info("worker %s: database reachable again", self.name)
@@ -174,6 +182,14 @@ class Worker:
                     _short(exc),
                 )
                 return
+
+    def _keep_house(self) -> None:
+        """Delete old counters of the limits, when it is time (a failure is retried then)."""
+        if time.monotonic() < self._housekeeping_due:
+            return
+        self._housekeeping_due = time.monotonic() + HOUSEKEEPING_SECONDS
+        with self.rt.session.begin() as session:
+            counts.purge(session, utcnow())
 
     def start_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.run_forever, name="queue-worker", daemon=True)

@@ -3,8 +3,14 @@
 In one transaction: the packet (``INSERT … ON CONFLICT DO NOTHING``, which settles
 idempotency), its queue job and its "received" event, the organisation's packet counter of
 the minute, its packets waiting, and the directory generation (``persistence.organizations``)
-the caller's cached checks must match. On PostgreSQL all of it is one statement (one round
-trip: data-modifying CTEs); on SQLite, where a statement costs no round trip, a few.
+the caller's cached checks must match.
+
+On PostgreSQL all of it is one statement (data-modifying CTEs) that also decides every
+refusal, so that it can run in autocommit, its own transaction, in one round trip: it writes
+nothing when every request slot is held, when the directory generation is not the one the
+caller expected, or (``gateway_admit_packet``, migration 0013: it raises, aborting the
+statement) past the limits of :class:`Counting`. On SQLite, where a statement costs no round
+trip, a few statements, and the caller refuses by rolling back.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
+from persistence.errors import driver_error, error_code
 from persistence.models import (
     ACCEPTED_PACKETS,
     PENDING_PACKETS,
@@ -74,6 +82,11 @@ class Counting:
     #: transaction advisory lock on one of the keys ``base`` … ``base + limit - 1`` (its
     #: commit or rollback gives it back); nothing is written when every one is held
     slots: tuple[int, int] | None = None
+    #: PostgreSQL: the statement refuses the packet, writing nothing, when the rate count is
+    #: above ``rate_limit`` or the packets waiting above ``queue_limit`` (0: no limit);
+    #: SQLite counts only, and the caller refuses
+    rate_limit: int = 0
+    queue_limit: int = 0
 
 
 NOTHING_COUNTED = Counting()
@@ -93,6 +106,9 @@ class Stored:
     pending: int | None = None
     #: every request slot of the organisation was held (``Counting.slots``): nothing written
     busy: bool = False
+    #: PostgreSQL: a limit of :class:`Counting` refused the packet, nothing written; the count
+    #: over its limit is set (``generation``: the one expected, which the statement matched)
+    limited: bool = False
 
 
 def _generation() -> Any:
@@ -123,20 +139,26 @@ def slot_taken() -> Any:
     return select(key).where(func.pg_try_advisory_xact_lock(key)).limit(1)
 
 
-def _packet_insert(dialect: Any, source: Any = None) -> Any:
+def _packet_insert(dialect: Any, source: Any = None, where: Any = None) -> Any:
     """The packet's row (``source``: a CTE of one row or none, the packet written only if
-    there is one)."""
+    there is one; ``where``: written only if it holds)."""
     values: dict[str, Any] = {name: bindparam(name) for name in PACKET_COLUMNS}
     values.update(received_at=_NOW, updated_at=_NOW)
     statement = dialect.insert(_packets)
-    if source is None:
+    if source is None and where is None:
         statement = statement.values(values)
     else:
-        row = [
-            bindparam(name, type_=_packets.c[name].type) if name in PACKET_COLUMNS else _NOW
-            for name in values
-        ]
-        statement = statement.from_select(list(values), select(*row).select_from(source))
+        row: Any = select(
+            *(
+                bindparam(name, type_=_packets.c[name].type) if name in PACKET_COLUMNS else _NOW
+                for name in values
+            )
+        )
+        if source is not None:
+            row = row.select_from(source)
+        if where is not None:
+            row = row.where(where)
+        statement = statement.from_select(list(values), row)
     return statement.on_conflict_do_nothing(
         index_elements=["org_guid", "requester_message_guid"],
         index_where=text(ACCEPTED_PACKETS),  # the partial unique index's predicate
@@ -162,11 +184,14 @@ def _counter_upsert(dialect: Any, source: Any = None) -> Any:
 
 
 @cache
-def _postgresql(rate: bool, pending: bool, slots: bool) -> Executable:
-    """One statement: request slot, packet, job, event, counter; returns (id, generation,
-    rate, pending, slot)."""
+def _postgresql(rate: bool, pending: bool, slots: bool, expected: bool) -> Executable:
+    """One statement: request slot, packet (``expected``: only while the directory
+    generation is the bound one), job, event, counter and the limits' verdict; returns (id,
+    generation, rate, pending, slot)."""
     slot = slot_taken().cte("slot") if slots else None
-    packet = _packet_insert(postgresql, slot).cte("packet")
+    generation = func.coalesce(_generation(), 0)
+    current = generation == bindparam("generation", type_=BigInteger) if expected else None
+    packet = _packet_insert(postgresql, slot, current).cte("packet")
     job = insert(_jobs).from_select(
         ["packet_id", "state", "attempts", "run_after", "created_at"],
         select(packet.c.id, literal("queued"), literal(0, Integer), _NOW, _NOW),
@@ -174,16 +199,59 @@ def _postgresql(rate: bool, pending: bool, slots: bool) -> Executable:
     event = insert(_events).from_select(
         ["packet_id", "at", "event"], select(packet.c.id, _NOW, literal("received"))
     )
-    columns: list[Any] = [select(packet.c.id).scalar_subquery(), _generation()]
+    packet_id = select(packet.c.id).scalar_subquery()
+    rate_count: Any = literal(None, Integer)
     ctes = [job.cte("job"), event.cte("event")]
     if rate:
         counter = _counter_upsert(postgresql, packet).cte("counter")
-        columns.append(select(counter.c.count).scalar_subquery())
-    else:
-        columns.append(literal(None, Integer))
-    columns.append(_pending() if pending else literal(None, Integer))
-    columns.append(select(slot).scalar_subquery() if slot is not None else literal(0, BigInteger))
-    return select(*columns).add_cte(*ctes)
+        rate_count = select(counter.c.count).scalar_subquery()
+    waiting: Any = literal(None, Integer)
+    if rate or pending:  # raises GW001/GW002 past a limit, undoing the whole statement
+        waiting = func.gateway_admit_packet(
+            packet_id,
+            bindparam("org_guid"),
+            rate_count,
+            bindparam("rate_limit", type_=Integer),
+            bindparam("queue_limit", type_=Integer),
+            type_=Integer,
+        )
+    taken = select(slot).scalar_subquery() if slot is not None else literal(0, BigInteger)
+    return select(packet_id, generation, rate_count, waiting, taken).add_cte(*ctes)
+
+
+#: SQLSTATEs that ``gateway_admit_packet`` (migration 0013) refuses a packet with: past the
+#: rate limit, past the queue limit (the error's DETAIL is the count).
+RATE_REFUSED, QUEUE_REFUSED = "GW001", "GW002"
+LIMIT_SQLSTATES = frozenset({RATE_REFUSED, QUEUE_REFUSED})
+
+
+def _store_postgresql(
+    conn: Any, params: dict[str, Any], counting: Counting, generation: int | None
+) -> Stored:
+    params.update(
+        generation=generation,
+        rate_limit=counting.rate_limit,
+        queue_limit=counting.queue_limit if counting.pending else None,
+    )
+    statement = _postgresql(
+        counting.rate is not None, counting.pending, bool(counting.slots), generation is not None
+    )
+    try:
+        row: Any = conn.execute(statement, params).one()
+    except DBAPIError as exc:
+        state = error_code(exc)
+        if state not in LIMIT_SQLSTATES:
+            raise
+        count = int(driver_error(exc).diag.message_detail)  # type: ignore[attr-defined]
+        if state == RATE_REFUSED:
+            return Stored(None, generation or 0, rate_count=count, limited=True)
+        return Stored(None, generation or 0, pending=count, limited=True)
+    packet_id, current, rate_count, pending, slot = row
+    if slot is None:
+        return Stored(None, int(current), busy=True)
+    if packet_id is None:
+        return Stored(None, int(current))
+    return Stored(packet_id, int(current), rate_count, pending)
 
 
 @cache
@@ -209,11 +277,21 @@ def _sqlite(pending: bool) -> dict[str, Executable]:
 
 
 def store(
-    conn: Any, values: dict[str, Any], now: datetime, counting: Counting = NOTHING_COUNTED
+    conn: Any,
+    values: dict[str, Any],
+    now: datetime,
+    counting: Counting = NOTHING_COUNTED,
+    expect_generation: int | None = None,
 ) -> Stored:
     """Write a packet (``values``: :data:`PACKET_COLUMNS`) with its job and event, in the
     caller's transaction (``conn``: a Connection or a Session); nothing is written but the
-    attempt when an accepted packet of the same organisation and MessageGUID exists."""
+    attempt when an accepted packet of the same organisation and MessageGUID exists.
+
+    PostgreSQL: one statement that writes nothing when a slot, ``expect_generation`` (the
+    directory generation the caller's checks used; None: any) or a limit refuses the packet,
+    so it may run in autocommit; a limit's refusal aborts the caller's transaction, if it
+    has one. SQLite: the caller compares and refuses, rolling back (``expect_generation``
+    and the limits of ``counting`` are not used)."""
     params = {**values, "now": now, "rate_key": None, "rate_window": None}
     if counting.rate is not None:
         params["rate_key"], params["rate_window"] = counting.rate
@@ -221,16 +299,7 @@ def store(
         params["slot_base"], params["slots"] = counting.slots
     bind = conn.get_bind() if hasattr(conn, "get_bind") else conn
     if bind.dialect.name == "postgresql":
-        statement = _postgresql(counting.rate is not None, counting.pending, bool(counting.slots))
-        row: Any = conn.execute(statement, params).one()
-        packet_id, generation, rate_count, pending, slot = row
-        if slot is None:
-            return Stored(None, int(generation or 0), busy=True)
-        if packet_id is None:
-            rate_count = pending = None
-        elif pending is not None:
-            pending += 1  # the statement's snapshot does not see its own packet
-        return Stored(packet_id, int(generation or 0), rate_count, pending)
+        return _store_postgresql(conn, params, counting, expect_generation)
     sql = _sqlite(counting.pending)
     inserted = conn.execute(sql["packet"], params).first()
     if inserted is None:  # an accepted packet of that MessageGUID is there

@@ -10,7 +10,10 @@ returns (and so nothing is acknowledged) before the commit that holds its packet
 if the commit fails, every packet of the batch gets the error.
 
 On PostgreSQL concurrent transactions already share WAL flushes, and a transaction per
-packet keeps one refusal from ever touching another packet: :class:`Committer`.
+packet keeps one refusal from ever touching another packet. The accept statement decides
+every refusal itself, writing nothing (``persistence.accept_sql``), so it runs in autocommit
+as its own transaction: :class:`StatementCommitter`, one round trip instead of BEGIN, the
+statement and COMMIT.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
+
+from persistence.db import single_statements
 
 T = TypeVar("T")
 
@@ -34,6 +39,16 @@ class Committer:
         """Run ``work`` in a transaction and return its result once it is committed; an
         exception from ``work`` rolls its writes back and is raised here."""
         with self.engine.begin() as conn:
+            return work(conn)
+
+
+class StatementCommitter(Committer):
+    """Each statement of the work is its own transaction (autocommit): for work whose one
+    writing statement decides and refuses by itself; a refusal raised after it undoes
+    nothing. The statement returns once its commit is durable (``synchronous_commit``)."""
+
+    def run(self, work: Callable[[Connection], T]) -> T:
+        with single_statements(self.engine) as conn:
             return work(conn)
 
 
@@ -108,4 +123,6 @@ class GroupCommitter(Committer):
 
 def committer_for(engine: Engine) -> Committer:
     """The committer of the accept path for this store."""
-    return GroupCommitter(engine) if engine.dialect.name == "sqlite" else Committer(engine)
+    if engine.dialect.name == "sqlite":
+        return GroupCommitter(engine)
+    return StatementCommitter(engine)

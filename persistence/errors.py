@@ -8,6 +8,11 @@ rejects) is permanent: retrying repeats the same error, so it is reported at onc
 
 The decision reads the driver's error code (psycopg's SQLSTATE, sqlite3's result code),
 never the message.
+
+SQLSTATE class GW is the gateway's own: the accept statement refuses a packet past a limit
+with it (``persistence.accept_sql.LIMIT_SQLSTATES``), which turns it into the refusal, so it
+never reaches these as an error; were it to, it is permanent (the same packet is refused
+again until the window or the queue moves).
 """
 
 from __future__ import annotations

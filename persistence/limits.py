@@ -153,7 +153,7 @@ class FileSlots:
 
 
 def purge(session: Session | Connection, now: datetime, keep_seconds: int = 86400) -> None:
-    """Forget counters older than ``keep_seconds``."""
+    """Forget counters older than ``keep_seconds`` (the workers' housekeeping)."""
     session.execute(
         delete(RateCounter).where(RateCounter.window_start < int(now.timestamp()) - keep_seconds)
     )

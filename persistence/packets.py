@@ -67,7 +67,10 @@ class AcceptOutcome:
     message_guid: str
     requester_message_guid: str
     #: "new" (stored and queued), "duplicate" (same packet again), "conflict" (GUID reused),
-    #: "busy" (PostgreSQL: every request slot of the organisation held; nothing written).
+    #: "stale" (nothing written, the directory generation not the one expected: on SQLite
+    #: only instead of a duplicate, a new packet's caller compares); PostgreSQL, nothing
+    #: written: "busy" (every request slot of the organisation held), "limited" (past a
+    #: limit of the counting, whose count is in ``stored``).
     status: str
     #: the generation and counts read in the same transaction
     stored: accept_sql.Stored
@@ -138,6 +141,7 @@ def accept(
     counting: accept_sql.Counting = accept_sql.NOTHING_COUNTED,
     *,
     now: datetime | None = None,
+    expect_generation: int | None = None,
 ) -> AcceptOutcome:
     """Store an accepted packet and its queue job, idempotent on (org, client MessageGUID).
 
@@ -145,7 +149,9 @@ def accept(
     ``INSERT … ON CONFLICT DO NOTHING`` decides between new and already there, also when
     the same packet arrives twice at once (the database waits for the first to commit).
     The outcome carries the directory generation and the counts read in the same
-    transaction (``persistence.accept_sql``).
+    transaction; on PostgreSQL the statement also refuses, writing nothing, past the
+    counting's limits and when the generation is not ``expect_generation``
+    (``persistence.accept_sql.store``).
     """
     org_guid = new.org_guid.lower()
     requester = new.requester_message_guid.lower()
@@ -168,9 +174,14 @@ def accept(
         },
         now or utcnow(),
         counting,
+        expect_generation,
     )
     if stored.busy:
         return AcceptOutcome(message_guid, requester, "busy", stored)
+    if stored.limited:
+        return AcceptOutcome(message_guid, requester, "limited", stored)
+    if stored.packet_id is None and expect_generation not in (None, stored.generation):
+        return AcceptOutcome(message_guid, requester, "stale", stored)
     if stored.packet_id is None:
         found = accept_sql.existing(conn, org_guid, requester)
         if found is None:  # pragma: no cover - the conflicting row is there by definition

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Engine, event, text
 
-from persistence.committer import Committer, GroupCommitter, committer_for
+from persistence.committer import GroupCommitter, StatementCommitter, committer_for
 from persistence.db import make_engine
 
 
@@ -117,9 +117,9 @@ def test_a_lone_refusal_rolls_back_its_transaction(engine: Engine) -> None:
     assert _rows(engine) == []
 
 
-def test_postgresql_keeps_a_transaction_per_call(tmp_path: Path) -> None:
+def test_postgresql_runs_the_accept_statement_in_autocommit(tmp_path: Path) -> None:
     engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")  # never connected
-    assert type(committer_for(engine)) is Committer
+    assert type(committer_for(engine)) is StatementCommitter
     sqlite = make_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}")
     assert isinstance(committer_for(sqlite), GroupCommitter)
     engine.dispose()

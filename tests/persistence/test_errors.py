@@ -160,6 +160,8 @@ def test_a_refused_connection_is_transient() -> None:
         ("INSERT INTO t (id, v, code) VALUES (3, 0, 'toolong')", "22001", DBAPIError),
         ("SELECT 1 / (v - v) FROM t", "22012", DBAPIError),  # division by zero
         ("SELECT * FROM missing_table", "42P01", DBAPIError),
+        # the accept statement's limit refusal (persistence.accept_sql, migration 0013)
+        ("DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'GW001'; END $$", "GW001", DBAPIError),
     ],
 )
 def test_bugs_and_refused_values_are_permanent_on_postgresql(

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 from lxml import etree
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from zeep.exceptions import Fault
 
 from gateway.client import envelope
@@ -27,10 +27,12 @@ from gateway.errors import LimitExceeded
 from gateway.limits import in_progress, state_slots, too_many_in_progress
 from gateway.namespaces import BASE, qname
 from gateway.runtime import Runtime
+from gateway.worker import Worker
 from persistence import limits as counts
 from persistence import packets
 from persistence.accept_sql import Counting, slot_taken
-from persistence.limits import FileSlots, slot_base
+from persistence.limits import FileSlots, hit, slot_base
+from persistence.models import RateCounter
 from signing import pki, sign
 from tests.e2e.house_data import export_request
 from tests.gis_client import GisClient, fault_code
@@ -305,6 +307,17 @@ def test_the_limit_holds_across_processes_and_a_killed_ones_slots_free(
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def test_workers_forget_the_counters_of_old_windows(slots_runtime: Runtime) -> None:
+    """Old windows' counters are deleted by the workers' housekeeping, not by an accept."""
+    rt, now = slots_runtime, int(time.time())
+    with rt.session.begin() as session:
+        hit(session, "packets:old", now - 2 * 86400)
+        hit(session, "packets:today", now)
+    Worker(rt)._keep_house()
+    with rt.session() as session:
+        assert list(session.scalars(select(RateCounter.key))) == ["packets:today"]
 
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
