@@ -262,10 +262,11 @@ def _plan(
     properties: Reference | None = None
     properties_c14n = C14N.INCLUSIVE
     inner: list[_Inner] = []
+    ids_inside = _ids_inside(signature)
     for ref in references:
         if ref is data:
             continue
-        target = _inside_signature(signature, ref)
+        target = _inside_signature(signature, ref, ids_inside)
         if target is not None and target is signed_properties:
             if properties is not None:
                 raise SignatureError(
@@ -293,19 +294,28 @@ _WITH_ID = etree.XPath(
 )
 
 
-def _inside_signature(signature: etree._Element, ref: Reference) -> etree._Element | None:
-    """The one element of ``signature`` whose Id the reference names, if it may be signed.
+def _ids_inside(signature: etree._Element) -> dict[str, list[etree._Element]]:
+    """The elements of ``signature``'s subtree (itself included) by each Id they carry."""
+    index: dict[str, list[etree._Element]] = {}
+    for node in cast(list[etree._Element], _WITH_ID(signature)):
+        for value in {node.get(name) for name in ID_ATTRIBUTES}:
+            if value:
+                index.setdefault(value, []).append(node)
+    return index
+
+
+def _inside_signature(
+    signature: etree._Element, ref: Reference, ids_inside: dict[str, list[etree._Element]]
+) -> etree._Element | None:
+    """The one element of ``signature`` whose Id the reference names, if it may be signed
+    (``ids_inside``: :func:`_ids_inside` of ``signature``).
 
     SignedInfo and SignatureValue (and what contains them) cannot be covered by a
     reference of the same signature; such a reference is refused.
     """
     assert ref.uri is not None
     value = ref.uri[1:]
-    found = [
-        node
-        for node in cast(list[etree._Element], _WITH_ID(signature))
-        if any(node.get(name) == value for name in ID_ATTRIBUTES)
-    ]
+    found = ids_inside.get(value, ())
     if not found:
         return None
     if len(found) > 1:
