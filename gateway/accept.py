@@ -289,7 +289,7 @@ class AcceptPipeline:
             self.rt.revocation.check(chain, "Signer certificate")
             if self.date_window and verified.signing_time is not None:
                 check_date(
-                    verified.signing_time.isoformat(),
+                    verified.signing_time,
                     datetime.now(UTC),
                     self.date_window,
                     "The signature's SigningTime",
