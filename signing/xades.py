@@ -135,7 +135,7 @@ def _check_signing_certificate(
 
 def _certificate_digest(certificate: x509.Certificate, method: Digest) -> bytes:
     """``method``'s digest of the DER certificate (kept per certificate object)."""
-    return remembered(certificate, method.value, lambda cert: method.compute(der(cert)))
+    return remembered(certificate, method, lambda cert: method.compute(der(cert)))
 
 
 def _serial_of(cert: etree._Element) -> int | None:
