@@ -54,6 +54,7 @@ from persistence.db import single_statements
 from persistence.errors import describe, is_transient
 from persistence.organizations import OrgRecord
 from signing import CertificateError, Verified
+from signing.certificates import subject_string
 
 log = logging.getLogger("gateway.accept")
 _VERSION = qname(BASE, "version")
@@ -291,11 +292,11 @@ class AcceptPipeline:
                 known.verified = verify_signature(envelope.body, self.rt.verify_policy)
             verified = known.verified
             chain = check_signer(verified, directory, org.guid)
-            known.signer_subject = verified.certificate.subject.rfc4514_string()
+            known.signer_subject = subject_string(verified.certificate)
             self.rt.revocation.check(chain, "Signer certificate")
             if self.date_window and verified.signing_time is not None:
                 check_date(
-                    verified.signing_time.isoformat(),
+                    verified.signing_time,
                     datetime.now(UTC),
                     self.date_window,
                     "The signature's SigningTime",

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy.orm import Session, sessionmaker
 
 from persistence import organizations
 from persistence.organizations import OrgRecord
 from signing import CertificateError, TrustStore
+from signing.certificates import der
 
 #: Above this many entries a map starts over (90,000 organisations fit; memory stays flat).
 MAX_ENTRIES = 200_000
@@ -80,7 +80,7 @@ class Snapshot:
     def chain(self, cert: x509.Certificate) -> list[x509.Certificate]:
         """``cert`` and the trust store's certificates above it (as :meth:`TrustStore.chain`,
         with its signature checks done once per certificate and generation)."""
-        key = cert.public_bytes(Encoding.DER)
+        key = der(cert)
         found = self._chains.get(key)
         if found is None:
             try:

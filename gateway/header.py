@@ -69,23 +69,28 @@ def read_request_header(envelope: Envelope, kind: HeaderKind = "RequestHeader") 
 
 
 def check_date(
-    date: str,
+    date: str | datetime,
     now: datetime,
     window: timedelta,
     what: str = "RequestHeader/Date",
     error: type[GatewayError] = HeaderInvalid,
 ) -> None:
     """Refuse a packet made longer than ``window`` before (or after) ``now``: a captured
-    packet must not be accepted again days later under a new MessageGUID."""
-    try:
-        sent = datetime.fromisoformat(date)
-    except ValueError:
-        raise error(f"{what} {date!r} is not an xs:dateTime.") from None
+    packet must not be accepted again days later under a new MessageGUID. ``date`` is an
+    xs:dateTime as written, or a time already read (the signature's SigningTime)."""
+    if isinstance(date, datetime):
+        sent = date
+    else:
+        try:
+            sent = datetime.fromisoformat(date)
+        except ValueError:
+            raise error(f"{what} {date!r} is not an xs:dateTime.") from None
     if sent.tzinfo is None:  # xs:dateTime without an offset: read as UTC (the window is wide)
         sent = sent.replace(tzinfo=UTC)
     if abs(now - sent) > window:
         hours = window.total_seconds() / 3600
+        shown = date.isoformat() if isinstance(date, datetime) else date
         raise error(
-            f"{what} {date} is more than {hours:g} h away from the gateway's time "
+            f"{what} {shown} is more than {hours:g} h away from the gateway's time "
             f"({now.isoformat(timespec='seconds')}); send every packet with the time it is sent."
         )

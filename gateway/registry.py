@@ -150,7 +150,6 @@ class Registry:
     def _route(self, service: Service, soap_action: str | None, body_tag: str) -> Operation:
         action = (soap_action or "").strip().strip('"').strip()
         name = action[4:] if action.startswith("urn:") else action
-        by_element = [op for op in service.operations.values() if op.request_element == body_tag]
         if name:
             op = service.operations.get(name)
             if op is None:
@@ -163,6 +162,7 @@ class Registry:
                     f"SOAPAction urn:{name} expects body element {op.request_element}, got {body_tag}."
                 )
             return op
+        by_element = [op for op in service.operations.values() if op.request_element == body_tag]
         if len(by_element) == 1:
             return by_element[0]
         raise UnsupportedOperation(f"No operation of {service.name} takes body element {body_tag}.")

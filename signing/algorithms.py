@@ -70,7 +70,14 @@ class Transform(StrEnum):
 
     @property
     def c14n(self) -> C14N | None:
-        return None if self is Transform.ENVELOPED else C14N(self.value)
+        return _TRANSFORM_C14N[self]
+
+
+#: A table, not ``C14N(self.value)``: an enum call costs more than the rest of the lookup.
+_TRANSFORM_C14N: dict[Transform, C14N | None] = {
+    transform: None if transform is Transform.ENVELOPED else C14N(transform.value)
+    for transform in Transform
+}
 
 
 class Digest(StrEnum):

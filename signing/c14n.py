@@ -51,7 +51,8 @@ def canonicalize(
     ``inclusive_ns_prefixes`` is the exclusive-c14n InclusiveNamespaces PrefixList.
     ``exclude`` is the element's first child element to leave out (enveloped signature).
     """
-    algorithm = C14N(algorithm)
+    if not isinstance(algorithm, C14N):
+        algorithm = C14N(algorithm)
     prefixes = list(inclusive_ns_prefixes or ())
     if prefixes and not algorithm.exclusive:
         raise ValueError("InclusiveNamespaces only apply to exclusive canonicalization")

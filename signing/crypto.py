@@ -3,8 +3,6 @@ GOST R 34.10-2012 (``s || r`` as OpenSSL's gost engine and CryptoPro write it)."
 
 from __future__ import annotations
 
-import functools
-
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -12,10 +10,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from . import gost
 from .algorithms import GOST_2001_REFUSAL, SignatureMethod
+from .certificates import der, remembered
 from .errors import Reason, SignatureError
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | gost.PublicKey
@@ -31,7 +29,13 @@ def _curve_bytes(curve: ec.EllipticCurve) -> int:
 
 def certificate_key(certificate: x509.Certificate) -> PublicKey:
     """The public key of ``certificate``: RSA/ECDSA through cryptography, GOST R 34.10-2012
-    through :mod:`signing.gost`; GOST R 34.10-2001 and unknown keys are refused."""
+    through :mod:`signing.gost`; GOST R 34.10-2001 and unknown keys are refused (kept per
+    certificate object, which signing.structure keeps per KeyInfo certificate; a refusal is
+    not kept)."""
+    return remembered(certificate, "key", _certificate_key)
+
+
+def _certificate_key(certificate: x509.Certificate) -> PublicKey:
     oid = certificate.public_key_algorithm_oid.dotted_string
     if oid in _GOST_2012_OIDS:  # cryptography cannot read these keys
         return _gost_key(certificate)
@@ -56,10 +60,8 @@ def certificate_key(certificate: x509.Certificate) -> PublicKey:
     )
 
 
-@functools.lru_cache(maxsize=256)
 def _gost_key(certificate: x509.Certificate) -> PublicKey:
-    """The GOST R 34.10-2012 key of ``certificate`` through the engine (kept per certificate
-    object, which signing.structure keeps per KeyInfo certificate: a refusal is not kept)."""
+    """The GOST R 34.10-2012 key of ``certificate`` through the engine."""
     try:
         backend = gost.backend()
     except gost.GostUnavailable as exc:
@@ -68,7 +70,7 @@ def _gost_key(certificate: x509.Certificate) -> PublicKey:
             f"the certificate's GOST key cannot be checked here: {exc}",
         ) from None
     try:
-        return backend.certificate_public_key(certificate.public_bytes(Encoding.DER))
+        return backend.certificate_public_key(der(certificate))
     except ValueError as exc:
         raise SignatureError(Reason.MALFORMED, f"the certificate's GOST key: {exc}") from None
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 from cryptography import x509
 from lxml import etree
@@ -15,6 +15,16 @@ from . import algorithms
 from .algorithms import C14N, Digest, SignatureMethod, Transform
 from .errors import Reason, SignatureError
 from .names import EXC_C14N, ds
+
+_SIGNED_INFO = ds("SignedInfo")
+_C14N_METHOD = ds("CanonicalizationMethod")
+_SIGNATURE_METHOD = ds("SignatureMethod")
+_REFERENCE = ds("Reference")
+_TRANSFORMS = ds("Transforms")
+_TRANSFORM = ds("Transform")
+_DIGEST_METHOD = ds("DigestMethod")
+_DIGEST_VALUE = ds("DigestValue")
+_INCLUSIVE_NAMESPACES = f"{{{EXC_C14N}}}InclusiveNamespaces"
 
 
 @dataclass(frozen=True)
@@ -46,8 +56,8 @@ def elements(parent: etree._Element) -> Iterator[etree._Element]:
 
 def decode_base64(text: str | None, what: str) -> bytes:
     """Decode base64 content that may be wrapped over lines."""
-    try:
-        data = base64.b64decode("".join((text or "").split()), validate=True)
+    try:  # base64.b64decode(validate=True) without its wrapper
+        data = binascii.a2b_base64("".join((text or "").split()), strict_mode=True)
     except (binascii.Error, ValueError):
         raise SignatureError(Reason.MALFORMED, f"{what} is not valid base64") from None
     if not data:
@@ -69,7 +79,7 @@ def _prefix_list(method: etree._Element) -> tuple[str, ...]:
     children = list(elements(method))
     if not children:
         return ()
-    if len(children) > 1 or children[0].tag != f"{{{EXC_C14N}}}InclusiveNamespaces":
+    if len(children) > 1 or children[0].tag != _INCLUSIVE_NAMESPACES:
         raise SignatureError(Reason.MALFORMED, "unexpected content in a transform or c14n method")
     return tuple((children[0].get("PrefixList") or "").split())
 
@@ -90,9 +100,9 @@ def _read_reference(ref: etree._Element) -> Reference:
     transforms: list[Transform] = []
     prefixes: tuple[str, ...] = ()
     index = 0
-    if children and children[0].tag == ds("Transforms"):
+    if children and children[0].tag == _TRANSFORMS:
         for transform in elements(children[0]):
-            if transform.tag != ds("Transform"):
+            if transform.tag != _TRANSFORM:
                 raise SignatureError(Reason.MALFORMED, "ds:Transforms holds a non-Transform")
             algorithm = algorithms.parse(Transform, transform.get("Algorithm"))
             transforms.append(algorithm)
@@ -101,8 +111,8 @@ def _read_reference(ref: etree._Element) -> Reference:
         if not transforms:
             raise SignatureError(Reason.MALFORMED, "empty ds:Transforms")
         index = 1
-    method = _expect(children, index, ds("DigestMethod"), "ds:Reference")
-    value = _expect(children, index + 1, ds("DigestValue"), "ds:Reference")
+    method = _expect(children, index, _DIGEST_METHOD, "ds:Reference")
+    value = _expect(children, index + 1, _DIGEST_VALUE, "ds:Reference")
     if len(children) != index + 2:
         raise SignatureError(Reason.MALFORMED, "unexpected content in ds:Reference")
     return Reference(
@@ -115,13 +125,23 @@ def _read_reference(ref: etree._Element) -> Reference:
     )
 
 
+def read_c14n_method(signed_info: etree._Element) -> tuple[C14N, tuple[str, ...]]:
+    """The CanonicalizationMethod of SignedInfo and its InclusiveNamespaces prefixes (what
+    SignedInfo's canonical bytes are made with), read as strictly as :func:`read_signed_info`."""
+    if signed_info.tag != _SIGNED_INFO:
+        raise SignatureError(Reason.MALFORMED, "ds:SignedInfo expected")
+    c14n_el = _expect(list(islice(elements(signed_info), 1)), 0, _C14N_METHOD, "ds:SignedInfo")
+    c14n = algorithms.parse(C14N, c14n_el.get("Algorithm"))
+    return c14n, _c14n_prefixes(c14n_el, c14n)
+
+
 def read_signed_info(signed_info: etree._Element) -> SignedInfo:
     """Read SignedInfo strictly; every algorithm URI goes through :func:`algorithms.parse`."""
-    if signed_info.tag != ds("SignedInfo"):
+    if signed_info.tag != _SIGNED_INFO:
         raise SignatureError(Reason.MALFORMED, "ds:SignedInfo expected")
     children = list(elements(signed_info))
-    c14n_el = _expect(children, 0, ds("CanonicalizationMethod"), "ds:SignedInfo")
-    method_el = _expect(children, 1, ds("SignatureMethod"), "ds:SignedInfo")
+    c14n_el = _expect(children, 0, _C14N_METHOD, "ds:SignedInfo")
+    method_el = _expect(children, 1, _SIGNATURE_METHOD, "ds:SignedInfo")
     if list(elements(method_el)):
         raise SignatureError(Reason.MALFORMED, "unexpected content in ds:SignatureMethod")
     c14n = algorithms.parse(C14N, c14n_el.get("Algorithm"))
@@ -131,7 +151,7 @@ def read_signed_info(signed_info: etree._Element) -> SignedInfo:
     if not references:
         raise SignatureError(Reason.MALFORMED, "ds:SignedInfo has no ds:Reference")
     for ref in references:
-        if ref.tag != ds("Reference"):
+        if ref.tag != _REFERENCE:
             raise SignatureError(Reason.MALFORMED, "unexpected content in ds:SignedInfo")
     return SignedInfo(
         c14n=c14n,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from . import gost
+from .certificates import der
 from .errors import CertificateError, CertificateReason
 
 MAX_CHAIN_LENGTH = 8
@@ -26,7 +26,7 @@ class TrustStore:
 
     def __init__(self, anchors: Iterable[x509.Certificate]) -> None:
         self._anchors = tuple(anchors)
-        self._der = frozenset(cert.public_bytes(Encoding.DER) for cert in self._anchors)
+        self._der = frozenset(der(cert) for cert in self._anchors)
         by_subject: dict[x509.Name, list[x509.Certificate]] = {}
         for cert in self._anchors:
             by_subject.setdefault(cert.subject, []).append(cert)
@@ -45,7 +45,7 @@ class TrustStore:
         return self._anchors
 
     def __contains__(self, cert: x509.Certificate) -> bool:
-        return cert.public_bytes(Encoding.DER) in self._der
+        return der(cert) in self._der
 
     def chain(self, cert: x509.Certificate) -> list[x509.Certificate]:
         """leaf -> intermediates -> anchor, built from the store by issuer name and signature."""
@@ -121,7 +121,7 @@ def _directly_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> boo
         except (InvalidSignature, ValueError, TypeError):
             return False
         return True
-    return _gost_signed_by(cert.public_bytes(Encoding.DER), issuer.public_bytes(Encoding.DER))
+    return _gost_signed_by(der(cert), der(issuer))
 
 
 @functools.lru_cache(maxsize=1024)

@@ -1,10 +1,11 @@
 """Verification of the enveloped XML-DSig / XAdES-BES signature of a request element.
 
-The sequence is fixed: locate the one ds:Signature (first child of the element) ► read
-SignedInfo and refuse algorithms, references and transforms before any cryptography ►
-canonicalize SignedInfo ► verify SignatureValue with the KeyInfo certificate (RSA, ECDSA,
-GOST R 34.10-2012) ► re-read the *verified* SignedInfo bytes, which must read exactly as the
-document's SignedInfo that the references were planned from ► check that exactly one
+The sequence is fixed: locate the one ds:Signature (first child of the element) ►
+canonicalize SignedInfo and read it from those canonical bytes (parsed again), refusing
+algorithms, references and transforms before any cryptography ► verify SignatureValue over
+those bytes with the KeyInfo certificate (RSA, ECDSA, GOST R 34.10-2012), so the SignedInfo
+the references are planned from is the one verified (bytes verified in the signer's context
+instead must read exactly the same) ► check that exactly one
 reference covers this element (unique Id in the whole document) and its digest ► check every
 other reference, each of which must point inside this ds:Signature (XAdES SignedProperties,
 KeyInfo, Object) ► check the XAdES properties. Nothing is stored between calls but decoded
@@ -48,6 +49,7 @@ from .structure import (
     SignedInfo,
     decode_base64,
     elements,
+    read_c14n_method,
     read_certificate,
     read_signed_info,
     signature_parts,
@@ -126,17 +128,29 @@ def verify(element: etree._Element, policy: VerifyPolicy = DEFAULT_POLICY) -> Ve
     """Verify the signature enveloped in ``element``; raise :class:`SignatureError` if refused."""
     signature = _locate(element)
     signed_info_el, value_el, key_info = signature_parts(signature)
-    claimed = read_signed_info(signed_info_el)
+    c14n, prefixes = read_c14n_method(signed_info_el)
+    if c14n not in policy.c14n_methods:
+        raise SignatureError(
+            Reason.ALGORITHM_UNSUPPORTED, f"canonicalization {c14n} is not allowed"
+        )
+    # SignedInfo is read from the bytes its SignatureValue must verify, not from the tree.
+    canonical_signed_info = canonicalize(signed_info_el, c14n, prefixes)
+    claimed = read_signed_info(_reparse(canonical_signed_info))
+    if (claimed.c14n, claimed.c14n_prefixes) != (c14n, prefixes):
+        raise SignatureError(Reason.MALFORMED, "canonical SignedInfo reads otherwise than the tree")
     plan = _plan(claimed, element, signature, policy)  # refuse early, before any cryptography
     certificate = read_certificate(key_info)
     value = decode_base64(value_el.text, "ds:SignatureValue")
     verified_bytes = _check_signature_value(
-        signed_info_el, claimed, element, certificate, value, policy
+        signed_info_el, claimed, element, certificate, value, policy, canonical_signed_info
     )
-    signed_info = read_signed_info(_reparse(verified_bytes))
-    if signed_info != claimed:
-        # Everything below follows the plan made from ``claimed``: it holds for the verified
-        # SignedInfo only when that reads the same, algorithms, references and digests alike.
+    # Verified in the signer's context (inclusive c14n) instead: everything below follows
+    # the plan made from ``claimed``, which holds only when those bytes read the same,
+    # algorithms, references and digests alike.
+    if (
+        verified_bytes is not canonical_signed_info
+        and read_signed_info(_reparse(verified_bytes)) != claimed
+    ):
         raise SignatureError(Reason.MALFORMED, "verified SignedInfo differs from the document's")
     canonical = _check_data(plan, element, signature, policy)
     signing_time = None
@@ -168,8 +182,8 @@ def verify(element: etree._Element, policy: VerifyPolicy = DEFAULT_POLICY) -> Ve
         signed_element=element,
         certificate=certificate,
         signing_time=signing_time,
-        signature_method=str(signed_info.signature_method),
-        c14n_method=str(signed_info.c14n),
+        signature_method=str(claimed.signature_method),
+        c14n_method=str(claimed.c14n),
         exclusive_c14n=(
             canonical
             if plan.data_c14n is C14N.EXCLUSIVE and not plan.data.inclusive_prefixes
@@ -203,11 +217,8 @@ def _plan(
     signature: etree._Element,
     policy: VerifyPolicy,
 ) -> _Plan:
-    """Check algorithms and references against the policy and the document."""
-    if signed_info.c14n not in policy.c14n_methods:
-        raise SignatureError(
-            Reason.ALGORITHM_UNSUPPORTED, f"canonicalization {signed_info.c14n} is not allowed"
-        )
+    """Check algorithms and references against the policy and the document (the
+    canonicalization of SignedInfo was checked before it was canonicalized)."""
     if signed_info.signature_method not in policy.signature_methods:
         raise SignatureError(
             Reason.ALGORITHM_UNSUPPORTED,
@@ -251,10 +262,11 @@ def _plan(
     properties: Reference | None = None
     properties_c14n = C14N.INCLUSIVE
     inner: list[_Inner] = []
+    ids_inside = _ids_inside(signature)
     for ref in references:
         if ref is data:
             continue
-        target = _inside_signature(signature, ref)
+        target = _inside_signature(signature, ref, ids_inside)
         if target is not None and target is signed_properties:
             if properties is not None:
                 raise SignatureError(
@@ -282,19 +294,28 @@ _WITH_ID = etree.XPath(
 )
 
 
-def _inside_signature(signature: etree._Element, ref: Reference) -> etree._Element | None:
-    """The one element of ``signature`` whose Id the reference names, if it may be signed.
+def _ids_inside(signature: etree._Element) -> dict[str, list[etree._Element]]:
+    """The elements of ``signature``'s subtree (itself included) by each Id they carry."""
+    index: dict[str, list[etree._Element]] = {}
+    for node in cast(list[etree._Element], _WITH_ID(signature)):
+        for value in {node.get(name) for name in ID_ATTRIBUTES}:
+            if value:
+                index.setdefault(value, []).append(node)
+    return index
+
+
+def _inside_signature(
+    signature: etree._Element, ref: Reference, ids_inside: dict[str, list[etree._Element]]
+) -> etree._Element | None:
+    """The one element of ``signature`` whose Id the reference names, if it may be signed
+    (``ids_inside``: :func:`_ids_inside` of ``signature``).
 
     SignedInfo and SignatureValue (and what contains them) cannot be covered by a
     reference of the same signature; such a reference is refused.
     """
     assert ref.uri is not None
     value = ref.uri[1:]
-    found = [
-        node
-        for node in cast(list[etree._Element], _WITH_ID(signature))
-        if any(node.get(name) == value for name in ID_ATTRIBUTES)
-    ]
+    found = ids_inside.get(value, ())
     if not found:
         return None
     if len(found) > 1:
@@ -358,10 +379,13 @@ def candidates(
     prefixes: tuple[str, ...],
     element: etree._Element,
     policy: VerifyPolicy,
+    *,
+    first: bytes | None = None,
 ) -> Iterator[bytes]:
-    """Canonical bytes of ``target`` in the document, then (inclusive c14n of an element
-    that has ancestors) once more in the signer's standalone context."""
-    yield canonicalize(target, c14n, prefixes)
+    """Canonical bytes of ``target`` in the document (``first``: when already computed),
+    then (inclusive c14n of an element that has ancestors) once more in the signer's
+    standalone context."""
+    yield canonicalize(target, c14n, prefixes) if first is None else first
     if not c14n.exclusive and policy.signer_context_retry and element.getparent() is not None:
         (standalone,) = in_signer_context(element, target)
         yield canonicalize(standalone, c14n, prefixes)
@@ -374,12 +398,17 @@ def _check_signature_value(
     certificate: x509.Certificate,
     value: bytes,
     policy: VerifyPolicy,
+    canonical: bytes,
 ) -> bytes:
-    """The canonical SignedInfo bytes that the SignatureValue verifies."""
+    """The canonical SignedInfo bytes that the SignatureValue verifies: ``canonical`` (its
+    form in the document) or its form in the signer's context."""
     method = claimed.signature_method
     key = certificate_key(certificate)
     check_key(method, key, policy.min_rsa_key_size)
-    for data in candidates(signed_info, claimed.c14n, claimed.c14n_prefixes, element, policy):
+    forms = candidates(
+        signed_info, claimed.c14n, claimed.c14n_prefixes, element, policy, first=canonical
+    )
+    for data in forms:
         if verify_value(method, key, data, value):
             return data
     raise SignatureError(

@@ -11,11 +11,11 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
 from . import algorithms
 from .algorithms import Digest
+from .certificates import der, remembered
 from .errors import Reason, SignatureError
 from .names import ds, xades
 from .structure import decode_base64, elements
@@ -107,7 +107,6 @@ def _check_signing_certificate(
     certs = _children(holders[0], xades("Cert"))
     if not certs:
         raise SignatureError(Reason.XADES_INVALID, "SigningCertificate has no xades:Cert")
-    der = certificate.public_bytes(Encoding.DER)
     for cert in certs:
         digests = _children(cert, xades("CertDigest"))
         method_el = _first(digests, ds("DigestMethod"))
@@ -120,7 +119,7 @@ def _check_signing_certificate(
                 Reason.ALGORITHM_UNSUPPORTED, f"CertDigest method {method} is not allowed"
             )
         expected = decode_base64(value_el.text, "CertDigest/DigestValue")
-        if hmac.compare_digest(method.compute(der), expected):
+        if hmac.compare_digest(_certificate_digest(certificate, method), expected):
             serial = _serial_of(cert)
             if serial is not None and serial != certificate.serial_number:
                 raise SignatureError(
@@ -132,6 +131,11 @@ def _check_signing_certificate(
         Reason.XADES_CERT_MISMATCH,
         "no XAdES SigningCertificate/Cert digest matches the KeyInfo certificate",
     )
+
+
+def _certificate_digest(certificate: x509.Certificate, method: Digest) -> bytes:
+    """``method``'s digest of the DER certificate (kept per certificate object)."""
+    return remembered(certificate, method, lambda cert: method.compute(der(cert)))
 
 
 def _serial_of(cert: etree._Element) -> int | None:
