@@ -182,6 +182,7 @@ class Runtime:
         return load_formats(self.settings, self.registry)
 
     def close(self) -> None:
+        self.committer.close()
         self.engine.dispose()
         self.read_engine.dispose()
         if self.request_slots is not None:

@@ -10,11 +10,13 @@ refusal, so that it can run in autocommit, its own transaction, in one round tri
 nothing when every request slot is held, when the directory generation is not the one the
 caller expected, or (``gateway_admit_packet``, migration 0013: it raises, aborting the
 statement) past the limits of :class:`Counting`. On SQLite, where a statement costs no round
-trip, a few statements, and the caller refuses by rolling back.
+trip, a few statements run on the driver's connection, and the caller refuses by rolling
+back.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -35,7 +37,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
+from persistence.db import sqlite_execute
 from persistence.errors import driver_error, error_code
 from persistence.models import (
     ACCEPTED_PACKETS,
@@ -254,26 +258,76 @@ def _store_postgresql(
     return Stored(packet_id, int(current), rate_count, pending)
 
 
+class _Prepared:
+    """A SQLite statement compiled once for the driver: its SQL with positional parameters
+    and how to bind them (the values its types store, as SQLAlchemy binds them). The accept
+    runs it on the ``sqlite3`` connection itself: SQLAlchemy's execute around a statement
+    (parameters, execution context, events, the result) cost more than the statement."""
+
+    def __init__(self, statement: Any) -> None:
+        dialect = sqlite.dialect()
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        #: per ``?``: (the parameter's name, its type's processor) or (None, the statement's
+        #: own value, processed)
+        self.binds: list[tuple[str | None, Any]] = []
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if bind.required:
+                self.binds.append((name, process))
+            else:
+                self.binds.append((None, bind.value if process is None else process(bind.value)))
+
+    def run(self, dbapi_conn: sqlite3.Connection, params: dict[str, Any]) -> sqlite3.Cursor:
+        values = [
+            value if name is None else params[name] if value is None else value(params[name])
+            for name, value in self.binds
+        ]
+        return sqlite_execute(dbapi_conn, self.sql, values)
+
+
+@dataclass(frozen=True)
+class _SQLite:
+    generation: _Prepared
+    packet: _Prepared
+    job: _Prepared
+    event: _Prepared
+    counter: _Prepared
+
+
 @cache
-def _sqlite(pending: bool) -> dict[str, Executable]:
+def _sqlite(pending: bool) -> _SQLite:
     """The packet's insert also returns the directory generation and (``pending``) the
     organisation's waiting packets, its own included: subqueries of its RETURNING clause."""
     returned = [_generation(), _pending() if pending else literal(None, Integer)]
-    return {
-        "generation": select(_generation()),
-        "packet": _packet_insert(sqlite).returning(*returned),
-        "job": insert(_jobs).values(
-            packet_id=bindparam("packet_id"),
-            state="queued",
-            attempts=0,
-            run_after=_NOW,
-            created_at=_NOW,
+    return _SQLite(
+        generation=_Prepared(select(_generation())),
+        packet=_Prepared(_packet_insert(sqlite).returning(*returned)),
+        job=_Prepared(
+            insert(_jobs).values(
+                packet_id=bindparam("packet_id"),
+                state="queued",
+                attempts=0,
+                run_after=_NOW,
+                created_at=_NOW,
+            )
         ),
-        "event": insert(_events).values(
-            packet_id=bindparam("packet_id"), at=_NOW, event="received"
+        event=_Prepared(
+            insert(_events).values(packet_id=bindparam("packet_id"), at=_NOW, event="received")
         ),
-        "counter": _counter_upsert(sqlite),
-    }
+        counter=_Prepared(_counter_upsert(sqlite)),
+    )
+
+
+def _driver_connection(conn: Any) -> sqlite3.Connection:
+    """The ``sqlite3`` connection of ``conn``'s transaction, begun (BEGIN IMMEDIATE) if it
+    is not yet, as SQLAlchemy begins one before a first statement."""
+    if isinstance(conn, Session):
+        conn = conn.connection()
+    elif not conn.in_transaction():
+        conn.begin()
+    return cast(sqlite3.Connection, conn.connection.driver_connection)
 
 
 def store(
@@ -301,16 +355,15 @@ def store(
     if bind.dialect.name == "postgresql":
         return _store_postgresql(conn, params, counting, expect_generation)
     sql = _sqlite(counting.pending)
-    inserted = conn.execute(sql["packet"], params).first()
+    db = _driver_connection(conn)
+    inserted = sql.packet.run(db, params).fetchone()
     if inserted is None:  # an accepted packet of that MessageGUID is there
-        return Stored(None, int(conn.execute(sql["generation"]).scalar() or 0))
+        return Stored(None, int(sql.generation.run(db, params).fetchone()[0] or 0))
     packet_id, generation, pending = inserted
     ids = {"packet_id": packet_id, "now": now}
-    conn.execute(sql["job"], ids)
-    conn.execute(sql["event"], ids)
-    rate_count = (
-        conn.execute(sql["counter"], params).scalar() if counting.rate is not None else None
-    )
+    sql.job.run(db, ids)
+    sql.event.run(db, ids)
+    rate_count = sql.counter.run(db, params).fetchone()[0] if counting.rate is not None else None
     return Stored(packet_id, int(generation or 0), rate_count, pending)
 
 

@@ -41,6 +41,9 @@ class Committer:
         with self.engine.begin() as conn:
             return work(conn)
 
+    def close(self) -> None:
+        """Give back any connection the committer keeps (before the engine is disposed)."""
+
 
 class StatementCommitter(Committer):
     """Each statement of the work is its own transaction (autocommit): for work whose one
@@ -66,13 +69,19 @@ class _Item(Generic[T]):
 
 
 class GroupCommitter(Committer):
-    """Concurrent calls share one transaction and one commit (see the module docstring)."""
+    """Concurrent calls share one transaction and one commit (see the module docstring).
+
+    The batches run on one connection the committer keeps (a batch at a time: one
+    leader), so a packet pays no pool checkout; a connection whose BEGIN, COMMIT or
+    ROLLBACK failed is closed for good and the next batch opens another.
+    """
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
         self._changed = threading.Condition()
         self._pending: list[_Item[object]] = []
         self._leading = False
+        self._conn: Connection | None = None  # the leader's
         #: transactions committed and the calls they held (for the bench and the tests)
         self.commits = 0
         self.calls = 0
@@ -99,9 +108,17 @@ class GroupCommitter(Committer):
 
     def _commit(self, batch: list[_Item[object]]) -> None:
         try:
-            with self.engine.begin() as conn:
+            if self._conn is None:
+                self._conn = self.engine.connect()
+            conn = self._conn
+            with conn.begin() as transaction:
                 if len(batch) == 1:
-                    batch[0].value = batch[0].work(conn)
+                    try:
+                        batch[0].value = batch[0].work(conn)
+                    except Exception as exc:
+                        batch[0].error = exc
+                        transaction.rollback()
+                        return
                 else:
                     for item in batch:
                         savepoint = conn.begin_nested()
@@ -112,13 +129,32 @@ class GroupCommitter(Committer):
                             item.error = exc
                         else:
                             savepoint.commit()
-        except Exception as exc:  # the work of a lone call, or the commit itself
+        except Exception as exc:  # BEGIN, ROLLBACK or the commit itself
             for item in batch:
                 if item.error is None:
                     item.value, item.error = None, exc
+            self._discard()
             return
         self.commits += 1
         self.calls += len(batch)
+
+    def _discard(self) -> None:
+        """Close the connection for good (its state after a failed COMMIT is unknown)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except Exception:  # nothing more to do for a connection already broken
+                pass
+
+    def close(self) -> None:
+        with self._changed:
+            while self._leading:
+                self._changed.wait()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
 
 def committer_for(engine: Engine) -> Committer:

@@ -6,15 +6,16 @@ The schema itself is owned by the alembic migrations in ``persistence/migrations
 
 from __future__ import annotations
 
+import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from persistence.models import Base
@@ -148,13 +149,27 @@ def _sqlite_engine(url: str, read_only: bool) -> Engine:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
+    begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn: Connection) -> None:
         # Writers take the write lock up front: a deferred transaction that later needs
-        # to write can fail with "database is locked" instead of waiting.
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # to write can fail with "database is locked" instead of waiting. Issued on the
+        # driver's connection: SQLAlchemy's execute around it cost more than the statement.
+        sqlite_execute(cast(sqlite3.Connection, conn.connection.driver_connection), begin)
 
     return engine
+
+
+def sqlite_execute(
+    dbapi_conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()
+) -> sqlite3.Cursor:
+    """Run a statement on the ``sqlite3`` connection itself; its error is raised as
+    SQLAlchemy raises a statement's (a ``DBAPIError`` whose ``orig`` is the driver's)."""
+    try:
+        return dbapi_conn.execute(sql, params)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
 
 
 def create_schema(engine: Engine) -> None:

@@ -117,6 +117,37 @@ def test_a_lone_refusal_rolls_back_its_transaction(engine: Engine) -> None:
     assert _rows(engine) == []
 
 
+def test_batches_run_on_one_kept_connection_until_a_commit_fails(engine: Engine) -> None:
+    committer = GroupCommitter(engine)
+    checkouts: list[int] = []
+    opened: list[int] = []  # new driver connections (the pool holds the fixture's one)
+    event.listen(engine, "checkout", lambda *_: checkouts.append(1))
+    event.listen(engine, "connect", lambda *_: opened.append(1))
+
+    def refused(conn: Connection) -> None:
+        conn.execute(text("INSERT INTO t (n) VALUES (9)"))
+        raise Refused("no")
+
+    def failing_commit(conn: Connection) -> None:
+        raise RuntimeError("disk full")
+
+    committer.run(_insert(1))
+    with pytest.raises(Refused):
+        committer.run(refused)
+    committer.run(_insert(2))
+    assert (len(checkouts), len(opened)) == (1, 0)  # a refusal keeps the connection
+    event.listen(engine, "commit", failing_commit)
+    with pytest.raises(RuntimeError, match="disk full"):
+        committer.run(_insert(3))
+    event.remove(engine, "commit", failing_commit)
+    committer.run(_insert(4))
+    assert (len(checkouts), len(opened)) == (2, 1)  # the one that failed to commit is gone
+    assert _rows(engine) == [1, 2, 4]
+    assert engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+    committer.close()
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
 def test_postgresql_runs_the_accept_statement_in_autocommit(tmp_path: Path) -> None:
     engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")  # never connected
     assert type(committer_for(engine)) is StatementCommitter

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.codes import Code
-from persistence import packets, queue
-from persistence.clock import utcnow
+from persistence import accept_sql, packets, queue
+from persistence.clock import as_utc, utcnow
 from persistence.models import Job, Packet, PacketEvent
 from persistence.packets import ResultCounts
 
@@ -43,6 +43,45 @@ def test_accept_stores_packet_job_and_event_together(sessions: sessionmaker[Sess
         assert packet.state == "received"
         assert s.scalars(select(Job)).one().packet_id == packet.id
         assert [e.event for e in s.scalars(select(PacketEvent))] == ["received"]
+
+
+def test_accept_writes_its_times_and_counts_as_every_other_query_reads_them(
+    sessions: sessionmaker[Session],
+) -> None:
+    """On SQLite the accept's statements run on the driver's connection: the times they
+    bind are stored as SQLAlchemy stores them, so the queue's comparisons still hold."""
+    at = utcnow() - timedelta(minutes=5)
+    counting = accept_sql.Counting(rate=("packets:test", 60), pending=True)
+    with sessions.begin() as s:
+        first = packets.accept(s, new_packet(), counting, now=at)
+        second = packets.accept(s, new_packet(), counting, now=at)
+    assert (first.stored.rate_count, first.stored.pending) == (1, 1)
+    assert (second.stored.rate_count, second.stored.pending) == (2, 2)
+    with sessions() as s:
+        stored = s.scalars(select(Packet).order_by(Packet.id)).first()
+        assert stored is not None
+        assert as_utc(stored.received_at) == as_utc(stored.updated_at) == at
+        job = s.scalars(select(Job).where(Job.packet_id == stored.id)).one()
+        assert (job.state, job.attempts, as_utc(job.run_after)) == ("queued", 0, at)
+        event = s.scalars(select(PacketEvent).where(PacketEvent.packet_id == stored.id)).one()
+        assert (event.event, as_utc(event.at)) == ("received", at)
+        assert s.scalar(select(func.count()).select_from(Job).where(Job.run_after < at)) == 0
+        assert s.scalar(select(func.count()).select_from(Job).where(Job.run_after <= at)) == 2
+    with sessions.begin() as s:
+        claimed = queue.claim(s, "w", lease_seconds=60)  # ready: run_after is in the past
+    assert claimed is not None and claimed.packet_id == stored.id
+
+
+def test_accept_on_a_connection_outside_a_transaction_begins_one(
+    sessions: sessionmaker[Session],
+) -> None:
+    engine = sessions.kw["bind"]
+    with engine.connect() as conn:
+        assert packets.accept(conn, new_packet()).status == "new"
+        assert conn.in_transaction()
+        conn.rollback()
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Packet)) == 0
 
 
 def test_rolled_back_accept_leaves_nothing(sessions: sessionmaker[Session]) -> None:
