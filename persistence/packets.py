@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Executable,
+    Select,
     bindparam,
     delete,
     func,
@@ -123,7 +124,9 @@ def record_event(session: Session, packet_id: int, event: str, detail: str | Non
     record_events(session, [(packet_id, event, detail)])
 
 
-def record_events(session: Session, events: Sequence[tuple[int, str, str | None]]) -> None:
+def record_events(
+    session: Session | Connection, events: Sequence[tuple[int, str, str | None]]
+) -> None:
     """``record_event`` for several packets: (packet id, event, detail) each, one INSERT."""
     at = utcnow()
     session.execute(
@@ -281,7 +284,7 @@ def events_of(session: Session, packet_id: int) -> list[tuple[datetime, str, str
 
 @dataclass(frozen=True)
 class ToProcess:
-    """What the worker reads of a claimed packet, in one query."""
+    """What the worker reads of a claimed packet, in one query (``to_process_query``)."""
 
     view: PacketView
     raw: bytes
@@ -289,10 +292,19 @@ class ToProcess:
     #: the result of the last processed run when the packet is replayed (last_processed_result)
     previous_result: str | None
 
+    @staticmethod
+    def of_row(row: Sequence[Any]) -> ToProcess:
+        values: tuple[Any, ...] = tuple(row)
+        n = len(_VIEW_COLUMNS)
+        raw, role, previous_result = values[n:]
+        return ToProcess(_view(values[:n]), raw, Role(role) if role else None, previous_result)
 
-def to_process(session: Session, packet_id: int) -> ToProcess:
+
+@cache
+def to_process_query() -> Select[*tuple[Any, ...]]:
     """The packet, its bytes, its sender's role and its previous result (``get_by_id``,
-    ``get_raw``, ``organizations.get_organization`` and ``last_processed_result`` at once)."""
+    ``get_raw``, ``organizations.get_organization`` and ``last_processed_result`` at once),
+    for the caller to pick the packet (``queue.hold``); rows for ``ToProcess.of_row``."""
     previous = (
         select(PacketReplay.previous_result_xml)
         .where(PacketReplay.packet_id == Packet.id, PacketReplay.previous_state == PROCESSED)
@@ -300,17 +312,9 @@ def to_process(session: Session, packet_id: int) -> ToProcess:
         .limit(1)
         .scalar_subquery()
     )
-    row = session.execute(
-        select(*_VIEW_COLUMNS, Packet.raw, Organization.role, previous)
-        .outerjoin(Organization, Organization.guid == func.lower(Packet.org_guid))
-        .where(Packet.id == packet_id)
-    ).first()
-    if row is None:
-        raise LookupError(f"packet {packet_id} does not exist")
-    values: tuple[Any, ...] = tuple(row)
-    n = len(_VIEW_COLUMNS)
-    raw, role, previous_result = values[n:]
-    return ToProcess(_view(values[:n]), raw, Role(role) if role else None, previous_result)
+    return select(*_VIEW_COLUMNS, Packet.raw, Organization.role, previous).outerjoin(
+        Organization, Organization.guid == func.lower(Packet.org_guid)
+    )
 
 
 def get_by_id(session: Session, packet_id: int) -> PacketView:
