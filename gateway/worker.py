@@ -276,6 +276,7 @@ class Worker:
             version=packet.version,
             now=utcnow(),
             previous_result=stored.previous_result,
+            nsi_generation=stored.nsi_generation,
         )
         try:
             assert operation.handler is not None

@@ -30,6 +30,7 @@ from persistence.clock import as_utc, utcnow
 from persistence.models import (
     DirectoryGeneration,
     Job,
+    NsiState,
     Organization,
     Packet,
     PacketEvent,
@@ -291,20 +292,29 @@ class ToProcess:
     org_role: Role | None  # None: the sender is no longer registered
     #: the result of the last processed run when the packet is replayed (last_processed_result)
     previous_result: str | None
+    #: the generation of the NSI books (``persistence.nsi``; 0: none loaded), read with it
+    nsi_generation: int
 
     @staticmethod
     def of_row(row: Sequence[Any]) -> ToProcess:
         values: tuple[Any, ...] = tuple(row)
         n = len(_VIEW_COLUMNS)
-        raw, role, previous_result = values[n:]
-        return ToProcess(_view(values[:n]), raw, Role(role) if role else None, previous_result)
+        raw, role, previous_result, nsi_generation = values[n:]
+        return ToProcess(
+            _view(values[:n]),
+            raw,
+            Role(role) if role else None,
+            previous_result,
+            int(nsi_generation or 0),
+        )
 
 
 @cache
 def to_process_query() -> Select[*tuple[Any, ...]]:
-    """The packet, its bytes, its sender's role and its previous result (``get_by_id``,
-    ``get_raw``, ``organizations.get_organization`` and ``last_processed_result`` at once),
-    for the caller to pick the packet (``queue.hold``); rows for ``ToProcess.of_row``."""
+    """The packet, its bytes, its sender's role, its previous result and the NSI books'
+    generation (``get_by_id``, ``get_raw``, ``organizations.get_organization``,
+    ``last_processed_result`` and ``nsi.loaded_version`` at once), for the caller to pick
+    the packet (``queue.hold``); rows for ``ToProcess.of_row``."""
     previous = (
         select(PacketReplay.previous_result_xml)
         .where(PacketReplay.packet_id == Packet.id, PacketReplay.previous_state == PROCESSED)
@@ -312,9 +322,10 @@ def to_process_query() -> Select[*tuple[Any, ...]]:
         .limit(1)
         .scalar_subquery()
     )
-    return select(*_VIEW_COLUMNS, Packet.raw, Organization.role, previous).outerjoin(
-        Organization, Organization.guid == func.lower(Packet.org_guid)
-    )
+    nsi_generation = select(NsiState.generation).where(NsiState.id == 1).scalar_subquery()
+    return select(
+        *_VIEW_COLUMNS, Packet.raw, Organization.role, previous, nsi_generation
+    ).outerjoin(Organization, Organization.guid == func.lower(Packet.org_guid))
 
 
 def get_by_id(session: Session, packet_id: int) -> PacketView:
