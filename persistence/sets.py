@@ -252,7 +252,14 @@ def write(session: Session, changes: Changes) -> None:
 
 def _parents_first(group: _Group) -> int:
     """Inserts go in the metadata's dependency order: a parent's rows before its children's."""
-    return group.table.metadata.sorted_tables.index(group.table)
+    return _dependency_rank(group.table)
+
+
+@functools.cache
+def _dependency_rank(table: Table) -> int:
+    """``table``'s place in its metadata's dependency order (a sort of every table: done once
+    per table, not for every write)."""
+    return table.metadata.sorted_tables.index(table)
 
 
 def insert_rows(
