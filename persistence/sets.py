@@ -37,7 +37,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
@@ -345,14 +345,22 @@ def _driver_insert(table: Table, columns: tuple[str, ...], dialect: Any) -> _Dri
 
 
 def _copy(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """COPY … FROM STDIN through psycopg, which adapts the Python values itself."""
+    """COPY … FROM STDIN through psycopg, which adapts the Python values itself. A refusal
+    is raised as SQLAlchemy's exception for it (IntegrityError …), as any other write's is:
+    the callers tell a unique key taken by another packet by it."""
+    import psycopg
+
     columns = list(rows[0])
     raw = connection.connection.driver_connection
     assert raw is not None
     names = ", ".join(f'"{c}"' for c in columns)
-    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row([row[c] for c in columns])
+    statement = f'COPY "{table.name}" ({names}) FROM STDIN'
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
 
 
 def table_of(table: Any) -> Table:
