@@ -250,6 +250,26 @@ def write(session: Session, changes: Changes) -> None:
         insert_rows(connection, group.table, group.rows, postgres=postgres)
 
 
+def write_all_or_nothing(session: Session, changes: Changes) -> None:
+    """``write``, undone if the database refuses any of it (the transaction stays usable).
+
+    A savepoint before the writes, rolled back when they fail; one that succeeded is left to
+    the end of the transaction instead of being released (PostgreSQL: RELEASE would be one
+    more round trip, for nothing). The writes are Core statements on the session's
+    connection, so the session has nothing of them to forget on the way back.
+    """
+    connection = session.connection()
+    connection.exec_driver_sql(f"SAVEPOINT {_BULK_SAVEPOINT}")
+    try:
+        write(session, changes)
+    except Exception:
+        connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_BULK_SAVEPOINT}")
+        raise
+
+
+_BULK_SAVEPOINT = "bulk_write"
+
+
 def _parents_first(group: _Group) -> int:
     """Inserts go in the metadata's dependency order: a parent's rows before its children's."""
     return _dependency_rank(group.table)
