@@ -26,9 +26,11 @@ from sqlalchemy import (
     Row,
     Select,
     Table,
+    Text,
     and_,
     any_,
     bindparam,
+    cast,
     delete,
     func,
     insert,
@@ -72,14 +74,33 @@ def where_in(
         return []
     execute = _executor(session, query)
     if is_postgres(session):
-        array = bindparam(None, wanted, type_=ARRAY(column.type), unique=True)
-        return list(execute(query.where(column == any_(array))).all())
+        return list(execute(query.where(column == any_(_pg_array(wanted, column)))).all())
     if all(type(v) is str or type(v) is int for v in wanted):
         return list(execute(query.where(column.in_(json_values(wanted)))).all())
     rows: list[Row[Any]] = []
     for batch in batches(wanted):
         rows.extend(execute(query.where(column.in_(batch))).all())
     return rows
+
+
+#: what joins the strings of a PostgreSQL set read: a control character no XML text may hold
+_SEPARATOR = "\x1f"
+
+
+def _pg_array(values: list[Any], column: Any) -> Any:
+    """PostgreSQL: ``values`` as an array for ``= ANY(…)``. Strings go as ONE string split by
+    the server (``string_to_array``): psycopg builds a text array in Python, ~1.4 ms for 1000
+    GUIDs, ~0.1 ms for the joined string; other values (or a string holding the separator)
+    as an array parameter."""
+    if all(type(v) is str for v in values):
+        joined = _SEPARATOR.join(values)
+        if joined.count(_SEPARATOR) == len(values) - 1:
+            split = func.string_to_array(
+                bindparam(None, joined, type_=Text, unique=True),
+                bindparam(None, _SEPARATOR, type_=Text, unique=True),
+            )
+            return cast(split, ARRAY(column.type))
+    return bindparam(None, values, type_=ARRAY(column.type), unique=True)
 
 
 def json_values(values: Sequence[str | int]) -> Select[tuple[Any]]:
