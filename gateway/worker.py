@@ -43,7 +43,7 @@ from gateway.state import error_results, pack_results
 from gateway.trace import JobOutcome, JobTrace, Tally, request_error_tally, tally
 from gateway.xmlparse import parse_xml
 from persistence import limits as counts
-from persistence import packets, queue
+from persistence import queue
 from persistence.clock import utcnow
 from persistence.errors import describe, is_transient
 from persistence.packets import PacketView, ResultCounts
@@ -256,56 +256,65 @@ class Worker:
         up to ``claim_batch`` newly claimed ones (one claim transaction for all of them)."""
         if not self._claimed:
             cfg = self.rt.settings.worker
-            with self.rt.session.begin() as session:
-                self._claimed.extend(
-                    queue.claim_many(session, self.name, cfg.lease_seconds, cfg.claim_batch)
-                )
+            self._claimed.extend(
+                queue.claim_committed(self.rt.engine, self.name, cfg.lease_seconds, cfg.claim_batch)
+            )
         return self._claimed.popleft() if self._claimed else None
 
     def _process(self, job: queue.ClaimedJob, seen: _Seen | None = None) -> _Done:
         """Hold the job, run the handler, store the outcome, all in one transaction; ``seen``
-        collects what the attempt's trace needs."""
+        collects what the attempt's trace needs. A handler that fails leaves nothing behind:
+        its transaction rolls back and its outcome is stored in one of its own."""
         seen = seen or _Seen(job.job_id, job.attempt, time.perf_counter())
-        with self.rt.session.begin() as session:
-            queue.hold(session, job)
-            stored = packets.to_process(session, job.packet_id)
-            packet = stored.view
-            seen.packet(packet)
-            operation = self.rt.registry.operation(packet.service or "", packet.operation or "")
-            request = split_envelope(parse_xml(stored.raw, self.rt.xml_limits)).body
-            ctx = HandlerContext(
-                session=session,
-                org_guid=packet.org_guid or "",
-                org_role=stored.org_role,
-                message_guid=packet.message_guid,
-                version=packet.version,
-                now=utcnow(),
-                previous_result=stored.previous_result,
-            )
-            try:
-                assert operation.handler is not None
-                with session.begin_nested():  # a handler that fails leaves nothing behind
-                    result = operation.handler(ctx, request)
-                counted = result.tally or tally(result.elements)
-                packed = result.packed
-                done = _Done(
-                    "processed",
-                    packed if packed is not None else pack_results(result.elements),
-                    counted,
-                )
-            except ExportError as exc:
-                done = _Done(
+        try:
+            with self.rt.session.begin() as session:
+                done = self._handle(session, job, seen)
+                _store(session, job, done)
+        except _HandlerFailed as failed:
+            if not self._record(job, failed.done):
+                self._unrecorded.append((job, failed.done))
+            return failed.done
+        return done
+
+    def _handle(self, session: Session, job: queue.ClaimedJob, seen: _Seen) -> _Done:
+        """Run the packet's handler in the job's transaction; ``_HandlerFailed`` with the
+        outcome to store when it fails (a transient database error is raised as it is)."""
+        stored = queue.hold(session, job)
+        packet = stored.view
+        seen.packet(packet)
+        operation = self.rt.registry.operation(packet.service or "", packet.operation or "")
+        request = split_envelope(parse_xml(stored.raw, self.rt.xml_limits)).body
+        ctx = HandlerContext(
+            session=session,
+            org_guid=packet.org_guid or "",
+            org_role=stored.org_role,
+            message_guid=packet.message_guid,
+            version=packet.version,
+            now=utcnow(),
+            previous_result=stored.previous_result,
+            nsi_generation=stored.nsi_generation,
+        )
+        try:
+            assert operation.handler is not None
+            result = operation.handler(ctx, request)
+        except ExportError as exc:
+            raise _HandlerFailed(
+                _Done(
                     "processed",
                     error_results(exc.code, exc.description),
                     request_error_tally(exc.code),
                 )
-            except Exception as exc:
-                if is_transient(exc):
-                    raise
-                log.exception("handler %s failed on packet %s", operation.name, packet.message_guid)
-                done = _failure(exc)
-            _store(session, job, done)
-        return done
+            ) from exc
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            log.exception("handler %s failed on packet %s", operation.name, packet.message_guid)
+            raise _HandlerFailed(_failure(exc)) from exc
+        counted = result.tally or tally(result.elements)
+        packed = result.packed
+        return _Done(
+            "processed", packed if packed is not None else pack_results(result.elements), counted
+        )
 
     # --- failures --------------------------------------------------------------------------
 
@@ -441,6 +450,14 @@ class WorkerGroup:
         while not self.stopping.wait(1.0):
             pass
         self.stop()
+
+
+class _HandlerFailed(Exception):
+    """A handler failed: its transaction must roll back, then ``done`` is stored."""
+
+    def __init__(self, done: _Done) -> None:
+        super().__init__(done.error_message or done.state)
+        self.done = done
 
 
 def _failure(exc: BaseException) -> _Done:

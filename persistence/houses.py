@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from persistence.models import Entrance, House, Lift, LivingRoom, Premises
@@ -21,12 +21,10 @@ def house_by_fias(session: Session, fias_house_guid: str) -> House | None:
     return session.scalars(select(House).where(House.fias_house_guid == fias_house_guid)).first()
 
 
-def new_house_unique_number(session: Session) -> str:
-    """A registry number that is unique and never reused (random, checked)."""
-    while True:
-        number = f"{secrets.randbelow(10**11):011d}"
-        if session.scalar(select(func.count()).where(House.unique_number == number)) == 0:
-            return number
+def new_house_unique_number() -> str:
+    """A random registry number. Its unique key refuses the rare one already taken: the import
+    then runs again (``gateway.imports.pipeline``), with a new number."""
+    return f"{secrets.randbelow(10**11):011d}"
 
 
 def entrances_of(session: Session, house_guid: str) -> list[Entrance]:

@@ -3,8 +3,8 @@ the import handlers call for every nsiRef (Code + GUID) they read.
 
 The books live in ``nsi_books`` / ``nsi_items``; ``nsi_state`` names the loaded file's
 version and a generation that every import moves on. Each process keeps the books in memory
-and reloads them when the generation it reads (one small query per check) has moved, so an
-import takes effect on every node at its next packet.
+and reloads them when the generation it reads (the worker reads it with each packet; else one
+small query per check) has moved, so an import takes effect on every node at its next packet.
 """
 
 from __future__ import annotations
@@ -275,10 +275,17 @@ class Books:
         self._codes: dict[int, dict[str, str]] = {}  # book ► code ► GUID (actual entries)
 
     def check(
-        self, session: Session, registry_number: int, pairs: Iterable[tuple[str, str]]
+        self,
+        session: Session,
+        registry_number: int,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        generation: int | None = None,
     ) -> Problems:
-        """Each (Code, GUID) pair against the book: unknown, mismatched, or fine."""
-        codes = self._book(session, registry_number)
+        """Each (Code, GUID) pair against the book: unknown, mismatched, or fine. The books
+        are those of ``generation`` when the caller read it (with its packet), else of the
+        generation read now."""
+        codes = self._book(session, registry_number, generation)
         unknown: set[tuple[str, str]] = set()
         mismatched: dict[tuple[str, str], str] = {}
         for code, guid in set(pairs):
@@ -289,8 +296,13 @@ class Books:
                 mismatched[(code, guid)] = expected
         return Problems(frozenset(unknown), mismatched)
 
-    def _book(self, session: Session, registry_number: int) -> dict[str, str]:
-        generation = session.execute(select(NsiState.generation).where(NsiState.id == 1)).scalar()
+    def _book(
+        self, session: Session, registry_number: int, generation: int | None
+    ) -> dict[str, str]:
+        if generation is None:
+            generation = session.execute(
+                select(NsiState.generation).where(NsiState.id == 1)
+            ).scalar()
         loaded = (str(session.get_bind().engine.url), int(generation or 0))
         with self._lock:
             if loaded != self._loaded:
@@ -310,6 +322,12 @@ class Books:
 BOOKS = Books()
 
 
-def check(session: Session, registry_number: int, pairs: Iterable[tuple[str, str]]) -> Problems:
+def check(
+    session: Session,
+    registry_number: int,
+    pairs: Iterable[tuple[str, str]],
+    *,
+    generation: int | None = None,
+) -> Problems:
     """``pairs`` of book ``registry_number`` against the loaded books (see ``Books.check``)."""
-    return BOOKS.check(session, registry_number, pairs)
+    return BOOKS.check(session, registry_number, pairs, generation=generation)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Executable,
+    Select,
     bindparam,
     delete,
     func,
@@ -29,6 +30,7 @@ from persistence.clock import as_utc, utcnow
 from persistence.models import (
     DirectoryGeneration,
     Job,
+    NsiState,
     Organization,
     Packet,
     PacketEvent,
@@ -126,7 +128,9 @@ def record_event(session: Session, packet_id: int, event: str, detail: str | Non
     record_events(session, [(packet_id, event, detail)])
 
 
-def record_events(session: Session, events: Sequence[tuple[int, str, str | None]]) -> None:
+def record_events(
+    session: Session | Connection, events: Sequence[tuple[int, str, str | None]]
+) -> None:
     """``record_event`` for several packets: (packet id, event, detail) each, one INSERT."""
     at = utcnow()
     session.execute(
@@ -315,18 +319,36 @@ def events_of(session: Session, packet_id: int) -> list[tuple[datetime, str, str
 
 @dataclass(frozen=True)
 class ToProcess:
-    """What the worker reads of a claimed packet, in one query."""
+    """What the worker reads of a claimed packet, in one query (``to_process_query``)."""
 
     view: PacketView
     raw: bytes
     org_role: Role | None  # None: the sender is no longer registered
     #: the result of the last processed run when the packet is replayed (last_processed_result)
     previous_result: str | None
+    #: the generation of the NSI books (``persistence.nsi``; 0: none loaded), read with it
+    nsi_generation: int
+
+    @staticmethod
+    def of_row(row: Sequence[Any]) -> ToProcess:
+        values: tuple[Any, ...] = tuple(row)
+        n = len(_VIEW_COLUMNS)
+        raw, role, previous_result, nsi_generation = values[n:]
+        return ToProcess(
+            _view(values[:n]),
+            raw,
+            Role(role) if role else None,
+            previous_result,
+            int(nsi_generation or 0),
+        )
 
 
-def to_process(session: Session, packet_id: int) -> ToProcess:
-    """The packet, its bytes, its sender's role and its previous result (``get_by_id``,
-    ``get_raw``, ``organizations.get_organization`` and ``last_processed_result`` at once)."""
+@cache
+def to_process_query() -> Select[*tuple[Any, ...]]:
+    """The packet, its bytes, its sender's role, its previous result and the NSI books'
+    generation (``get_by_id``, ``get_raw``, ``organizations.get_organization``,
+    ``last_processed_result`` and ``nsi.loaded_version`` at once), for the caller to pick
+    the packet (``queue.hold``); rows for ``ToProcess.of_row``."""
     previous = (
         select(PacketReplay.previous_result_xml)
         .where(PacketReplay.packet_id == Packet.id, PacketReplay.previous_state == PROCESSED)
@@ -334,17 +356,10 @@ def to_process(session: Session, packet_id: int) -> ToProcess:
         .limit(1)
         .scalar_subquery()
     )
-    row = session.execute(
-        select(*_VIEW_COLUMNS, Packet.raw, Organization.role, previous)
-        .outerjoin(Organization, Organization.guid == func.lower(Packet.org_guid))
-        .where(Packet.id == packet_id)
-    ).first()
-    if row is None:
-        raise LookupError(f"packet {packet_id} does not exist")
-    values: tuple[Any, ...] = tuple(row)
-    n = len(_VIEW_COLUMNS)
-    raw, role, previous_result = values[n:]
-    return ToProcess(_view(values[:n]), raw, Role(role) if role else None, previous_result)
+    nsi_generation = select(NsiState.generation).where(NsiState.id == 1).scalar_subquery()
+    return select(
+        *_VIEW_COLUMNS, Packet.raw, Organization.role, previous, nsi_generation
+    ).outerjoin(Organization, Organization.guid == func.lower(Packet.org_guid))
 
 
 def get_by_id(session: Session, packet_id: int) -> PacketView:

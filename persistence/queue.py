@@ -4,8 +4,14 @@ Every queue operation the worker needs is a named function here; the worker buil
 
 A job's life: ``queued`` ► claim (``running``, leased to one worker, attempt + 1, committed
 at once) ► the worker's processing transaction ``hold``s the job row (a row lock on
-PostgreSQL, the write lock on SQLite) ► ``finish`` (``done``) in that same transaction, or
-``retry_later`` (``queued`` again, later) / ``bury`` (``dead``) after a failure.
+PostgreSQL, the write lock on SQLite) and reads its packet ► ``finish`` (``done``) in that
+same transaction, or ``retry_later`` (``queued`` again, later) / ``bury`` (``dead``) after a
+failure.
+
+Round trips to PostgreSQL are what a short job spends most on, so on PostgreSQL the claim,
+the hold and the finish are one statement each (a data-modifying ``WITH`` for the claim and
+the finish), and the claim runs in autocommit: a job costs its claim plus BEGIN, hold,
+the handler's statements, finish and COMMIT.
 
 Every write after the claim is guarded by "still leased to me, this attempt": a worker that
 lost its lease (it stalled past it and another worker took the job over) changes nothing,
@@ -19,16 +25,44 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    DateTime,
+    Engine,
+    Select,
+    String,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import UpdateBase
 
 from persistence.clock import as_utc, utcnow
+from persistence.db import single_statements
 from persistence.errors import describe, is_transient
-from persistence.models import Job, Packet
-from persistence.packets import DEAD, PROCESSING, ResultCounts, record_events
+from persistence.models import Job, Packet, PacketEvent
+from persistence.packets import (
+    DEAD,
+    PROCESSING,
+    ResultCounts,
+    ToProcess,
+    record_events,
+    to_process_query,
+)
 from persistence.packets import record_event as add_event
+from persistence.sets import is_postgres
 
 log = logging.getLogger("persistence.queue")
 
@@ -61,37 +95,24 @@ def claim(session: Session, worker_id: str, lease_seconds: int) -> ClaimedJob | 
 
 
 def claim_many(
-    session: Session, worker_id: str, lease_seconds: int, limit: int
+    session: Session | Connection, worker_id: str, lease_seconds: int, limit: int
 ) -> list[ClaimedJob]:
-    """``claim`` up to ``limit`` jobs at once, oldest first: one UPDATE … RETURNING, one
-    UPDATE of their packets and one INSERT of their attempt events for all of them. Each job
-    keeps its own lease (``lease_seconds`` from now) and is held and finished on its own."""
+    """``claim`` up to ``limit`` jobs at once, oldest first, each with its own lease
+    (``lease_seconds`` from now), held and finished on its own. On PostgreSQL one statement
+    (the jobs' UPDATE … RETURNING, their packets' UPDATE and their attempt events' INSERT in
+    one ``WITH``): in autocommit it is the claim's whole transaction, one round trip. On
+    SQLite the same three statements one after another."""
     now = utcnow()
-    ready = (
-        select(Job.id)
-        .where(
-            Job.state.in_(("queued", "running")),
-            or_(
-                and_(Job.state == "queued", Job.run_after <= now),
-                and_(Job.state == "running", Job.locked_until < now),
-            ),
-        )
-        .order_by(Job.id)
-        .limit(max(1, limit))
-        .with_for_update(skip_locked=True)
-    )
-    rows = session.execute(
-        update(Job)
-        .where(Job.id.in_(ready.scalar_subquery()))
-        .values(
-            state="running",
-            locked_by=worker_id,
-            locked_until=now + timedelta(seconds=lease_seconds),
-            attempts=Job.attempts + 1,
-        )
-        .returning(Job.id, Job.packet_id, Job.attempts, Job.last_error)
-        .execution_options(synchronize_session=False)
-    ).all()
+    params = {
+        "now": now,
+        "until": now + timedelta(seconds=lease_seconds),
+        "worker": worker_id,
+        "limit": max(1, limit),
+    }
+    if is_postgres(session):
+        rows = session.execute(_claim_statement(), params).all()
+    else:
+        rows = session.execute(_claim_jobs(), params).all()
     if not rows:
         return []
     jobs = sorted(
@@ -107,17 +128,90 @@ def claim_many(
         ),
         key=lambda job: job.job_id,
     )
-    session.execute(
-        update(Packet)
-        .where(Packet.id.in_([job.packet_id for job in jobs]))
-        .values(state=PROCESSING, updated_at=now)
+    if not is_postgres(session):
+        session.execute(
+            update(Packet)
+            .where(Packet.id.in_([job.packet_id for job in jobs]))
+            .values(state=PROCESSING, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        record_events(
+            session,
+            [(job.packet_id, "attempt", f"attempt {job.attempt} by {worker_id}") for job in jobs],
+        )
+    return jobs
+
+
+def claim_committed(
+    engine: Engine, worker_id: str, lease_seconds: int, limit: int
+) -> list[ClaimedJob]:
+    """``claim_many`` in a transaction of its own, committed before it returns (a job killed
+    mid-way then counts its attempt). On PostgreSQL the claim's one statement runs in
+    autocommit: no BEGIN and no COMMIT round trip."""
+    if engine.dialect.name == "postgresql":
+        with single_statements(engine) as conn:
+            return claim_many(conn, worker_id, lease_seconds, limit)
+    with engine.begin() as conn:
+        return claim_many(conn, worker_id, lease_seconds, limit)
+
+
+@cache
+def _claim_jobs() -> UpdateBase:
+    """Mark the oldest ready jobs (or those whose lease expired) running, leased to
+    ``:worker`` until ``:until``; returns their id, packet id, attempt and last error."""
+    now = bindparam("now", type_=DateTime(timezone=True))
+    ready = (
+        select(Job.id)
+        .where(
+            Job.state.in_(("queued", "running")),
+            or_(
+                and_(Job.state == "queued", Job.run_after <= now),
+                and_(Job.state == "running", Job.locked_until < now),
+            ),
+        )
+        .order_by(Job.id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(Job)
+        .where(Job.id.in_(ready.scalar_subquery()))
+        .values(
+            state="running",
+            locked_by=bindparam("worker"),
+            locked_until=bindparam("until"),
+            attempts=Job.attempts + 1,
+        )
+        .returning(Job.id, Job.packet_id, Job.attempts, Job.last_error)
         .execution_options(synchronize_session=False)
     )
-    record_events(
-        session,
-        [(job.packet_id, "attempt", f"attempt {job.attempt} by {worker_id}") for job in jobs],
+
+
+@cache
+def _claim_statement() -> Select[*tuple[Any, ...]]:
+    """PostgreSQL: ``_claim_jobs``, the claimed packets marked processing and an attempt event
+    for each, in one statement (data-modifying ``WITH``); the claimed jobs' rows."""
+    claimed = _claim_jobs().cte("claimed")
+    marked = (
+        update(Packet)
+        .where(Packet.id.in_(select(claimed.c.packet_id)))
+        .values(state=PROCESSING, updated_at=bindparam("now"))
+        .cte("marked")
     )
-    return jobs
+    detail = (
+        "attempt " + cast(claimed.c.attempts, String) + " by " + bindparam("worker", type_=String)
+    )
+    noted = (
+        insert(PacketEvent)
+        .from_select(
+            ["packet_id", "at", "event", "detail"],
+            select(claimed.c.packet_id, bindparam("now"), literal("attempt"), detail),
+        )
+        .cte("noted")
+    )
+    return select(
+        claimed.c.id, claimed.c.packet_id, claimed.c.attempts, claimed.c.last_error
+    ).add_cte(marked, noted)
 
 
 def _mine(job: ClaimedJob) -> ColumnElement[bool]:
@@ -129,15 +223,41 @@ def _mine(job: ClaimedJob) -> ColumnElement[bool]:
     )
 
 
-def hold(session: Session, job: ClaimedJob) -> None:
-    """Lock the claimed job for the rest of this (processing) transaction.
+def _mine_bound() -> ColumnElement[bool]:
+    """``_mine`` with the job's values as parameters, for the statements built once."""
+    return and_(
+        Job.id == bindparam("job_id"),
+        Job.state == "running",
+        Job.locked_by == bindparam("worker"),
+        Job.attempts == bindparam("attempt"),
+    )
+
+
+def _job_params(job: ClaimedJob) -> dict[str, Any]:
+    return {"job_id": job.job_id, "worker": job.worker_id, "attempt": job.attempt}
+
+
+def hold(session: Session, job: ClaimedJob) -> ToProcess:
+    """Lock the claimed job for the rest of this (processing) transaction and read its
+    packet (``packets.ToProcess``) in the same statement.
 
     While the lock is held no other worker claims the job, however long the processing takes.
     Raises ``LeaseLost`` if the job was taken over meanwhile.
     """
-    held = session.execute(select(Job.id).where(_mine(job)).with_for_update()).first()
-    if held is None:
+    row = session.execute(_hold_statement(), _job_params(job)).first()
+    if row is None:
         raise LeaseLost(f"job {job.job_id} attempt {job.attempt} is no longer {job.worker_id}'s")
+    return ToProcess.of_row(row)
+
+
+@cache
+def _hold_statement() -> Select[*tuple[Any, ...]]:
+    return (
+        to_process_query()
+        .join(Job, Job.packet_id == Packet.id)
+        .where(_mine_bound())
+        .with_for_update(of=Job)
+    )
 
 
 def _guarded_update(session: Session, job: ClaimedJob, **values: Any) -> bool:
@@ -160,30 +280,92 @@ def finish(
     error_code: str | None = None,
     error_message: str | None = None,
 ) -> None:
-    """Store the outcome of a job and mark the packet processed (or failed).
+    """Store the outcome of a job and mark the packet processed (or failed): on PostgreSQL
+    in one statement (the job's guarded UPDATE, the packet's UPDATE and its event's INSERT
+    in one ``WITH``).
 
     Raises ``LeaseLost`` (the caller's transaction must roll back) if the job is no longer
     this worker's.
     """
-    if not _guarded_update(session, job, state="done", last_error=error_message):
-        raise LeaseLost(f"job {job.job_id} attempt {job.attempt} is no longer {job.worker_id}'s")
     now = utcnow()
+    outcome = {
+        "state": packet_state,
+        "result_xml": result_xml,
+        "result_items": counts.items,
+        "result_errors": counts.errors,
+        "error_code": error_code,
+        "error_message": error_message,
+        "processed_at": now,
+        "updated_at": now,
+    }
+    lost = LeaseLost(f"job {job.job_id} attempt {job.attempt} is no longer {job.worker_id}'s")
+    if is_postgres(session):
+        params = {**_job_params(job), **outcome, "now": now}
+        if session.execute(_finish_statement(), params).first() is None:
+            raise lost
+        return
+    if not _guarded_update(session, job, state="done", last_error=error_message):
+        raise lost
     session.execute(
         update(Packet)
         .where(Packet.id == job.packet_id)
-        .values(
-            state=packet_state,
-            result_xml=result_xml,
-            result_items=counts.items,
-            result_errors=counts.errors,
-            error_code=error_code,
-            error_message=error_message,
-            processed_at=now,
-            updated_at=now,
-        )
+        .values(**outcome)
         .execution_options(synchronize_session=False)
     )
     add_event(session, job.packet_id, packet_state, error_message)
+
+
+@cache
+def _finish_statement() -> Select[*tuple[Any, ...]]:
+    """PostgreSQL: the job done (guarded by ``_mine``), its packet's outcome stored and the
+    packet's event recorded, in one statement; a row when the job was still ours."""
+    done = (
+        update(Job)
+        .where(_mine_bound())
+        .values(
+            state="done",
+            locked_by=None,
+            locked_until=None,
+            last_error=bindparam("error_message", type_=Text),
+        )
+        .returning(Job.packet_id)
+        .cte("done")
+    )
+    stored = (
+        update(Packet)
+        .where(Packet.id.in_(select(done.c.packet_id)))
+        .values(
+            {
+                name: bindparam(name)
+                for name in (
+                    "state",
+                    "result_xml",
+                    "result_items",
+                    "result_errors",
+                    "error_code",
+                    "error_message",
+                    "processed_at",
+                    "updated_at",
+                )
+            }
+        )
+        .returning(Packet.id, Packet.state)
+        .cte("stored")
+    )
+    noted = (
+        insert(PacketEvent)
+        .from_select(
+            ["packet_id", "at", "event", "detail"],
+            select(
+                stored.c.id,
+                bindparam("now", type_=DateTime(timezone=True)),
+                stored.c.state,
+                bindparam("error_message", type_=Text),
+            ),
+        )
+        .cte("noted")
+    )
+    return select(done.c.packet_id).add_cte(stored, noted)
 
 
 def retry_later(session: Session, job: ClaimedJob, error: str, run_after: datetime) -> bool:

@@ -27,6 +27,9 @@ class HandlerContext:
     now: datetime
     #: a replayed packet: the result of its last processed run (see gateway.imports.pipeline)
     previous_result: str | None = None
+    #: the NSI books' generation read with the packet (``persistence.nsi``); None: read it
+    #: when the books are checked
+    nsi_generation: int | None = None
 
 
 class HandlerResult:

@@ -27,7 +27,10 @@ class NsiRefs:
         pairs: dict[int, set[tuple[str, str]]] = {}
         for _element, number, pair in refs:
             pairs.setdefault(number, set()).add(pair)
-        problems = {n: nsi.check(ctx.session, n, found) for n, found in pairs.items()}
+        problems = {
+            n: nsi.check(ctx.session, n, found, generation=ctx.nsi_generation)
+            for n, found in pairs.items()
+        }
         #: the refused references (usually none): element ► why
         self.refused: list[tuple[etree._Element, str]] = [
             (element, f"{local(element)}: {reason}")

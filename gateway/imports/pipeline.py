@@ -36,7 +36,7 @@ from gateway.codes import Code
 from gateway.handlers.base import HandlerContext, HandlerResult, ItemError
 from gateway.handlers.nsi_refs import NsiRefs
 from gateway.imports.answer import Answer, Detail, Done, Previous, PreviousResults, Refused
-from persistence.sets import Changes, is_unique_violation, write
+from persistence.sets import Changes, is_unique_violation, write, write_all_or_nothing
 
 log = logging.getLogger("gateway.imports")
 
@@ -131,10 +131,9 @@ def run_import(imp: Import[R, S], ctx: HandlerContext, request: etree._Element) 
     session = ctx.session
     for attempt in range(1, BULK_RUNS + 1):
         previous = PreviousResults.from_xml(ctx.previous_result)  # each run takes its own
+        run, changes = _decide_all(imp, ctx, items, previous, refused)
         try:
-            with session.begin_nested():
-                run, changes = _decide_all(imp, ctx, items, previous, refused)
-                write(session, changes)
+            write_all_or_nothing(session, changes)
             return imp.answer.build(items, run.outcomes, ctx.now)
         except IntegrityError as exc:
             if not is_unique_violation(exc):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from gateway.codes import Code
+from persistence import houses
 from tests.e2e import account_data as ad
 from tests.e2e import house_data as hd
 from tests.handlers import world
@@ -51,6 +54,24 @@ def test_unique_numbers_follow_the_house_and_its_premises(stand: Stand) -> None:
     numbered = [o.unique_number for o in done if o.unique_number]
     flat1 = f"{house}P00002"  # the non-residential premises is P00001
     assert numbered[:4] == [house, f"{house}P00001", flat1, f"{flat1}R00001"]
+
+
+def test_a_house_number_already_taken_is_drawn_again(
+    stand: Stand, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry number is random, not looked up first: the unique key refuses one that
+    is taken, and the packet runs again with a new number."""
+    uo = world.org("uo")
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    world.manage(stand, uo, first)
+    world.manage(stand, uo, second)
+    taken = stand.run(uo, HM, "importHouseUOData", hd.new_apartment_house(first))[0].unique_number
+    drawn = iter([taken, "00000000042"])
+    monkeypatch.setattr(houses, "new_house_unique_number", lambda: next(drawn))
+    done = stand.run(uo, HM, "importHouseUOData", hd.new_apartment_house(second))
+    assert [o.code for o in done] == [None] * len(done)
+    numbered = [o.unique_number or "" for o in done if o.unique_number]
+    assert numbered[:2] == ["00000000042", "00000000042P00001"]
 
 
 def test_updates_rename_parts_by_guid(stand: Stand) -> None:

@@ -21,6 +21,7 @@ from gateway.namespaces import BASE, PAYMENT
 from persistence import accounts as account_repo
 from persistence import houses as house_repo
 from persistence.models import ContractObject, RateCounter
+from persistence.sets import COPY_FROM_ROWS
 from tests.e2e import account_data as ad
 from tests.e2e import house_data as hd
 from tests.handlers import world
@@ -86,6 +87,17 @@ def test_what_only_the_database_refuses_falls_back_to_one_item_at_a_time(stand: 
     items = [Counter("a", False), Counter("a", False), Counter("b", False)]
     assert _run_counters(stand, items) == [("a", None), (None, Code.INTERNAL_ERROR), ("b", None)]
     assert _keys(stand) == ["a", "b"]
+
+
+def test_a_refusal_in_a_large_write_falls_back_as_well(stand: Stand) -> None:
+    """The same with enough rows for PostgreSQL's COPY (``persistence.sets.COPY_FROM_ROWS``):
+    its refusal is an IntegrityError like any other write's."""
+    items = [Counter(f"k{n:02d}", False) for n in range(COPY_FROM_ROWS)] + [Counter("k00", False)]
+    assert _run_counters(stand, items)[-2:] == [
+        (f"k{COPY_FROM_ROWS - 1:02d}", None),
+        (None, Code.INTERNAL_ERROR),
+    ]
+    assert len(_keys(stand)) == COPY_FROM_ROWS
 
 
 def test_a_house_raced_by_another_packet_is_decided_again(

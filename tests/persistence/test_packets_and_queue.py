@@ -7,12 +7,13 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.codes import Code
 from persistence import accept_sql, packets, queue
 from persistence.clock import as_utc, utcnow
+from persistence.db import make_session_factory
 from persistence.models import Job, Packet, PacketEvent
 from persistence.packets import ResultCounts
 
@@ -167,6 +168,28 @@ def test_claim_finish_and_state(sessions: sessionmaker[Session]) -> None:
         view = packets.get_by_message_guid(s, outcome.message_guid)
         assert view.state == "processed" and view.result_xml == "<results/>"
         assert queue.depth(s) == 0
+
+
+def test_a_batch_claim_is_committed_with_each_packet_processing_and_its_attempt_recorded(
+    engine: Engine,
+) -> None:
+    """``claim_committed`` (what the worker calls): the oldest ready jobs, each packet
+    processing and one attempt event per job, committed before it returns (PostgreSQL: one
+    autocommitted statement)."""
+    sessions = make_session_factory(engine)
+    with sessions.begin() as s:
+        ids = [packets.accept(s, new_packet()).message_guid for _ in range(4)]
+    claimed = queue.claim_committed(engine, "w1", 60, 3)
+    assert [job.attempt for job in claimed] == [1, 1, 1]
+    assert [job.job_id for job in claimed] == sorted(job.job_id for job in claimed)
+    with sessions() as s:  # another session sees the claim: it was committed
+        states = [packets.get_by_message_guid(s, guid).state for guid in ids]
+        assert states == ["processing"] * 3 + ["received"]
+        events = s.scalars(select(PacketEvent.detail).where(PacketEvent.event == "attempt")).all()
+        assert sorted(events) == ["attempt 1 by w1"] * 3
+    [last] = queue.claim_committed(engine, "w2", 60, 3)
+    assert last.packet_id not in {job.packet_id for job in claimed}
+    assert queue.claim_committed(engine, "w2", 60, 3) == []
 
 
 def test_expired_lease_is_taken_over(sessions: sessionmaker[Session]) -> None:

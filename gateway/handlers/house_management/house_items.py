@@ -357,7 +357,7 @@ def prefetch_house(ctx: HandlerContext, records: Sequence[HouseRecord], role: Ro
         by_guid={},
         premises_count=0,
         rooms_count=0,
-        new_unique_number=repo.new_house_unique_number(session) if stored is None else "",
+        new_unique_number=repo.new_house_unique_number() if stored is None else "",
         covered=bool(fias and contracts.covered_fias(session, ctx.org_guid, role, [fias])),
     )
     if house is None:
