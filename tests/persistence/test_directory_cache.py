@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 from sqlalchemy import func, select
 
@@ -34,6 +33,7 @@ from signing import fingerprint
 from signing.pki import init_ca, issue
 from tests.paths import HM_PATH
 from tests.postgres import scratch_database
+from tests.stand import directory
 from tests.stand.packets import house_request, signed_packet
 
 
@@ -91,19 +91,8 @@ def _org(store: str, ca: Path, tmp_path: Path, *, register_certificate: bool = T
     with _sessions(store).begin() as session:
         organizations.add_organization(session, guid, "UO", Role.UO, hash_password("pw"))
         if register_certificate:
-            _register(session, guid, cert)
+            directory.register_certificate(session, guid, cert)
     return Org(guid, key, cert)
-
-
-def _register(session: Any, guid: str, cert: x509.Certificate) -> None:
-    organizations.add_certificate(
-        session,
-        guid,
-        fingerprint(cert),
-        cert.subject.rfc4514_string(),
-        cert.not_valid_after_utc,
-        cert.public_bytes(Encoding.PEM).decode(),
-    )
 
 
 @pytest.fixture
@@ -180,7 +169,7 @@ def test_a_certificate_registered_later_is_accepted_within_a_second(  # type: ig
     status, code, _ = _send(b, org)
     assert (status, code) == (500, Code.CERTIFICATE_REFUSED.value)
     with a.rt.session.begin() as session:
-        _register(session, org.guid, org.cert)
+        directory.register_certificate(session, org.guid, org.cert)
     clock.now += caches.MAX_AGE_SECONDS + 0.01
     assert _send(b, org)[0] == 200
 

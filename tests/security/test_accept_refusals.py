@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
@@ -37,6 +36,7 @@ from signing import fingerprint
 from signing.pki import init_ca, issue
 from tests.paths import HM_PATH
 from tests.stand import STORES, house_request, migrated_engine, runtime_on, signed_packet
+from tests.stand.directory import register_certificate
 
 #: The accept path's clock, fixed: every packet of a test falls in one rate window.
 NOW = datetime(2026, 12, 3, 12, 0, 5, tzinfo=UTC)
@@ -68,14 +68,7 @@ def _register(rt: Runtime, tmp_path: Path) -> Org:
 
 def _add_certificate(rt: Runtime, guid: str, cert: x509.Certificate) -> None:
     with rt.session.begin() as session:
-        organizations.add_certificate(
-            session,
-            guid,
-            fingerprint(cert),
-            cert.subject.rfc4514_string(),
-            cert.not_valid_after_utc,
-            cert.public_bytes(Encoding.PEM).decode(),
-        )
+        register_certificate(session, guid, cert)
 
 
 def _send(pipeline: AcceptPipeline, org: Org, raw: bytes | None = None) -> tuple[int, str, str]:
