@@ -533,12 +533,10 @@ def orgs_add(
     HTTP password once."""
     import uuid
 
-    from cryptography.hazmat.primitives.serialization import Encoding
-
+    from gateway.enrol import register_certificate
     from gateway.passwords import hash_password, new_password
     from gateway.register_details import DetailsError, register_details
     from persistence import organizations
-    from signing import fingerprint
     from signing.pki import load_certificate
 
     try:
@@ -578,15 +576,7 @@ def orgs_add(
             session, org_guid, name, role, hash_password(password), details
         )
         if cert_file:
-            cert = load_certificate(Path(cert_file))
-            organizations.add_certificate(
-                session,
-                org_guid,
-                fingerprint(cert),
-                cert.subject.rfc4514_string(),
-                cert.not_valid_after_utc,
-                cert.public_bytes(Encoding.PEM).decode(),
-            )
+            register_certificate(session, org_guid, load_certificate(Path(cert_file)))
     done = "registered" if existing is None else "updated, new password"
     click.echo(f"store {settings.describe_store()}")
     click.echo(f"organisation {org_guid.lower()} ({role}) {done}")

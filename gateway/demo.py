@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from zeep.exceptions import Fault
 
 from gateway.codes import Code
+from gateway.enrol import register_certificate
 from gateway.passwords import hash_password, new_password
 from gateway.services import service_path
 from gateway.zeep_client import GisClient, fault_code
@@ -149,14 +150,7 @@ def register_demo_organisation(
         )
         organizations.add_organization(session, org_guid, name, role, hash_password(password))
         if organizations.certificate_owner(session, fingerprint(cert)) is None:
-            organizations.add_certificate(
-                session,
-                org_guid,
-                fingerprint(cert),
-                cert.subject.rfc4514_string(),
-                cert.not_valid_after_utc,
-                cert.public_bytes(Encoding.PEM).decode(),
-            )
+            register_certificate(session, org_guid, cert)
     return org_guid, org_dir / "key.pem", org_dir / "cert.pem", password
 
 

@@ -72,6 +72,7 @@ sys.path.insert(0, str(ROOT))
 
 from gateway.client import envelope  # noqa: E402
 from gateway.config import load_settings  # noqa: E402
+from gateway.enrol import register_certificate  # noqa: E402
 from gateway.namespaces import BASE, DS  # noqa: E402
 from gateway.namespaces import DEVICE_METERING as DM  # noqa: E402
 from gateway.namespaces import HOUSE_MANAGEMENT as HM  # noqa: E402
@@ -435,14 +436,7 @@ def prepare_store(url: str, pki: Pki) -> None:
             session, fingerprint(ca), ca.subject.rfc4514_string(), pki.ca_pem
         )
         organizations.add_organization(session, ORG, "Bench UO", Role.UO, hash_password(PASSWORD))
-        organizations.add_certificate(
-            session,
-            ORG,
-            fingerprint(pki.cert),  # type: ignore[arg-type]
-            pki.cert.subject.rfc4514_string(),  # type: ignore[attr-defined]
-            pki.cert.not_valid_after_utc,  # type: ignore[attr-defined]
-            pki.cert_pem,
-        )
+        register_certificate(session, ORG, pki.cert)  # type: ignore[arg-type]
     engine.dispose()
 
 

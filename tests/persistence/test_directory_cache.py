@@ -16,7 +16,7 @@ from cryptography import x509
 from lxml import etree
 from sqlalchemy import func, select
 
-from gateway import caches
+from gateway import caches, enrol
 from gateway.accept import AcceptPipeline, HttpRequest
 from gateway.caches import Directory
 from gateway.codes import Code
@@ -33,7 +33,6 @@ from signing import fingerprint
 from signing.pki import init_ca, issue
 from tests.paths import HM_PATH
 from tests.postgres import scratch_database
-from tests.stand import directory
 from tests.stand.packets import house_request, signed_packet
 
 
@@ -91,7 +90,7 @@ def _org(store: str, ca: Path, tmp_path: Path, *, register_certificate: bool = T
     with _sessions(store).begin() as session:
         organizations.add_organization(session, guid, "UO", Role.UO, hash_password("pw"))
         if register_certificate:
-            directory.register_certificate(session, guid, cert)
+            enrol.register_certificate(session, guid, cert)
     return Org(guid, key, cert)
 
 
@@ -169,7 +168,7 @@ def test_a_certificate_registered_later_is_accepted_within_a_second(  # type: ig
     status, code, _ = _send(b, org)
     assert (status, code) == (500, Code.CERTIFICATE_REFUSED.value)
     with a.rt.session.begin() as session:
-        directory.register_certificate(session, org.guid, org.cert)
+        enrol.register_certificate(session, org.guid, org.cert)
     clock.now += caches.MAX_AGE_SECONDS + 0.01
     assert _send(b, org)[0] == 200
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from gateway.accept import AcceptPipeline, HttpRequest
 from gateway.caches import Directory
 from gateway.config import LimitSettings
+from gateway.enrol import register_certificate
 from gateway.namespaces import BASE
 from gateway.passwords import hash_password
 from gateway.runtime import Runtime
@@ -36,7 +37,6 @@ from signing import fingerprint
 from signing.pki import init_ca, issue
 from tests.paths import HM_PATH
 from tests.stand import STORES, house_request, migrated_engine, runtime_on, signed_packet
-from tests.stand.directory import register_certificate
 
 #: The accept path's clock, fixed: every packet of a test falls in one rate window.
 NOW = datetime(2026, 12, 3, 12, 0, 5, tzinfo=UTC)

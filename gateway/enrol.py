@@ -1,4 +1,5 @@
-"""Certificates written straight into a store's organisation directory (no CLI, no HTTP)."""
+"""The directory's writes that start from a certificate (``orgs add --cert``, the demo, tests
+and the bench): the fields the directory keeps of it, taken in one place."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from signing import fingerprint
 
 
 def register_certificate(session: Any, org_guid: str, cert: x509.Certificate) -> None:
-    """Register ``cert`` as a signing certificate of organisation ``org_guid``."""
+    """Register ``cert`` as a signing certificate of organisation ``org_guid`` (in the
+    caller's transaction)."""
     organizations.add_certificate(
         session,
         org_guid,
