@@ -69,10 +69,11 @@ class AcceptOutcome:
     message_guid: str
     requester_message_guid: str
     #: "new" (stored and queued), "duplicate" (same packet again), "conflict" (GUID reused),
-    #: "stale" (nothing written, the directory generation not the one expected: on SQLite
-    #: only instead of a duplicate, a new packet's caller compares); PostgreSQL, nothing
-    #: written: "busy" (every request slot of the organisation held), "limited" (past a
-    #: limit of the counting, whose count is in ``stored``).
+    #: "stale" (nothing written: the directory generation is not ``expect_generation``; on
+    #: SQLite told apart only for a packet already there, as for a new one the caller
+    #: compares the generation and rolls back); PostgreSQL, nothing written: "busy" (every
+    #: request slot of the organisation held), "limited" (past a limit of the counting,
+    #: whose count is in ``stored``).
     status: str
     #: the generation and counts read in the same transaction
     stored: accept_sql.Stored
