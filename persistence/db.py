@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
@@ -164,12 +165,21 @@ def _sqlite_engine(url: str, read_only: bool) -> Engine:
 def sqlite_execute(
     dbapi_conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()
 ) -> sqlite3.Cursor:
-    """Run a statement on the ``sqlite3`` connection itself; its error is raised as
-    SQLAlchemy raises a statement's (a ``DBAPIError`` whose ``orig`` is the driver's)."""
+    """Run a statement on the ``sqlite3`` connection itself (:func:`driver_execute`)."""
+    return cast(sqlite3.Cursor, driver_execute(dbapi_conn, sql, params))
+
+
+def driver_execute(dbapi_conn: Any, sql: str, params: Any = ()) -> Any:
+    """Run a statement on the driver's connection itself (``sqlite3`` or ``psycopg``) and
+    return its cursor; its error is raised as SQLAlchemy raises a statement's (a
+    ``DBAPIError`` whose ``orig`` is the driver's)."""
+    base: type[Exception] = (
+        sqlite3.Error if isinstance(dbapi_conn, sqlite3.Connection) else psycopg.Error
+    )
     try:
         return dbapi_conn.execute(sql, params)
-    except sqlite3.Error as exc:
-        raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
+    except base as exc:
+        raise DBAPIError.instance(sql, params, exc, base) from exc
 
 
 def create_schema(engine: Engine) -> None:
