@@ -13,20 +13,24 @@ On PostgreSQL concurrent transactions already share WAL flushes, and a transacti
 packet keeps one refusal from ever touching another packet. The accept statement decides
 every refusal itself, writing nothing (``persistence.accept_sql``), so it runs in autocommit
 as its own transaction: :class:`StatementCommitter`, one round trip instead of BEGIN, the
-statement and COMMIT.
+statement and COMMIT, on an autocommit connection it keeps.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+import psycopg
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine
 
-from persistence.db import single_statements
+from persistence.db import PING_AFTER_IDLE_SECONDS
 
 T = TypeVar("T")
+IDLE = TransactionStatus.IDLE
 
 
 class Committer:
@@ -48,11 +52,102 @@ class Committer:
 class StatementCommitter(Committer):
     """Each statement of the work is its own transaction (autocommit): for work whose one
     writing statement decides and refuses by itself; a refusal raised after it undoes
-    nothing. The statement returns once its commit is durable (``synchronous_commit``)."""
+    nothing. The statement returns once its commit is durable (``synchronous_commit``).
+
+    The committer keeps the autocommit connections it used (one per concurrent call at
+    most), so a packet pays neither a pool checkout nor switching autocommit on and off. A
+    connection idle for longer than ``PING_AFTER_IDLE_SECONDS`` or held for longer than the
+    pool's recycle time goes back to the pool, whose checkout pings or replaces it; one that
+    a call left broken or inside a transaction is closed for good.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self._lock = threading.Lock()
+        #: (connection, when it was checked out, when it was last given back), last used last
+        self._idle: list[tuple[Connection, float, float]] = []
+        self._recycle = float(getattr(engine.pool, "_recycle", -1))
 
     def run(self, work: Callable[[Connection], T]) -> T:
-        with single_statements(self.engine) as conn:
-            return work(conn)
+        conn, since = self._take()
+        try:
+            result = work(conn)
+        except BaseException:
+            self._give_back(conn, since)
+            raise
+        self._give_back(conn, since)
+        return result
+
+    def _take(self) -> tuple[Connection, float]:
+        now = time.monotonic()
+        with self._lock:
+            stale = 0  # the list is in the order of their last use
+            while stale < len(self._idle) and now - self._idle[stale][2] > PING_AFTER_IDLE_SECONDS:
+                stale += 1
+            unused, self._idle = self._idle[:stale], self._idle[stale:]
+            taken = self._idle.pop() if self._idle else None
+        for conn, _, _ in unused:
+            conn.close()
+        if taken is not None:
+            conn, since, _ = taken
+            if not self._aged(since, now):
+                return conn, since
+            conn.close()
+        conn = self.engine.connect()
+        try:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        except BaseException:
+            conn.close()
+            raise
+        return conn, now
+
+    def _aged(self, since: float, now: float) -> bool:
+        return self._recycle >= 0 and now - since > self._recycle
+
+    def _give_back(self, conn: Connection, since: float) -> None:
+        state = _state(conn)
+        if state == "idle":
+            if conn.in_transaction():  # SQLAlchemy's marker: it autobegins in autocommit too
+                conn.rollback()  # in autocommit: nothing to roll back, no round trip
+            with self._lock:
+                self._idle.append((conn, since, time.monotonic()))
+            return
+        _invalidate(conn)
+        if state == "lost":  # a server restart? the kept ones most likely too
+            with self._lock:
+                idle, self._idle = self._idle, []
+            for other, _, _ in idle:
+                _invalidate(other)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn, _, _ in idle:
+            conn.close()
+
+
+def _state(conn: Connection) -> str:
+    """What a call left the connection in: "idle" (open, in autocommit, outside any
+    transaction, as it was taken), "lost" (the driver saw it closed) or "busy" (a
+    transaction left open)."""
+    if conn.closed or conn.invalidated:
+        return "lost"
+    driver = conn.connection.driver_connection
+    if not isinstance(driver, psycopg.Connection):
+        return "idle"
+    if driver.closed:
+        return "lost"
+    idle = driver.autocommit and driver.pgconn.transaction_status == IDLE
+    return "idle" if idle else "busy"
+
+
+def _invalidate(conn: Connection) -> None:
+    try:
+        if not conn.closed:
+            conn.invalidate()
+        conn.close()
+    except Exception:  # nothing more to do for a connection already broken
+        pass
 
 
 class _Item(Generic[T]):

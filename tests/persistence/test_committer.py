@@ -1,18 +1,24 @@
 """The SQLite group committer: concurrent accepts share one commit, each keeps its own
 outcome, one refusal undoes only its own writes, and nobody returns before the commit that
-holds its work (a failed commit fails every caller of the batch)."""
+holds its work (a failed commit fails every caller of the batch). The PostgreSQL statement
+committer: each statement commits alone, on a connection it keeps while it stays usable."""
 
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy.exc import DBAPIError
 
+import persistence.committer as committer_module
 from persistence.committer import GroupCommitter, StatementCommitter, committer_for
 from persistence.db import make_engine
+from persistence.errors import is_transient
 
 
 @pytest.fixture
@@ -155,3 +161,103 @@ def test_postgresql_runs_the_accept_statement_in_autocommit(tmp_path: Path) -> N
     assert isinstance(committer_for(sqlite), GroupCommitter)
     engine.dispose()
     sqlite.dispose()
+
+
+@pytest.fixture
+def store(postgres_database: str) -> Iterator[tuple[Engine, str]]:
+    """An engine on the run's PostgreSQL database and a table of its own there."""
+    eng = make_engine(postgres_database)
+    table = f"committer_{uuid.uuid4().hex[:8]}"
+    with eng.begin() as conn:
+        conn.execute(text(f"CREATE TABLE {table} (n INTEGER PRIMARY KEY)"))
+    yield eng, table
+    with eng.begin() as conn:
+        conn.execute(text(f"DROP TABLE {table}"))
+    eng.dispose()
+
+
+def _backend(conn: Connection) -> int:
+    return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _insert_pg(table: str, n: int):  # type: ignore[no-untyped-def]
+    def work(conn: Connection) -> int:
+        conn.execute(text(f"INSERT INTO {table} (n) VALUES (:n)"), {"n": n})
+        return _backend(conn)
+
+    return work
+
+
+def test_statements_commit_alone_on_one_kept_connection(store: tuple[Engine, str]) -> None:
+    postgres, table = store
+    committer = StatementCommitter(postgres)
+    checkouts: list[int] = []
+    event.listen(postgres, "checkout", lambda *_: checkouts.append(1))
+
+    def refused(conn: Connection) -> None:
+        conn.execute(text(f"INSERT INTO {table} (n) VALUES (7)"))
+        raise Refused("after its statement")
+
+    backends = {committer.run(_insert_pg(table, n)) for n in (1, 2)}
+    with pytest.raises(Refused):
+        committer.run(refused)
+    backends.add(committer.run(_insert_pg(table, 3)))
+    assert len(checkouts) == 1 and len(backends) == 1  # one connection, taken once
+    with postgres.connect() as conn:  # each statement committed by itself (autocommit)
+        assert [n for (n,) in conn.execute(text(f"SELECT n FROM {table} ORDER BY n"))] == [
+            1,
+            2,
+            3,
+            7,
+        ]
+    assert postgres.pool.checkedout() == 1  # type: ignore[attr-defined]
+    committer.close()
+    assert postgres.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_a_connection_left_in_a_transaction_is_not_kept(store: tuple[Engine, str]) -> None:
+    postgres, table = store
+    committer = StatementCommitter(postgres)
+
+    def opens_a_transaction(conn: Connection) -> int:
+        conn.exec_driver_sql("BEGIN")
+        return _insert_pg(table, 1)(conn)
+
+    first = committer.run(opens_a_transaction)
+    second = committer.run(_insert_pg(table, 2))
+    assert first != second  # the first connection was closed, its transaction rolled back
+    with postgres.connect() as conn:
+        assert [n for (n,) in conn.execute(text(f"SELECT n FROM {table}"))] == [2]
+    committer.close()
+
+
+def test_a_lost_connection_fails_its_call_and_the_next_call_opens_another(
+    store: tuple[Engine, str],
+) -> None:
+    postgres, table = store
+    committer = StatementCommitter(postgres)
+    lost = committer.run(_insert_pg(table, 1))
+    with postgres.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": lost})
+    with pytest.raises(DBAPIError) as raised:
+        committer.run(_insert_pg(table, 2))
+    assert is_transient(raised.value)
+    assert committer.run(_insert_pg(table, 3)) != lost
+    committer.close()
+    assert postgres.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_a_connection_idle_too_long_goes_back_to_the_pool(
+    store: tuple[Engine, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool's checkout then pings it (a database restarted meanwhile costs no packet)."""
+    monkeypatch.setattr(committer_module, "PING_AFTER_IDLE_SECONDS", 0.0)
+    postgres, table = store
+    committer = StatementCommitter(postgres)
+    checkouts: list[int] = []
+    event.listen(postgres, "checkout", lambda *_: checkouts.append(1))
+    committer.run(_insert_pg(table, 1))
+    time.sleep(0.01)
+    committer.run(_insert_pg(table, 2))
+    assert len(checkouts) == 2
+    committer.close()
