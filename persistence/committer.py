@@ -27,7 +27,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Connection, Engine
 
-from persistence.db import PING_AFTER_IDLE_SECONDS
+from persistence.db import IDLE_SINCE, PING_AFTER_IDLE_SECONDS
 
 T = TypeVar("T")
 IDLE = TransactionStatus.IDLE
@@ -86,7 +86,8 @@ class StatementCommitter(Committer):
                 stale += 1
             unused, self._idle = self._idle[:stale], self._idle[stale:]
             taken = self._idle.pop() if self._idle else None
-        for conn, _, _ in unused:
+        for conn, _, used in unused:
+            conn.info[IDLE_SINCE] = used  # so the pool pings it before it is used again
             conn.close()
         if taken is not None:
             conn, since, _ = taken

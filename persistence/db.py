@@ -82,6 +82,8 @@ def make_engine(
 #: restart, or a connection dropped while idle, then costs no request). Connections in
 #: steady use are not: a ping per checkout was a round trip per transaction.
 PING_AFTER_IDLE_SECONDS = 1.0
+#: key of a pooled connection's ``info``: the monotonic time since which it is idle
+IDLE_SINCE = "idle_since"
 
 
 @contextmanager
@@ -98,11 +100,13 @@ def single_statements(engine: Engine) -> Iterator[Connection]:
 def _ping_when_idle(engine: Engine) -> None:
     @event.listens_for(engine, "checkin")
     def _checked_in(_dbapi_conn: Any, record: Any) -> None:
-        record.info["idle_since"] = time.monotonic()
+        # A connection kept idle while checked out (persistence.committer) comes back with
+        # the time it was last used set in its ``info``.
+        record.info.setdefault(IDLE_SINCE, time.monotonic())
 
     @event.listens_for(engine, "checkout")
     def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-        since = record.info.get("idle_since")
+        since = record.info.pop(IDLE_SINCE, None)
         if since is None or time.monotonic() - since <= PING_AFTER_IDLE_SECONDS:
             return
         try:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 import persistence.committer as committer_module
+import persistence.db as db_module
 from persistence.committer import GroupCommitter, StatementCommitter, committer_for
 from persistence.db import make_engine
 from persistence.errors import is_transient
@@ -256,8 +257,13 @@ def test_a_connection_idle_too_long_goes_back_to_the_pool(
     committer = StatementCommitter(postgres)
     checkouts: list[int] = []
     event.listen(postgres, "checkout", lambda *_: checkouts.append(1))
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 0.001)
     committer.run(_insert_pg(table, 1))
+    pings: list[int] = []
+    ping = postgres.dialect.do_ping
+    monkeypatch.setattr(postgres.dialect, "do_ping", lambda conn: pings.append(1) or ping(conn))
     time.sleep(0.01)
     committer.run(_insert_pg(table, 2))
     assert len(checkouts) == 2
+    assert len(pings) == 1  # idle since its last use, not since it went back to the pool
     committer.close()
