@@ -67,6 +67,7 @@ class StatementCommitter(Committer):
         #: (connection, when it was checked out, when it was last given back), last used last
         self._idle: list[tuple[Connection, float, float]] = []
         self._recycle = float(getattr(engine.pool, "_recycle", -1))
+        self._closed = False
 
     def run(self, work: Callable[[Connection], T]) -> T:
         conn, since = self._take()
@@ -111,7 +112,10 @@ class StatementCommitter(Committer):
             if conn.in_transaction():  # SQLAlchemy's marker: it autobegins in autocommit too
                 conn.rollback()  # in autocommit: nothing to roll back, no round trip
             with self._lock:
-                self._idle.append((conn, since, time.monotonic()))
+                if not self._closed:
+                    self._idle.append((conn, since, time.monotonic()))
+                    return
+            conn.close()  # a call that ended after close()
             return
         _invalidate(conn)
         if state == "lost":  # a server restart? the kept ones most likely too
@@ -123,6 +127,7 @@ class StatementCommitter(Committer):
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
+            self._closed = True
         for conn, _, _ in idle:
             conn.close()
 

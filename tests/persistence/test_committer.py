@@ -214,6 +214,8 @@ def test_statements_commit_alone_on_one_kept_connection(store: tuple[Engine, str
     assert postgres.pool.checkedout() == 1  # type: ignore[attr-defined]
     committer.close()
     assert postgres.pool.checkedout() == 0  # type: ignore[attr-defined]
+    committer.run(_insert_pg(table, 4))  # a call ending after close() keeps nothing
+    assert postgres.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
 def test_a_connection_left_in_a_transaction_is_not_kept(store: tuple[Engine, str]) -> None:
