@@ -228,7 +228,9 @@ def _lift(create: bool) -> Any:
 
 
 def _of(parent: etree._Element, name: str) -> Iterator[etree._Element]:
-    return (c for c in parent if local(c) == name)
+    """The children named ``name`` (any namespace), picked by lxml without a Python step for
+    each of the others."""
+    return parent.iterchildren(f"{{*}}{name}")
 
 
 def read_house_packet(request: etree._Element) -> Iterator[Item[HouseRecord]]:
@@ -276,17 +278,27 @@ def read_house_packet(request: etree._Element) -> Iterator[Item[HouseRecord]]:
 def _group(
     group: etree._Element, n: int, kind: str, number_tag: str, guid_tag: str
 ) -> Iterator[Item[HouseRecord]]:
-    """ResidentialPremises / Blocks: its premises item(s), then its rooms."""
+    """ResidentialPremises / Blocks: its premises item(s), then its rooms (created, then
+    updated); one pass over the group."""
+    created: list[etree._Element] = []
+    updated: list[etree._Element] = []
     for part in group:
         name = local(part)
         if name.startswith("LivingRoom"):
-            continue
-        if name.endswith("ToCreate"):
+            if name == "LivingRoomToCreate":
+                created.append(part)
+            elif name == "LivingRoomToUpdate":
+                updated.append(part)
+        elif name.endswith("ToCreate"):
             yield _item(part, _premises(kind, True, number_tag, guid_tag, n))
         elif name.endswith("ToUpdate"):
             yield _item(part, _premises(kind, False, number_tag, guid_tag, n))
-    yield from (_item(e, _room(True, n)) for e in _of(group, "LivingRoomToCreate"))
-    yield from (_item(e, _room(False, n)) for e in _of(group, "LivingRoomToUpdate"))
+    if created:
+        room = _room(True, n)
+        yield from (_item(e, room) for e in created)
+    if updated:
+        room = _room(False, n)
+        yield from (_item(e, room) for e in updated)
 
 
 # --- state --------------------------------------------------------------------------------
