@@ -19,7 +19,7 @@ from gateway.handlers.base import HandlerContext, ItemError
 from gateway.imports.pipeline import Answer, Changes, Done, ImportBase, Item, run_import
 from gateway.namespaces import BASE, PAYMENT
 from persistence import accounts as account_repo
-from persistence import houses as house_repo
+from persistence import contracts as contract_repo
 from persistence.models import ContractObject, RateCounter
 from persistence.sets import COPY_FROM_ROWS
 from tests.e2e import account_data as ad
@@ -109,14 +109,15 @@ def test_a_house_raced_by_another_packet_is_decided_again(
     uo, rival = world.org("uo"), world.org("uo")
     home = world.house(stand, rival)
     world.manage(stand, uo, home.fias)  # the rival described it; the sender manages it now
-    real = house_repo.house_by_fias
+    real = contract_repo.house_and_cover
     calls: list[str] = []
 
-    def stale_once(session: Any, fias: str) -> Any:
+    def stale_once(session: Any, org_guid: str, role: Any, fias: str) -> Any:
         calls.append(fias)
-        return None if len(calls) == 1 else real(session, fias)
+        house, covered = real(session, org_guid, role, fias)
+        return (None if len(calls) == 1 else house), covered
 
-    monkeypatch.setattr(house_repo, "house_by_fias", stale_once)
+    monkeypatch.setattr(contract_repo, "house_and_cover", stale_once)
     before = stand.counts()
     done = stand.run(uo, HM, "importHouseUOData", hd.new_apartment_house(home.fias))
     assert len(calls) == 2

@@ -352,7 +352,9 @@ def prefetch_house(ctx: HandlerContext, records: Sequence[HouseRecord], role: Ro
     and whether the sender, acting as ``role``, has a placed contract covering it."""
     session = ctx.session
     fias = next((r.fias for r in records if isinstance(r, HouseItem)), None)
-    stored = repo.house_by_fias(session, fias) if fias else None
+    stored, covered = (
+        contracts.house_and_cover(session, ctx.org_guid, role, fias) if fias else (None, False)
+    )
     house = (
         TheHouse(
             stored.guid, stored.fias_house_guid, stored.kind, stored.unique_number, stored.org_guid
@@ -370,7 +372,7 @@ def prefetch_house(ctx: HandlerContext, records: Sequence[HouseRecord], role: Ro
         premises_count=0,
         rooms_count=0,
         new_unique_number=repo.new_house_unique_number() if stored is None else "",
-        covered=bool(fias and contracts.covered_fias(session, ctx.org_guid, role, [fias])),
+        covered=covered,
     )
     if house is None:
         return packet
