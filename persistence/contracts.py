@@ -59,7 +59,8 @@ def _placed_objects_of(
     contract of the organisation, of one of these kinds."""
     return (
         Contract.org_guid == org_guid,
-        Contract.kind.in_(kinds),
+        # one parameter per kind: an expanding IN would be rendered again at every execution
+        Contract.kind.in_([literal(kind) for kind in kinds]),
         Contract.state == PLACED,
         ContractObject.annulled.is_(False),
     )
