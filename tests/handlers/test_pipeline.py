@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.codes import Code
@@ -79,6 +79,23 @@ def test_a_refused_item_writes_nothing(stand: Stand) -> None:
     items = [Counter("a", False), Counter("b", True), Counter("c", False)]
     assert _run_counters(stand, items) == [("a", None), (None, Code.FORMAT_ERROR), ("c", None)]
     assert _keys(stand) == ["a", "c"]
+
+
+def test_a_packet_whose_items_are_all_refused_sends_no_statement(stand: Stand) -> None:
+    """Nothing to write: no savepoint, no write."""
+    sent: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(stand.engine, "before_cursor_execute", note)
+    try:
+        outcomes = _run_counters(stand, [Counter("a", True), Counter("b", True)])
+    finally:
+        event.remove(stand.engine, "before_cursor_execute", note)
+    assert outcomes == [(None, Code.FORMAT_ERROR), (None, Code.FORMAT_ERROR)]
+    assert sent == []
+    assert _keys(stand) == []
 
 
 def test_what_only_the_database_refuses_falls_back_to_one_item_at_a_time(stand: Stand) -> None:
