@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from lxml import etree
 
@@ -42,18 +42,18 @@ HOUSE_BOOKS = {
 Values = Mapping[str, Any]
 
 # --- records ------------------------------------------------------------------------------
+# Named tuples: typed and immutable as frozen dataclasses are, made in a third of the time
+# (a packet makes one per item)
 
 
-@dataclass(frozen=True)
-class HouseItem:
+class HouseItem(NamedTuple):
     kind: str  # apartment | living
     create: bool  # …HouseToCreate (else …HouseToUpdate)
     fias: str
     values: Values
 
 
-@dataclass(frozen=True)
-class EntranceItem:
+class EntranceItem(NamedTuple):
     create: bool
     number: str | None  # required to create
     guid: str | None  # EntranceGUID of an update
@@ -61,8 +61,7 @@ class EntranceItem:
     annul: bool = False
 
 
-@dataclass(frozen=True)
-class PremisesItem:
+class PremisesItem(NamedTuple):
     kind: str  # residential | nonresidential | block
     create: bool
     number: str | None
@@ -73,8 +72,7 @@ class PremisesItem:
     annul: bool = False
 
 
-@dataclass(frozen=True)
-class RoomItem:
+class RoomItem(NamedTuple):
     create: bool
     number: str | None
     guid: str | None
@@ -83,8 +81,7 @@ class RoomItem:
     annul: bool = False
 
 
-@dataclass(frozen=True)
-class LiftItem:
+class LiftItem(NamedTuple):
     create: bool
     guid: str | None
     entrance_num: str | None
