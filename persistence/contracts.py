@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Row, Select, bindparam, literal, select
 from sqlalchemy.orm import Session
 
 from persistence.models import AccountPlace, Contract, ContractObject, ContractVersion, House
@@ -51,18 +52,21 @@ def _chunks(values: Iterable[T]) -> Iterator[list[T]]:
 # --- who may act on a house ------------------------------------------------------------
 
 
-def _placed_objects_of(org_guid: str, kinds: tuple[str, ...]) -> tuple[ColumnElement[bool], ...]:
+def _placed_objects_of(
+    org_guid: str | ColumnElement[str], kinds: tuple[str, ...]
+) -> tuple[ColumnElement[bool], ...]:
     """Conditions on ContractObject joined to its Contract: a live object of a placed
     contract of the organisation, of one of these kinds."""
     return (
         Contract.org_guid == org_guid,
-        Contract.kind.in_(kinds),
+        # one parameter per kind: an expanding IN would be rendered again at every execution
+        Contract.kind.in_([literal(kind) for kind in kinds]),
         Contract.state == PLACED,
         ContractObject.annulled.is_(False),
     )
 
 
-def _covered(org_guid: str, kinds: tuple[str, ...]) -> Select[str]:
+def _covered(org_guid: str | ColumnElement[str], kinds: tuple[str, ...]) -> Select[str]:
     """FIAS GUIDs of the houses the organisation's placed contracts of these kinds cover."""
     return (
         select(ContractObject.fias_house_guid)
@@ -121,17 +125,57 @@ def served_accounts(
     return {r.account_guid for r in rows if r.house_guid in served}
 
 
+def _kinds_of(role: Role | None) -> tuple[str, ...]:
+    """The contract kinds by which an organisation acting as ``role`` covers a house."""
+    return MANAGING_KINDS if role == Role.UO else (SUPPLY,) if role == Role.RSO else ()
+
+
 def covered_fias(
     session: Session, org_guid: str, role: Role | None, fias_guids: Iterable[str]
 ) -> set[str]:
     """Of the given FIAS house GUIDs, those the organisation's placed contracts cover (its
     role's kinds), whether or not the house is registered yet."""
-    kinds = MANAGING_KINDS if role == Role.UO else (SUPPLY,) if role == Role.RSO else ()
+    kinds = _kinds_of(role)
     if not kinds:
         return set()
     query = _covered(org_guid, kinds)
     rows = where_in(session, query, ContractObject.fias_house_guid, fias_guids)
     return {row.fias_house_guid for row in rows}
+
+
+def house_and_cover(
+    session: Session, org_guid: str, role: Role | None, fias_guid: str
+) -> tuple[Row[Any] | None, bool]:
+    """The registered house of a FIAS GUID (guid, fias_house_guid, kind, unique_number,
+    org_guid; None if there is none) and whether the organisation's placed contracts cover
+    it (as ``covered_fias``): what a house import reads first, in one statement."""
+    kinds = _kinds_of(role)
+    params = {"org": org_guid, "fias": fias_guid}
+    row = session.connection().execute(_house_and_cover(kinds), params).one()
+    house = row if row.guid is not None else None
+    return house, bool(row.covered)
+
+
+@cache
+def _house_and_cover(kinds: tuple[str, ...]) -> Select[*tuple[Any, ...]]:
+    """One row: the house of ``:fias`` (NULLs if none) and whether ``:org`` covers it."""
+    fias = bindparam("fias", type_=House.fias_house_guid.type)
+    covered = (
+        _covered(bindparam("org", type_=Contract.org_guid.type), kinds)
+        .where(ContractObject.fias_house_guid == fias)
+        .exists()
+        if kinds
+        else literal(False)
+    )
+    one = select(literal(1).label("one")).subquery("one")
+    return select(
+        House.guid,
+        House.fias_house_guid,
+        House.kind,
+        House.unique_number,
+        House.org_guid,
+        covered.label("covered"),
+    ).select_from(one.outerjoin(House, House.fias_house_guid == fias))
 
 
 def placed_bases(session: Session, org_guid: str, contract_guids: Iterable[str]) -> set[str]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import secrets
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,13 @@ from persistence.models import Entrance, House, Lift, LivingRoom, Premises
 
 
 def new_guid() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` makes it, without the UUID
+    object: a house packet draws one for each of its parts."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def house_by_fias(session: Session, fias_house_guid: str) -> House | None:

@@ -129,12 +129,7 @@ def claim_many(
         key=lambda job: job.job_id,
     )
     if not is_postgres(session):
-        session.execute(
-            update(Packet)
-            .where(Packet.id.in_([job.packet_id for job in jobs]))
-            .values(state=PROCESSING, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        session.execute(_mark_processing(), {"ids": [job.packet_id for job in jobs], "now": now})
         record_events(
             session,
             [(job.packet_id, "attempt", f"attempt {job.attempt} by {worker_id}") for job in jobs],
@@ -183,6 +178,17 @@ def _claim_jobs() -> UpdateBase:
             attempts=Job.attempts + 1,
         )
         .returning(Job.id, Job.packet_id, Job.attempts, Job.last_error)
+        .execution_options(synchronize_session=False)
+    )
+
+
+@cache
+def _mark_processing() -> UpdateBase:
+    """SQLite: the claimed jobs' packets (``:ids``) marked processing at ``:now``."""
+    return (
+        update(Packet)
+        .where(Packet.id.in_(bindparam("ids", expanding=True)))
+        .values(state=PROCESSING, updated_at=bindparam("now"))
         .execution_options(synchronize_session=False)
     )
 
@@ -244,9 +250,9 @@ def hold(session: Session, job: ClaimedJob) -> ToProcess:
     While the lock is held no other worker claims the job, however long the processing takes.
     Raises ``LeaseLost`` if the job was taken over meanwhile.
     """
-    row = session.execute(_hold_statement(), _job_params(job)).first()
+    row = session.connection().execute(_hold_statement(), _job_params(job)).first()
     if row is None:
-        raise LeaseLost(f"job {job.job_id} attempt {job.attempt} is no longer {job.worker_id}'s")
+        raise LeaseLost(_lost(job))
     return ToProcess.of_row(row)
 
 
@@ -298,21 +304,61 @@ def finish(
         "processed_at": now,
         "updated_at": now,
     }
-    lost = LeaseLost(f"job {job.job_id} attempt {job.attempt} is no longer {job.worker_id}'s")
-    if is_postgres(session):
+    # Core statements built once, on the session's connection (the handler wrote through it
+    # too; what the ORM may hold is flushed by the commit). Each statement gets only its own
+    # parameters: Core would SET a column an UPDATE's parameters name.
+    connection = session.connection()
+    if is_postgres(connection):
         params = {**_job_params(job), **outcome, "now": now}
-        if session.execute(_finish_statement(), params).first() is None:
-            raise lost
+        if connection.execute(_finish_statement(), params).first() is None:
+            raise LeaseLost(_lost(job))
         return
-    if not _guarded_update(session, job, state="done", last_error=error_message):
-        raise lost
-    session.execute(
-        update(Packet)
-        .where(Packet.id == job.packet_id)
-        .values(**outcome)
-        .execution_options(synchronize_session=False)
+    finished, stored, noted = _finish_statements()
+    done = {**_job_params(job), "error_message": error_message}
+    if connection.execute(finished, done).rowcount != 1:
+        raise LeaseLost(_lost(job))
+    connection.execute(stored, {**outcome, "packet_id": job.packet_id})
+    event = {"packet_id": job.packet_id, "at": now, "event": packet_state}
+    connection.execute(noted, {**event, "detail": error_message})
+
+
+def _lost(job: ClaimedJob) -> str:
+    return f"job {job.job_id} attempt {job.attempt} is no longer {job.worker_id}'s"
+
+
+#: what ``finish`` stores with the packet
+_OUTCOME = (
+    "state",
+    "result_xml",
+    "result_items",
+    "result_errors",
+    "error_code",
+    "error_message",
+    "processed_at",
+    "updated_at",
+)
+
+
+@cache
+def _finish_statements() -> tuple[UpdateBase, UpdateBase, UpdateBase]:
+    """SQLite: ``finish`` as three statements: the guarded job UPDATE, the packet's outcome,
+    its event."""
+    done = (
+        update(Job)
+        .where(_mine_bound())
+        .values(
+            state="done",
+            locked_by=None,
+            locked_until=None,
+            last_error=bindparam("error_message", type_=Text),
+        )
     )
-    add_event(session, job.packet_id, packet_state, error_message)
+    stored = (
+        update(Packet)
+        .where(Packet.id == bindparam("packet_id"))
+        .values({name: bindparam(name) for name in _OUTCOME})
+    )
+    return done, stored, insert(PacketEvent)
 
 
 @cache
@@ -334,21 +380,7 @@ def _finish_statement() -> Select[*tuple[Any, ...]]:
     stored = (
         update(Packet)
         .where(Packet.id.in_(select(done.c.packet_id)))
-        .values(
-            {
-                name: bindparam(name)
-                for name in (
-                    "state",
-                    "result_xml",
-                    "result_items",
-                    "result_errors",
-                    "error_code",
-                    "error_message",
-                    "processed_at",
-                    "updated_at",
-                )
-            }
-        )
+        .values({name: bindparam(name) for name in _OUTCOME})
         .returning(Packet.id, Packet.state)
         .cte("stored")
     )

@@ -283,6 +283,8 @@ def write_all_or_nothing(session: Session, changes: Changes) -> None:
     more round trip, for nothing). The writes are Core statements on the session's
     connection, so the session has nothing of them to forget on the way back.
     """
+    if not changes:
+        return  # every item refused: nothing to write, no savepoint to take
     connection = session.connection()
     connection.exec_driver_sql(f"SAVEPOINT {_BULK_SAVEPOINT}")
     try:

@@ -197,6 +197,14 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 def _text(value: str) -> str:
     """Text (or an attribute value in double quotes) escaped for XML."""
+    if (
+        value.isprintable()  # no control character, surrogate or non-character
+        and "&" not in value
+        and "<" not in value
+        and ">" not in value
+        and '"' not in value
+    ):
+        return value  # GUIDs, numbers, dates: nothing to escape
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     if '"' in value:
         value = value.replace('"', "&quot;")

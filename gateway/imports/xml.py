@@ -40,10 +40,11 @@ def local(element: etree._Element) -> str:
 def children_by_name(element: etree._Element) -> dict[str, etree._Element]:
     """The children of an element by local name (the first of each name)."""
     found: dict[str, etree._Element] = {}
-    for child in element:
-        name = local_name(child.tag)
-        if name and name not in found:
-            found[name] = child
+    names = _LOCAL_NAMES
+    for child in reversed(element):  # the first of a name is the last one stored
+        tag = child.tag
+        found[names.get(tag) or local_name(tag)] = child
+    found.pop("", None)  # comments and processing instructions
     return found
 
 

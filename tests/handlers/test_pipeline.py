@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.codes import Code
@@ -19,7 +19,7 @@ from gateway.handlers.base import HandlerContext, ItemError
 from gateway.imports.pipeline import Answer, Changes, Done, ImportBase, Item, run_import
 from gateway.namespaces import BASE, PAYMENT
 from persistence import accounts as account_repo
-from persistence import houses as house_repo
+from persistence import contracts as contract_repo
 from persistence.models import ContractObject, RateCounter
 from persistence.sets import COPY_FROM_ROWS
 from tests.e2e import account_data as ad
@@ -81,6 +81,23 @@ def test_a_refused_item_writes_nothing(stand: Stand) -> None:
     assert _keys(stand) == ["a", "c"]
 
 
+def test_a_packet_whose_items_are_all_refused_sends_no_statement(stand: Stand) -> None:
+    """Nothing to write: no savepoint, no write."""
+    sent: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    event.listen(stand.engine, "before_cursor_execute", note)
+    try:
+        outcomes = _run_counters(stand, [Counter("a", True), Counter("b", True)])
+    finally:
+        event.remove(stand.engine, "before_cursor_execute", note)
+    assert outcomes == [(None, Code.FORMAT_ERROR), (None, Code.FORMAT_ERROR)]
+    assert sent == []
+    assert _keys(stand) == []
+
+
 def test_what_only_the_database_refuses_falls_back_to_one_item_at_a_time(stand: Stand) -> None:
     """Two items insert the same key and the rules do not see it: the bulk write fails (twice),
     then each item is written in its own savepoint and only the second is refused."""
@@ -109,14 +126,15 @@ def test_a_house_raced_by_another_packet_is_decided_again(
     uo, rival = world.org("uo"), world.org("uo")
     home = world.house(stand, rival)
     world.manage(stand, uo, home.fias)  # the rival described it; the sender manages it now
-    real = house_repo.house_by_fias
+    real = contract_repo.house_and_cover
     calls: list[str] = []
 
-    def stale_once(session: Any, fias: str) -> Any:
+    def stale_once(session: Any, org_guid: str, role: Any, fias: str) -> Any:
         calls.append(fias)
-        return None if len(calls) == 1 else real(session, fias)
+        house, covered = real(session, org_guid, role, fias)
+        return (None if len(calls) == 1 else house), covered
 
-    monkeypatch.setattr(house_repo, "house_by_fias", stale_once)
+    monkeypatch.setattr(contract_repo, "house_and_cover", stale_once)
     before = stand.counts()
     done = stand.run(uo, HM, "importHouseUOData", hd.new_apartment_house(home.fias))
     assert len(calls) == 2

@@ -109,6 +109,30 @@ def test_only_placed_documents_covering_a_house_make_its_manager_or_supplier(
         assert repo.covered_fias(s, UO, Role.UO, [unregistered, fias[5]]) == {unregistered}
 
 
+def test_a_house_import_reads_the_house_and_its_cover_at_once(
+    sessions: sessionmaker[Session],
+) -> None:
+    """``house_and_cover``: the registered house (or None) and the same answer as
+    ``covered_fias``, for each role."""
+    fias = [_guid() for _ in range(4)]
+    with sessions.begin() as s:
+        houses = [_house(s, f) for f in fias[:2]]
+        _contract(s, UO, repo.MANAGEMENT, repo.PLACED, fias[0], fias[2])
+        _contract(s, UO, repo.MANAGEMENT, repo.TERMINATED, fias[1])
+        _contract(s, RSO, repo.SUPPLY, repo.PLACED, fias[1])
+    with sessions() as s:
+        for org, role in ((UO, Role.UO), (RSO, Role.RSO), (UO, Role.BANK), (UO, None)):
+            for n, f in enumerate(fias):
+                house, covered = repo.house_and_cover(s, org, role, f)
+                assert (house.guid if house else None) == (houses[n] if n < 2 else None)
+                assert covered == (f in repo.covered_fias(s, org, role, [f])), (role, n)
+        house, _ = repo.house_and_cover(s, UO, Role.UO, fias[0])
+        assert house is not None
+        assert (house.fias_house_guid, house.kind, house.org_guid) == (fias[0], "apartment", None)
+        assert repo.house_and_cover(s, UO, Role.UO, fias[2])[1]
+        assert not repo.house_and_cover(s, UO, Role.UO, fias[1])[1]
+
+
 def test_an_account_basis_is_a_placed_supply_contract_the_sender_is_a_party_to(
     sessions: sessionmaker[Session],
 ) -> None:

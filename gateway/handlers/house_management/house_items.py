@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from lxml import etree
 
@@ -42,18 +42,18 @@ HOUSE_BOOKS = {
 Values = Mapping[str, Any]
 
 # --- records ------------------------------------------------------------------------------
+# Named tuples: typed and immutable as frozen dataclasses are, made in a third of the time
+# (a packet makes one per item)
 
 
-@dataclass(frozen=True)
-class HouseItem:
+class HouseItem(NamedTuple):
     kind: str  # apartment | living
     create: bool  # …HouseToCreate (else …HouseToUpdate)
     fias: str
     values: Values
 
 
-@dataclass(frozen=True)
-class EntranceItem:
+class EntranceItem(NamedTuple):
     create: bool
     number: str | None  # required to create
     guid: str | None  # EntranceGUID of an update
@@ -61,8 +61,7 @@ class EntranceItem:
     annul: bool = False
 
 
-@dataclass(frozen=True)
-class PremisesItem:
+class PremisesItem(NamedTuple):
     kind: str  # residential | nonresidential | block
     create: bool
     number: str | None
@@ -73,8 +72,7 @@ class PremisesItem:
     annul: bool = False
 
 
-@dataclass(frozen=True)
-class RoomItem:
+class RoomItem(NamedTuple):
     create: bool
     number: str | None
     guid: str | None
@@ -83,8 +81,7 @@ class RoomItem:
     annul: bool = False
 
 
-@dataclass(frozen=True)
-class LiftItem:
+class LiftItem(NamedTuple):
     create: bool
     guid: str | None
     entrance_num: str | None
@@ -228,7 +225,9 @@ def _lift(create: bool) -> Any:
 
 
 def _of(parent: etree._Element, name: str) -> Iterator[etree._Element]:
-    return (c for c in parent if local(c) == name)
+    """The children named ``name`` (any namespace), picked by lxml without a Python step for
+    each of the others."""
+    return parent.iterchildren(f"{{*}}{name}")
 
 
 def read_house_packet(request: etree._Element) -> Iterator[Item[HouseRecord]]:
@@ -276,17 +275,27 @@ def read_house_packet(request: etree._Element) -> Iterator[Item[HouseRecord]]:
 def _group(
     group: etree._Element, n: int, kind: str, number_tag: str, guid_tag: str
 ) -> Iterator[Item[HouseRecord]]:
-    """ResidentialPremises / Blocks: its premises item(s), then its rooms."""
+    """ResidentialPremises / Blocks: its premises item(s), then its rooms (created, then
+    updated); one pass over the group."""
+    created: list[etree._Element] = []
+    updated: list[etree._Element] = []
     for part in group:
         name = local(part)
         if name.startswith("LivingRoom"):
-            continue
-        if name.endswith("ToCreate"):
+            if name == "LivingRoomToCreate":
+                created.append(part)
+            elif name == "LivingRoomToUpdate":
+                updated.append(part)
+        elif name.endswith("ToCreate"):
             yield _item(part, _premises(kind, True, number_tag, guid_tag, n))
         elif name.endswith("ToUpdate"):
             yield _item(part, _premises(kind, False, number_tag, guid_tag, n))
-    yield from (_item(e, _room(True, n)) for e in _of(group, "LivingRoomToCreate"))
-    yield from (_item(e, _room(False, n)) for e in _of(group, "LivingRoomToUpdate"))
+    if created:
+        room = _room(True, n)
+        yield from (_item(e, room) for e in created)
+    if updated:
+        room = _room(False, n)
+        yield from (_item(e, room) for e in updated)
 
 
 # --- state --------------------------------------------------------------------------------
@@ -340,7 +349,9 @@ def prefetch_house(ctx: HandlerContext, records: Sequence[HouseRecord], role: Ro
     and whether the sender, acting as ``role``, has a placed contract covering it."""
     session = ctx.session
     fias = next((r.fias for r in records if isinstance(r, HouseItem)), None)
-    stored = repo.house_by_fias(session, fias) if fias else None
+    stored, covered = (
+        contracts.house_and_cover(session, ctx.org_guid, role, fias) if fias else (None, False)
+    )
     house = (
         TheHouse(
             stored.guid, stored.fias_house_guid, stored.kind, stored.unique_number, stored.org_guid
@@ -358,7 +369,7 @@ def prefetch_house(ctx: HandlerContext, records: Sequence[HouseRecord], role: Ro
         premises_count=0,
         rooms_count=0,
         new_unique_number=repo.new_house_unique_number() if stored is None else "",
-        covered=bool(fias and contracts.covered_fias(session, ctx.org_guid, role, [fias])),
+        covered=covered,
     )
     if house is None:
         return packet
