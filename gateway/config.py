@@ -80,6 +80,10 @@ class ServerSettings:
     client_ca: str = ""
     #: Refuse a TLS handshake without a client certificate (needs client_ca).
     require_client_cert: bool = False
+    #: How long a thread of a serving process may hold the GIL while another waits for it
+    #: (``sys.setswitchinterval``, ms; Python's default is 5). A short request (getState)
+    #: takes the GIL several times, each time after the threads running packets.
+    switch_interval_ms: float = 5.0
 
 
 @dataclass(frozen=True)

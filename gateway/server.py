@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import ssl
+import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -29,6 +30,7 @@ def build_wsgi(settings: Settings, run_worker: bool) -> Any:
     from gateway.worker import WorkerGroup
     from gateway.wsgi import GatewayApp
 
+    sys.setswitchinterval(settings.server.switch_interval_ms / 1000)
     runtime = Runtime(settings, create_tables=False, role="serve")
     group = WorkerGroup(runtime, settings.worker.concurrency) if run_worker else None
     app = GatewayApp(runtime, on_enqueued=group.wakeup.set if group else None)
