@@ -82,8 +82,8 @@ class ServerSettings:
     require_client_cert: bool = False
     #: How long a thread of a serving process may hold the GIL while another waits for it
     #: (``sys.setswitchinterval``, ms; Python's default is 5). A getState served beside
-    #: packets waits for it several times (read, run, after its statement, answer): 1 ms
-    #: cut its tail in the bench, at no CPU per packet that the bench could tell apart.
+    #: packets waits for it several times (read, run, after its statement, answer); 1 ms
+    #: shortened its tail under load, at no CPU per packet that could be told apart.
     switch_interval_ms: float = 1.0
 
 
