@@ -26,7 +26,6 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
 
 from cryptography import x509
 from lxml import etree
@@ -288,19 +287,17 @@ def _plan(
     return _Plan(data, data_c14n, properties, properties_c14n, signed_properties, tuple(inner))
 
 
-#: The elements of a subtree (its root included) that carry an Id attribute.
-_WITH_ID = etree.XPath(
-    "descendant-or-self::*[" + " or ".join(f"@{name}" for name in ID_ATTRIBUTES) + "]"
-)
-
-
 def _ids_inside(signature: etree._Element) -> dict[str, list[etree._Element]]:
     """The elements of ``signature``'s subtree (itself included) by each Id they carry."""
     index: dict[str, list[etree._Element]] = {}
-    for node in cast(list[etree._Element], _WITH_ID(signature)):
-        for value in {node.get(name) for name in ID_ATTRIBUTES}:
-            if value:
-                index.setdefault(value, []).append(node)
+    first, second, third = ID_ATTRIBUTES
+    for node in signature.iter(etree.Element):
+        # a walk of the few elements of a signature costs less than an XPath evaluation
+        a, b, c = node.get(first), node.get(second), node.get(third)
+        if a or b or c:
+            for value in {a, b, c}:
+                if value:
+                    index.setdefault(value, []).append(node)
     return index
 
 
