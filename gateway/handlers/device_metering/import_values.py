@@ -17,7 +17,7 @@ the latest one (or the device's base values) unless a verification reset the reg
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -291,22 +291,22 @@ class ImportValues(ImportBase[Reading, Packet]):
         if record.problem is not None:
             raise ItemError(Code.READING_VERIFICATION, record.problem)
         existing = [_check(state, device, part) for part in record.parts]
-        if all(e is not None for e in existing):
-            stored = [e for e in existing if e is not None]
+        stored = [e for e in existing if e is not None]
+        if stored and len(stored) == len(existing):
             if len({e.verification_guid for e in stored}) > 1:
                 raise ItemError(
                     Code.READING_CONFLICT,
                     "Parts of this verification are stored in other verifications.",
                 )
             return Done(stored[0].verification_guid or stored[0].guid)
-        if any(e is not None for e in existing):
+        if stored:
             raise ItemError(
                 Code.READING_CONFLICT,
                 "Part of this verification is already stored with other values.",
             )
         if record.verification:
             # one GUID for the whole verification: stored on its readings, answered
-            verification_guid = str(uuid.uuid4())
+            verification_guid = _new_guid()
             for part in record.parts:
                 _accept(ctx, state, changes, device, part, verification_guid)
             return Done(verification_guid)
@@ -332,47 +332,47 @@ def _device(state: Packet, record: Reading) -> device_repo.RuleDevice:
 
 def _check(state: Packet, device: device_repo.RuleDevice, part: Part) -> Stored | None:
     """Validate one reading; returns the identical stored reading of an idempotent repost."""
-    resource = state.resources.get(device.guid, {}).get(part.resource_code)
+    kind, resource_code, day, zones, stored_zones, _period, seal_date, reason = part
+    measured = state.resources.get(device.guid, {})
+    resource = measured.get(resource_code)
     if resource is None:
-        known = ", ".join(sorted(state.resources.get(device.guid, {}))) or "none"
+        known = ", ".join(sorted(measured)) or "none"
         raise ItemError(
             Code.READING_UNKNOWN_RESOURCE,
-            f"Device {device.number} does not measure resource {part.resource_code} (it measures: {known}).",
+            f"Device {device.number} does not measure resource {resource_code} (it measures: {known}).",
         )
-    if part.reading_date > state.today:
-        raise ItemError(
-            Code.READING_FUTURE_DATE, f"Reading date {part.reading_date} is in the future."
-        )
-    if device.installation_date and part.reading_date < device.installation_date:
+    if day > state.today:
+        raise ItemError(Code.READING_FUTURE_DATE, f"Reading date {day} is in the future.")
+    if device.installation_date and day < device.installation_date:
         raise ItemError(
             Code.READING_BEFORE_INSTALLATION,
-            f"Reading date {part.reading_date} is before the installation date {device.installation_date}.",
+            f"Reading date {day} is before the installation date {device.installation_date}.",
         )
-    zones = [z for z in part.zones if z is not None]
-    if len(zones) > max(device.tariff_count, 1):
+    sent = [z for z in zones if z is not None]
+    if len(sent) > max(device.tariff_count, 1):
         raise ItemError(
             Code.READING_TARIFFS,
-            f"Device {device.number} has {device.tariff_count} tariff zone(s); {len(zones)} values were sent.",
+            f"Device {device.number} has {device.tariff_count} tariff zone(s); {len(sent)} values were sent.",
         )
     limit = _limit(device.capacity_digits)
-    for zone in zones:
+    for zone in sent:
         if zone < 0 or zone >= limit:
             raise ItemError(
                 Code.READING_CAPACITY,
                 f"Value {zone} does not fit the device register ({device.capacity_digits} integer digits).",
             )
-    existing = state.same_day.get((device.guid, part.kind, part.resource_code, part.reading_date))
+    existing = state.same_day.get((device.guid, kind, resource_code, day))
     if existing is not None:
-        if existing.zones == part.stored and (existing.seal_date, *existing.reason) == (
-            part.seal_date,
-            *part.reason,
+        if existing.zones == stored_zones and (existing.seal_date, existing.reason) == (
+            seal_date,
+            reason,
         ):
             return existing
         raise ItemError(
             Code.READING_CONFLICT,
-            f"Another {part.kind} reading of device {device.number} for {part.reading_date} is already stored ({existing.zones[0]}).",
+            f"Another {kind} reading of device {device.number} for {day} is already stored ({existing.zones[0]}).",
         )
-    if part.kind in ("current", "control"):
+    if kind == "current" or kind == "control":
         _not_decreasing(state, device, resource, part)
     return None
 
@@ -411,18 +411,18 @@ def _accept(
     verification_guid: str | None,
 ) -> str:
     """Write a new reading and remember it for the items after it."""
-    reading_guid = str(uuid.uuid4())
-    zones = part.stored
+    reading_guid = _new_guid()
+    kind, resource_code, day, _sent, zones, period, seal_date, reason = part
     t1, t2, t3 = zones
     changes.insert(
         reading_repo.READINGS,
         {
             "guid": reading_guid,
             "device_guid": device.guid,
-            "kind": part.kind,
-            "resource_code": part.resource_code,
-            "reading_date": part.reading_date,
-            "period": part.period,
+            "kind": kind,
+            "resource_code": resource_code,
+            "reading_date": day,
+            "period": period,
             "t1": t1,
             "t2": t2,
             "t3": t3,
@@ -430,26 +430,29 @@ def _accept(
             "message_guid": ctx.message_guid,
             "created_at": ctx.now,
             "verification_guid": verification_guid,
-            "seal_date": part.seal_date,
-            "verification_reason_code": part.reason[0],
-            "verification_reason_guid": part.reason[1],
+            "seal_date": seal_date,
+            "verification_reason_code": reason[0],
+            "verification_reason_guid": reason[1],
         },
     )
-    stored = Stored(
-        reading_guid,
-        part.kind,
-        part.reading_date,
-        zones,
-        part.seal_date,
-        part.reason,
-        verification_guid,
-    )
-    state.same_day[(device.guid, part.kind, part.resource_code, part.reading_date)] = stored
-    key = (device.guid, part.resource_code)
+    stored = Stored(reading_guid, kind, day, zones, seal_date, reason, verification_guid)
+    state.same_day[(device.guid, kind, resource_code, day)] = stored
+    key = (device.guid, resource_code)
     previous = state.latest.get(key)
-    if previous is None or previous.reading_date <= part.reading_date:
+    if previous is None or previous.reading_date <= day:
         state.latest[key] = stored
     return reading_guid
+
+
+#: the variant digit of a version 4 UUID (10xx) from a random hex digit
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+def _new_guid() -> str:
+    """A random (version 4) UUID as ``str(uuid.uuid4())`` writes it, without a UUID object:
+    a packet makes up to a thousand."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 IMPORT = ImportValues()
