@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -468,10 +469,13 @@ def _copy(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     assert raw is not None
     names = ", ".join(f'"{c}"' for c in columns)
     statement = f'COPY "{table.name}" ({names}) FROM STDIN'
+    # a row's values in column order, as a tuple (itemgetter of one name gives the value)
+    values = operator.itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
     try:
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            write_row = copy.write_row
             for row in rows:
-                copy.write_row([row[c] for c in columns])
+                write_row(values(row))
     except psycopg.Error as exc:
         raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
 
