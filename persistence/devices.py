@@ -141,7 +141,11 @@ def resources_of(session: Session, device_guids: Iterable[str]) -> dict[str, dic
     """device GUID ► resource code ► resource (unit, base values)."""
     result: dict[str, dict[str, Resource]] = {}
     for row in _RESOURCES.rows(session, device_guids):
-        result.setdefault(row.device_guid, {})[row.resource_code] = cast(Resource, row)
+        device_guid, resource_code = row[0], row[1]  # the key, first of the table's columns
+        found = result.get(device_guid)
+        if found is None:
+            found = result[device_guid] = {}
+        found[resource_code] = cast(Resource, row)
     return result
 
 
