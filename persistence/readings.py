@@ -58,9 +58,11 @@ def _stored(row: Any) -> Stored:
     return Stored(guid, kind, day, (t1, t2, t3), seal, (reason_code, reason_guid), group)
 
 
-#: the newest reading of each kind of each resource of the devices: a backwards step down the
-#: unique index (device_guid, kind, resource_code, reading_date) per kind, however long the
-#: device's history is and whatever the planner's statistics say
+#: PostgreSQL: the newest reading of each kind of each resource of the devices, a backwards
+#: step down the unique index (device_guid, kind, resource_code, reading_date) per kind,
+#: however long the device's history is and whatever the planner's statistics say (ORDER BY
+#: reading_date DESC, id DESC over (device_guid, resource_code) took that index without the
+#: kind and sorted the device's whole history)
 _KINDS = union_all(*(select(literal(k).label("kind")) for k in READING_KINDS)).subquery("kinds")
 
 
@@ -86,25 +88,21 @@ def _newest_postgres(values_in: Any) -> Any:
 
 
 def _newest_sqlite(values_in: Any) -> Any:
+    # SQLite walks (device_guid, reading_date) backwards per resource of each device: the
+    # index's entries end with the rowid (the id), so the newest reading is the first one
     newer = aliased(Reading)
     newest_id = (
         select(newer.id)
         .where(
             newer.device_guid == DeviceResource.device_guid,
-            newer.kind == _KINDS.c.kind,
             newer.resource_code == DeviceResource.resource_code,
         )
-        .order_by(newer.reading_date.desc())
+        .order_by(newer.reading_date.desc(), newer.id.desc())
         .limit(1)
-        .correlate(DeviceResource, _KINDS)
+        .correlate(DeviceResource)
         .scalar_subquery()
     )
-    ids = (
-        select(newest_id)
-        .select_from(DeviceResource)
-        .join(_KINDS, true())
-        .where(values_in(DeviceResource.device_guid))
-    )
+    ids = select(newest_id).where(values_in(DeviceResource.device_guid))
     return select(Reading.id, *_STORED).where(Reading.id.in_(ids))
 
 
@@ -112,8 +110,8 @@ _NEWEST = {True: SetRead(_newest_postgres), False: SetRead(_newest_sqlite)}
 
 
 def latest_readings(session: Session, device_guids: Sequence[str]) -> dict[tuple[str, str], Stored]:
-    """(device, resource) ► the most recent reading of any kind (the last stored of its day):
-    the newest of the newest reading of each kind."""
+    """(device, resource) ► the most recent reading of any kind (the last stored of its day);
+    on PostgreSQL the newest of the newest reading of each kind."""
     result: dict[tuple[str, str], Stored] = {}
     newest_ids: dict[tuple[str, str], int] = {}
     for row in _NEWEST[is_postgres(session)].rows(session, device_guids):
