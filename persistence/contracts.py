@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from persistence.models import AccountPlace, Contract, ContractObject, ContractVersion, House
 from persistence.paging import keyset_page
 from persistence.roles import Role
-from persistence.sets import columns_of, where_in
+from persistence.sets import SetRead, columns_of, where_in
 
 T = TypeVar("T")
 
@@ -78,13 +78,26 @@ def _covered(org_guid: str | ColumnElement[str], kinds: tuple[str, ...]) -> Sele
 def _houses_covered(
     session: Session, org_guid: str, kinds: tuple[str, ...], house_guids: Iterable[str]
 ) -> set[str]:
-    query = (
+    rows = _HOUSES_COVERED.rows(session, house_guids, org_guid=org_guid, kinds=list(kinds))
+    return {guid for (guid,) in rows}
+
+
+#: the houses of the given ones that the organisation's placed contracts of these kinds
+#: cover (read for every packet of readings: built once)
+_HOUSES_COVERED = SetRead(
+    lambda values_in: (
         select(House.guid)
         .join(ContractObject, ContractObject.fias_house_guid == House.fias_house_guid)
         .join(Contract, Contract.root_guid == ContractObject.contract_guid)
-        .where(*_placed_objects_of(org_guid, kinds))
+        .where(
+            Contract.org_guid == bindparam("org_guid"),
+            Contract.kind.in_(bindparam("kinds", expanding=True)),
+            Contract.state == PLACED,
+            ContractObject.annulled.is_(False),
+            values_in(House.guid),
+        )
     )
-    return {row.guid for row in where_in(session, query, House.guid, house_guids)}
+)
 
 
 def managed_houses(session: Session, org_guid: str, house_guids: Iterable[str]) -> set[str]:

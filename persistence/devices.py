@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
@@ -23,7 +23,7 @@ from persistence.models import (
     Reading,
 )
 from persistence.roles import Role
-from persistence.sets import columns_of, where_in
+from persistence.sets import SetRead, columns_of, where_in
 
 
 class Device(Protocol):
@@ -97,12 +97,55 @@ def devices_by_refs(
     return found
 
 
+class RuleDevice(NamedTuple):
+    """The :data:`RULE_COLUMNS` of a device (a named tuple: a packet reads up to 1000)."""
+
+    guid: str
+    version_guid: str
+    org_guid: str
+    house_guid: str
+    number: str
+    archived: bool
+    installation_date: date | None
+    tariff_count: int
+    capacity_digits: int
+
+
+def rule_devices_by_refs(session: Session, refs: Iterable[str]) -> dict[str, RuleDevice]:
+    """``devices_by_refs`` with :data:`RULE_COLUMNS` only, for a packet of readings."""
+    wanted = {r.lower() for r in refs}
+    found: dict[str, RuleDevice] = {}
+    for row in _RULE_DEVICES_BY_GUID.rows(session, wanted):
+        device = RuleDevice(*row)
+        found[device.guid] = found[device.version_guid] = device
+    for row in _RULE_DEVICES_BY_VERSION.rows(session, wanted - found.keys()):
+        device = RuleDevice(*row)
+        found[device.guid] = found[device.version_guid] = device
+    return found
+
+
+_RULE_DEVICES_BY_GUID = SetRead(
+    lambda values_in: select(*RULE_COLUMNS).where(values_in(MeteringDevice.guid))
+)
+_RULE_DEVICES_BY_VERSION = SetRead(
+    lambda values_in: select(*RULE_COLUMNS).where(values_in(MeteringDevice.version_guid))
+)
+_RESOURCES = SetRead(
+    lambda values_in: select(*columns_of(DeviceResource)).where(
+        values_in(DeviceResource.device_guid)
+    )
+)
+
+
 def resources_of(session: Session, device_guids: Iterable[str]) -> dict[str, dict[str, Resource]]:
     """device GUID ► resource code ► resource (unit, base values)."""
     result: dict[str, dict[str, Resource]] = {}
-    query = select(*columns_of(DeviceResource))
-    for row in where_in(session, query, DeviceResource.device_guid, device_guids):
-        result.setdefault(row.device_guid, {})[row.resource_code] = cast(Resource, row)
+    for row in _RESOURCES.rows(session, device_guids):
+        device_guid, resource_code = row[0], row[1]  # the key, first of the table's columns
+        found = result.get(device_guid)
+        if found is None:
+            found = result[device_guid] = {}
+        found[resource_code] = cast(Resource, row)
     return result
 
 

@@ -9,11 +9,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Select, select, true
+from sqlalchemy import Select, bindparam, literal, select, true, union_all
 from sqlalchemy.orm import Session, aliased
 
 from persistence.models import DeviceResource, Reading
-from persistence.sets import is_postgres, json_values, table_of, unique, where_in
+from persistence.sets import SetRead, is_postgres, table_of
 
 _Row = TypeVar("_Row")
 
@@ -53,62 +53,83 @@ class Stored(NamedTuple):
 
 
 def _stored(row: Any) -> Stored:
-    return Stored(
-        row.guid,
-        row.kind,
-        row.reading_date,
-        (row.t1, row.t2, row.t3),
-        row.seal_date,
-        (row.verification_reason_code, row.verification_reason_guid),
-        row.verification_guid,
+    """A row of the ``_STORED`` columns (a Core row unpacked as a tuple: faster than by name)."""
+    guid, _device, kind, _resource, day, t1, t2, t3, seal, reason_code, reason_guid, group = row
+    return Stored(guid, kind, day, (t1, t2, t3), seal, (reason_code, reason_guid), group)
+
+
+#: PostgreSQL: the newest reading of each kind of each resource of the devices, a backwards
+#: step down the unique index (device_guid, kind, resource_code, reading_date) per kind,
+#: however long the device's history is and whatever the planner's statistics say (ORDER BY
+#: reading_date DESC, id DESC over (device_guid, resource_code) took that index without the
+#: kind and sorted the device's whole history)
+_KINDS = union_all(*(select(literal(k).label("kind")) for k in READING_KINDS)).subquery("kinds")
+
+
+def _newest_postgres(values_in: Any) -> Any:
+    newest = (
+        select(Reading.id, *_STORED)
+        .where(
+            Reading.device_guid == DeviceResource.device_guid,
+            Reading.kind == _KINDS.c.kind,
+            Reading.resource_code == DeviceResource.resource_code,
+        )
+        .order_by(Reading.reading_date.desc())
+        .limit(1)
+        .lateral()
+    )
+    return (
+        select(*newest.c)
+        .select_from(DeviceResource)
+        .join(_KINDS, true())
+        .join(newest, true())
+        .where(values_in(DeviceResource.device_guid))
     )
 
 
+def _newest_sqlite(values_in: Any) -> Any:
+    # SQLite walks (device_guid, reading_date) backwards per resource of each device: the
+    # index's entries end with the rowid (the id), so the newest reading is the first one
+    newer = aliased(Reading)
+    newest_id = (
+        select(newer.id)
+        .where(
+            newer.device_guid == DeviceResource.device_guid,
+            newer.resource_code == DeviceResource.resource_code,
+        )
+        .order_by(newer.reading_date.desc(), newer.id.desc())
+        .limit(1)
+        .correlate(DeviceResource)
+        .scalar_subquery()
+    )
+    ids = select(newest_id).where(values_in(DeviceResource.device_guid))
+    return select(Reading.id, *_STORED).where(Reading.id.in_(ids))
+
+
+_NEWEST = {True: SetRead(_newest_postgres), False: SetRead(_newest_sqlite)}
+
+
 def latest_readings(session: Session, device_guids: Sequence[str]) -> dict[tuple[str, str], Stored]:
-    """(device, resource) ► the most recent reading of any kind (the last stored of its day)."""
+    """(device, resource) ► the most recent reading of any kind (the last stored of its day);
+    on PostgreSQL the newest of the newest reading of each kind."""
     result: dict[tuple[str, str], Stored] = {}
-    if not device_guids:
-        return result
-    if is_postgres(session):
-        # per resource of each device, the newest reading through (device_guid, reading_date),
-        # however long the device's history is
-        latest = (
-            select(*_STORED)
-            .where(
-                Reading.device_guid == DeviceResource.device_guid,
-                Reading.resource_code == DeviceResource.resource_code,
-            )
-            .order_by(Reading.reading_date.desc(), Reading.id.desc())
-            .limit(1)
-            .lateral()
-        )
-        query = select(*latest.c).select_from(DeviceResource).join(latest, true())
-        rows: Sequence[Any] = where_in(session, query, DeviceResource.device_guid, device_guids)
-    else:
-        # the same walk down (device_guid, reading_date) as a correlated subquery per
-        # resource of each device: the index's entries end with the rowid (the id), so the
-        # newest reading is the first one of a backwards scan
-        newer = aliased(Reading)
-        newest_id = (
-            select(newer.id)
-            .where(
-                newer.device_guid == DeviceResource.device_guid,
-                newer.resource_code == DeviceResource.resource_code,
-            )
-            .order_by(newer.reading_date.desc(), newer.id.desc())
-            .limit(1)
-            .correlate(DeviceResource)
-            .scalar_subquery()
-        )
-        ids = select(newest_id).where(
-            DeviceResource.device_guid.in_(json_values(unique(device_guids)))
-        )
-        if session.autoflush:
-            session.flush()
-        rows = session.connection().execute(select(*_STORED).where(Reading.id.in_(ids))).all()
-    for row in rows:
-        result[(row.device_guid, row.resource_code)] = _stored(row)
+    newest_ids: dict[tuple[str, str], int] = {}
+    for row in _NEWEST[is_postgres(session)].rows(session, device_guids):
+        reading_id, stored = row[0], _stored(row[1:])
+        key = (row[2], row[4])  # device_guid, resource_code
+        held = result.get(key)
+        if held is None or (held.reading_date, newest_ids[key]) < (stored.reading_date, reading_id):
+            result[key] = stored
+            newest_ids[key] = reading_id
     return result
+
+
+_ON_DAYS = SetRead(
+    lambda values_in: select(*_STORED).where(
+        Reading.reading_date.in_(bindparam("days", expanding=True)),
+        values_in(Reading.device_guid),
+    )
+)
 
 
 def readings_on(
@@ -118,11 +139,11 @@ def readings_on(
     idempotent reposts and same-day conflicts."""
     result: dict[tuple[str, str, str, date], Stored] = {}
     days = sorted(set(dates))
-    if not device_guids or not days:
+    if not days:
         return result
-    query = select(*_STORED).where(Reading.reading_date.in_(days))
-    for row in where_in(session, query, Reading.device_guid, device_guids):
-        result[(row.device_guid, row.kind, row.resource_code, row.reading_date)] = _stored(row)
+    for row in _ON_DAYS.rows(session, device_guids, days=days):
+        stored = _stored(row)
+        result[(row[1], stored.kind, row[3], stored.reading_date)] = stored
     return result
 
 

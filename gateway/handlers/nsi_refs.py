@@ -60,12 +60,14 @@ def _refs(
     packet of 1000 readings has 1000 of them)."""
     found = []
     names = {key.rpartition("/")[2] for key in books}
+    by_parent = any("/" in key for key in books)  # only then is the parent's name read
     for element in root.iter(*(f"{{*}}{name}" for name in names)):
         name = _local(element.tag)
         number = books.get(name)
-        parent = element.getparent()
-        if parent is not None:
-            number = books.get(f"{_local(parent.tag)}/{name}", number)
+        if by_parent:
+            parent = element.getparent()
+            if parent is not None:
+                number = books.get(f"{_local(parent.tag)}/{name}", number)
         if number is None:
             continue
         code = ref = None

@@ -47,7 +47,9 @@ Rules of the road
   ``Item(transport_guid, unreadable=ItemError(...))`` and is answered with that error.
 - ``prefetch`` reads with ``persistence.sets.where_in`` (``= ANY`` on PostgreSQL, ``IN``
   batches on SQLite) through the domain repository (``persistence/<domain>.py``), as Core
-  rows or small frozen records, never ORM objects to change in place.
+  rows or small frozen records, never ORM objects to change in place. A read every packet
+  makes is declared once as a ``persistence.sets.SetRead`` (building a join per call costs
+  SQLAlchemy milliseconds).
 - ``decide`` checks everything first, then changes ``state`` and ``changes``; raising
   ``ItemError`` drops that item's ``changes``. Write only through ``changes``
   (``insert`` / ``update`` / ``delete``): the session is not touched until the write step.

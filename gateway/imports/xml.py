@@ -15,8 +15,10 @@ from lxml import etree
 from gateway.codes import Code
 from gateway.handlers.base import ItemError
 
-#: tag ► local name, for the tags met so far (a schema's worth; bounded all the same)
-_LOCAL_NAMES: dict[object, str] = {}
+#: tag ► local name, for the tags met so far (a schema's worth; bounded all the same); a
+#: hot loop may look a tag up here first and call :func:`local_name` when it is missing
+LOCAL_NAMES: dict[object, str] = {}
+_LOCAL_NAMES = LOCAL_NAMES
 _LOCAL_NAMES_MAX = 4096
 
 

@@ -68,3 +68,27 @@ def test_devices_of_others_and_unknown_ones(stand: Stand) -> None:
         ),
     )
     assert [o.code for o in done] == [Code.NOT_ALLOWED, Code.NOT_FOUND]
+
+
+def test_the_last_stored_reading_of_a_day_is_the_one_to_compare_with(stand: Stand) -> None:
+    """Packets later: a current and a control reading of the same day were stored, the
+    control one last; the next day's reading may not go below it, whatever its kind."""
+    uo = world.org("uo")
+    home = world.house(stand, uo)
+    device = world.device(stand, uo, home)  # base value 100
+    day = world.TODAY - timedelta(days=10)
+
+    def post(*readings: dict[str, object]) -> list[object]:
+        request = md.values_request(list(readings))
+        return [o.code for o in stand.run(uo, DM, "importMeteringDeviceValues", request)]
+
+    assert post(md.water_reading(device, "120", day)) == [None]
+    assert post(md.water_reading(device, "150", day, control=True)) == [None]
+    later = day + timedelta(days=1)
+    assert post(md.water_reading(device, "130", later), md.water_reading(device, "151", later)) == [
+        Code.READING_DECREASING,
+        None,
+    ]
+    assert post(md.water_reading(device, "140", day + timedelta(days=2))) == [
+        Code.READING_DECREASING
+    ]

@@ -17,19 +17,20 @@ the latest one (or the device's base values) unless a verification reset the reg
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import cache
+from typing import NamedTuple
 
 from lxml import etree
 
 from gateway.codes import Code
 from gateway.handlers.base import HandlerContext, HandlerResult, ItemError
 from gateway.imports.pipeline import Answer, Changes, Done, ImportBase, Item, run_import
-from gateway.imports.xml import children_by_name, local
+from gateway.imports.xml import LOCAL_NAMES, local, local_name
 from gateway.namespaces import DEVICE_METERING as DM
 from persistence import devices as device_repo
 from persistence import readings as reading_repo
@@ -44,27 +45,40 @@ Zones = tuple[Decimal, Decimal | None, Decimal | None]
 # --- records ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Part:
-    """One reading to store: a current or control value, or one end of a verification."""
+class Part(NamedTuple):
+    """One reading to store: a current or control value, or one end of a verification.
+    A named tuple: a packet reads up to a thousand of them. Made by :func:`_part`."""
 
     kind: str  # current | control | verification_start | verification_end
     resource_code: str
     reading_date: date
     zones: Zones  # as sent
+    #: the values as the store keeps them (7 fraction digits)
+    stored: Zones
     period: str | None = None  # YYYY-MM of a current reading
     seal_date: date | None = None  # verification only
     reason: tuple[str | None, str | None] = (None, None)  # NSI 224 (None: planned)
-    #: the values as the store keeps them (7 fraction digits)
-    stored: Zones = (Decimal(0), None, None)
-
-    def __post_init__(self) -> None:
-        t1, t2, t3 = self.zones
-        object.__setattr__(self, "stored", (t1.quantize(_Q), _q(t2), _q(t3)))
 
 
-@dataclass(frozen=True)
-class Reading:
+def _part(
+    kind: str,
+    resource_code: str,
+    reading_date: date,
+    zones: Zones,
+    period: str | None = None,
+    seal_date: date | None = None,
+    reason: tuple[str | None, str | None] = (None, None),
+) -> Part:
+    t1, t2, t3 = zones
+    stored = (
+        t1.quantize(_Q),
+        t2.quantize(_Q) if t2 is not None else None,
+        t3.quantize(_Q) if t3 is not None else None,
+    )
+    return Part(kind, resource_code, reading_date, zones, stored, period, seal_date, reason)
+
+
+class Reading(NamedTuple):
     """One item: a reading, or a verification (its start and end values)."""
 
     device_ref: str  # MeteringDeviceRootGUID or MeteringDeviceVersionGUID
@@ -78,35 +92,55 @@ class Reading:
 
 
 # --- read ---------------------------------------------------------------------------------
+#
+# A packet holds ~10 elements per reading: each element's children are walked once, by
+# local name (kept per tag in ``_NAMES``), the first of each name taken, as the schema has
+# one of each.
+
+_NAMES = LOCAL_NAMES
 
 
-_local = local
-_fields = children_by_name
+def _first_children(element: etree._Element) -> dict[str, etree._Element]:
+    """The children of ``element`` by local name (the first of each name)."""
+    found: dict[str, etree._Element] = {}
+    names = _NAMES
+    for child in element:
+        tag = child.tag
+        name = names.get(tag)
+        if name is None:
+            name = local_name(tag)
+        if name not in found:
+            found[name] = child
+    return found
 
 
 def _text(fields: dict[str, etree._Element], name: str) -> str | None:
     element = fields.get(name)
-    if element is None or element.text is None:
+    if element is None:
         return None
-    return element.text.strip()
+    text = element.text
+    return text.strip() if text is not None else None
 
 
 def _nsi_code(fields: dict[str, etree._Element], name: str) -> str | None:
     ref = fields.get(name)
-    return _text(_fields(ref), "Code") if ref is not None else None
+    if ref is None:
+        return None
+    for child in ref:
+        tag = child.tag
+        if (_NAMES.get(tag) or local_name(tag)) == "Code":
+            text = child.text
+            return text.strip() if text is not None else None
+    return None
 
 
 def _nsi(fields: dict[str, etree._Element], name: str) -> tuple[str | None, str | None]:
     ref = fields.get(name)
     if ref is None:
         return None, None
-    inner = _fields(ref)
+    inner = _first_children(ref)
     guid = _text(inner, "GUID")
     return _text(inner, "Code"), guid.lower() if guid else None
-
-
-def _q(value: Decimal | None) -> Decimal | None:
-    return value.quantize(_Q) if value is not None else None
 
 
 def _decimal(value: str | None) -> Decimal | None:
@@ -128,7 +162,7 @@ def _period(fields: dict[str, etree._Element]) -> str | None:
     period = fields.get("Period")
     if period is None:
         return None
-    inner = _fields(period)
+    inner = _first_children(period)
     return f"{int(_text(inner, 'Year') or 0):04d}-{int(_text(inner, 'Month') or 0):02d}"
 
 
@@ -144,32 +178,36 @@ def _verification_problem(start: date, end: date, seal: date, has_values: bool) 
 
 
 def _read_device(device_values: etree._Element) -> Iterator[Item[Reading]]:
-    top = _fields(device_values)
+    top = _first_children(device_values)
     ref = (
         _text(top, "MeteringDeviceRootGUID") or _text(top, "MeteringDeviceVersionGUID") or ""
     ).lower()
+    names = _NAMES
     for holder in device_values:
-        name = _local(holder)
+        tag = holder.tag
+        name = names.get(tag) or local_name(tag)
         if not name.endswith("DeviceValue"):
             continue
         electric = name == "ElectricDeviceValue"
         verification: etree._Element | None = None
         for value in holder:
-            kind = _local(value)
-            if kind == "VerificationValue":
-                verification = verification if verification is not None else value
+            tag = value.tag
+            kind = names.get(tag) or local_name(tag)
+            if kind == "CurrentValue":
+                current = True
+            elif kind == "ControlValue":
+                current = False
+            else:
+                if kind == "VerificationValue" and verification is None:
+                    verification = value
                 continue
-            if kind not in ("CurrentValue", "ControlValue"):
-                continue
-            f = _fields(value)
-            part = Part(
-                kind="current" if kind == "CurrentValue" else "control",
-                resource_code=ELECTRICITY
-                if electric
-                else (_nsi_code(f, "MunicipalResource") or ""),
-                reading_date=date.fromisoformat(_text(f, "DateValue") or ""),
-                zones=_zones(f),
-                period=_period(f) if kind == "CurrentValue" else None,
+            f = _first_children(value)
+            part = _part(
+                "current" if current else "control",
+                ELECTRICITY if electric else (_nsi_code(f, "MunicipalResource") or ""),
+                date.fromisoformat(_text(f, "DateValue") or ""),
+                _zones(f),
+                _period(f) if current else None,
             )
             yield Item(_text(f, "TransportGUID") or "", Reading(ref, (part,)))
         if verification is not None:
@@ -177,17 +215,17 @@ def _read_device(device_values: etree._Element) -> Iterator[Item[Reading]]:
 
 
 def _read_verification(ref: str, element: etree._Element, electric: bool) -> Item[Reading]:
-    f = _fields(element)
+    f = _first_children(element)
     transport_guid = _text(f, "TransportGUID") or ""
     start = date.fromisoformat(_text(f, "StartDateValue") or "")
     end = date.fromisoformat(_text(f, "EndDateValue") or "")
     seal = date.fromisoformat(_text(f, "SealDate") or "")
     reason = _nsi(f, "VerificationReason")
-    starts = [c for c in element if _local(c) == "StartValue"]
-    ends = [c for c in element if _local(c) == "EndValue"]
+    starts = [c for c in element if local(c) == "StartValue"]
+    ends = [c for c in element if local(c) == "EndValue"]
     problem = _verification_problem(start, end, seal, bool(starts or ends))
     if problem is not None:
-        placeholder = Part("verification_start", "", start, (Decimal(0), None, None))
+        placeholder = _part("verification_start", "", start, (Decimal(0), None, None))
         return Item(transport_guid, Reading(ref, (placeholder,), problem))
     parts = []
     for kind, on, values in (
@@ -195,9 +233,9 @@ def _read_verification(ref: str, element: etree._Element, electric: bool) -> Ite
         ("verification_end", end, ends),
     ):
         for value in values:
-            vf = _fields(value)
+            vf = _first_children(value)
             resource = ELECTRICITY if electric else (_nsi_code(vf, "MunicipalResource") or "")
-            parts.append(Part(kind, resource, on, _zones(vf), seal_date=seal, reason=reason))
+            parts.append(_part(kind, resource, on, _zones(vf), seal_date=seal, reason=reason))
     return Item(transport_guid, Reading(ref, tuple(parts)))
 
 
@@ -208,7 +246,7 @@ def _read_verification(ref: str, element: etree._Element, electric: bool) -> Ite
 class Packet:
     """The devices the packet names, their resources and readings, kept current."""
 
-    devices: dict[str, device_repo.Device]  # by root and by version GUID
+    devices: dict[str, device_repo.RuleDevice]  # by root and by version GUID
     accessible: set[str]  # device GUIDs the sender may post readings of
     resources: dict[str, dict[str, device_repo.Resource]]  # device ► resource code ►
     latest: dict[tuple[str, str], Stored]  # (device, resource) ► the most recent reading
@@ -225,14 +263,13 @@ class ImportValues(ImportBase[Reading, Packet]):
 
     def read(self, ctx: HandlerContext, request: etree._Element) -> Iterator[Item[Reading]]:
         for device_values in request:
-            if _local(device_values) == "MeteringDevicesValues":
+            tag = device_values.tag
+            if (_NAMES.get(tag) or local_name(tag)) == "MeteringDevicesValues":
                 yield from _read_device(device_values)
 
     def prefetch(self, ctx: HandlerContext, records: Sequence[Reading]) -> Packet:
         session = ctx.session
-        devices = device_repo.devices_by_refs(
-            session, {r.device_ref for r in records}, columns=device_repo.RULE_COLUMNS
-        )
+        devices = device_repo.rule_devices_by_refs(session, {r.device_ref for r in records})
         distinct = {d.guid: d for d in devices.values()}
         served = device_repo.houses_accessible(
             session, ctx.org_guid, ctx.org_role, {d.house_guid for d in distinct.values()}
@@ -254,29 +291,29 @@ class ImportValues(ImportBase[Reading, Packet]):
         if record.problem is not None:
             raise ItemError(Code.READING_VERIFICATION, record.problem)
         existing = [_check(state, device, part) for part in record.parts]
-        if all(e is not None for e in existing):
-            stored = [e for e in existing if e is not None]
+        stored = [e for e in existing if e is not None]
+        if stored and len(stored) == len(existing):
             if len({e.verification_guid for e in stored}) > 1:
                 raise ItemError(
                     Code.READING_CONFLICT,
                     "Parts of this verification are stored in other verifications.",
                 )
             return Done(stored[0].verification_guid or stored[0].guid)
-        if any(e is not None for e in existing):
+        if stored:
             raise ItemError(
                 Code.READING_CONFLICT,
                 "Part of this verification is already stored with other values.",
             )
         if record.verification:
             # one GUID for the whole verification: stored on its readings, answered
-            verification_guid = str(uuid.uuid4())
+            verification_guid = _new_guid()
             for part in record.parts:
                 _accept(ctx, state, changes, device, part, verification_guid)
             return Done(verification_guid)
         return Done(_accept(ctx, state, changes, device, record.parts[0], None))
 
 
-def _device(state: Packet, record: Reading) -> device_repo.Device:
+def _device(state: Packet, record: Reading) -> device_repo.RuleDevice:
     device = state.devices.get(record.device_ref)
     if device is None:
         raise ItemError(Code.NOT_FOUND, f"Metering device {record.device_ref} is not registered.")
@@ -293,49 +330,49 @@ def _device(state: Packet, record: Reading) -> device_repo.Device:
     return device
 
 
-def _check(state: Packet, device: device_repo.Device, part: Part) -> Stored | None:
+def _check(state: Packet, device: device_repo.RuleDevice, part: Part) -> Stored | None:
     """Validate one reading; returns the identical stored reading of an idempotent repost."""
-    resource = state.resources.get(device.guid, {}).get(part.resource_code)
+    kind, resource_code, day, zones, stored_zones, _period, seal_date, reason = part
+    measured = state.resources.get(device.guid, {})
+    resource = measured.get(resource_code)
     if resource is None:
-        known = ", ".join(sorted(state.resources.get(device.guid, {}))) or "none"
+        known = ", ".join(sorted(measured)) or "none"
         raise ItemError(
             Code.READING_UNKNOWN_RESOURCE,
-            f"Device {device.number} does not measure resource {part.resource_code} (it measures: {known}).",
+            f"Device {device.number} does not measure resource {resource_code} (it measures: {known}).",
         )
-    if part.reading_date > state.today:
-        raise ItemError(
-            Code.READING_FUTURE_DATE, f"Reading date {part.reading_date} is in the future."
-        )
-    if device.installation_date and part.reading_date < device.installation_date:
+    if day > state.today:
+        raise ItemError(Code.READING_FUTURE_DATE, f"Reading date {day} is in the future.")
+    if device.installation_date and day < device.installation_date:
         raise ItemError(
             Code.READING_BEFORE_INSTALLATION,
-            f"Reading date {part.reading_date} is before the installation date {device.installation_date}.",
+            f"Reading date {day} is before the installation date {device.installation_date}.",
         )
-    zones = [z for z in part.zones if z is not None]
-    if len(zones) > max(device.tariff_count, 1):
+    sent = [z for z in zones if z is not None]
+    if len(sent) > max(device.tariff_count, 1):
         raise ItemError(
             Code.READING_TARIFFS,
-            f"Device {device.number} has {device.tariff_count} tariff zone(s); {len(zones)} values were sent.",
+            f"Device {device.number} has {device.tariff_count} tariff zone(s); {len(sent)} values were sent.",
         )
     limit = _limit(device.capacity_digits)
-    for zone in zones:
+    for zone in sent:
         if zone < 0 or zone >= limit:
             raise ItemError(
                 Code.READING_CAPACITY,
                 f"Value {zone} does not fit the device register ({device.capacity_digits} integer digits).",
             )
-    existing = state.same_day.get((device.guid, part.kind, part.resource_code, part.reading_date))
+    existing = state.same_day.get((device.guid, kind, resource_code, day))
     if existing is not None:
-        if existing.zones == part.stored and (existing.seal_date, *existing.reason) == (
-            part.seal_date,
-            *part.reason,
+        if existing.zones == stored_zones and (existing.seal_date, existing.reason) == (
+            seal_date,
+            reason,
         ):
             return existing
         raise ItemError(
             Code.READING_CONFLICT,
-            f"Another {part.kind} reading of device {device.number} for {part.reading_date} is already stored ({existing.zones[0]}).",
+            f"Another {kind} reading of device {device.number} for {day} is already stored ({existing.zones[0]}).",
         )
-    if part.kind in ("current", "control"):
+    if kind == "current" or kind == "control":
         _not_decreasing(state, device, resource, part)
     return None
 
@@ -347,7 +384,7 @@ def _limit(digits: int) -> Decimal:
 
 
 def _not_decreasing(
-    state: Packet, device: device_repo.Device, resource: device_repo.Resource, part: Part
+    state: Packet, device: device_repo.RuleDevice, resource: device_repo.Resource, part: Part
 ) -> None:
     previous = state.latest.get((device.guid, part.resource_code))
     if previous is not None and previous.reading_date > part.reading_date:
@@ -369,23 +406,23 @@ def _accept(
     ctx: HandlerContext,
     state: Packet,
     changes: Changes,
-    device: device_repo.Device,
+    device: device_repo.RuleDevice,
     part: Part,
     verification_guid: str | None,
 ) -> str:
     """Write a new reading and remember it for the items after it."""
-    reading_guid = str(uuid.uuid4())
-    zones = part.stored
+    reading_guid = _new_guid()
+    kind, resource_code, day, _sent, zones, period, seal_date, reason = part
     t1, t2, t3 = zones
     changes.insert(
         reading_repo.READINGS,
         {
             "guid": reading_guid,
             "device_guid": device.guid,
-            "kind": part.kind,
-            "resource_code": part.resource_code,
-            "reading_date": part.reading_date,
-            "period": part.period,
+            "kind": kind,
+            "resource_code": resource_code,
+            "reading_date": day,
+            "period": period,
             "t1": t1,
             "t2": t2,
             "t3": t3,
@@ -393,26 +430,29 @@ def _accept(
             "message_guid": ctx.message_guid,
             "created_at": ctx.now,
             "verification_guid": verification_guid,
-            "seal_date": part.seal_date,
-            "verification_reason_code": part.reason[0],
-            "verification_reason_guid": part.reason[1],
+            "seal_date": seal_date,
+            "verification_reason_code": reason[0],
+            "verification_reason_guid": reason[1],
         },
     )
-    stored = Stored(
-        reading_guid,
-        part.kind,
-        part.reading_date,
-        zones,
-        part.seal_date,
-        part.reason,
-        verification_guid,
-    )
-    state.same_day[(device.guid, part.kind, part.resource_code, part.reading_date)] = stored
-    key = (device.guid, part.resource_code)
+    stored = Stored(reading_guid, kind, day, zones, seal_date, reason, verification_guid)
+    state.same_day[(device.guid, kind, resource_code, day)] = stored
+    key = (device.guid, resource_code)
     previous = state.latest.get(key)
-    if previous is None or previous.reading_date <= part.reading_date:
+    if previous is None or previous.reading_date <= day:
         state.latest[key] = stored
     return reading_guid
+
+
+#: the variant digit of a version 4 UUID (10xx) from a random hex digit
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+def _new_guid() -> str:
+    """A random (version 4) UUID as ``str(uuid.uuid4())`` writes it, without a UUID object:
+    a packet makes up to a thousand."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 IMPORT = ImportValues()
