@@ -116,6 +116,10 @@ class WorkerSettings:
     #: ``gateway worker`` serves its Prometheus metrics (``/metrics``, ``/healthz``) on this
     #: HOST:PORT; empty: it serves none (``gateway serve`` nodes serve theirs at ``/metrics``).
     metrics_bind: str = ""
+    #: the nice value (0-19) the queue workers' threads take: on a node that also accepts,
+    #: accepts and getState get the CPU first and processing takes what is left. A thread
+    #: already running nicer keeps its own; 0 leaves it as started.
+    nice: int = 10
 
 
 @dataclass(frozen=True)
@@ -343,8 +347,20 @@ def _build(
         if env_key in environ:
             current = _coerce(environ[env_key], current, key, env_key)
             sources[key] = env_key
+        if key in _RANGES:
+            _check_range(key, current, sources.get(key, "default"))
         values[f.name] = current
     return cls(**values)
+
+
+#: Keys whose values must lie within these bounds (inclusive).
+_RANGES = {"worker.nice": (0, 19)}
+
+
+def _check_range(key: str, value: Any, origin: str) -> None:
+    low, high = _RANGES[key]
+    if not low <= value <= high:
+        raise ConfigError(f"{origin}: {key} = {value!r} is not within {low}-{high}")
 
 
 def find_config_file(environ: dict[str, str], cwd: Path | None = None) -> Path | None:

@@ -381,6 +381,27 @@ class Worker:
                 self._unrecorded.append((job, failure))
 
 
+def lower_priority(nice: int) -> int:
+    """Make the calling thread at least as nice as ``nice`` (on Linux the nice value is per
+    thread) and return the value it runs at; a thread already nicer keeps its own, since
+    lowering it back would need privileges."""
+    tid = threading.get_native_id()
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        if nice > current:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+            return nice
+        return current
+    except OSError as exc:  # a system whose thread ids are not process ids for setpriority
+        log.warning("queue worker priority left as it is: %s", exc)
+        return 0
+
+
+def _run_at_nice(worker: Worker, nice: int) -> None:
+    lower_priority(nice)
+    worker.run_forever()
+
+
 class WorkerGroup:
     """``concurrency`` worker threads in this process sharing one wake-up.
 
@@ -400,9 +421,10 @@ class WorkerGroup:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        nice = self.rt.settings.worker.nice
         for i, worker in enumerate(self.workers):
             thread = threading.Thread(
-                target=worker.run_forever, name=f"queue-worker-{i}", daemon=True
+                target=_run_at_nice, args=(worker, nice), name=f"queue-worker-{i}", daemon=True
             )
             thread.start()
             self._threads.append(thread)

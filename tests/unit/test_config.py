@@ -137,3 +137,12 @@ def test_serve_takes_a_positive_switch_interval(tmp_path: Path) -> None:
     server = GatewayServer(settings, run_worker=False)
     assert server.cfg.workers == settings.server.workers
     assert settings.server.switch_interval_ms == 0.5
+
+
+@pytest.mark.parametrize("nice", ["-1", "20"])
+def test_a_worker_nice_outside_0_to_19_is_refused_with_its_origin(
+    tmp_path: Path, nice: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"GATEWAY_WORKER_NICE: worker.nice = .* 0-19"):
+        load_settings(environ={"GATEWAY_WORKER_NICE": nice}, cwd=tmp_path)
+    assert load_settings(environ={"GATEWAY_WORKER_NICE": "19"}, cwd=tmp_path).worker.nice == 19

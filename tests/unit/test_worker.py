@@ -15,7 +15,14 @@ from gateway.runtime import Runtime
 from gateway.worker import RetryPolicy, Worker
 from persistence import packets
 from persistence.models import House
-from tests.stand import queue_example, replace_handler, result_of, runtime_on
+from tests.stand import (
+    packet_state,
+    queue_example,
+    replace_handler,
+    result_of,
+    runtime_on,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -77,3 +84,60 @@ def test_retry_policy_backs_off_and_gives_up() -> None:
     assert policy.delay(1).total_seconds() == 2
     assert policy.delay(2).total_seconds() == 4
     assert policy.delay(3) is None
+
+
+def _nice_of_thread(nice: int, start_at: int | None = None) -> tuple[int, int]:
+    """Run lower_priority(nice) on a new thread (first set to ``start_at`` if given): what it
+    returned and the nice value the kernel then reports for that thread."""
+    import os
+    import threading
+
+    from gateway.worker import lower_priority
+
+    seen: list[int] = []
+
+    def run() -> None:
+        tid = threading.get_native_id()
+        if start_at is not None:
+            os.setpriority(os.PRIO_PROCESS, tid, start_at)
+        seen.append(lower_priority(nice))
+        seen.append(os.getpriority(os.PRIO_PROCESS, tid))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return seen[0], seen[1]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="per-thread nice is Linux's")
+def test_a_queue_worker_thread_runs_nicer_and_the_process_does_not() -> None:
+    import os
+
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    assert before < 12, "the test process already runs at nice 12 or more"
+    assert _nice_of_thread(12) == (12, 12)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == before  # only that thread changed
+    # a thread started nicer than the setting keeps its own value
+    assert _nice_of_thread(12, start_at=15) == (15, 15)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="per-thread nice is Linux's")
+def test_the_worker_group_threads_take_the_configured_nice(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    import os
+
+    from gateway.worker import WorkerGroup
+
+    worker = WorkerSettings(nice=13, poll_interval_seconds=0.05)
+    rt = runtime_on(request, "sqlite", tmp_path, worker=worker)
+    group = WorkerGroup(rt, concurrency=2)
+    group.start()
+    try:
+        message_guid = queue_example(rt)  # processed by the group: its threads run
+        wait_until(lambda: packet_state(rt, message_guid) == "processed", 20, "not processed")
+        nices = [os.getpriority(os.PRIO_PROCESS, t.native_id or 0) for t in group._threads]
+    finally:
+        group.stop(timeout=10)
+    assert nices == [13, 13]
+    assert os.getpriority(os.PRIO_PROCESS, 0) < 13
