@@ -47,7 +47,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.dml import Update, UpdateBase
 
 from persistence.clock import as_utc, utcnow
 from persistence.db import single_statements
@@ -339,11 +339,9 @@ _OUTCOME = (
 )
 
 
-@cache
-def _finish_statements() -> tuple[UpdateBase, UpdateBase, UpdateBase]:
-    """SQLite: ``finish`` as three statements: the guarded job UPDATE, the packet's outcome,
-    its event."""
-    done = (
+def _job_done() -> Update:
+    """The job done, guarded by ``_mine``: what ``finish`` writes first on either store."""
+    return (
         update(Job)
         .where(_mine_bound())
         .values(
@@ -353,6 +351,13 @@ def _finish_statements() -> tuple[UpdateBase, UpdateBase, UpdateBase]:
             last_error=bindparam("error_message", type_=Text),
         )
     )
+
+
+@cache
+def _finish_statements() -> tuple[UpdateBase, UpdateBase, UpdateBase]:
+    """SQLite: ``finish`` as three statements: the guarded job UPDATE, the packet's outcome,
+    its event."""
+    done = _job_done()
     stored = (
         update(Packet)
         .where(Packet.id == bindparam("packet_id"))
@@ -365,18 +370,7 @@ def _finish_statements() -> tuple[UpdateBase, UpdateBase, UpdateBase]:
 def _finish_statement() -> Select[*tuple[Any, ...]]:
     """PostgreSQL: the job done (guarded by ``_mine``), its packet's outcome stored and the
     packet's event recorded, in one statement; a row when the job was still ours."""
-    done = (
-        update(Job)
-        .where(_mine_bound())
-        .values(
-            state="done",
-            locked_by=None,
-            locked_until=None,
-            last_error=bindparam("error_message", type_=Text),
-        )
-        .returning(Job.packet_id)
-        .cte("done")
-    )
+    done = _job_done().returning(Job.packet_id).cte("done")
     stored = (
         update(Packet)
         .where(Packet.id.in_(select(done.c.packet_id)))
