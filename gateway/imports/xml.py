@@ -18,7 +18,6 @@ from gateway.handlers.base import ItemError
 #: tag ► local name, for the tags met so far (a schema's worth; bounded all the same); a
 #: hot loop may look a tag up here first and call :func:`local_name` when it is missing
 LOCAL_NAMES: dict[object, str] = {}
-_LOCAL_NAMES = LOCAL_NAMES
 _LOCAL_NAMES_MAX = 4096
 
 
@@ -26,11 +25,11 @@ def local_name(tag: object) -> str:
     """The local name of a tag (``"{ns}Name"`` ► ``"Name"``; "" for the tag of a comment or a
     processing instruction). Items read thousands of tags of a few dozen names: the names are
     kept, not sliced again."""
-    name = _LOCAL_NAMES.get(tag)
+    name = LOCAL_NAMES.get(tag)
     if name is None:
         name = tag[tag.rfind("}") + 1 :] if isinstance(tag, str) else ""
-        if len(_LOCAL_NAMES) < _LOCAL_NAMES_MAX:
-            _LOCAL_NAMES[tag] = name
+        if len(LOCAL_NAMES) < _LOCAL_NAMES_MAX:
+            LOCAL_NAMES[tag] = name
     return name
 
 
@@ -42,7 +41,7 @@ def local(element: etree._Element) -> str:
 def children_by_name(element: etree._Element) -> dict[str, etree._Element]:
     """The children of an element by local name (the first of each name)."""
     found: dict[str, etree._Element] = {}
-    names = _LOCAL_NAMES
+    names = LOCAL_NAMES
     for child in reversed(element):  # the first of a name is the last one stored
         tag = child.tag
         found[names.get(tag) or local_name(tag)] = child

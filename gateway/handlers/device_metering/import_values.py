@@ -17,7 +17,6 @@ the latest one (or the device's base values) unless a verification reset the reg
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -30,10 +29,11 @@ from lxml import etree
 from gateway.codes import Code
 from gateway.handlers.base import HandlerContext, HandlerResult, ItemError
 from gateway.imports.pipeline import Answer, Changes, Done, ImportBase, Item, run_import
-from gateway.imports.xml import LOCAL_NAMES, local, local_name
+from gateway.imports.xml import LOCAL_NAMES, children_by_name, local, local_name
 from gateway.namespaces import DEVICE_METERING as DM
 from persistence import devices as device_repo
 from persistence import readings as reading_repo
+from persistence.houses import new_guid
 from persistence.readings import Stored
 
 ELECTRICITY = "3"  # NSI 2 code of electric energy: ElectricDeviceValue carries no resource
@@ -92,26 +92,8 @@ class Reading(NamedTuple):
 
 
 # --- read ---------------------------------------------------------------------------------
-#
-# A packet holds ~10 elements per reading: each element's children are walked once, by
-# local name (kept per tag in ``_NAMES``), the first of each name taken, as the schema has
-# one of each.
-
-_NAMES = LOCAL_NAMES
-
-
-def _first_children(element: etree._Element) -> dict[str, etree._Element]:
-    """The children of ``element`` by local name (the first of each name)."""
-    found: dict[str, etree._Element] = {}
-    names = _NAMES
-    for child in element:
-        tag = child.tag
-        name = names.get(tag)
-        if name is None:
-            name = local_name(tag)
-        if name not in found:
-            found[name] = child
-    return found
+# A packet holds ~10 elements per reading: the loops below look each tag's local name up in
+# LOCAL_NAMES first, as gateway.imports.xml offers to hot loops.
 
 
 def _text(fields: dict[str, etree._Element], name: str) -> str | None:
@@ -124,21 +106,14 @@ def _text(fields: dict[str, etree._Element], name: str) -> str | None:
 
 def _nsi_code(fields: dict[str, etree._Element], name: str) -> str | None:
     ref = fields.get(name)
-    if ref is None:
-        return None
-    for child in ref:
-        tag = child.tag
-        if (_NAMES.get(tag) or local_name(tag)) == "Code":
-            text = child.text
-            return text.strip() if text is not None else None
-    return None
+    return _text(children_by_name(ref), "Code") if ref is not None else None
 
 
 def _nsi(fields: dict[str, etree._Element], name: str) -> tuple[str | None, str | None]:
     ref = fields.get(name)
     if ref is None:
         return None, None
-    inner = _first_children(ref)
+    inner = children_by_name(ref)
     guid = _text(inner, "GUID")
     return _text(inner, "Code"), guid.lower() if guid else None
 
@@ -162,7 +137,7 @@ def _period(fields: dict[str, etree._Element]) -> str | None:
     period = fields.get("Period")
     if period is None:
         return None
-    inner = _first_children(period)
+    inner = children_by_name(period)
     return f"{int(_text(inner, 'Year') or 0):04d}-{int(_text(inner, 'Month') or 0):02d}"
 
 
@@ -178,11 +153,11 @@ def _verification_problem(start: date, end: date, seal: date, has_values: bool) 
 
 
 def _read_device(device_values: etree._Element) -> Iterator[Item[Reading]]:
-    top = _first_children(device_values)
+    top = children_by_name(device_values)
     ref = (
         _text(top, "MeteringDeviceRootGUID") or _text(top, "MeteringDeviceVersionGUID") or ""
     ).lower()
-    names = _NAMES
+    names = LOCAL_NAMES
     for holder in device_values:
         tag = holder.tag
         name = names.get(tag) or local_name(tag)
@@ -201,7 +176,7 @@ def _read_device(device_values: etree._Element) -> Iterator[Item[Reading]]:
                 if kind == "VerificationValue" and verification is None:
                     verification = value
                 continue
-            f = _first_children(value)
+            f = children_by_name(value)
             part = _part(
                 "current" if current else "control",
                 ELECTRICITY if electric else (_nsi_code(f, "MunicipalResource") or ""),
@@ -215,7 +190,7 @@ def _read_device(device_values: etree._Element) -> Iterator[Item[Reading]]:
 
 
 def _read_verification(ref: str, element: etree._Element, electric: bool) -> Item[Reading]:
-    f = _first_children(element)
+    f = children_by_name(element)
     transport_guid = _text(f, "TransportGUID") or ""
     start = date.fromisoformat(_text(f, "StartDateValue") or "")
     end = date.fromisoformat(_text(f, "EndDateValue") or "")
@@ -233,7 +208,7 @@ def _read_verification(ref: str, element: etree._Element, electric: bool) -> Ite
         ("verification_end", end, ends),
     ):
         for value in values:
-            vf = _first_children(value)
+            vf = children_by_name(value)
             resource = ELECTRICITY if electric else (_nsi_code(vf, "MunicipalResource") or "")
             parts.append(_part(kind, resource, on, _zones(vf), seal_date=seal, reason=reason))
     return Item(transport_guid, Reading(ref, tuple(parts)))
@@ -264,7 +239,7 @@ class ImportValues(ImportBase[Reading, Packet]):
     def read(self, ctx: HandlerContext, request: etree._Element) -> Iterator[Item[Reading]]:
         for device_values in request:
             tag = device_values.tag
-            if (_NAMES.get(tag) or local_name(tag)) == "MeteringDevicesValues":
+            if (LOCAL_NAMES.get(tag) or local_name(tag)) == "MeteringDevicesValues":
                 yield from _read_device(device_values)
 
     def prefetch(self, ctx: HandlerContext, records: Sequence[Reading]) -> Packet:
@@ -306,7 +281,7 @@ class ImportValues(ImportBase[Reading, Packet]):
             )
         if record.verification:
             # one GUID for the whole verification: stored on its readings, answered
-            verification_guid = _new_guid()
+            verification_guid = new_guid()
             for part in record.parts:
                 _accept(ctx, state, changes, device, part, verification_guid)
             return Done(verification_guid)
@@ -411,7 +386,7 @@ def _accept(
     verification_guid: str | None,
 ) -> str:
     """Write a new reading and remember it for the items after it."""
-    reading_guid = _new_guid()
+    reading_guid = new_guid()
     kind, resource_code, day, _sent, zones, period, seal_date, reason = part
     t1, t2, t3 = zones
     changes.insert(
@@ -442,17 +417,6 @@ def _accept(
     if previous is None or previous.reading_date <= day:
         state.latest[key] = stored
     return reading_guid
-
-
-#: the variant digit of a version 4 UUID (10xx) from a random hex digit
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-
-
-def _new_guid() -> str:
-    """A random (version 4) UUID as ``str(uuid.uuid4())`` writes it, without a UUID object:
-    a packet makes up to a thousand."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 IMPORT = ImportValues()
