@@ -191,11 +191,6 @@ class Worker:
         with self.rt.session.begin() as session:
             counts.purge(session, utcnow())
 
-    def start_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self.run_forever, name="queue-worker", daemon=True)
-        thread.start()
-        return thread
-
     def stop(self) -> None:
         self.stopping.set()
         self.wakeup.set()
