@@ -36,7 +36,14 @@ from persistence.roles import Role
 from signing import fingerprint
 from signing.pki import init_ca, issue
 from tests.paths import HM_PATH
-from tests.stand import STORES, house_request, migrated_engine, runtime_on, signed_packet
+from tests.stand import (
+    STORES,
+    house_request,
+    migrated_engine,
+    new_packet,
+    runtime_on,
+    signed_packet,
+)
 
 #: The accept path's clock, fixed: every packet of a test falls in one rate window.
 NOW = datetime(2026, 12, 3, 12, 0, 5, tzinfo=UTC)
@@ -206,18 +213,6 @@ def postgres_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
     yield from migrated_engine(request, "postgresql", tmp_path)
 
 
-def _new(org: str) -> packets.NewPacket:
-    return packets.NewPacket(
-        requester_message_guid=str(uuid.uuid4()),
-        org_guid=org,
-        service="house-management",
-        operation="importHouseUOData",
-        version="11.0.0.0",
-        raw=b"<x/>",
-        body_sha256=uuid.uuid4().hex * 2,
-    )
-
-
 def _waiting_on_locks(engine: Engine, n: int) -> None:
     """Return once ``n`` sessions of the database wait for a lock."""
     deadline = time.monotonic() + 60
@@ -239,11 +234,11 @@ def _at_once(engine: Engine, org: str, counting: Counting, n: int) -> list[packe
     committer = StatementCommitter(engine)
     outcomes: list[packets.AcceptOutcome] = []
     with engine.connect() as holder:
-        outcomes.append(packets.accept(holder, _new(org), counting))
+        outcomes.append(packets.accept(holder, new_packet(org), counting))
         threads = [
             threading.Thread(
                 target=lambda: outcomes.append(
-                    committer.run(lambda conn: packets.accept(conn, _new(org), counting))
+                    committer.run(lambda conn: packets.accept(conn, new_packet(org), counting))
                 )
             )
             for _ in range(n)
@@ -283,9 +278,11 @@ def test_the_statement_writes_nothing_for_a_stale_generation(postgres_engine: En
         current = organizations.generation(session)
     committer = StatementCommitter(postgres_engine)
     stale = committer.run(
-        lambda conn: packets.accept(conn, _new(org), expect_generation=current - 1)
+        lambda conn: packets.accept(conn, new_packet(org), expect_generation=current - 1)
     )
     assert (stale.status, stale.stored.generation) == ("stale", current)
     assert _written(postgres_engine, org) == (0, 0, 0, 0)
-    fresh = committer.run(lambda conn: packets.accept(conn, _new(org), expect_generation=current))
+    fresh = committer.run(
+        lambda conn: packets.accept(conn, new_packet(org), expect_generation=current)
+    )
     assert fresh.status == "new" and _written(postgres_engine, org)[:3] == (1, 1, 1)

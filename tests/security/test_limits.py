@@ -41,6 +41,7 @@ from tests.stand import (
     STORES,
     gateway_cli,
     migrated_engine,
+    new_packet,
     register_org,
     runtime_on,
     side_server,
@@ -245,15 +246,7 @@ def test_accept_statement_writes_nothing_when_every_slot_is_held(postgres_engine
     packet, job, event or count."""
     org = str(uuid.uuid4())
     counting = Counting(rate=(f"packets:{org}", 0), pending=True, slots=(slot_base(org), 1))
-    new = packets.NewPacket(
-        requester_message_guid=str(uuid.uuid4()),
-        org_guid=org,
-        service="house-management",
-        operation="importHouseUOData",
-        version="11.0.0.0",
-        raw=b"<x/>",
-        body_sha256="0" * 64,
-    )
+    new = new_packet(org)
     with postgres_engine.connect() as holder, postgres_engine.connect() as conn:
         holder.execute(slot_taken(), {"slot_base": slot_base(org), "slots": 1})  # the one slot
         outcome = packets.accept(conn, new, counting)

@@ -52,6 +52,7 @@ from tests.stand.gateway import (
 )
 from tests.stand.inprocess import (
     EXAMPLE,
+    new_packet,
     packet_state,
     queue_example,
     replace_handler,
@@ -84,6 +85,7 @@ __all__ = [
     "make_stand",
     "migrated_database",
     "migrated_engine",
+    "new_packet",
     "packet_state",
     "published",
     "published_or_skip",

@@ -37,6 +37,20 @@ def queue_example(rt: Runtime, org: str = ORG) -> str:
         return packets.accept(s, new).message_guid
 
 
+def new_packet(org: str, raw: bytes = b"<x/>") -> packets.NewPacket:
+    """A house import of ``org`` to store straight through ``persistence.packets.accept``,
+    under a new client MessageGUID."""
+    return packets.NewPacket(
+        requester_message_guid=str(uuid.uuid4()),
+        org_guid=org,
+        service="house-management",
+        operation="importHouseUOData",
+        version="11.0.0.0",
+        raw=raw,
+        body_sha256=uuid.uuid4().hex * 2,
+    )
+
+
 def replace_handler(
     rt: Runtime,
     handler: Any,
