@@ -75,6 +75,12 @@ def configure_logging(settings: LoggingSettings | None = None) -> None:
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendering],
     )
+    # No rendered field comes from a record's caller, thread or process: skip finding them
+    # (the logging HOWTO's "Optimization" switches), a frame walk and lookups on every line.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
