@@ -104,7 +104,9 @@ class GatewayApp:
         # One bytes object for the whole pipeline (a BytesIO over the buffered body returns
         # that very object); spyne's own reading would hold the body twice more.
         environ[RAW_BODY] = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        answer: Iterable[bytes] = self.soap(environ, start_response)
+        # Straight to spyne's RPC handling: its __call__ would first rebuild the request URL
+        # and test for a WSDL request, which this method answered above.
+        answer: Iterable[bytes] = self.soap.handle_rpc(environ, start_response)
         return answer
 
     def _metrics_allowed(self, environ: dict[str, Any]) -> bool:

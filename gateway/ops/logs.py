@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -23,14 +24,21 @@ MAX_VALUE = 2000
 _SECRET_WORDS = ("password", "secret", "token", "authorization", "cookie", "raw")
 
 
+@lru_cache(maxsize=1024)
+def _secret(key: str) -> bool:
+    """Whether a field named ``key`` is redacted (field names come from the code: the same
+    few recur on every line, so the answer is remembered)."""
+    lowered = key.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
 def _redact(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
-    for key in list(event):
-        if any(word in key.lower() for word in _SECRET_WORDS):
+    for key, value in list(event.items()):
+        if _secret(key):
             event[key] = "[redacted]"
-            continue
-        value = event[key]
-        if isinstance(value, str) and len(value) > MAX_VALUE:
-            event[key] = value[:MAX_VALUE] + f"… [{len(value) - MAX_VALUE} more]"
+        elif isinstance(value, str):
+            if len(value) > MAX_VALUE:
+                event[key] = value[:MAX_VALUE] + f"… [{len(value) - MAX_VALUE} more]"
         elif isinstance(value, bytes):
             event[key] = f"[{len(value)} bytes]"
     return event
@@ -67,6 +75,12 @@ def configure_logging(settings: LoggingSettings | None = None) -> None:
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendering],
     )
+    # No rendered field comes from a record's caller, thread or process: skip finding them
+    # (the logging HOWTO's "Optimization" switches), a frame walk and lookups on every line.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
