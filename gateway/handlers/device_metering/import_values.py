@@ -290,13 +290,14 @@ class ImportValues(ImportBase[Reading, Packet]):
         )
         guids = list(distinct)
         dates = {p.reading_date for r in records for p in r.parts}
+        codes = {p.resource_code for r in records for p in r.parts}
         return Packet(
             devices=devices,
             # readings only while the sender manages or supplies the device's house
             accessible={d.guid for d in distinct.values() if d.house_guid in served},
             resources=device_repo.resources_of(session, guids),
             latest=reading_repo.latest_readings(session, guids),
-            same_day=reading_repo.readings_on(session, guids, dates),
+            same_day=reading_repo.readings_on(session, guids, codes, dates),
             today=ctx.now.date(),
         )
 
