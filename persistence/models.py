@@ -616,7 +616,11 @@ class Reading(Base):
         UniqueConstraint(
             "device_guid", "kind", "resource_code", "reading_date", name="uq_readings_device_day"
         ),
-        Index("ix_readings_device_date", "device_guid", "reading_date"),
+        # the newest reading of a device resource is the last entry of its range (the id
+        # breaks a day's ties); the readings of given resources and days are entries of it
+        Index(
+            "ix_readings_device_resource_date", "device_guid", "resource_code", "reading_date", "id"
+        ),
     )
 
 

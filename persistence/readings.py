@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Select, bindparam, literal, select, true, union_all
+from sqlalchemy import Select, bindparam, select, true
 from sqlalchemy.orm import Session, aliased
 
 from persistence.models import DeviceResource, Reading
@@ -58,38 +58,31 @@ def _stored(row: Any) -> Stored:
     return Stored(guid, kind, day, (t1, t2, t3), seal, (reason_code, reason_guid), group)
 
 
-#: PostgreSQL: the newest reading of each kind of each resource of the devices, a backwards
-#: step down the unique index (device_guid, kind, resource_code, reading_date) per kind,
-#: however long the device's history is and whatever the planner's statistics say (ORDER BY
-#: reading_date DESC, id DESC over (device_guid, resource_code) took that index without the
-#: kind and sorted the device's whole history)
-_KINDS = union_all(*(select(literal(k).label("kind")) for k in READING_KINDS)).subquery("kinds")
-
-
 def _newest_postgres(values_in: Any) -> Any:
+    # PostgreSQL: one backwards step down (device_guid, resource_code, reading_date, id) per
+    # resource of each device: the index gives ORDER BY … LIMIT 1 itself, whatever the
+    # device's history or the planner's statistics (a lateral cannot be turned into a join
+    # of the whole history; the newest of each kind down the unique index took four steps)
     newest = (
         select(Reading.id, *_STORED)
         .where(
             Reading.device_guid == DeviceResource.device_guid,
-            Reading.kind == _KINDS.c.kind,
             Reading.resource_code == DeviceResource.resource_code,
         )
-        .order_by(Reading.reading_date.desc())
+        .order_by(Reading.reading_date.desc(), Reading.id.desc())
         .limit(1)
         .lateral()
     )
     return (
         select(*newest.c)
         .select_from(DeviceResource)
-        .join(_KINDS, true())
         .join(newest, true())
         .where(values_in(DeviceResource.device_guid))
     )
 
 
 def _newest_sqlite(values_in: Any) -> Any:
-    # SQLite walks (device_guid, reading_date) backwards per resource of each device: the
-    # index's entries end with the rowid (the id), so the newest reading is the first one
+    # SQLite: the same backwards step, in a correlated subquery per resource of each device
     newer = aliased(Reading)
     newest_id = (
         select(newer.id)
@@ -110,38 +103,37 @@ _NEWEST = {True: SetRead(_newest_postgres), False: SetRead(_newest_sqlite)}
 
 
 def latest_readings(session: Session, device_guids: Sequence[str]) -> dict[tuple[str, str], Stored]:
-    """(device, resource) ► the most recent reading of any kind (the last stored of its day);
-    on PostgreSQL the newest of the newest reading of each kind."""
+    """(device, resource) ► the most recent reading of any kind (the last stored of its day)."""
     result: dict[tuple[str, str], Stored] = {}
-    newest_ids: dict[tuple[str, str], int] = {}
     for row in _NEWEST[is_postgres(session)].rows(session, device_guids):
-        reading_id, stored = row[0], _stored(row[1:])
-        key = (row[2], row[4])  # device_guid, resource_code
-        held = result.get(key)
-        if held is None or (held.reading_date, newest_ids[key]) < (stored.reading_date, reading_id):
-            result[key] = stored
-            newest_ids[key] = reading_id
+        result[(row[2], row[4])] = _stored(row[1:])  # device_guid, resource_code
     return result
 
 
 _ON_DAYS = SetRead(
     lambda values_in: select(*_STORED).where(
-        Reading.reading_date.in_(bindparam("days", expanding=True)),
         values_in(Reading.device_guid),
+        Reading.resource_code.in_(bindparam("codes", expanding=True)),
+        Reading.reading_date.in_(bindparam("days", expanding=True)),
     )
 )
 
 
 def readings_on(
-    session: Session, device_guids: Sequence[str], dates: Iterable[date]
+    session: Session,
+    device_guids: Sequence[str],
+    resource_codes: Iterable[str],
+    dates: Iterable[date],
 ) -> dict[tuple[str, str, str, date], Stored]:
-    """Stored readings of the devices on those dates, by (device, kind, resource, date): for
-    idempotent reposts and same-day conflicts."""
+    """Stored readings of the devices' resources on those dates, by (device, kind, resource,
+    date): for idempotent reposts and same-day conflicts. The resources and the days narrow
+    the index range of each device to the entries asked for."""
     result: dict[tuple[str, str, str, date], Stored] = {}
     days = sorted(set(dates))
-    if not days:
+    codes = sorted(set(resource_codes))
+    if not days or not codes:
         return result
-    for row in _ON_DAYS.rows(session, device_guids, days=days):
+    for row in _ON_DAYS.rows(session, device_guids, codes=codes, days=days):
         stored = _stored(row)
         result[(row[1], stored.kind, row[3], stored.reading_date)] = stored
     return result

@@ -5,7 +5,8 @@
 
 Builds and signs the bench's packets (scripts/bench.py workloads), accepts them in process,
 then runs ``Worker.run_once`` over the queue and prints the worker's CPU (time.process_time,
-this process only: the database server's CPU is not counted) per packet and per item.
+this process only) per packet and per item; on a PostgreSQL server on this host, also the
+CPU of the database's backends per packet (/proc/<pid>/schedstat).
 ``--profile FILE`` writes a cProfile of the processing to FILE.
 """
 
@@ -94,6 +95,7 @@ def run(url: str, workload, packets, pki, args) -> None:  # type: ignore[no-unty
         gc.collect()
         gc.freeze()
     phases = _Phases() if args.phases else None
+    backends = _Backends(rt) if url.startswith("postgresql") else None
     cpu: list[float] = []
     profiler = cProfile.Profile() if args.profile else None
     for _ in range(args.packets):
@@ -104,6 +106,7 @@ def run(url: str, workload, packets, pki, args) -> None:  # type: ignore[no-unty
         cpu.append(time.process_time() - start)
         if profiler:
             profiler.disable()
+    server_ms = backends.cpu_ms() / args.packets if backends is not None else None
     if profiler:
         profiler.dump_stats(str(args.profile))
     with rt.session.begin() as session:
@@ -125,6 +128,37 @@ def run(url: str, workload, packets, pki, args) -> None:  # type: ignore[no-unty
         f"median {med:.2f} ms/packet, {med * 1000 / workload.items:.1f} us/item "
         f"(mean {statistics.mean(cpu) * 1000:.2f}); packets {dict(states)} item errors {errors}"
     )
+    if server_ms is not None:
+        print(f"PostgreSQL backends' CPU (this database's, from /proc): {server_ms:.2f} ms/packet")
+
+
+class _Backends:
+    """The CPU the server's backends of the bench's database spend from now on, read from
+    /proc/<pid>/schedstat (nanoseconds): a server on this host only, else nothing."""
+
+    def __init__(self, rt) -> None:  # type: ignore[no-untyped-def]
+        from sqlalchemy import text
+
+        with rt.session.begin() as session:
+            self.pids = list(
+                session.execute(
+                    text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+                ).scalars()
+            )
+        self.start = self._total()
+
+    def _total(self) -> float | None:
+        try:
+            return (
+                sum(int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) for pid in self.pids)
+                / 1e6
+            )
+        except (OSError, ValueError):
+            return None
+
+    def cpu_ms(self) -> float:
+        end = self._total()
+        return end - self.start if end is not None and self.start is not None else float("nan")
 
 
 class _Phases:

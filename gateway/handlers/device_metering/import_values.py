@@ -17,7 +17,8 @@ the latest one (or the device's base values) unless a verification reset the reg
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -104,9 +105,20 @@ def _text(fields: dict[str, etree._Element], name: str) -> str | None:
     return text.strip() if text is not None else None
 
 
+def _code(ref: etree._Element) -> str | None:
+    """The Code of an nsiRef element."""
+    names = LOCAL_NAMES
+    for part in ref:
+        tag = part.tag
+        if (names.get(tag) or local_name(tag)) == "Code":
+            text = part.text
+            return text.strip() if text is not None else None
+    return None
+
+
 def _nsi_code(fields: dict[str, etree._Element], name: str) -> str | None:
     ref = fields.get(name)
-    return _text(children_by_name(ref), "Code") if ref is not None else None
+    return _code(ref) if ref is not None else None
 
 
 def _nsi(fields: dict[str, etree._Element], name: str) -> tuple[str | None, str | None]:
@@ -122,21 +134,19 @@ def _decimal(value: str | None) -> Decimal | None:
     return Decimal(value) if value is not None else None
 
 
-def _zones(fields: dict[str, etree._Element]) -> Zones:
-    single = _text(fields, "MeteringValue")
+def _zones(text: Callable[[str], str | None]) -> Zones:
+    """The zones of a value element, ``text(name)`` giving its children's texts."""
+    single = text("MeteringValue")
     if single is not None:
         return (Decimal(single), None, None)
     return (
-        Decimal(_text(fields, "MeteringValueT1") or "0"),
-        _decimal(_text(fields, "MeteringValueT2")),
-        _decimal(_text(fields, "MeteringValueT3")),
+        Decimal(text("MeteringValueT1") or "0"),
+        _decimal(text("MeteringValueT2")),
+        _decimal(text("MeteringValueT3")),
     )
 
 
-def _period(fields: dict[str, etree._Element]) -> str | None:
-    period = fields.get("Period")
-    if period is None:
-        return None
+def _period(period: etree._Element) -> str:
     inner = children_by_name(period)
     return f"{int(_text(inner, 'Year') or 0):04d}-{int(_text(inner, 'Month') or 0):02d}"
 
@@ -153,40 +163,60 @@ def _verification_problem(start: date, end: date, seal: date, has_values: bool) 
 
 
 def _read_device(device_values: etree._Element) -> Iterator[Item[Reading]]:
-    top = children_by_name(device_values)
-    ref = (
-        _text(top, "MeteringDeviceRootGUID") or _text(top, "MeteringDeviceVersionGUID") or ""
-    ).lower()
     names = LOCAL_NAMES
-    for holder in device_values:
-        tag = holder.tag
+    root = version = None
+    holders = []
+    for child in device_values:
+        tag = child.tag
         name = names.get(tag) or local_name(tag)
-        if not name.endswith("DeviceValue"):
-            continue
-        electric = name == "ElectricDeviceValue"
+        if name.endswith("DeviceValue"):
+            holders.append((child, name == "ElectricDeviceValue"))
+        elif name == "MeteringDeviceRootGUID":
+            root = child.text
+        elif name == "MeteringDeviceVersionGUID":
+            version = child.text
+    ref = ((root and root.strip()) or (version and version.strip()) or "").lower()
+    for holder, electric in holders:
         verification: etree._Element | None = None
         for value in holder:
             tag = value.tag
             kind = names.get(tag) or local_name(tag)
             if kind == "CurrentValue":
-                current = True
+                yield _read_value(value, ref, True, electric)
             elif kind == "ControlValue":
-                current = False
-            else:
-                if kind == "VerificationValue" and verification is None:
-                    verification = value
-                continue
-            f = children_by_name(value)
-            part = _part(
-                "current" if current else "control",
-                ELECTRICITY if electric else (_nsi_code(f, "MunicipalResource") or ""),
-                date.fromisoformat(_text(f, "DateValue") or ""),
-                _zones(f),
-                _period(f) if current else None,
-            )
-            yield Item(_text(f, "TransportGUID") or "", Reading(ref, (part,)))
+                yield _read_value(value, ref, False, electric)
+            elif kind == "VerificationValue" and verification is None:
+                verification = value
         if verification is not None:
             yield _read_verification(ref, verification, electric)
+
+
+def _read_value(value: etree._Element, ref: str, current: bool, electric: bool) -> Item[Reading]:
+    """A current or control reading, its children read in one pass (a packet holds a
+    thousand of them: no dict of its children, no lookups by name)."""
+    names = LOCAL_NAMES
+    texts: dict[str, str | None] = {}
+    resource: str | None = ELECTRICITY if electric else None
+    period: etree._Element | None = None
+    for field in value:
+        tag = field.tag
+        name = names.get(tag) or local_name(tag)
+        if name == "MunicipalResource":
+            if resource is None:
+                resource = _code(field) or ""
+        elif name == "Period":
+            period = period if period is not None else field
+        elif name not in texts:  # the first of a name, as children_by_name keeps
+            text = field.text
+            texts[name] = text.strip() if text is not None else None
+    part = _part(
+        "current" if current else "control",
+        resource or "",
+        date.fromisoformat(texts.get("DateValue") or ""),
+        _zones(texts.get),
+        _period(period) if current and period is not None else None,
+    )
+    return Item(texts.get("TransportGUID") or "", Reading(ref, (part,)))
 
 
 def _read_verification(ref: str, element: etree._Element, electric: bool) -> Item[Reading]:
@@ -210,7 +240,16 @@ def _read_verification(ref: str, element: etree._Element, electric: bool) -> Ite
         for value in values:
             vf = children_by_name(value)
             resource = ELECTRICITY if electric else (_nsi_code(vf, "MunicipalResource") or "")
-            parts.append(_part(kind, resource, on, _zones(vf), seal_date=seal, reason=reason))
+            parts.append(
+                _part(
+                    kind,
+                    resource,
+                    on,
+                    _zones(functools.partial(_text, vf)),
+                    seal_date=seal,
+                    reason=reason,
+                )
+            )
     return Item(transport_guid, Reading(ref, tuple(parts)))
 
 
@@ -251,13 +290,14 @@ class ImportValues(ImportBase[Reading, Packet]):
         )
         guids = list(distinct)
         dates = {p.reading_date for r in records for p in r.parts}
+        codes = {p.resource_code for r in records for p in r.parts}
         return Packet(
             devices=devices,
             # readings only while the sender manages or supplies the device's house
             accessible={d.guid for d in distinct.values() if d.house_guid in served},
             resources=device_repo.resources_of(session, guids),
             latest=reading_repo.latest_readings(session, guids),
-            same_day=reading_repo.readings_on(session, guids, dates),
+            same_day=reading_repo.readings_on(session, guids, codes, dates),
             today=ctx.now.date(),
         )
 
