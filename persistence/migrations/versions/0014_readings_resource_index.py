@@ -9,7 +9,7 @@ CPU a packet of readings costs). The same-day reads name the resources and the d
 are entries of the new index too. Nothing else read the old index: the exports filter by
 device and kind, the unique index's leading columns.
 
-Revision ID: 0015
+Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-03 18:45:00.000000
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0015"
+revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None
