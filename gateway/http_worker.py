@@ -18,7 +18,6 @@ Transfer-Encoding frame, a duplicated Content-Length, bare LF line ends and bad 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import errno
 import gc
@@ -28,7 +27,6 @@ import re
 import socket
 import ssl
 import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -68,13 +66,6 @@ def configure(limits: Limits) -> None:
     LIMITS = limits
 
 
-#: A getState (named by its SOAPAction) of at most this many bytes runs on the worker's lane:
-#: one thread of its own at the process's priority, while the pool's threads, running the
-#: packets, run ``_POOL_NICE`` nicer (a getState under load waited mostly for a CPU).
-_SHORT_ACTION = b"getstate"
-_SHORT_MAX_BYTES = 16 * 1024
-_POOL_NICE = 4
-
 #: After a request body this large the process gives freed memory back to the system.
 _TRIM_AFTER_BYTES = 1024 * 1024
 _M_ARENA_MAX = -8
@@ -91,27 +82,6 @@ def _libc() -> Any:
         return ctypes.CDLL("libc.so.6")
     except OSError:  # not glibc
         return None
-
-
-def _nicer(step: int) -> None:
-    """The calling thread runs ``step`` nicer (on Linux the nice value is per thread; anywhere
-    else it would be the whole process's, so it stays as it is)."""
-    if not sys.platform.startswith("linux"):
-        return
-    tid = threading.get_native_id()
-    with contextlib.suppress(OSError):  # not allowed here: it keeps the process's priority
-        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + step)
-
-
-def _is_short(headers: list[tuple[bytes, bytes]], size: int) -> bool:
-    """A getState by its SOAPAction, small enough to be one (the application still routes
-    it by its body and refuses a mismatch)."""
-    if size > _SHORT_MAX_BYTES:
-        return False
-    for name, value in headers:
-        if name.lower() == b"soapaction":
-            return value.strip(b' \t"').lower().endswith(_SHORT_ACTION)
-    return False
 
 
 def _trim() -> None:
@@ -146,14 +116,7 @@ class BufferingWorker(Worker):
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         self.limits = LIMITS
-        self.pool = ThreadPoolExecutor(
-            max(1, self.cfg.threads),
-            thread_name_prefix="wsgi",
-            initializer=_nicer,
-            initargs=(_POOL_NICE,),
-        )
-        self.lane = ThreadPoolExecutor(1, thread_name_prefix="wsgi-short")
-        self.lane_busy = False  # a request runs on the lane (more getStates go to the pool)
+        self.pool = ThreadPoolExecutor(max(1, self.cfg.threads), thread_name_prefix="wsgi")
         self.connections: set[_Connection] = set()
         self.held = 0  # connections accepted and not yet closed (handshakes included)
         self.in_app = 0
@@ -166,7 +129,6 @@ class BufferingWorker(Worker):
             self.loop.run_until_complete(self._serve())
         finally:
             self.pool.shutdown(wait=True)
-            self.lane.shutdown(wait=True)
             self.loop.close()
 
     # --- process life ----------------------------------------------------------------------
@@ -413,7 +375,6 @@ class _Connection(asyncio.Protocol):
         self.keep = False  # read a next request once the answer is written
         self.write_paused = False
         self.closed = False
-        self.on_lane = False  # the current request runs on the worker's lane
 
     # --- asyncio callbacks -----------------------------------------------------------------
 
@@ -626,19 +587,13 @@ class _Connection(asyncio.Protocol):
         if too_large:  # the application answers 413 from CONTENT_LENGTH
             environ["CONTENT_LENGTH"] = str(self.limits.max_body_bytes + 1)
         worker.in_app += 1
-        pool = worker.pool
-        if not (too_large or worker.lane_busy) and _is_short(request.headers, len(body)):
-            pool = worker.lane
-            worker.lane_busy = self.on_lane = True
-        pool.submit(worker._run_app, self, environ, None if too_large else len(body))
+        worker.pool.submit(worker._run_app, self, environ, None if too_large else len(body))
 
     def answered(self, answer: tuple[str, list[tuple[str, str]], bytes]) -> None:
         """On the loop: write the application's answer, then go on with the next request."""
         worker = self.worker
         worker.in_app -= 1
         worker.nr += 1
-        if self.on_lane:
-            worker.lane_busy = self.on_lane = False
         if self.closed:
             return
         request = self.current
