@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
@@ -353,14 +354,18 @@ def _build(
     return cls(**values)
 
 
-#: Keys whose values must lie within these bounds (inclusive).
-_RANGES = {"worker.nice": (0, 19)}
+#: Keys whose values must pass a check, and what the check asks (said in the refusal).
+_RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "worker.nice": (lambda value: 0 <= value <= 19, "within 0-19"),
+    # sys.setswitchinterval refuses 0 or less: refused here, before a server forks
+    "server.switch_interval_ms": (lambda value: value > 0, "more than 0"),
+}
 
 
 def _check_range(key: str, value: Any, origin: str) -> None:
-    low, high = _RANGES[key]
-    if not low <= value <= high:
-        raise ConfigError(f"{origin}: {key} = {value!r} is not within {low}-{high}")
+    allowed, wanted = _RANGES[key]
+    if not allowed(value):
+        raise ConfigError(f"{origin}: {key} = {value!r} is not {wanted}")
 
 
 def find_config_file(environ: dict[str, str], cwd: Path | None = None) -> Path | None:

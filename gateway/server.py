@@ -64,8 +64,6 @@ class GatewayServer(BaseApplication):
 
     def load_config(self) -> None:
         server = self.settings.server
-        if not server.switch_interval_ms > 0:  # checked before the workers fork and fail
-            raise ValueError("[server] switch_interval_ms must be more than 0")
         binds = [server.bind]
         if self.settings.metrics.bind:
             binds.append(self.settings.metrics.bind)

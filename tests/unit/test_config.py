@@ -113,18 +113,14 @@ def test_shipped_conf_lists_every_key_with_its_default() -> None:
 
 
 @pytest.mark.parametrize("interval", ["0", "-1"])
-def test_serve_refuses_a_switch_interval_that_is_not_positive(
-    tmp_path: Path, interval: str, capsys: pytest.CaptureFixture[str]
+def test_a_switch_interval_that_is_not_positive_is_refused_with_its_origin(
+    tmp_path: Path, interval: str
 ) -> None:
-    from gateway.server import GatewayServer
-
-    settings = load_settings(
-        environ={"GATEWAY_SERVER_SWITCH_INTERVAL_MS": interval, "GATEWAY_DATA_DIR": str(tmp_path)},
-        cwd=tmp_path,
-    )
-    with pytest.raises(SystemExit):  # gunicorn reports a configuration error and exits
-        GatewayServer(settings, run_worker=False)
-    assert "switch_interval_ms must be more than 0" in capsys.readouterr().err
+    with pytest.raises(
+        ConfigError,
+        match=r"GATEWAY_SERVER_SWITCH_INTERVAL_MS: server.switch_interval_ms = .* more than 0",
+    ):
+        load_settings(environ={"GATEWAY_SERVER_SWITCH_INTERVAL_MS": interval}, cwd=tmp_path)
 
 
 def test_serve_takes_a_positive_switch_interval(tmp_path: Path) -> None:
